@@ -1,0 +1,46 @@
+"""What every route needs, built once per app and passed explicitly (no hidden globals)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fastapi import Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.settings import Settings
+from publisher.tokens import TokenBox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    box: TokenBox
+    clock: Callable[[], datetime]
+    on_approved: Callable[[int, datetime], None] | None = None  # enqueue soon-due posts
+
+    @property
+    def reapprove_window(self) -> timedelta:
+        return timedelta(seconds=self.settings.reapprove_window)
+
+    def announce(self, post_id: int, next_run_at: datetime | None) -> None:
+        """Tell the engine about an approved post so a soon-due one starts on time.
+
+        Best effort: if it fails, the sweep picks the post up within one interval.
+        """
+        if self.on_approved is None or next_run_at is None:
+            return
+        try:
+            self.on_approved(post_id, next_run_at)
+        except Exception:  # the approval stands; the sweep is the safety net
+            log.warning("could not enqueue post %s early", post_id, exc_info=True)
+
+
+def context(request: Request) -> Context:
+    found: Context = request.app.state.context
+    return found

@@ -1,0 +1,235 @@
+"""The ``/v1`` routes. Each is a few lines: open a transaction, call the service, convert."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from publisher import control, db, service
+from publisher.api.context import context
+from publisher.api.schemas import (
+    AccountIn,
+    AccountOut,
+    AccountPatch,
+    ApproveIn,
+    CallOut,
+    CredentialIn,
+    CredentialOut,
+    NotificationOut,
+    NotificationPage,
+    PostIn,
+    PostOut,
+    PostPage,
+    PostPatch,
+    TokenIn,
+)
+
+router = APIRouter(prefix="/v1")
+ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post("/accounts", status_code=201, tags=["accounts"])
+def create_account(request: Request, body: AccountIn) -> AccountOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        return AccountOut.of(service.create_account(session, body.name, body.billing_status))
+
+
+@router.get("/accounts/{account_id}", tags=["accounts"])
+def get_account(request: Request, account_id: ObjectId) -> AccountOut:
+    with db.transaction(context(request).sessions) as session:
+        return AccountOut.of(service.get_account(session, account_id))
+
+
+@router.patch("/accounts/{account_id}", tags=["accounts"])
+def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -> AccountOut:
+    with db.transaction(context(request).sessions) as session:
+        account = service.update_account(
+            session, account_id, billing_status=body.billing_status, paused=body.paused
+        )
+        return AccountOut.of(account)
+
+
+@router.post("/accounts/{account_id}/credentials", status_code=201, tags=["credentials"])
+def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -> CredentialOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        credential = service.add_credential(
+            session,
+            ctx.box,
+            account_id,
+            body.provider,
+            body.base_url,
+            body.token,
+            backoff=body.backoff,
+            retry_base=body.retry_base,
+        )
+        return CredentialOut.of(credential)
+
+
+@router.get("/credentials/{credential_id}", tags=["credentials"])
+def get_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
+    with db.transaction(context(request).sessions) as session:
+        return CredentialOut.of(service.get_credential(session, credential_id))
+
+
+@router.put("/credentials/{credential_id}/token", tags=["credentials"])
+def replace_token(request: Request, credential_id: ObjectId, body: TokenIn) -> CredentialOut:
+    ctx = context(request)
+    now = ctx.clock()
+    with db.transaction(ctx.sessions) as session:
+        credential = service.replace_token(session, ctx.box, credential_id, body.token, now)
+        reapproved = []
+        if body.reapprove:
+            reapproved = service.reapprove_unauthorized(
+                session, credential_id, now, ctx.reapprove_window
+            )
+        out = CredentialOut.of(credential)
+    for post in reapproved:
+        ctx.announce(post.id, post.next_run_at)
+    return out
+
+
+@router.post("/credentials/{credential_id}/reapprove", tags=["credentials"])
+def reapprove(request: Request, credential_id: ObjectId) -> list[PostOut]:
+    """Re-approve the posts cancelled as unauthorized within the re-approve window."""
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        posts = service.reapprove_unauthorized(
+            session, credential_id, ctx.clock(), ctx.reapprove_window
+        )
+        out = [PostOut.of(p) for p in posts]
+    for post in out:
+        ctx.announce(post.id, post.next_run_at)
+    return out
+
+
+@router.post("/posts", status_code=201, tags=["posts"])
+def create_post(request: Request, body: PostIn) -> PostOut:
+    with db.transaction(context(request).sessions) as session:
+        post = service.create_post(
+            session,
+            body.account_id,
+            body.credential_id,
+            body.text,
+            options=body.options,
+            scheduled_at=body.scheduled_at,
+            max_attempts=body.max_attempts,
+            recurrence_rule=body.recurrence,
+            timezone=body.timezone,
+        )
+        return PostOut.of(post, service.history(session, post.id))
+
+
+@router.get("/posts", tags=["posts"])
+def list_posts(
+    request: Request,
+    state: str | None = None,
+    account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> PostPage:
+    with db.transaction(context(request).sessions) as session:
+        posts = service.list_posts(
+            session, state=state, account_id=account_id, after_id=after_id, limit=limit
+        )
+        items = [PostOut.of(p) for p in posts]
+    return PostPage(items=items, next_after_id=items[-1].id if len(items) == limit else None)
+
+
+@router.get("/posts/{post_id}", tags=["posts"])
+def get_post(request: Request, post_id: ObjectId) -> PostOut:
+    with db.transaction(context(request).sessions) as session:
+        post = service.get_post(session, post_id)
+        return PostOut.of(post, service.history(session, post_id))
+
+
+@router.patch("/posts/{post_id}", tags=["posts"])
+def edit_post(request: Request, post_id: ObjectId, body: PostPatch) -> PostOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        post = service.edit_post(
+            session,
+            post_id,
+            ctx.clock(),
+            text=body.text,
+            options=body.options,
+            scheduled_at=body.scheduled_at,
+            max_attempts=body.max_attempts,
+        )
+        return PostOut.of(post, service.history(session, post_id))
+
+
+@router.post("/posts/{post_id}/approve", tags=["posts"])
+def approve(request: Request, post_id: ObjectId, body: ApproveIn | None = None) -> PostOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        post = service.approve(session, post_id, ctx.clock(), body.scheduled_at if body else None)
+        out = PostOut.of(post, service.history(session, post_id))
+    ctx.announce(out.id, out.next_run_at)
+    return out
+
+
+@router.post("/posts/{post_id}/unapprove", tags=["posts"])
+def unapprove(request: Request, post_id: ObjectId) -> PostOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        post = service.unapprove(session, post_id, ctx.clock())
+        return PostOut.of(post, service.history(session, post_id))
+
+
+@router.post("/posts/{post_id}/cancel", tags=["posts"])
+def cancel(request: Request, post_id: ObjectId) -> PostOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        post = service.cancel(session, post_id, ctx.clock())
+        return PostOut.of(post, service.history(session, post_id))
+
+
+@router.post("/posts/{post_id}/reopen", tags=["posts"])
+def reopen(request: Request, post_id: ObjectId) -> PostOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        post = service.reopen(session, post_id, ctx.clock())
+        return PostOut.of(post, service.history(session, post_id))
+
+
+@router.get("/posts/{post_id}/calls", tags=["posts"])
+def list_calls(request: Request, post_id: ObjectId) -> list[CallOut]:
+    with db.transaction(context(request).sessions) as session:
+        return [CallOut.of(c) for c in service.list_calls(session, post_id)]
+
+
+@router.get("/notifications", tags=["notifications"])
+def list_notifications(
+    request: Request,
+    account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> NotificationPage:
+    with db.transaction(context(request).sessions) as session:
+        rows = service.list_notifications(
+            session, account_id=account_id, after_id=after_id, limit=limit
+        )
+        items = [NotificationOut.of(n) for n in rows]
+    return NotificationPage(
+        items=items, next_after_id=items[-1].id if len(items) == limit else None
+    )
+
+
+@router.post("/pause", tags=["operations"])
+def pause(request: Request) -> dict[str, bool]:
+    """The operator's kill switch: nothing is enqueued or published until resume."""
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        control.set_paused(session, True, ctx.clock(), by="api")
+    return {"paused": True}
+
+
+@router.post("/resume", tags=["operations"])
+def resume(request: Request) -> dict[str, bool]:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        control.resume(session, ctx.clock(), by="api")
+    return {"paused": False}

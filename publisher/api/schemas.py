@@ -1,0 +1,270 @@
+"""The HTTP API's request and response bodies (pydantic), and row -> body conversion.
+
+Requests forbid unknown fields so a typo is an error, not a silently ignored setting.
+Tokens appear only in request bodies; no response model has a field that could hold one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from publisher.models import Account, ApiCall, Credential, Notification, Post, PostEvent
+
+Billing = Literal["active", "past_due", "suspended"]
+ProviderName = Literal["mastodon", "webhook", "x"]
+BackoffName = Literal["exponential", "linear", "constant"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    billing_status: Billing = "active"
+
+
+class AccountPatch(Strict):
+    billing_status: Billing | None = None
+    paused: bool | None = None
+
+
+class CredentialIn(Strict):
+    provider: ProviderName
+    base_url: str = Field(min_length=1, max_length=2000)
+    token: str = Field(min_length=1, max_length=10_000)
+    backoff: BackoffName | None = None
+    retry_base: float | None = Field(default=None, ge=0, le=86_400)
+
+
+class TokenIn(Strict):
+    token: str = Field(min_length=1, max_length=10_000)
+    reapprove: bool = False  # also re-approve posts cancelled as unauthorized (recent ones)
+
+
+class PostIn(Strict):
+    account_id: int = Field(ge=1, le=2**63 - 1)
+    credential_id: int = Field(ge=1, le=2**63 - 1)
+    text: str = Field(max_length=100_000)
+    options: dict[str, Any] | None = None
+    scheduled_at: AwareDatetime | None = None
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    recurrence: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class PostPatch(Strict):
+    text: str | None = Field(default=None, max_length=100_000)
+    options: dict[str, Any] | None = None
+    scheduled_at: AwareDatetime | None = None
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+
+
+class ApproveIn(Strict):
+    scheduled_at: AwareDatetime | None = None
+
+
+class AccountOut(BaseModel):
+    id: int
+    name: str
+    billing_status: str
+    paused: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Account) -> AccountOut:
+        return cls(
+            id=row.id,
+            name=row.name,
+            billing_status=row.billing_status,
+            paused=row.paused,
+            created_at=row.created_at,
+        )
+
+
+class CredentialOut(BaseModel):
+    id: int
+    account_id: int
+    provider: str
+    base_url: str
+    invalid_since: datetime | None
+    last_verified_at: datetime | None
+    rate_limited_until: datetime | None
+    backoff: str
+    retry_base: float | None
+
+    @classmethod
+    def of(cls, row: Credential) -> CredentialOut:
+        return cls(
+            id=row.id,
+            account_id=row.account_id,
+            provider=row.provider,
+            base_url=row.base_url,
+            invalid_since=row.invalid_since,
+            last_verified_at=row.last_verified_at,
+            rate_limited_until=row.rate_limited_until,
+            backoff=row.backoff,
+            retry_base=row.retry_base,
+        )
+
+
+class EventOut(BaseModel):
+    from_state: str
+    to_state: str
+    trigger: str
+    reason: str | None
+    actor: str
+    at: datetime
+
+    @classmethod
+    def of(cls, row: PostEvent) -> EventOut:
+        return cls(
+            from_state=row.from_state,
+            to_state=row.to_state,
+            trigger=row.trigger,
+            reason=row.reason,
+            actor=row.actor,
+            at=row.at,
+        )
+
+
+class LastError(BaseModel):
+    category: str
+    message: str | None
+
+
+class PostOut(BaseModel):
+    id: int
+    account_id: int
+    credential_id: int
+    text: str
+    options: dict[str, Any]
+    state: str
+    scheduled_at: datetime | None
+    next_run_at: datetime | None
+    attempts: int
+    max_attempts: int | None
+    idempotency_key: str
+    external_id: str | None
+    external_url: str | None
+    published_at: datetime | None
+    last_error: LastError | None
+    cancel_reason: str | None
+    recurrence: str | None
+    timezone: str | None
+    series_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[EventOut] | None = None
+
+    @classmethod
+    def of(cls, row: Post, events: Sequence[PostEvent] | None = None) -> PostOut:
+        error = None
+        if row.last_error_category:
+            error = LastError(category=row.last_error_category, message=row.last_error_message)
+        return cls(
+            id=row.id,
+            account_id=row.account_id,
+            credential_id=row.credential_id,
+            text=row.text,
+            options=row.options,
+            state=row.state,
+            scheduled_at=row.scheduled_at,
+            next_run_at=row.next_run_at,
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            idempotency_key=row.idempotency_key,
+            external_id=row.external_id,
+            external_url=row.external_url,
+            published_at=row.published_at,
+            last_error=error,
+            cancel_reason=row.cancel_reason,
+            recurrence=row.recurrence,
+            timezone=row.timezone,
+            series_id=row.series_id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            history=None if events is None else [EventOut.of(e) for e in events],
+        )
+
+
+class PostPage(BaseModel):
+    items: list[PostOut]
+    next_after_id: int | None
+
+
+class CallOut(BaseModel):
+    id: int
+    attempt: int
+    provider: str
+    method: str
+    url: str
+    request_headers: dict[str, Any]
+    request_body: str | None
+    status_code: int | None
+    response_headers: dict[str, Any]
+    response_body: str | None
+    duration_ms: float | None
+    category: str
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiCall) -> CallOut:
+        return cls(
+            id=row.id,
+            attempt=row.attempt,
+            provider=row.provider,
+            method=row.method,
+            url=row.url,
+            request_headers=row.request_headers,
+            request_body=row.request_body,
+            status_code=row.status_code,
+            response_headers=row.response_headers,
+            response_body=row.response_body,
+            duration_ms=row.duration_ms,
+            category=row.category,
+            error=row.error,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+        )
+
+
+class NotificationOut(BaseModel):
+    id: int
+    account_id: int
+    post_id: int | None
+    kind: str
+    message: str
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Notification) -> NotificationOut:
+        return cls(
+            id=row.id,
+            account_id=row.account_id,
+            post_id=row.post_id,
+            kind=row.kind,
+            message=row.message,
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+        )
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_after_id: int | None
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+    field: str | None = None
+    state: str | None = None
+    problems: list[dict[str, Any]] | None = None

@@ -1,0 +1,90 @@
+"""The call log: one ``api_calls`` row per attempt against a provider.
+
+The row is written *before* the call (category ``in_flight``) and completed after it, so
+an attempt whose worker died mid-call is still on record (the sweep marks it
+``abandoned``). Headers and bodies are redacted and size-bounded on the way in.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher import redact
+from publisher.calls import Exchange
+from publisher.classify import Outcome
+from publisher.db import transaction
+from publisher.lock import Job
+from publisher.models import ApiCall
+from publisher.providers.base import PreparedCall
+
+IN_FLIGHT = "in_flight"
+ABANDONED = "abandoned"
+
+
+def _request_body(call: PreparedCall) -> bytes | str | None:
+    if call.data is not None:
+        return call.data
+    if call.json is None:
+        return None
+    return json.dumps(call.json)
+
+
+def start(
+    sessions: sessionmaker[Session], job: Job, call: PreparedCall, token: str, now: datetime
+) -> int:
+    """Record that attempt ``job.attempt`` is about to call; returns the row id."""
+    row = ApiCall(
+        post_id=job.post_id,
+        attempt=job.attempt,
+        provider=job.provider,
+        method=call.method,
+        url=redact.text(call.url, [token]),
+        request_headers=redact.headers(call.headers, [token]),
+        request_body=redact.body(_request_body(call), [token]),
+        category=IN_FLIGHT,
+        started_at=now,
+    )
+    with transaction(sessions) as session:
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def finish(
+    session: Session,
+    call_id: int,
+    exchange: Exchange,
+    outcome: Outcome,
+    token: str,
+    now: datetime,
+) -> None:
+    session.execute(
+        update(ApiCall)
+        .where(ApiCall.id == call_id)
+        .values(
+            status_code=exchange.status,
+            response_headers=redact.headers(exchange.headers, [token]),
+            response_body=redact.body(exchange.body, [token]),
+            duration_ms=round(exchange.duration_ms, 3),
+            category=outcome.category.value + ("_ambiguous" if outcome.ambiguous else ""),
+            error=redact.text(exchange.error, [token]) if exchange.error else None,
+            finished_at=now,
+        )
+    )
+
+
+def abandon(session: Session, post_id: int, now: datetime) -> None:
+    """Mark a dead worker's unfinished call rows for ``post_id``."""
+    session.execute(
+        update(ApiCall)
+        .where(ApiCall.post_id == post_id, ApiCall.category == IN_FLIGHT)
+        .values(
+            category=ABANDONED,
+            error="the worker stopped before recording a result",
+            finished_at=now,
+        )
+    )

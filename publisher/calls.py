@@ -1,0 +1,113 @@
+"""Making one HTTP call to a provider and capturing what happened as a value.
+
+``perform`` never raises for network trouble: a refused connection, a reset, a timeout
+and a response all come back as an ``Exchange``, with ``ambiguous`` telling whether the
+provider may have acted on the request although no answer came back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from publisher.providers.base import PreparedCall
+
+USER_AGENT = "publisher/0.1 (+https://github.com/)"
+POOL_SIZE = 32  # connections kept per host: a worker process serves one call at a time,
+# but threads (bench, sandbox) share the session.
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and what came back (a response, or the error in its place)."""
+
+    call: PreparedCall
+    sent_body: bytes | None
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    error: str | None = None  # exception class and message when no response came
+    ambiguous: bool = False  # the provider may have created the post anyway
+    duration_ms: float = 0.0
+
+    def json(self) -> Any:
+        """The body parsed as JSON, the text if it is not JSON, None if there is none."""
+        if self.body is None:
+            return None
+        text = self.body.decode("utf-8", errors="replace")
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+
+def new_session() -> requests.Session:
+    """A pooled session for one process (keep-alive to each provider host)."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _encode(call: PreparedCall) -> tuple[bytes | None, dict[str, str]]:
+    headers = dict(call.headers)
+    if call.data is not None:
+        return call.data, headers
+    if call.json is None:
+        return None, headers
+    headers.setdefault("Content-Type", "application/json")
+    return json.dumps(call.json, separators=(",", ":")).encode(), headers
+
+
+def _is_ambiguous(exc: requests.RequestException) -> bool:
+    """Could the request have reached the provider? Only a failed connect says no."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc)
+        return not any(
+            s in text for s in ("NewConnectionError", "NameResolutionError", "Connection refused")
+        )
+    return True
+
+
+def perform(
+    session: requests.Session, call: PreparedCall, timeout: tuple[float, float]
+) -> Exchange:
+    """Send ``call`` once (no retries here: the engine decides) and record the result."""
+    body, headers = _encode(call)
+    started = time.perf_counter()
+    try:
+        response = session.request(
+            call.method,
+            call.url,
+            data=body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+        )
+        content = response.content
+    except requests.RequestException as exc:
+        return Exchange(
+            call=call,
+            sent_body=body,
+            error=f"{exc.__class__.__name__}: {exc}",
+            ambiguous=_is_ambiguous(exc),
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+    return Exchange(
+        call=call,
+        sent_body=body,
+        status=response.status_code,
+        headers=dict(response.headers),
+        body=content,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )

@@ -1,0 +1,163 @@
+"""The ``publisher`` command: database, web, engine processes and operator switches.
+
+Every failure a user can cause (bad configuration, an unreachable database) ends in one
+clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+
+from publisher.errors import PublisherError
+from publisher.settings import Settings
+
+log = logging.getLogger("publisher")
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from publisher import db
+
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    print(f"database at revision {db.current_revision(engine)}")
+    return 0
+
+
+def _web(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from publisher.api.app import create_app
+    from publisher.dispatch import announcer
+
+    app = create_app(settings, on_approved=announcer(settings))
+    uvicorn.run(
+        app,
+        host=args.host or settings.web_host,
+        port=args.port or settings.web_port,
+        log_level="info",
+    )
+    return 0
+
+
+def _pause(_args: argparse.Namespace, settings: Settings) -> int:
+    from publisher import control, db
+    from publisher.models import utcnow
+
+    with db.transaction(db.make_sessionmaker(db.make_engine(settings.database_url))) as s:
+        control.set_paused(s, True, utcnow(), by="cli")
+    print("publishing paused: nothing is enqueued or published until `publisher resume`")
+    return 0
+
+
+def _resume(_args: argparse.Namespace, settings: Settings) -> int:
+    from publisher import control, db
+    from publisher.models import utcnow
+
+    with db.transaction(db.make_sessionmaker(db.make_engine(settings.database_url))) as s:
+        control.resume(s, utcnow(), by="cli")
+    print("publishing resumed")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="publisher", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    database = commands.add_parser("db", help="database schema")
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="create or migrate the schema").set_defaults(
+        handler=_db_upgrade
+    )
+
+    web = commands.add_parser("web", help="serve the HTTP API")
+    web.add_argument("--host", default=None, help="default PUBLISHER_WEB_HOST or 127.0.0.1")
+    web.add_argument("--port", type=int, default=None, help="default PUBLISHER_WEB_PORT or 8000")
+    web.set_defaults(handler=_web)
+
+    commands.add_parser("pause", help="stop all publishing (kill switch)").set_defaults(
+        handler=_pause
+    )
+    commands.add_parser("resume", help="lift the kill switch").set_defaults(handler=_resume)
+    _add_engine_commands(commands)
+    return parser
+
+
+def _celery(role: str) -> Handler:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        argv = [sys.executable, "-m", "celery", "-A", "publisher", role, *args.celery_args]
+        os.execv(sys.executable, argv)
+        return 0  # pragma: no cover - execv does not return
+
+    return handler
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher.supervisor import Supervisor
+
+    print(
+        f"publisher: data in {settings.data_dir}; API on "
+        f"http://{settings.web_host}:{settings.web_port}  (Ctrl-C stops everything)"
+    )
+    return Supervisor(settings, concurrency=args.concurrency).run()
+
+
+def _sweep(_args: argparse.Namespace, settings: Settings) -> int:
+    from publisher import sweep, tasks
+    from publisher.runtime import Runtime
+
+    report = sweep.run(Runtime.build(settings, tasks.enqueue))
+    print(json.dumps(asdict(report)))
+    return 0
+
+
+def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for role in ("worker", "beat"):
+        sub = commands.add_parser(role, help=f"run a Celery {role} (extra args go to celery)")
+        sub.add_argument("celery_args", nargs=argparse.REMAINDER)
+        sub.set_defaults(handler=_celery(role))
+    run = commands.add_parser("run", help="run everything: API, worker, beat (and Redis)")
+    run.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    run.set_defaults(handler=_run)
+    commands.add_parser("sweep", help="run one sweep now, without beat").set_defaults(
+        handler=_sweep
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except PublisherError as exc:
+        print(f"publisher: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for the operator, details in the log
+        if _is_database_error(exc):
+            print(
+                f"publisher: database error: {exc.__class__.__name__}: {exc}".splitlines()[0],
+                file=sys.stderr,
+            )
+            return 3
+        raise
+
+
+def _is_database_error(exc: Exception) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

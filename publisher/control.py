@@ -1,0 +1,59 @@
+"""Operator switches and engine facts kept in the database's ``control`` table.
+
+The global kill switch (``paused``) and the sweep's heartbeat live here, so every web,
+worker and beat process (and the watchdog) read the same truth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from publisher.models import Control, Post
+from publisher.states import DUE_STATES
+
+PAUSED = "paused"
+HEARTBEAT = "sweep_heartbeat"
+
+
+def read(session: Session, key: str) -> dict[str, Any] | None:
+    row = session.execute(select(Control.value).where(Control.key == key)).scalar_one_or_none()
+    return None if row is None else dict(row)
+
+
+def write(session: Session, key: str, value: dict[str, Any], now: datetime) -> None:
+    row = session.get(Control, key)
+    if row is None:
+        session.add(Control(key=key, value=value, updated_at=now))
+    else:
+        row.value = value
+        row.updated_at = now
+    session.flush()
+
+
+def is_paused(session: Session) -> bool:
+    value = read(session, PAUSED)
+    return bool(value and value.get("paused"))
+
+
+def set_paused(session: Session, paused: bool, now: datetime, by: str = "operator") -> None:
+    write(session, PAUSED, {"paused": paused, "by": by, "at": now.isoformat()}, now)
+
+
+def resume(session: Session, now: datetime, by: str = "operator") -> None:
+    """Lift the kill switch; posts whose messages were dropped meanwhile go out next sweep."""
+    set_paused(session, False, now, by)
+    forget_enqueued(session)
+
+
+def forget_enqueued(session: Session) -> None:
+    """Treat every due post as not enqueued, so the next sweep sends it (again)."""
+    session.execute(
+        update(Post)
+        .where(Post.state.in_([s.value for s in DUE_STATES]), Post.enqueued_at.is_not(None))
+        .values(enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )

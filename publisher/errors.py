@@ -1,0 +1,51 @@
+"""The one rooted error hierarchy.
+
+Each class's docstring is its default message. API handlers map branches to HTTP
+statuses in one place (``publisher.api.errors``); the engine never uses exceptions for
+control flow (decisions are values, see ``classify``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PublisherError(Exception):
+    """Publisher failed."""
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+        self.message = message or (self.__doc__ or "").strip()
+        self.details = details
+
+
+class ConfigError(PublisherError):
+    """The configuration is invalid."""
+
+
+class NotFound(PublisherError):
+    """The requested object does not exist."""
+
+
+class InvalidInput(PublisherError):
+    """The input is invalid."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, field=field)
+        self.field = field
+
+
+class Conflict(PublisherError):
+    """The post is not in a state that allows this."""
+
+
+class IllegalTransition(Conflict):
+    """This transition is not allowed from the post's current state."""
+
+
+class LostRace(Conflict):
+    """Another process changed the post first."""
+
+
+class TokenError(PublisherError):
+    """A credential's token cannot be decrypted with the configured keys."""

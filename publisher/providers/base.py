@@ -1,0 +1,125 @@
+"""The seam between the engine and a third-party API.
+
+A provider turns a post into one HTTP request, reads a success, and names each error by
+its category through an error table that is plain data. The engine does the HTTP call,
+timing, logging and the decision (``worker``/``classify``); providers never touch the
+database.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import requests
+
+
+class Category(enum.StrEnum):
+    SUCCESS = "success"  # the provider created the post
+    UNAVAILABLE = "unavailable"  # transient: retry with backoff
+    UNAUTHORIZED = "unauthorized"  # the token is invalid: cancel, ask to re-authorize
+    FORBIDDEN = "forbidden"  # the provider refuses this post: cancel, notify
+    DUPLICATE = "duplicate"  # the provider already has it (success after an ambiguous try)
+    UNCLASSIFIED = "unclassified"  # unknown: report to Sentry, then retry like unavailable
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of a provider's error table.
+
+    Matches when every given field matches: the HTTP ``status``, the provider's error
+    ``code`` (X's classic codes), and ``text`` found (case-insensitively) in the error
+    message. ``None`` matches anything. The first matching row wins.
+    """
+
+    category: Category
+    status: int | None = None
+    code: int | str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """What a provider needs to publish one post."""
+
+    base_url: str
+    token: str
+    text: str
+    options: Mapping[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """One HTTP request, ready to send (``json`` body or raw ``data`` bytes)."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Any = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    external_id: str
+    external_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    """What a provider read out of an error response."""
+
+    message: str
+    codes: Sequence[int | str] = field(default_factory=tuple)
+
+
+class Provider(Protocol):
+    name: str
+    max_text_length: int
+    error_table: Sequence[ErrorRule]
+
+    def prepare(self, request: PublishRequest) -> PreparedCall:
+        """The HTTP request that publishes ``request`` (sends its idempotency key if honoured)."""
+        ...
+
+    def parse_success(
+        self, status: int, body: Any, request: PublishRequest | None = None
+    ) -> Published | None:
+        """The created post's id and URL from a 2xx ``body`` (parsed JSON), or None."""
+        ...
+
+    def parse_error(self, status: int, body: Any) -> ProviderError:
+        """The message and error codes of a non-2xx response (``body`` JSON or text)."""
+        ...
+
+    def lookup(
+        self,
+        session: requests.Session,
+        request: PublishRequest,
+        since: datetime,
+        timeout: tuple[float, float],
+    ) -> Published | None:
+        """Find a post created from ``request`` at or after ``since`` (reconciliation).
+
+        Returns None when not found or when the provider offers no way to look.
+        May raise ``requests.RequestException``; the caller treats that as "unknown".
+        """
+        ...
+
+
+def match_rule(table: Sequence[ErrorRule], status: int, error: ProviderError) -> Category | None:
+    """The category of the first row of ``table`` matching this error, or None."""
+    message = error.message.lower()
+    for rule in table:
+        if rule.status is not None and rule.status != status:
+            continue
+        if rule.code is not None and rule.code not in error.codes:
+            continue
+        if rule.text is not None and rule.text.lower() not in message:
+            continue
+        return rule.category
+    return None

@@ -1,0 +1,224 @@
+"""Mastodon: publish a status through the instance's REST API.
+
+Mastodon honours ``Idempotency-Key`` on ``POST /api/v1/statuses`` (kept about an hour):
+a retry with the same key returns the original status instead of posting twice.
+Reconciliation reads the account's latest statuses and matches the post's text against
+the rendered HTML ``content``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import requests
+
+from publisher.providers.base import (
+    Category,
+    ErrorRule,
+    PreparedCall,
+    ProviderError,
+    Published,
+    PublishRequest,
+)
+
+# Options passed through to the status body; anything else in ``options`` is ignored.
+ALLOWED_OPTIONS = (
+    "visibility",
+    "spoiler_text",
+    "language",
+    "sensitive",
+    "in_reply_to_id",
+    "media_ids",
+    "poll",
+)
+
+# A status created on the server may carry a timestamp a little before our own clock's
+# ``since`` (clock skew between us and the instance).
+CLOCK_SKEW = timedelta(minutes=5)
+
+# 40 is the API's maximum page; a post we just sent is among the newest.
+LOOKUP_LIMIT = 40
+
+# "@user@example.social" renders as "@user" in the status HTML.
+_REMOTE_MENTION = re.compile(r"(?<![\w@])@(\w+)@[\w.-]*\w")
+
+# An HTML error page can be large; the message only needs its start.
+MAX_MESSAGE = 500
+
+# First matching row wins; a status not listed (404 included) is left unclassified.
+ERROR_TABLE: Sequence[ErrorRule] = (
+    ErrorRule(Category.UNAUTHORIZED, status=401),  # token invalid, expired or revoked
+    ErrorRule(Category.FORBIDDEN, status=403),  # e.g. account suspended or lacks scope
+    ErrorRule(Category.FORBIDDEN, status=410),  # account or replied-to status gone
+    ErrorRule(Category.FORBIDDEN, status=422),  # validation failed (too long, bad poll...)
+    ErrorRule(Category.UNAVAILABLE, status=408),
+    ErrorRule(Category.UNAVAILABLE, status=425),
+    ErrorRule(Category.UNAVAILABLE, status=429),  # rate limited; see X-RateLimit-Reset
+    ErrorRule(Category.UNAVAILABLE, status=500),
+    ErrorRule(Category.UNAVAILABLE, status=502),
+    ErrorRule(Category.UNAVAILABLE, status=503),
+    ErrorRule(Category.UNAVAILABLE, status=504),
+)
+
+
+class MastodonProvider:
+    """Publishes to one Mastodon account; stateless, safe to share between threads."""
+
+    name: str = "mastodon"
+    max_text_length: int = 500
+    error_table: Sequence[ErrorRule] = ERROR_TABLE
+
+    def prepare(self, request: PublishRequest) -> PreparedCall:
+        """``POST /api/v1/statuses`` with the idempotency key and the allowed options."""
+        body: dict[str, Any] = {"status": request.text}
+        for key in ALLOWED_OPTIONS:
+            if request.options.get(key) is not None:
+                body[key] = request.options[key]
+        return PreparedCall(
+            method="POST",
+            url=f"{_root(request.base_url)}/api/v1/statuses",
+            headers={**_auth(request.token), "Idempotency-Key": request.idempotency_key},
+            json=body,
+        )
+
+    def parse_success(
+        self, status: int, body: Any, request: PublishRequest | None = None
+    ) -> Published | None:
+        """The status ``id`` and its ``url`` (else ``uri``); None without an id."""
+        if not 200 <= status < 300 or not isinstance(body, Mapping):
+            return None
+        return _published(body)
+
+    def parse_error(self, status: int, body: Any) -> ProviderError:
+        """The ``error`` of a JSON body, else the text body, else the status; no codes."""
+        if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+            message = body["error"]
+            if isinstance(body.get("error_description"), str):
+                message = f"{message}: {body['error_description']}"
+        elif isinstance(body, str | bytes) and body.strip():
+            message = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        else:
+            message = f"HTTP {status}"
+        return ProviderError(message=message.strip()[:MAX_MESSAGE])
+
+    def lookup(
+        self,
+        session: requests.Session,
+        request: PublishRequest,
+        since: datetime,
+        timeout: tuple[float, float],
+    ) -> Published | None:
+        """The newest of the account's latest statuses with the post's text, created at or
+        after ``since`` (less ``CLOCK_SKEW``); None when there is none.
+
+        Raises ``requests.RequestException`` on a failed or non-2xx call.
+        """
+        root = _root(request.base_url)
+        headers = _auth(request.token)
+        account = _get_json(session, f"{root}/api/v1/accounts/verify_credentials", headers, timeout)
+        if not isinstance(account, Mapping) or account.get("id") is None:
+            return None
+        statuses = _get_json(
+            session,
+            f"{root}/api/v1/accounts/{account['id']}/statuses?limit={LOOKUP_LIMIT}",
+            headers,
+            timeout,
+        )
+        if not isinstance(statuses, list):
+            return None
+        expected = normalise(request.text)
+        earliest = since - CLOCK_SKEW
+        for item in statuses:
+            if isinstance(item, Mapping) and _matches(item, request.text, expected, earliest):
+                return _published(item)
+        return None
+
+
+def html_to_text(content: str) -> str:
+    """The text of a status's HTML ``content``: tags dropped, entities unescaped.
+
+    Line breaks and paragraph ends become newlines, so "<p>a</p><p>b</p>" reads "a b"
+    once normalised rather than "ab". Text in hidden spans is kept: Mastodon shortens a
+    link's label with them, and together they spell the full URL.
+    """
+    reader = _TextReader()
+    reader.feed(content)
+    reader.close()
+    return "".join(reader.parts).strip()
+
+
+def normalise(text: str) -> str:
+    """``text`` as Mastodon displays it, for comparison: NFC, remote mentions shortened
+    to ``@user`` (the rendered HTML drops the domain), whitespace runs as one space.
+    """
+    text = _REMOTE_MENTION.sub(r"@\1", unicodedata.normalize("NFC", text))
+    return " ".join(text.split())
+
+
+class _TextReader(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "p":
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _matches(status: Mapping[str, Any], text: str, expected: str, earliest: datetime) -> bool:
+    created = _parse_time(status.get("created_at"))
+    if created is None or created < earliest:
+        return False
+    if status.get("text") == text:  # only some servers and endpoints include the source
+        return True
+    content = status.get("content")
+    return isinstance(content, str) and normalise(html_to_text(content)) == expected
+
+
+def _published(status: Mapping[str, Any]) -> Published | None:
+    status_id = status.get("id")
+    if status_id is None or status_id == "":
+        return None
+    url = status.get("url") or status.get("uri")
+    return Published(external_id=str(status_id), external_url=url if isinstance(url, str) else None)
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _get_json(
+    session: requests.Session,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: tuple[float, float],
+) -> Any:
+    response = session.get(url, headers=headers, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def _root(base_url: str) -> str:
+    return base_url.rstrip("/")
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,130 @@
+"""Webhook: publish by POSTing the post, signed, to a receiver's URL.
+
+The body is serialised once (compact JSON, sorted keys) and those exact bytes are both
+sent and signed with HMAC-SHA256 keyed by the credential's token
+(``X-Publisher-Signature``, see ``publisher.signing``), so the receiver can verify them.
+The receiver is expected to honour ``Idempotency-Key`` and to answer 409 when it already
+has the key. There is no way to look a post up afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from publisher.providers.base import (
+    Category,
+    ErrorRule,
+    PreparedCall,
+    ProviderError,
+    Published,
+    PublishRequest,
+)
+from publisher.signing import sign
+
+SIGNATURE_HEADER = "X-Publisher-Signature"
+
+# An HTML error page can be large; the message only needs its start.
+MAX_MESSAGE = 500
+
+# First matching row wins; a status not listed is left unclassified.
+ERROR_TABLE: Sequence[ErrorRule] = (
+    ErrorRule(Category.UNAUTHORIZED, status=401),
+    ErrorRule(Category.FORBIDDEN, status=403),
+    ErrorRule(Category.FORBIDDEN, status=404),  # the URL is wrong: retrying cannot help
+    ErrorRule(Category.FORBIDDEN, status=410),
+    ErrorRule(Category.FORBIDDEN, status=422),
+    ErrorRule(Category.DUPLICATE, status=409),  # the receiver already has this key
+    ErrorRule(Category.UNAVAILABLE, status=408),
+    ErrorRule(Category.UNAVAILABLE, status=425),
+    ErrorRule(Category.UNAVAILABLE, status=429),
+    ErrorRule(Category.UNAVAILABLE, status=500),
+    ErrorRule(Category.UNAVAILABLE, status=502),
+    ErrorRule(Category.UNAVAILABLE, status=503),
+    ErrorRule(Category.UNAVAILABLE, status=504),
+)
+
+
+def encode_body(request: PublishRequest) -> bytes:
+    """The exact bytes sent and signed: compact JSON with sorted keys, ASCII-escaped.
+
+    Deterministic: the same request always gives the same bytes.
+    """
+    payload = {
+        "idempotency_key": request.idempotency_key,
+        "options": dict(request.options),
+        "text": request.text,
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("ascii")
+
+
+class WebhookProvider:
+    """Publishes to one receiver URL; stateless, safe to share between threads."""
+
+    name: str = "webhook"
+    max_text_length: int = 100_000
+    error_table: Sequence[ErrorRule] = ERROR_TABLE
+
+    def prepare(self, request: PublishRequest) -> PreparedCall:
+        """``POST`` to ``base_url`` itself with the signed body as raw ``data``."""
+        body = encode_body(request)
+        return PreparedCall(
+            method="POST",
+            url=request.base_url,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {request.token}",
+                "Idempotency-Key": request.idempotency_key,
+                SIGNATURE_HEADER: sign(body, request.token),
+            },
+            data=body,
+        )
+
+    def parse_success(
+        self, status: int, body: Any, request: PublishRequest | None = None
+    ) -> Published | None:
+        """Any 2xx is a success: the body's ``id`` and ``url`` when it is a JSON object
+        with an id, else the request's idempotency key as the id.
+
+        Returns None for a non-2xx status, or for a 2xx without an id in the body when
+        ``request`` is not given (the Protocol does not pass it yet).
+        """
+        if not 200 <= status < 300:
+            return None
+        if isinstance(body, Mapping) and body.get("id") not in (None, ""):
+            url = body.get("url")
+            return Published(str(body["id"]), url if isinstance(url, str) else None)
+        if request is None:
+            return None
+        return Published(request.idempotency_key)
+
+    def parse_error(self, status: int, body: Any) -> ProviderError:
+        """The body's ``error``, ``message`` or ``detail``, else its text, else the
+        status; its ``code`` when it has one.
+        """
+        message = f"HTTP {status}"
+        codes: tuple[int | str, ...] = ()
+        if isinstance(body, Mapping):
+            found = [body[key] for key in ("error", "message", "detail") if key in body]
+            texts = [text for text in found if isinstance(text, str) and text.strip()]
+            message = texts[0] if texts else message
+            code = body.get("code")
+            if isinstance(code, int | str) and not isinstance(code, bool):
+                codes = (code,)
+        elif isinstance(body, str | bytes) and body.strip():
+            message = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        return ProviderError(message=message.strip()[:MAX_MESSAGE], codes=codes)
+
+    def lookup(
+        self,
+        session: requests.Session,
+        request: PublishRequest,
+        since: datetime,
+        timeout: tuple[float, float],
+    ) -> Published | None:
+        """Always None: a receiver offers no way to look a post up."""
+        return None

@@ -1,0 +1,209 @@
+"""X (Twitter): publish a post through API v2 ``POST /2/tweets``.
+
+X honours no idempotency key, so none is sent; a retry after an ambiguous timeout relies
+on reconciliation (``lookup``) and on X refusing duplicate content. Errors come as v2
+problem JSON (``title``/``detail``/``type``) or in the classic ``errors`` list with
+numeric codes; the table names the codes first, then the HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from publisher.providers.base import (
+    Category,
+    ErrorRule,
+    PreparedCall,
+    ProviderError,
+    Published,
+    PublishRequest,
+)
+
+# Options passed through to the post body; anything else in ``options`` is ignored.
+ALLOWED_OPTIONS = ("reply", "quote_tweet_id", "media", "poll", "reply_settings")
+
+# X's timestamp for a post may be a little before our own clock's ``since``.
+CLOCK_SKEW = timedelta(minutes=5)
+
+# A post we just sent is among the newest; 20 keeps the call cheap on the read quota.
+LOOKUP_LIMIT = 20
+
+# A problem "type" that names nothing; not worth keeping as a code.
+_BLANK_TYPE = "about:blank"
+
+# An HTML error page can be large; the message only needs its start.
+MAX_MESSAGE = 500
+
+# First matching row wins: classic codes, then text, then plain statuses (400 and any
+# status not listed are left unclassified).
+ERROR_TABLE: Sequence[ErrorRule] = (
+    ErrorRule(Category.UNAUTHORIZED, code=32),  # could not authenticate you
+    ErrorRule(Category.UNAUTHORIZED, code=89),  # invalid or expired token
+    ErrorRule(Category.FORBIDDEN, code=64),  # account suspended
+    ErrorRule(Category.FORBIDDEN, code=226),  # looks automated
+    ErrorRule(Category.FORBIDDEN, code=261),  # application cannot perform write actions
+    ErrorRule(Category.FORBIDDEN, code=326),  # account locked
+    ErrorRule(Category.DUPLICATE, code=187),  # status is a duplicate
+    ErrorRule(Category.UNAVAILABLE, code=88),  # rate limit exceeded
+    ErrorRule(Category.UNAVAILABLE, code=130),  # over capacity
+    ErrorRule(Category.UNAVAILABLE, code=131),  # internal error
+    ErrorRule(Category.UNAVAILABLE, code=185),  # over the daily post limit
+    ErrorRule(Category.DUPLICATE, status=403, text="duplicate content"),  # v2's wording
+    ErrorRule(Category.UNAUTHORIZED, status=401),
+    ErrorRule(Category.FORBIDDEN, status=403),
+    ErrorRule(Category.FORBIDDEN, status=422),
+    ErrorRule(Category.UNAVAILABLE, status=429),
+    ErrorRule(Category.UNAVAILABLE, status=500),
+    ErrorRule(Category.UNAVAILABLE, status=502),
+    ErrorRule(Category.UNAVAILABLE, status=503),
+    ErrorRule(Category.UNAVAILABLE, status=504),
+)
+
+
+class XProvider:
+    """Publishes to one X account; stateless, safe to share between threads."""
+
+    name: str = "x"
+    max_text_length: int = 280
+    error_table: Sequence[ErrorRule] = ERROR_TABLE
+
+    def prepare(self, request: PublishRequest) -> PreparedCall:
+        """``POST /2/tweets`` with the text and the allowed options; no idempotency key."""
+        body: dict[str, Any] = {"text": request.text}
+        for key in ALLOWED_OPTIONS:
+            if request.options.get(key) is not None:
+                body[key] = request.options[key]
+        return PreparedCall(
+            method="POST",
+            url=f"{_root(request.base_url)}/2/tweets",
+            headers=_auth(request.token),
+            json=body,
+        )
+
+    def parse_success(
+        self, status: int, body: Any, request: PublishRequest | None = None
+    ) -> Published | None:
+        """``data.id`` and its web URL; None without an id."""
+        if not 200 <= status < 300 or not isinstance(body, Mapping):
+            return None
+        data = body.get("data")
+        return _published(data) if isinstance(data, Mapping) else None
+
+    def parse_error(self, status: int, body: Any) -> ProviderError:
+        """Problem ``title``/``detail`` and every ``errors`` message, joined with "; ";
+        every classic numeric ``code``, plus the problem ``type`` URI when it names one.
+        """
+        if isinstance(body, Mapping):
+            messages, codes = _read_problem(body)
+        elif isinstance(body, str | bytes) and body.strip():
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            messages, codes = [text.strip()], []
+        else:
+            messages, codes = [], []
+        message = "; ".join(messages) or f"HTTP {status}"
+        return ProviderError(message=message[:MAX_MESSAGE], codes=tuple(codes))
+
+    def lookup(
+        self,
+        session: requests.Session,
+        request: PublishRequest,
+        since: datetime,
+        timeout: tuple[float, float],
+    ) -> Published | None:
+        """The newest of the account's latest posts with exactly the post's text (HTML
+        entities unescaped), not created before ``since`` less ``CLOCK_SKEW`` when X says
+        when; None when there is none.
+
+        Raises ``requests.RequestException`` on a failed or non-2xx call.
+        """
+        root = _root(request.base_url)
+        headers = _auth(request.token)
+        me = _get_json(session, f"{root}/2/users/me", headers, timeout)
+        user = me.get("data") if isinstance(me, Mapping) else None
+        if not isinstance(user, Mapping) or user.get("id") is None:
+            return None
+        timeline = _get_json(
+            session,
+            f"{root}/2/users/{user['id']}/tweets?max_results={LOOKUP_LIMIT}"
+            "&tweet.fields=created_at",
+            headers,
+            timeout,
+        )
+        posts = timeline.get("data") if isinstance(timeline, Mapping) else None
+        if not isinstance(posts, list):
+            return None  # X leaves out "data" when the timeline is empty
+        earliest = since - CLOCK_SKEW
+        for post in posts:
+            if isinstance(post, Mapping) and _matches(post, request.text, earliest):
+                return _published(post)
+        return None
+
+
+def _read_problem(body: Mapping[str, Any]) -> tuple[list[str], list[int | str]]:
+    messages = [body[key] for key in ("title", "detail") if isinstance(body.get(key), str)]
+    codes: list[int | str] = []
+    problem_type = body.get("type")
+    if isinstance(problem_type, str) and problem_type != _BLANK_TYPE:
+        codes.append(problem_type)
+    errors = body.get("errors")
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, Mapping):
+            continue
+        code = error.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            codes.append(code)
+        text = error.get("message") or error.get("detail")
+        if isinstance(text, str) and text not in messages:
+            messages.append(text)
+    return messages, codes
+
+
+def _matches(post: Mapping[str, Any], text: str, earliest: datetime) -> bool:
+    if "created_at" in post:
+        created = _parse_time(post["created_at"])
+        if created is None or created < earliest:
+            return False
+    found = post.get("text")
+    # v2 returns "&", "<" and ">" escaped as HTML entities.
+    return isinstance(found, str) and text in (found, html.unescape(found))
+
+
+def _published(post: Mapping[str, Any]) -> Published | None:
+    post_id = post.get("id")
+    if post_id is None or post_id == "":
+        return None
+    return Published(external_id=str(post_id), external_url=f"https://x.com/i/web/status/{post_id}")
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _get_json(
+    session: requests.Session,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: tuple[float, float],
+) -> Any:
+    response = session.get(url, headers=headers, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def _root(base_url: str) -> str:
+    return base_url.rstrip("/")
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

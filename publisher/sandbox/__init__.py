@@ -1,0 +1,181 @@
+"""A local stand-in for the third-party APIs the publisher calls: Mastodon, X (API v2), a
+webhook receiver, a Sentry ingest endpoint and a notification receiver, in one HTTP server.
+
+It exists for the integration tests and the ``publisher demo`` command, never for
+production. It behaves like the real providers where the publisher's guarantees depend on
+it (idempotency keys, X's duplicate-content 403, error formats, lookups for
+reconciliation), injects faults on demand (see ``faults``), and records every call and
+every created post so a test can assert "exactly once" with ``duplicates() == []``.
+
+    with Sandbox() as sandbox:
+        requests.post(sandbox.url + "/api/v1/statuses", ...)
+        assert sandbox.create_count(text="hello") == 1
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from publisher.sandbox.faults import DEFAULT_MIX, FaultPlan
+from publisher.sandbox.ledger import CallRecord, CreateRecord, Duplicate, Replay
+from publisher.sandbox.server import SandboxHTTPServer
+from publisher.sandbox.state import Delivery, Notification, State
+
+__all__ = [
+    "CallRecord",
+    "CreateRecord",
+    "Delivery",
+    "Duplicate",
+    "Notification",
+    "Replay",
+    "Sandbox",
+]
+
+
+class Sandbox:
+    """The sandbox server: start it, point the publisher at ``url``, assert on the ledger.
+
+    ``fault_rate`` > 0 faults that share of create calls at random (from ``fault_mix``,
+    reproducibly with ``seed``); scripted ``[[fault:...]]`` markers work in any mode.
+    State survives ``stop()``/``start()`` (same port), so a test can take it down and up.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        fault_rate: float = 0.0,
+        seed: int | None = None,
+        fault_mix: Sequence[str] = DEFAULT_MIX,
+        slow_seconds: float = 3.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state = State(FaultPlan(fault_rate, seed, fault_mix), slow_seconds=slow_seconds)
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Sandbox:
+        """Binds and serves in a daemon thread; returns at once, ready for requests."""
+        if self._server is not None:
+            return self
+        self._server = SandboxHTTPServer((self.host, self.port), self.state)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving and drops open connections (a sleeping ``slow`` call included)."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        server.stopping.set()
+        server.shutdown()
+        server.drop_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8765`` (known once started)."""
+        if self._server is None and self.port == 0:
+            raise RuntimeError("the sandbox has no port until it is started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def sentry_dsn(self) -> str:
+        return f"http://public@{self.host}:{self.port}/1"
+
+    # The knobs a test turns while the server runs.
+
+    @property
+    def invalid_tokens(self) -> set[str]:
+        """Tokens every provider refuses with 401; mutate this set in place."""
+        return self.state.invalid_tokens
+
+    @property
+    def slow_seconds(self) -> float:
+        return self.state.slow_seconds
+
+    @slow_seconds.setter
+    def slow_seconds(self, value: float) -> None:
+        self.state.slow_seconds = value
+
+    @property
+    def fault_rate(self) -> float:
+        return self.state.faults.rate
+
+    @fault_rate.setter
+    def fault_rate(self, value: float) -> None:
+        self.state.faults.rate = value
+
+    @property
+    def notify_status(self) -> int:
+        return self.state.notify_status
+
+    @notify_status.setter
+    def notify_status(self, value: int) -> None:
+        self.state.notify_status = value
+
+    # What the sandbox saw: copies, safe to read while the server runs.
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        return self.state.ledger.calls
+
+    @property
+    def creates(self) -> list[CreateRecord]:
+        return self.state.ledger.creates
+
+    @property
+    def replays(self) -> list[Replay]:
+        return self.state.ledger.replays
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return self.state.deliveries.snapshot()
+
+    @property
+    def sentry_events(self) -> list[dict[str, Any]]:
+        return self.state.sentry_events.snapshot()
+
+    @property
+    def notifications(self) -> list[Notification]:
+        return self.state.notifications.snapshot()
+
+    def create_count(
+        self, text: str | None = None, key: str | None = None, kind: str | None = None
+    ) -> int:
+        """How many posts were created matching every given filter."""
+        return self.state.ledger.create_count(text, key, kind)
+
+    def duplicates(self) -> list[Duplicate]:
+        """Texts and idempotency keys created more than once (exactly-once wants [])."""
+        return self.state.ledger.duplicates()
+
+    def reset(self) -> None:
+        """Forgets all calls, creates, captures, fault counters and invalid tokens."""
+        self.state.clear()

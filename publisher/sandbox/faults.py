@@ -1,0 +1,180 @@
+"""Faults the sandbox injects into create calls, on demand.
+
+Two ways to ask for them: a post whose text carries ``[[fault:503,429,ok]]`` gets those
+faults on its 1st, 2nd, 3rd create call, then ``ok`` forever (calls are counted per
+endpoint and idempotency key, or per exact text when no key is sent); or a ``FaultPlan``
+with a ``rate`` picks a fault from a mix for any create call (the chaos soak). Lookups are
+never faulted.
+
+A fault either answers instead of creating (``before_create``) or alters the answer of a
+real create (``malformed``, ``slow``: the post exists although the client sees garbage or
+a timeout). Each provider renders errors in its own ``Dialect``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from publisher.sandbox.wire import BadRequest, Response, json_response
+
+MARKER = re.compile(r"\[\[fault:([^\]]*)\]\]")
+
+# Faults that answer with an error instead of creating: (status, message).
+HTTP_FAULTS: Mapping[str, tuple[int, str]] = {
+    "503": (503, "Service Unavailable"),
+    "500": (500, "Internal Server Error"),
+    "429": (429, "Too many requests"),
+    "403": (403, "This action is not allowed"),
+    "422": (422, "Validation failed: Text can't be blank"),
+}
+# X's classic error codes: code -> (HTTP status, message). Unknown codes answer 400.
+X_CODES: Mapping[int, tuple[int, str]] = {
+    32: (401, "Could not authenticate you."),
+    64: (403, "Your account is suspended and is not permitted to access this feature."),
+    88: (429, "Rate limit exceeded."),
+    89: (401, "Invalid or expired token."),
+    130: (503, "Over capacity."),
+    131: (500, "Internal error."),
+    185: (403, "User is over daily status update limit."),
+    186: (403, "Tweet needs to be a bit shorter."),
+    187: (403, "Status is a duplicate."),
+    226: (403, "This request looks like it might be automated."),
+    261: (403, "Application cannot perform write actions."),
+    326: (403, "To protect our users from spam, this account is temporarily locked."),
+}
+NAMES = ("ok", *HTTP_FAULTS, "401", "reset", "malformed", "slow", "x_code:NNN")
+# The random mix: failures a correct client must survive without a duplicate.
+DEFAULT_MIX = ("503", "500", "429", "reset", "slow", "malformed")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    code: int | None = None  # for x_code
+
+    @property
+    def before_create(self) -> bool:
+        return self.name not in ("ok", "malformed", "slow")
+
+
+OK = Fault("ok")
+
+
+def parse_fault(name: str) -> Fault:
+    """The fault called ``name``; raises ``ValueError`` for an unknown name."""
+    name = name.strip()
+    if name.startswith("x_code:"):
+        return Fault("x_code", int(name.removeprefix("x_code:")))
+    if name not in NAMES:
+        raise ValueError(f"unknown fault {name!r}; known: {', '.join(NAMES)}")
+    return Fault(name)
+
+
+def script_of(text: str) -> tuple[Fault, ...] | None:
+    """The faults scripted in ``text``'s marker, or None when it has none."""
+    found = MARKER.search(text)
+    if found is None:
+        return None
+    try:
+        return tuple(parse_fault(part) for part in found.group(1).split(",") if part.strip())
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+class FaultPlan:
+    """Decides the fault of each create call; thread-safe."""
+
+    def __init__(
+        self, rate: float = 0.0, seed: int | None = None, mix: Sequence[str] = DEFAULT_MIX
+    ) -> None:
+        self.rate = rate
+        self.mix = tuple(parse_fault(name) for name in mix)
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+
+    def next(self, scope: str, text: str, key: str | None) -> Fault:
+        """The fault for this call at endpoint ``scope`` (a scripted one counts as used)."""
+        script = script_of(text)
+        with self._lock:
+            if script is not None:
+                counter = (scope, "key", key) if key else (scope, "text", text)
+                seen = self._counts[counter]
+                self._counts[counter] += 1
+                return script[seen] if seen < len(script) else OK
+            if self.rate > 0 and self.mix and self._random.random() < self.rate:
+                return self._random.choice(self.mix)
+        return OK
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+class Dialect(Protocol):
+    """How one provider words its errors."""
+
+    def error(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """An error response in this provider's format."""
+        ...
+
+    def unauthorized(self) -> Response:
+        """This provider's answer to an invalid token."""
+        ...
+
+    def rate_limit_headers(self, now: datetime) -> dict[str, str]:
+        """The headers of a 429, resetting one second after ``now``."""
+        ...
+
+
+def refusal(fault: Fault, dialect: Dialect) -> Response:
+    """The answer of a ``before_create`` fault, in ``dialect``."""
+    if fault.name == "reset":
+        return Response(0, reset=True)
+    if fault.name == "401":
+        return dialect.unauthorized()
+    if fault.name == "x_code":
+        code = fault.code or 0
+        status, message = X_CODES.get(code, (400, f"Sandbox error code {code}."))
+        headers = _throttle_headers(dialect) if status == 429 else {}
+        return json_response(status, {"errors": [{"code": code, "message": message}]}, headers)
+    status, message = HTTP_FAULTS[fault.name]
+    return dialect.error(status, message, _throttle_headers(dialect) if status == 429 else None)
+
+
+def alter(fault: Fault, response: Response, slow_seconds: float) -> Response:
+    """The answer to a real create under an ``ok``, ``malformed`` or ``slow`` fault."""
+    if fault.name == "malformed" and 200 <= response.status < 300:
+        return Response(response.status, b"{not json", {"Content-Type": "application/json"})
+    if fault.name == "slow":
+        return replace(response, delay=slow_seconds)
+    return response
+
+
+def with_faults(
+    plan: FaultPlan,
+    slow_seconds: float,
+    dialect: Dialect,
+    scope: str,
+    text: str,
+    key: str | None,
+    create: Callable[[], Response],
+) -> Response:
+    """Runs ``create`` under the fault ``plan`` chooses for this call."""
+    fault = plan.next(scope, text, key)
+    if fault.before_create:
+        return refusal(fault, dialect)
+    return alter(fault, create(), slow_seconds)
+
+
+def _throttle_headers(dialect: Dialect) -> dict[str, str]:
+    return {"Retry-After": "1", **dialect.rate_limit_headers(datetime.now(UTC))}

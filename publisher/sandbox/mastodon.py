@@ -1,0 +1,139 @@
+"""The sandbox's Mastodon: create a status (honouring ``Idempotency-Key`` per token, as
+Mastodon does), verify credentials, and list an account's statuses for reconciliation.
+
+Every token owns its own timeline, though all of them call the account ``1``/``user``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from publisher.sandbox.faults import with_faults
+from publisher.sandbox.state import Route, State, route
+from publisher.sandbox.wire import Request, Response, iso_millis, json_response
+
+STATUSES = "/api/v1/statuses"
+MAX_CHARS = 500  # Mastodon's default character limit
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+DEFAULT_LIMIT, MAX_LIMIT = 20, 40  # Mastodon's page sizes for account statuses
+
+
+class MastodonDialect:
+    def error(
+        self, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        return json_response(status, {"error": message}, headers)
+
+    def unauthorized(self) -> Response:
+        return self.error(401, "The access token is invalid")
+
+    def rate_limit_headers(self, now: datetime) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": "300",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": iso_millis(now + timedelta(seconds=1)),
+        }
+
+
+DIALECT = MastodonDialect()
+
+
+def account(base_url: str) -> dict[str, Any]:
+    return {"id": "1", "username": "user", "acct": "user", "url": f"{base_url}/@user"}
+
+
+def content_html(text: str) -> str:
+    """``text`` as Mastodon renders a plain status: escaped, in paragraphs."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()] or [""]
+    return "".join(
+        "<p>" + "<br />".join(html.escape(line) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )
+
+
+def create_status(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    token = request.bearer()
+    if not state.token_ok(token):
+        return DIALECT.unauthorized()
+    fields = request.fields()
+    text = str(fields.get("status") or "")
+    visibility = str(fields.get("visibility") or "public")
+    key = request.header("Idempotency-Key")
+
+    def create() -> Response:
+        if not text.strip():
+            return DIALECT.error(422, "Validation failed: Text can't be blank")
+        if len(text) > MAX_CHARS:
+            return DIALECT.error(
+                422, f"Validation failed: Text character limit of {MAX_CHARS} exceeded"
+            )
+        if visibility not in VISIBILITIES:
+            return DIALECT.error(422, "Validation failed: Visibility is not included in the list")
+
+        def build(post_id: str, at: datetime) -> dict[str, Any]:
+            base = request.base_url
+            return {
+                "id": post_id,
+                "created_at": iso_millis(at),
+                "visibility": visibility,
+                "sensitive": bool(fields.get("sensitive")),
+                "spoiler_text": str(fields.get("spoiler_text") or ""),
+                "language": fields.get("language"),
+                "uri": f"{base}/users/user/statuses/{post_id}",
+                "url": f"{base}/@user/{post_id}",
+                "content": content_html(text),
+                "account": account(base),
+            }
+
+        _, payload = state.ledger.create(
+            kind="mastodon", path=STATUSES, token=token, text=text, key=key, build=build
+        )
+        return json_response(200, payload)
+
+    return with_faults(state.faults, state.slow_seconds, DIALECT, STATUSES, text, key, create)
+
+
+def verify_credentials(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    if not state.token_ok(request.bearer()):
+        return DIALECT.unauthorized()
+    return json_response(200, account(request.base_url))
+
+
+def get_status(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    token = request.bearer()
+    if not state.token_ok(token):
+        return DIALECT.unauthorized()
+    record = state.ledger.find(STATUSES, token, params["id"])
+    if record is None:
+        return DIALECT.error(404, "Record not found")
+    return json_response(200, record.payload)
+
+
+def account_statuses(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """The token's statuses, newest first (``limit``, ``since_id`` and ``max_id`` honoured)."""
+    token = request.bearer()
+    if not state.token_ok(token):
+        return DIALECT.unauthorized()
+    try:
+        limit = min(max(int(request.query.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
+        since_id = int(request.query.get("since_id") or 0)
+        max_id = int(request.query.get("max_id") or 0)
+    except ValueError:
+        return DIALECT.error(400, "limit, since_id and max_id must be integers")
+    statuses = [
+        r.payload
+        for r in state.ledger.created_by(STATUSES, token)
+        if int(r.id) > since_id and (not max_id or int(r.id) < max_id)
+    ]
+    return json_response(200, statuses[:limit])
+
+
+ROUTES: list[Route] = [
+    route("POST", STATUSES, create_status),
+    route("GET", r"/api/v1/statuses/(?P<id>\d+)", get_status),
+    route("GET", "/api/v1/accounts/verify_credentials", verify_credentials),
+    route("GET", r"/api/v1/accounts/(?P<id>[^/]+)/statuses", account_statuses),
+]

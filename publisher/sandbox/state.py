@@ -1,0 +1,97 @@
+"""Everything the sandbox's routes share: the ledger, the fault plan and the knobs a test
+turns while the server runs (invalid tokens, slowness, the notification status)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.ledger import Ledger
+from publisher.sandbox.wire import Request, Response
+
+T = TypeVar("T")
+
+
+class Inbox(Generic[T]):
+    """A thread-safe list the server appends to and tests read copies of."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+
+    def append(self, item: T) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def snapshot(self) -> list[T]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request the webhook receiver accepted (a replayed key included)."""
+
+    name: str
+    headers: dict[str, str]
+    body: bytes
+    idempotency_key: str | None
+    id: str
+    replay: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Notification:
+    body: Any  # parsed JSON, or the text when the body is not JSON
+    headers: dict[str, str]
+    at: datetime
+
+
+@dataclass
+class State:
+    faults: FaultPlan
+    slow_seconds: float = 3.0  # how long the ``slow`` fault sleeps before answering
+    notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
+    invalid_tokens: set[str] = field(default_factory=set)
+    ledger: Ledger = field(default_factory=Ledger)
+    deliveries: Inbox[Delivery] = field(default_factory=Inbox)
+    sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
+    notifications: Inbox[Notification] = field(default_factory=Inbox)
+
+    def token_ok(self, token: str | None) -> bool:
+        return token is not None and token not in self.invalid_tokens
+
+    def clear(self) -> None:
+        """Forgets everything recorded and every fault counter; keeps the settings."""
+        self.ledger.clear()
+        self.faults.clear()
+        self.invalid_tokens.clear()
+        self.deliveries.clear()
+        self.sentry_events.clear()
+        self.notifications.clear()
+
+
+Handler = Callable[[State, Request, Mapping[str, str]], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """``handler`` answers ``method`` on paths matching ``pattern`` (named groups -> params)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def route(method: str, pattern: str, handler: Handler) -> Route:
+    return Route(method, re.compile(pattern), handler)

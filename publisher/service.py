@@ -1,0 +1,358 @@
+"""The main app's Python API: accounts, credentials and posts.
+
+Plain functions that take the SQLAlchemy session (and the clock) explicitly; the HTTP API
+is a thin layer over them, so there is one implementation. Each function validates its
+input (``InvalidInput`` naming the field) before it writes anything; the caller owns the
+transaction, so a failure never leaves a partial write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from publisher import lifecycle, recurrence
+from publisher.backoff import Backoff
+from publisher.errors import Conflict, InvalidInput, NotFound
+from publisher.models import Account, ApiCall, Credential, Notification, Post, PostEvent
+from publisher.providers import get_provider
+from publisher.states import Actor, State, Trigger
+from publisher.tokens import TokenBox
+
+BILLING_STATUSES = ("active", "past_due", "suspended")
+MAX_ATTEMPTS_LIMIT = 100  # beyond this a post would retry for days: surely a mistake
+PAGE_LIMIT = 500  # the largest page a listing returns
+
+
+T = TypeVar("T")
+
+
+def _get(session: Session, model: type[T], object_id: int, field: str) -> T:
+    found = session.get(model, object_id)
+    if found is None:
+        raise NotFound(f"{field} {object_id} not found", field=field)
+    return found
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(field, "must include a time zone offset, e.g. 2030-01-01T09:00:00Z")
+    return value
+
+
+def _check_billing(status: str) -> str:
+    if status not in BILLING_STATUSES:
+        raise InvalidInput("billing_status", f"must be one of: {', '.join(BILLING_STATUSES)}")
+    return status
+
+
+def _check_text(text: str, provider_name: str) -> str:
+    if not text.strip():
+        raise InvalidInput("text", "must not be empty")
+    limit = get_provider(provider_name).max_text_length
+    if len(text) > limit:
+        raise InvalidInput("text", f"is {len(text)} characters; {provider_name} allows {limit}")
+    return text
+
+
+def _check_max_attempts(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidInput("max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+    return value
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput("base_url", "must be an absolute http(s) URL")
+    return url.rstrip("/")
+
+
+# Accounts ---------------------------------------------------------------------------
+
+
+def create_account(session: Session, name: str, billing_status: str = "active") -> Account:
+    if not name.strip():
+        raise InvalidInput("name", "must not be empty")
+    account = Account(name=name, billing_status=_check_billing(billing_status), paused=False)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    return _get(session, Account, account_id, "account_id")
+
+
+def update_account(
+    session: Session,
+    account_id: int,
+    *,
+    billing_status: str | None = None,
+    paused: bool | None = None,
+) -> Account:
+    account = get_account(session, account_id)
+    if billing_status is not None:
+        account.billing_status = _check_billing(billing_status)
+    if paused is not None:
+        account.paused = paused
+    session.flush()
+    return account
+
+
+# Credentials ------------------------------------------------------------------------
+
+
+def add_credential(
+    session: Session,
+    box: TokenBox,
+    account_id: int,
+    provider: str,
+    base_url: str,
+    token: str,
+    *,
+    backoff: str | None = None,
+    retry_base: float | None = None,
+) -> Credential:
+    get_account(session, account_id)
+    get_provider(provider)
+    if not token:
+        raise InvalidInput("token", "must not be empty")
+    if backoff is not None and backoff not in Backoff.__members__.values():
+        raise InvalidInput("backoff", f"must be one of: {', '.join(b.value for b in Backoff)}")
+    if retry_base is not None and retry_base < 0:
+        raise InvalidInput("retry_base", "must be >= 0")
+    credential = Credential(
+        account_id=account_id,
+        provider=provider,
+        base_url=_check_url(base_url),
+        token_encrypted=box.encrypt(token),
+        backoff=backoff or Backoff.EXPONENTIAL.value,
+        retry_base=retry_base,
+    )
+    session.add(credential)
+    session.flush()
+    return credential
+
+
+def get_credential(session: Session, credential_id: int) -> Credential:
+    return _get(session, Credential, credential_id, "credential_id")
+
+
+def replace_token(
+    session: Session, box: TokenBox, credential_id: int, token: str, now: datetime
+) -> Credential:
+    """Store a new token and clear the credential's invalid mark."""
+    credential = get_credential(session, credential_id)
+    if not token:
+        raise InvalidInput("token", "must not be empty")
+    credential.token_encrypted = box.encrypt(token)
+    credential.invalid_since = None
+    credential.last_verified_at = None
+    credential.updated_at = now
+    session.flush()
+    return credential
+
+
+def reapprove_unauthorized(
+    session: Session, credential_id: int, now: datetime, window: timedelta
+) -> list[Post]:
+    """Re-approve the posts cancelled as ``unauthorized`` whose time passed by < ``window``.
+
+    Each goes cancelled -> draft -> approved (two history events) and is due now or at its
+    original time, whichever is later.
+    """
+    get_credential(session, credential_id)
+    candidates = session.scalars(
+        select(Post).where(
+            Post.credential_id == credential_id,
+            Post.state == State.CANCELLED.value,
+            Post.cancel_reason == "unauthorized",
+            Post.scheduled_at >= now - window,
+        )
+    ).all()
+    moved = []
+    for post in candidates:
+        lifecycle.move(session, post.id, Trigger.REOPEN, Actor.USER, now, reason="token replaced")
+        moved.append(approve(session, post.id, now, reason="token replaced"))
+    return moved
+
+
+# Posts ------------------------------------------------------------------------------
+
+
+def create_post(
+    session: Session,
+    account_id: int,
+    credential_id: int,
+    text: str,
+    *,
+    options: Mapping[str, Any] | None = None,
+    scheduled_at: datetime | None = None,
+    max_attempts: int | None = None,
+    recurrence_rule: str | None = None,
+    timezone: str | None = None,
+) -> Post:
+    """A new post in ``draft``."""
+    get_account(session, account_id)
+    credential = get_credential(session, credential_id)
+    if credential.account_id != account_id:
+        raise InvalidInput("credential_id", f"credential {credential_id} is not this account's")
+    if recurrence_rule is not None:
+        recurrence.validate(recurrence_rule, timezone or "UTC")
+    post = Post(
+        account_id=account_id,
+        credential_id=credential_id,
+        text=_check_text(text, credential.provider),
+        options=dict(options or {}),
+        state=State.DRAFT.value,
+        scheduled_at=_aware(scheduled_at, "scheduled_at"),
+        max_attempts=_check_max_attempts(max_attempts),
+        recurrence=recurrence_rule,
+        timezone=(timezone or "UTC") if recurrence_rule else timezone,
+    )
+    session.add(post)
+    session.flush()
+    return post
+
+
+def get_post(session: Session, post_id: int) -> Post:
+    return _get(session, Post, post_id, "post_id")
+
+
+def edit_post(
+    session: Session,
+    post_id: int,
+    now: datetime,
+    *,
+    text: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    scheduled_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> Post:
+    """Change a draft; any other state is a ``Conflict`` naming it."""
+    post = get_post(session, post_id)
+    if post.state != State.DRAFT.value:
+        raise Conflict(
+            f"only a draft can be edited; post {post_id} is {post.state!r}", state=post.state
+        )
+    credential = get_credential(session, post.credential_id)
+    if text is not None:
+        post.text = _check_text(text, credential.provider)
+    if options is not None:
+        post.options = dict(options)
+    if scheduled_at is not None:
+        post.scheduled_at = _aware(scheduled_at, "scheduled_at")
+    if max_attempts is not None:
+        post.max_attempts = _check_max_attempts(max_attempts)
+    post.version += 1
+    post.updated_at = now
+    session.flush()
+    return post
+
+
+def approve(
+    session: Session,
+    post_id: int,
+    now: datetime,
+    scheduled_at: datetime | None = None,
+    *,
+    reason: str | None = None,
+) -> Post:
+    """Approve a draft, due at ``scheduled_at`` (else its own scheduled time, else now)."""
+    post = get_post(session, post_id)
+    when = _aware(scheduled_at, "scheduled_at") or post.scheduled_at or now
+    return lifecycle.move(
+        session,
+        post_id,
+        Trigger.APPROVE,
+        Actor.USER,
+        now,
+        reason=reason,
+        changes={
+            "scheduled_at": when,
+            "next_run_at": when,
+            "attempts": 0,
+            "enqueued_at": None,
+            "cancel_reason": None,
+        },
+    )
+
+
+def unapprove(session: Session, post_id: int, now: datetime) -> Post:
+    return lifecycle.move(
+        session, post_id, Trigger.UNAPPROVE, Actor.USER, now, changes={"next_run_at": None}
+    )
+
+
+def cancel(session: Session, post_id: int, now: datetime, reason: str = "user") -> Post:
+    return lifecycle.move(
+        session,
+        post_id,
+        Trigger.CANCEL,
+        Actor.USER,
+        now,
+        reason=reason,
+        changes={"cancel_reason": reason, "next_run_at": None},
+    )
+
+
+def reopen(session: Session, post_id: int, now: datetime) -> Post:
+    return lifecycle.move(
+        session, post_id, Trigger.REOPEN, Actor.USER, now, changes={"cancel_reason": None}
+    )
+
+
+def list_posts(
+    session: Session,
+    *,
+    state: str | None = None,
+    account_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> Sequence[Post]:
+    """Posts by id, ``limit`` at most (capped), after the cursor ``after_id``."""
+    query = select(Post).where(Post.id > after_id).order_by(Post.id).limit(min(limit, PAGE_LIMIT))
+    if state is not None:
+        if state not in State.__members__.values():
+            raise InvalidInput("state", f"must be one of: {', '.join(s.value for s in State)}")
+        query = query.where(Post.state == state)
+    if account_id is not None:
+        query = query.where(Post.account_id == account_id)
+    return session.scalars(query).all()
+
+
+def history(session: Session, post_id: int) -> Sequence[PostEvent]:
+    return session.scalars(
+        select(PostEvent).where(PostEvent.post_id == post_id).order_by(PostEvent.id)
+    ).all()
+
+
+def list_calls(session: Session, post_id: int) -> Sequence[ApiCall]:
+    get_post(session, post_id)
+    return session.scalars(
+        select(ApiCall).where(ApiCall.post_id == post_id).order_by(ApiCall.id)
+    ).all()
+
+
+def list_notifications(
+    session: Session,
+    *,
+    account_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> Sequence[Notification]:
+    query = (
+        select(Notification)
+        .where(Notification.id > after_id)
+        .order_by(Notification.id)
+        .limit(min(limit, PAGE_LIMIT))
+    )
+    if account_id is not None:
+        query = query.where(Notification.account_id == account_id)
+    return session.scalars(query).all()

@@ -1,0 +1,132 @@
+"""Configuration from ``PUBLISHER_*`` environment variables (plus ``SENTRY_DSN``).
+
+Every value has a default that is safe on a laptop (the embedded mode): a SQLite file and
+an embedded Redis in the data directory, a generated Fernet key stored beside them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from publisher.errors import ConfigError
+
+DEFAULT_DATA_DIR = "./publisher-data"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None  # None: embedded Redis in data_dir
+    api_keys: tuple[str, ...]
+    secret_keys: tuple[str, ...]  # empty: a key generated into data_dir
+    sentry_dsn: str | None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    sweep_interval: float = 10.0
+    lookahead: float = 10.0
+    enqueue_grace: float = 60.0
+    sweep_batch: int = 500
+    lease_seconds: float = 120.0
+    http_connect_timeout: float = 5.0
+    http_timeout: float = 30.0
+    max_attempts: int = 5
+    retry_base: float = 30.0
+    retry_max: float = 3600.0
+    reapprove_window: float = 86400.0
+    notify_url: str | None = None
+    notify_secret: str | None = None
+    max_body_bytes: int = 1_000_000
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def redis_socket(self) -> Path:
+        """Where the embedded Redis listens (a Unix socket: no port to collide with)."""
+        return self.data_dir / "redis.sock"
+
+    @property
+    def redis_client_url(self) -> str:
+        return self.redis_url or f"unix://{self.redis_socket}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or f"redis+socket://{self.redis_socket}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("PUBLISHER_DATA_DIR") or DEFAULT_DATA_DIR).resolve()
+        database_url = env.get("PUBLISHER_DATABASE_URL") or f"sqlite:///{data_dir / 'publisher.db'}"
+        sweep_interval = _float(env, "PUBLISHER_SWEEP_INTERVAL", 10.0, minimum=0.1)
+        settings = cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=env.get("PUBLISHER_REDIS_URL") or None,
+            api_keys=_list(env, "PUBLISHER_API_KEYS"),
+            secret_keys=_list(env, "PUBLISHER_SECRET_KEY"),
+            sentry_dsn=env.get("SENTRY_DSN") or None,
+            web_host=env.get("PUBLISHER_WEB_HOST") or "127.0.0.1",
+            web_port=_int(env, "PUBLISHER_WEB_PORT", 8000, minimum=1),
+            sweep_interval=sweep_interval,
+            lookahead=_float(env, "PUBLISHER_LOOKAHEAD", sweep_interval),
+            enqueue_grace=_float(env, "PUBLISHER_ENQUEUE_GRACE", max(60.0, 3 * sweep_interval)),
+            sweep_batch=_int(env, "PUBLISHER_SWEEP_BATCH", 500, minimum=1),
+            lease_seconds=_float(env, "PUBLISHER_LEASE_SECONDS", 120.0, minimum=1.0),
+            http_connect_timeout=_float(env, "PUBLISHER_HTTP_CONNECT_TIMEOUT", 5.0, minimum=0.1),
+            http_timeout=_float(env, "PUBLISHER_HTTP_TIMEOUT", 30.0, minimum=0.1),
+            max_attempts=_int(env, "PUBLISHER_MAX_ATTEMPTS", 5, minimum=1),
+            retry_base=_float(env, "PUBLISHER_RETRY_BASE", 30.0),
+            retry_max=_float(env, "PUBLISHER_RETRY_MAX", 3600.0),
+            reapprove_window=_float(env, "PUBLISHER_REAPPROVE_WINDOW", 86400.0),
+            notify_url=env.get("PUBLISHER_NOTIFY_URL") or None,
+            notify_secret=env.get("PUBLISHER_NOTIFY_SECRET") or None,
+            max_body_bytes=_int(env, "PUBLISHER_MAX_BODY_BYTES", 1_000_000, minimum=1024),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse settings that would break the engine's guarantees."""
+        longest_call = self.http_connect_timeout + self.http_timeout
+        if self.lease_seconds <= longest_call:
+            raise ConfigError(
+                f"PUBLISHER_LEASE_SECONDS ({self.lease_seconds:g}) must exceed the longest "
+                f"call, PUBLISHER_HTTP_CONNECT_TIMEOUT + PUBLISHER_HTTP_TIMEOUT "
+                f"({longest_call:g}), or a slow call could be run twice"
+            )

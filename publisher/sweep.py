@@ -1,0 +1,158 @@
+"""The sweep (beat, every ``PUBLISHER_SWEEP_INTERVAL``): due posts -> broker messages.
+
+Each run: rescue posts whose worker lost its lease, enqueue every post due before the next
+run (those not due yet get a countdown, so they start on time), and record a heartbeat.
+A post is enqueued once: ``enqueued_at`` marks it, and only a message older than the
+grace period (lost with a Redis restart, say) is sent again. Batches are bounded and
+walk the partial due-index, so a sweep's cost follows the due posts, not the table.
+It is safe to run twice at once: claims are atomic, and marks are compare-and-set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from publisher import calllog, control, lifecycle
+from publisher.db import transaction
+from publisher.models import Post
+from publisher.runtime import Runtime
+from publisher.states import DUE_STATES, Actor, State, Trigger
+
+log = logging.getLogger(__name__)
+
+DUE = [s.value for s in DUE_STATES]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    at: str
+    enqueued: int
+    rescued: int
+    paused: bool
+    duration_ms: float
+
+
+def _due_batch(
+    session: Session, now: datetime, horizon: datetime, grace: timedelta, limit: int
+) -> Sequence[tuple[int, datetime]]:
+    query = (
+        select(Post.id, Post.next_run_at)
+        .where(
+            Post.state.in_(DUE),
+            Post.next_run_at <= horizon,
+            or_(Post.enqueued_at.is_(None), Post.enqueued_at < now - grace),
+        )
+        .order_by(Post.next_run_at)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [(row.id, row.next_run_at) for row in session.execute(query)]
+
+
+def _mark(session: Session, ids: Sequence[int], value: datetime | None) -> None:
+    session.execute(
+        update(Post)
+        .where(Post.id.in_(ids), Post.state.in_(DUE))
+        .values(enqueued_at=value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def enqueue_now(rt: Runtime, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Mark ``due`` posts enqueued and send their messages; returns how many were sent.
+
+    A post whose message could not be sent is unmarked, so the next sweep tries again.
+    """
+    if not due:
+        return 0
+    with transaction(rt.sessions) as session:
+        _mark(session, [post_id for post_id, _ in due], now)
+    failed = []
+    for post_id, when in due:
+        try:
+            rt.enqueue(post_id, max(0.0, (when - now).total_seconds()))
+        except Exception:
+            log.warning("could not enqueue post %s", post_id, exc_info=True)
+            failed.append(post_id)
+    if failed:
+        with transaction(rt.sessions) as session:
+            _mark(session, failed, None)
+    return len(due) - len(failed)
+
+
+def rescue_expired(rt: Runtime, now: datetime) -> int:
+    """Hand posts whose lease expired back to ``retry`` (attempt refunded, reconciled)."""
+    rescued = 0
+    with transaction(rt.sessions) as session:
+        rows = session.execute(
+            select(Post.id, Post.version)
+            .where(Post.state == State.RUNNING.value, Post.lease_expires_at < now)
+            .limit(rt.settings.sweep_batch)
+        ).all()
+        for row in rows:
+            won = lifecycle.guarded_update(
+                session,
+                row.id,
+                trigger=Trigger.RESCUE,
+                actor=Actor.ENGINE,
+                source=State.RUNNING,
+                version=row.version,
+                now=now,
+                reason="the worker's lease expired",
+                changes={
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "attempts": Post.attempts - 1,
+                    "next_run_at": now,
+                    "enqueued_at": None,
+                    "ambiguous": True,
+                },
+            )
+            if won:
+                calllog.abandon(session, row.id, now)
+                rescued += 1
+    if rescued:
+        log.warning("rescued %s posts whose worker lost its lease", rescued)
+    return rescued
+
+
+def run(rt: Runtime) -> SweepReport:
+    """One sweep. Returns what it did (also written as the heartbeat)."""
+    now = rt.clock()
+    with transaction(rt.sessions) as session:
+        paused = control.is_paused(session)
+    rescued = enqueued = 0
+    if not paused:
+        rescued = rescue_expired(rt, now)
+        enqueued = _enqueue_due(rt, now)
+    duration = (rt.clock() - now).total_seconds() * 1000
+    report = SweepReport(now.isoformat(), enqueued, rescued, paused, round(duration, 3))
+    _heartbeat(rt, report, now)
+    return report
+
+
+def _enqueue_due(rt: Runtime, now: datetime) -> int:
+    horizon = now + timedelta(seconds=rt.settings.lookahead)
+    grace = timedelta(seconds=rt.settings.enqueue_grace)
+    total = 0
+    while True:
+        with transaction(rt.sessions) as session:
+            batch = _due_batch(session, now, horizon, grace, rt.settings.sweep_batch)
+        sent = enqueue_now(rt, batch, now)
+        total += sent
+        if len(batch) < rt.settings.sweep_batch or sent < len(batch):
+            return total
+
+
+def _heartbeat(rt: Runtime, report: SweepReport, now: datetime) -> None:
+    with transaction(rt.sessions) as session:
+        previous = control.read(session, control.HEARTBEAT) or {}
+        value = asdict(report) | {"count": int(previous.get("count", 0)) + 1}
+        control.write(session, control.HEARTBEAT, value, now)

@@ -1,0 +1,76 @@
+"""Celery tasks: one-line wrappers over plain code (``worker.process``, ``sweep.run``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+from celery.signals import worker_process_init
+
+from publisher import reporting, sweep, worker
+from publisher.celery import app
+from publisher.constants import REDIS_HEARTBEAT_KEY
+from publisher.notify import deliver_pending
+from publisher.runtime import Runtime
+from publisher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_runtime: Runtime | None = None
+
+
+def enqueue(post_id: int, countdown: float) -> None:
+    """Send the message for ``post_id``; a countdown below 10 ms is sent as immediate."""
+    if countdown >= 0.01:
+        publish.apply_async((post_id,), countdown=countdown)
+    else:
+        publish.apply_async((post_id,))
+
+
+def runtime() -> Runtime:
+    """This process's runtime, built on first use (after the prefork fork)."""
+    global _runtime
+    if _runtime is None:
+        settings = Settings.from_env()
+        reporting.init(settings, celery=True)
+        _runtime = Runtime.build(settings, enqueue)
+    return _runtime
+
+
+@worker_process_init.connect
+def _fresh_process(**_kwargs: object) -> None:
+    global _runtime
+    _runtime = None  # connections must not be shared across a fork
+
+
+@app.task(name="publisher.publish", ignore_result=True)
+def publish(post_id: int) -> str:
+    return worker.process(int(post_id), runtime()).value
+
+
+@app.task(name="publisher.sweep", ignore_result=True)
+def sweep_task() -> dict[str, object]:
+    rt = runtime()
+    report = sweep.run(rt)
+    _redis_heartbeat(rt, asdict(report))
+    settings = rt.settings
+    if settings.notify_url and not report.paused:
+        deliver_pending(
+            rt.sessions,
+            rt.http,
+            settings.notify_url,
+            settings.notify_secret or "",
+            rt.clock(),
+            rt.timeout,
+        )
+    return asdict(report)
+
+
+def _redis_heartbeat(rt: Runtime, report: dict[str, object]) -> None:
+    try:
+        with app.connection_for_write() as connection:
+            client = connection.default_channel.client
+            client.set(REDIS_HEARTBEAT_KEY, json.dumps(report))
+    except Exception:  # the database heartbeat is the one the watchdog trusts first
+        log.warning("could not write the Redis heartbeat", exc_info=True)

@@ -1,0 +1,237 @@
+"""The worker's one job: lock -> validate -> authorize -> call -> record -> act.
+
+``process(post_id, runtime)`` is plain code; the Celery task is a one-line wrapper
+around it. It never publishes a post twice: the claim is atomic, every write after it is
+fenced by the lease, the provider gets the post's stable idempotency key, and a post
+whose earlier attempt may have landed is looked up at the provider before a new call.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from datetime import datetime
+
+from sqlalchemy.exc import OperationalError
+
+from publisher import act, calllog, control, lock, metrics, plan, reporting
+from publisher.calls import Exchange, perform
+from publisher.classify import Outcome, classify
+from publisher.constants import LEASE_SAFETY_MARGIN
+from publisher.db import transaction
+from publisher.errors import TokenError
+from publisher.lock import Job
+from publisher.plan import Action, Plan
+from publisher.providers import get_provider
+from publisher.providers.base import Category, Provider, Published, PublishRequest
+from publisher.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FINISH_TRIES = 4  # the database may blink; the lease outlasts these waits (0.5+1+2 s)
+
+
+class Result(enum.StrEnum):
+    PAUSED = "paused"  # the kill switch is on: the message was dropped, nothing touched
+    NOT_CLAIMED = "not_claimed"  # not due, not ours, or already taken: dropped quietly
+    DONE = "done"
+    DEFERRED = "deferred"
+    GAVE_UP = "gave_up"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+    LEASE_LOST = "lease_lost"  # we ran too long; another owner decides now
+
+
+RESULTS = {
+    Action.SUCCEED: Result.DONE,
+    Action.DEFER: Result.DEFERRED,
+    Action.GIVE_UP: Result.GAVE_UP,
+    Action.CANCEL: Result.CANCELLED,
+    Action.RELEASE: Result.RELEASED,
+}
+
+
+def process(post_id: int, rt: Runtime) -> Result:
+    """Take one post through the pipeline; returns what happened (never raises for a post's
+    own failures; a database outage propagates so the message is retried)."""
+    now = rt.clock()
+    with transaction(rt.sessions) as session:
+        if control.is_paused(session):
+            return Result.PAUSED
+        job = lock.claim(session, post_id, rt.owner, now, rt.lease, rt.settings.max_attempts)
+    if job is None:
+        log.debug("post %s not claimed", post_id)
+        return Result.NOT_CLAIMED
+    metrics.observe_start(job, now)
+    try:
+        early = _before_call(job, rt, now)
+        if early is not None:
+            return _finish(rt, job, early, None, None)
+        return _call(job, rt)
+    except OperationalError:
+        raise  # the database is down: the lease expires and the sweep rescues the post
+    except Exception as exc:  # a bug: report it, then treat it like a transient failure
+        return _crashed(rt, job, exc)
+
+
+def _crashed(rt: Runtime, job: Job, exc: Exception) -> Result:
+    reporting.exception(exc, job)
+    # The call may have gone out before the error: reconcile before the next one.
+    outcome = Outcome(Category.UNCLASSIFIED, f"{exc.__class__.__name__}: {exc}", ambiguous=True)
+    decided = plan.after_call(job, outcome, rt.clock(), rt.retry_policy)
+    return _finish(rt, job, decided, None, None)
+
+
+def _before_call(job: Job, rt: Runtime, now: datetime) -> Plan | None:
+    """Validate and authorize; a plan here means no call is made."""
+    stop = plan.validate(job)
+    if stop is not None:
+        return stop
+    token_ok = _token(job, rt) is not None
+    stop = plan.authorize(job, now, token_ok)
+    if stop is not None:
+        return stop
+    if act.lease_left(job, now).total_seconds() < sum(rt.timeout) + LEASE_SAFETY_MARGIN:
+        return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
+    return None
+
+
+def _token(job: Job, rt: Runtime) -> str | None:
+    try:
+        return rt.box.decrypt(job.token_encrypted)
+    except TokenError:
+        return None
+
+
+def _request(job: Job, token: str) -> PublishRequest:
+    return PublishRequest(
+        base_url=job.base_url,
+        token=token,
+        text=job.text,
+        options=job.options,
+        idempotency_key=job.idempotency_key,
+    )
+
+
+def _reconcile(
+    provider: Provider, job: Job, request: PublishRequest, rt: Runtime
+) -> Published | None:
+    """Look for the post at the provider after an ambiguous attempt; None if not found."""
+    since = job.first_started_at or rt.clock()
+    try:
+        return provider.lookup(rt.http, request, since, rt.timeout)
+    except Exception as exc:  # an unknown answer: fall back on the idempotency key
+        log.info(
+            "post %s: lookup failed (%s); relying on the idempotency key",
+            job.post_id,
+            exc.__class__.__name__,
+        )
+        return None
+
+
+def _call(job: Job, rt: Runtime) -> Result:
+    provider = get_provider(job.provider)
+    token = _token(job, rt)
+    assert token is not None
+    request = _request(job, token)
+    if job.ambiguous:
+        found = _reconcile(provider, job, request, rt)
+        if found is not None:
+            return _finish(
+                rt,
+                job,
+                Plan(
+                    Action.SUCCEED,
+                    published=found,
+                    reason="found at the provider after an ambiguous attempt",
+                ),
+                None,
+                None,
+            )
+    prepared = provider.prepare(request)
+    call_id = calllog.start(rt.sessions, job, prepared, token, rt.clock())
+    exchange = perform(rt.http, prepared, rt.timeout)
+    now = rt.clock()
+    outcome = classify(provider, exchange, now, request)
+    if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
+        found = _reconcile(provider, job, request, rt)
+        outcome = Outcome(Category.DUPLICATE, outcome.message, published=found)
+    decided = plan.after_call(job, outcome, now, rt.retry_policy)
+    metrics.observe_call(job, outcome, exchange)
+    if decided.report:
+        reporting.unclassified(job, outcome, exchange, token)
+    return _finish(rt, job, decided, call_id, (exchange, outcome, token))
+
+
+def _finish(
+    rt: Runtime,
+    job: Job,
+    decided: Plan,
+    call_id: int | None,
+    called: tuple[Exchange, Outcome, str] | None,
+) -> Result:
+    """Record the attempt and apply the plan in one transaction, riding out DB blips."""
+    for attempt in range(FINISH_TRIES):
+        try:
+            return _finish_once(rt, job, decided, call_id, called)
+        except OperationalError:
+            if attempt == FINISH_TRIES - 1:
+                raise  # the lease expires and the sweep rescues the post (ambiguous)
+            log.warning("post %s: database unavailable while finishing; retrying", job.post_id)
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _finish_once(
+    rt: Runtime,
+    job: Job,
+    decided: Plan,
+    call_id: int | None,
+    called: tuple[Exchange, Outcome, str] | None,
+) -> Result:
+    now = rt.clock()
+    with transaction(rt.sessions) as session:
+        if call_id is not None and called is not None:
+            exchange, outcome, token = called
+            calllog.finish(session, call_id, exchange, outcome, token, now)
+        won = act.apply(session, job, decided, now)
+    if not won:
+        log.error("post %s: lease lost before recording %s", job.post_id, decided.action)
+        reporting.lease_lost(job, decided)
+        return Result.LEASE_LOST
+    metrics.observe_result(job, decided)
+    _log(job, decided)
+    if decided.action in (Action.DEFER, Action.RELEASE) and decided.next_run_at is not None:
+        _enqueue_soon(rt, job.post_id, decided.next_run_at, now)
+    return RESULTS[decided.action]
+
+
+def _log(job: Job, decided: Plan) -> None:
+    fields = {
+        "post_id": job.post_id,
+        "attempt": job.attempt,
+        "provider": job.provider,
+        "category": decided.category,
+        "action": decided.action.value,
+    }
+    level = logging.ERROR if decided.action in (Action.GIVE_UP,) else logging.INFO
+    log.log(
+        level,
+        "post %s attempt %s: %s (%s)",
+        job.post_id,
+        job.attempt,
+        decided.action.value,
+        decided.reason or "ok",
+        extra=fields,
+    )
+
+
+def _enqueue_soon(rt: Runtime, post_id: int, when: datetime, now: datetime) -> None:
+    """A retry due within the lookahead is enqueued now, with a countdown, to start on time."""
+    countdown = (when - now).total_seconds()
+    if countdown > rt.settings.lookahead:
+        return  # the sweep will pick it up
+    from publisher import sweep
+
+    sweep.enqueue_now(rt, [(post_id, when)], now)

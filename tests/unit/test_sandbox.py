@@ -1,0 +1,419 @@
+"""The sandbox behaves like the providers where the publisher depends on it, over real
+HTTP: idempotency keys, X's duplicate 403, error formats, lookups, scripted and random
+faults (ambiguous timeouts and resets included), and the Sentry and notify receivers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import sentry_sdk
+
+from publisher.sandbox import Sandbox
+
+ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+TOKEN = {"Authorization": "Bearer good-token"}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(slow_seconds=1.0) as running:
+        yield running
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+def toot(
+    http: requests.Session, sandbox: Sandbox, text: str, key: str | None = None, **kw: Any
+) -> requests.Response:
+    headers = {**TOKEN, **({"Idempotency-Key": key} if key else {})}
+    return http.post(f"{sandbox.url}/api/v1/statuses", data={"status": text}, headers=headers, **kw)
+
+
+def tweet(http: requests.Session, sandbox: Sandbox, text: str, **kw: Any) -> requests.Response:
+    return http.post(f"{sandbox.url}/2/tweets", json={"text": text}, headers=TOKEN, **kw)
+
+
+# Mastodon
+
+
+def test_mastodon_status_looks_like_mastodons(http: requests.Session, sandbox: Sandbox) -> None:
+    answer = toot(http, sandbox, "Tom & <Jerry>")
+
+    assert answer.status_code == 200
+    status = answer.json()
+    assert isinstance(status["id"], str)
+    assert status["url"] == f"{sandbox.url}/@user/{status['id']}"
+    assert status["content"] == "<p>Tom &amp; &lt;Jerry&gt;</p>"
+    assert ISO_MILLIS.match(status["created_at"])
+    assert status["visibility"] == "public"
+    assert status["uri"].endswith(status["id"])
+
+
+def test_mastodon_same_idempotency_key_returns_the_same_status(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    first = toot(http, sandbox, "once", key="post-1").json()
+    again = toot(http, sandbox, "once", key="post-1").json()
+
+    assert again == first
+    assert sandbox.create_count(text="once") == 1
+    assert len(sandbox.replays) == 1
+    assert sandbox.duplicates() == []
+
+
+def test_mastodon_idempotency_key_is_per_token(http: requests.Session, sandbox: Sandbox) -> None:
+    toot(http, sandbox, "mine", key="k")
+    other = {"Authorization": "Bearer other-token", "Idempotency-Key": "k"}
+    http.post(f"{sandbox.url}/api/v1/statuses", json={"status": "mine"}, headers=other)
+
+    assert sandbox.create_count(key="k") == 2
+
+
+def test_mastodon_without_key_creates_twice_and_duplicates_reports_it(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    toot(http, sandbox, "twice")
+    toot(http, sandbox, "twice")
+
+    [duplicate] = sandbox.duplicates()
+    assert (duplicate.kind, duplicate.field, duplicate.value, duplicate.count) == (
+        "mastodon",
+        "text",
+        "twice",
+        2,
+    )
+
+
+def test_mastodon_lookups(http: requests.Session, sandbox: Sandbox) -> None:
+    ids = [toot(http, sandbox, f"post {n}").json()["id"] for n in range(3)]
+    http.post(f"{sandbox.url}/api/v1/statuses", data={"status": "x"}, headers={
+        "Authorization": "Bearer someone-else"
+    })  # fmt: skip
+
+    me = http.get(f"{sandbox.url}/api/v1/accounts/verify_credentials", headers=TOKEN).json()
+    listed = http.get(
+        f"{sandbox.url}/api/v1/accounts/{me['id']}/statuses", params={"limit": 2}, headers=TOKEN
+    ).json()
+    one = http.get(f"{sandbox.url}/api/v1/statuses/{ids[0]}", headers=TOKEN).json()
+
+    assert (me["id"], me["username"], me["acct"]) == ("1", "user", "user")
+    assert [s["id"] for s in listed] == [ids[2], ids[1]]
+    assert one["id"] == ids[0]
+
+
+def test_mastodon_blank_status_is_422(http: requests.Session, sandbox: Sandbox) -> None:
+    answer = toot(http, sandbox, "  ")
+
+    assert answer.status_code == 422
+    assert answer.json() == {"error": "Validation failed: Text can't be blank"}
+
+
+# Invalid tokens: each provider's own error format.
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"),
+    [
+        ("POST", "/api/v1/statuses", {"status": "hi"}, {"error": "The access token is invalid"}),
+        ("GET", "/api/v1/accounts/verify_credentials", None, {
+            "error": "The access token is invalid"
+        }),
+        ("POST", "/2/tweets", {"text": "hi"}, {
+            "errors": [{"code": 89, "message": "Invalid or expired token."}]
+        }),
+        ("GET", "/2/users/me", None, {
+            "errors": [{"code": 89, "message": "Invalid or expired token."}]
+        }),
+        ("POST", "/hooks/alerts", {"text": "hi"}, {"error": "unauthorized"}),
+    ],
+)  # fmt: skip
+def test_invalid_token_is_401_in_the_providers_format(
+    http: requests.Session,
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    body: dict[str, str] | None,
+    expected: dict[str, Any],
+) -> None:
+    sandbox.invalid_tokens.add("revoked")
+
+    answer = http.request(
+        method, sandbox.url + path, json=body, headers={"Authorization": "Bearer revoked"}
+    )
+
+    assert answer.status_code == 401
+    assert answer.json() == expected
+    assert sandbox.creates == []
+
+
+# Scripted faults
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "body"),
+    [
+        ("503", 503, {"error": "Service Unavailable"}),
+        ("500", 500, {"error": "Internal Server Error"}),
+        ("429", 429, {"error": "Too many requests"}),
+        ("401", 401, {"error": "The access token is invalid"}),
+        ("403", 403, {"error": "This action is not allowed"}),
+        ("422", 422, {"error": "Validation failed: Text can't be blank"}),
+        ("x_code:88", 429, {"errors": [{"code": 88, "message": "Rate limit exceeded."}]}),
+        ("x_code:187", 403, {"errors": [{"code": 187, "message": "Status is a duplicate."}]}),
+    ],
+)
+def test_scripted_fault_then_ok(
+    http: requests.Session, sandbox: Sandbox, fault: str, status: int, body: dict[str, Any]
+) -> None:
+    text = f"hello [[fault:{fault}]]"
+
+    first = toot(http, sandbox, text, key="k1")
+    created = sandbox.create_count(text=text)
+    second = toot(http, sandbox, text, key="k1")
+
+    assert (first.status_code, first.json()) == (status, body)
+    assert created == 0
+    assert second.status_code == 200
+    assert sandbox.create_count(text=text) == 1
+
+
+def test_fault_script_runs_in_order_per_key(http: requests.Session, sandbox: Sandbox) -> None:
+    text = "[[fault:503,429,ok,500]]"
+
+    statuses = [toot(http, sandbox, text, key="a").status_code for _ in range(5)]
+    other_key = toot(http, sandbox, text, key="b").status_code
+
+    assert statuses == [503, 429, 200, 500, 200]  # the script in order, then ok forever
+    assert other_key == 503
+
+
+def test_429_carries_retry_after_and_rate_limit_headers(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    answer = toot(http, sandbox, "[[fault:429]]")
+
+    assert answer.headers["Retry-After"] == "1"
+    assert answer.headers["X-RateLimit-Remaining"] == "0"
+    assert ISO_MILLIS.match(answer.headers["X-RateLimit-Reset"])
+
+
+def test_slow_fault_creates_the_post_but_the_client_times_out(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    text = "ambiguous [[fault:slow]]"
+
+    with pytest.raises(requests.ReadTimeout):
+        toot(http, sandbox, text, key="k", timeout=(2, 0.2))
+    landed = sandbox.create_count(text=text)
+    retried = toot(http, sandbox, text, key="k", timeout=5)
+
+    assert landed == 1
+    assert retried.status_code == 200
+    assert retried.json()["id"] == sandbox.creates[0].id
+    assert sandbox.duplicates() == []
+
+
+def test_reset_fault_breaks_the_connection_before_creating(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    with pytest.raises(requests.ConnectionError):
+        toot(http, sandbox, "[[fault:reset]]", key="k")
+
+    assert sandbox.creates == []
+    assert toot(http, sandbox, "[[fault:reset]]", key="k").status_code == 200
+
+
+def test_malformed_fault_creates_the_post_and_answers_garbage(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    answer = toot(http, sandbox, "[[fault:malformed]]")
+
+    assert answer.status_code == 200
+    assert answer.content == b"{not json"
+    assert sandbox.create_count(text="[[fault:malformed]]") == 1
+
+
+def test_unknown_fault_name_is_400(http: requests.Session, sandbox: Sandbox) -> None:
+    assert toot(http, sandbox, "[[fault:teapot]]").status_code == 400
+
+
+def test_random_faults_follow_rate_mix_and_seed(http: requests.Session) -> None:
+    def run(seed: int) -> list[int]:
+        with Sandbox(fault_rate=0.5, seed=seed, fault_mix=["503", "429"]) as chaotic:
+            return [toot(http, chaotic, f"post {n}").status_code for n in range(20)]
+
+    first, again = run(7), run(7)
+
+    assert first == again
+    assert set(first) == {200, 503, 429}
+
+
+def test_lookups_are_never_faulted(http: requests.Session) -> None:
+    with Sandbox(fault_rate=1.0, fault_mix=["503"]) as chaotic:
+        assert toot(http, chaotic, "x").status_code == 503
+        answer = http.get(f"{chaotic.url}/api/v1/accounts/1/statuses", headers=TOKEN)
+        assert answer.status_code == 200
+
+
+# X
+
+
+def test_x_create_refuses_duplicate_text(http: requests.Session, sandbox: Sandbox) -> None:
+    created = tweet(http, sandbox, "same words")
+    again = tweet(http, sandbox, "same words")
+
+    assert created.status_code == 201
+    assert created.json()["data"]["text"] == "same words"
+    assert again.status_code == 403
+    assert again.json() == {
+        "title": "Forbidden",
+        "detail": "You are not allowed to create a Tweet with duplicate content.",
+        "type": "about:blank",
+        "status": 403,
+    }
+    assert sandbox.create_count(kind="x") == 1
+
+
+def test_x_lookups(http: requests.Session, sandbox: Sandbox) -> None:
+    me = http.get(f"{sandbox.url}/2/users/me", headers=TOKEN).json()["data"]
+    empty = http.get(f"{sandbox.url}/2/users/{me['id']}/tweets", headers=TOKEN).json()
+    ids = [tweet(http, sandbox, f"t{n}").json()["data"]["id"] for n in range(2)]
+    listed = http.get(f"{sandbox.url}/2/users/{me['id']}/tweets", headers=TOKEN).json()
+
+    assert me == {"id": "42", "name": "Sandbox user", "username": "user"}
+    assert empty == {"meta": {"result_count": 0}}  # as X: no "data" when nothing matches
+    assert [t["id"] for t in listed["data"]] == ids[::-1]
+    assert all(ISO_MILLIS.match(t["created_at"]) for t in listed["data"])
+
+
+# Webhooks
+
+
+def test_webhook_dedupes_on_idempotency_key(http: requests.Session, sandbox: Sandbox) -> None:
+    url = f"{sandbox.url}/hooks/alerts"
+    headers = {"Idempotency-Key": "delivery-1", "X-Signature": "abc"}
+
+    first = http.post(url, json={"text": "ping"}, headers=headers)
+    again = http.post(url, json={"text": "ping"}, headers=headers)
+
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert sandbox.create_count(kind="webhook") == 1
+    assert [d.replay for d in sandbox.deliveries] == [False, True]
+    assert sandbox.deliveries[0].headers["X-Signature"] == "abc"
+    assert json.loads(sandbox.deliveries[0].body) == {"text": "ping"}
+
+
+# Sentry and notifications
+
+
+def test_sentry_sdk_events_are_captured(sandbox: Sandbox) -> None:
+    client = sentry_sdk.Client(dsn=sandbox.sentry_dsn, default_integrations=False)
+    try:
+        client.capture_event({"message": "it broke", "level": "error"})
+        client.flush(timeout=5)
+    finally:
+        client.close(timeout=5)
+
+    [event] = sandbox.sentry_events
+    assert event["message"] == "it broke"
+
+
+def test_gzipped_envelope_with_item_lengths(http: requests.Session, sandbox: Sandbox) -> None:
+    event = json.dumps({"event_id": "abc", "message": "m"}).encode()
+    envelope = b"\n".join([
+        b'{"event_id":"abc"}',
+        b'{"type":"attachment","length":3}',
+        b"a\nb",
+        b'{"type":"event","length":%d}' % len(event),
+        event,
+    ])  # fmt: skip
+
+    answer = http.post(
+        f"{sandbox.url}/api/1/envelope/",
+        data=gzip.compress(envelope),
+        headers={"Content-Encoding": "gzip"},
+    )
+
+    assert (answer.status_code, answer.json()) == (200, {})
+    assert sandbox.sentry_events == [{"event_id": "abc", "message": "m"}]
+
+
+def test_notify_stores_body_and_headers(http: requests.Session, sandbox: Sandbox) -> None:
+    http.post(f"{sandbox.url}/notify", json={"post_id": 1}, headers={"X-Token": "t"})
+    sandbox.notify_status = 503
+    failing = http.post(f"{sandbox.url}/notify", json={"post_id": 2})
+
+    assert [n.body for n in sandbox.notifications] == [{"post_id": 1}, {"post_id": 2}]
+    assert sandbox.notifications[0].headers["X-Token"] == "t"
+    assert failing.status_code == 503
+
+
+# The server itself
+
+
+def test_every_call_is_recorded_and_reset_forgets(http: requests.Session, sandbox: Sandbox) -> None:
+    toot(http, sandbox, "hi", key="k")
+    [call] = sandbox.calls
+    sandbox.invalid_tokens.add("t")
+
+    sandbox.reset()
+
+    assert (call.method, call.path, call.status) == ("POST", "/api/v1/statuses", 200)
+    assert call.headers["Idempotency-Key"] == "k"
+    assert call.body == b"status=hi"
+    assert (sandbox.calls, sandbox.creates, sandbox.invalid_tokens) == ([], [], set())
+
+
+def test_stop_drops_keep_alive_connections_and_start_reuses_the_port(
+    http: requests.Session,
+) -> None:
+    sandbox = Sandbox().start()
+    try:
+        toot(http, sandbox, "before", timeout=5)
+        url = sandbox.url
+        sandbox.stop()
+        with pytest.raises(requests.ConnectionError):
+            toot(http, sandbox, "while down", timeout=5)
+        sandbox.start()
+        toot(http, sandbox, "after", timeout=5)
+    finally:
+        sandbox.stop()
+
+    assert sandbox.url == url
+    assert [c.text for c in sandbox.creates] == ["before", "after"]
+
+
+def test_unknown_path_and_method(http: requests.Session, sandbox: Sandbox) -> None:
+    assert http.get(f"{sandbox.url}/nowhere").status_code == 404
+    assert http.get(f"{sandbox.url}/api/v1/statuses").status_code == 405
+
+
+@pytest.mark.integration
+def test_cli_serves_until_sigterm(http: requests.Session) -> None:
+    from tests.support.services import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "publisher.sandbox", "--port", str(port)]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        assert "listening" in process.stderr.readline()
+        answer = http.get(f"http://127.0.0.1:{port}/2/users/me", headers=TOKEN, timeout=5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stderr.read()
+
+    assert answer.status_code == 200
