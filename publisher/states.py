@@ -65,7 +65,7 @@ TABLE: tuple[Edge, ...] = (
     Edge(Trigger.GIVE_UP, (S.RUNNING,), S.DRAFT, (A.ENGINE,)),
     Edge(Trigger.RELEASE, (S.RUNNING,), S.RETRY, (A.ENGINE,)),
     Edge(Trigger.RESCUE, (S.RUNNING,), S.RETRY, (A.ENGINE,)),
-    Edge(Trigger.CANCEL, (S.DRAFT, S.APPROVED, S.RETRY), S.CANCELLED, (A.USER, A.ENGINE)),
+    Edge(Trigger.CANCEL, (S.DRAFT, S.APPROVED, S.RETRY), S.CANCELLED, (A.USER,)),
     Edge(Trigger.CANCEL, (S.RUNNING,), S.CANCELLED, (A.ENGINE,)),
     Edge(Trigger.REOPEN, (S.CANCELLED,), S.DRAFT, (A.USER,)),
 )

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP server and the ``Sandbox`` handle tests and the demo hold.
+"""The sandbox's HTTP server: routing and the wire, under the ``Sandbox`` handle.
 
 A ``ThreadingHTTPServer`` speaking HTTP/1.1 keep-alive (TCP_NODELAY on every connection,
 so small answers are not held back by Nagle) dispatches each request to the route of
@@ -34,13 +34,13 @@ IDLE_TIMEOUT = 60.0
 
 def dispatch(state: State, request: Request) -> Response:
     """The answer of the route matching ``request``; 404/405/400/500 as JSON otherwise."""
-    allowed = False
+    path_known = False
     for candidate in ROUTES:
         found = candidate.pattern.fullmatch(request.path)
         if found is None:
             continue
         if candidate.method != request.method:
-            allowed = True
+            path_known = True
             continue
         try:
             return candidate.handler(state, request, found.groupdict())
@@ -49,7 +49,7 @@ def dispatch(state: State, request: Request) -> Response:
         except Exception:
             logger.exception("sandbox route failed", extra={"path": request.path})
             return json_response(500, {"error": "sandbox route failed"})
-    if allowed:
+    if path_known:
         return json_response(405, {"error": "Method Not Allowed"})
     return json_response(404, {"error": "Not Found"})
 
@@ -58,6 +58,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    request_queue_size = 128  # socketserver's 5 overflows when many workers connect at once
 
     def __init__(self, address: tuple[str, int], state: State) -> None:
         self.state = state
@@ -144,9 +145,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _reset(self) -> None:
-        """Closes the connection with a TCP RST: linger 0, and no reference left open."""
+        """Closes the connection with a TCP RST (linger 0) before any answer."""
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.close_connection = True
+        # The socket really closes only when its makefile() reader lets go too. (``wfile``
+        # writes straight to the socket and holds no such reference; closing it would
+        # break the base class's flush after this method returns.)
         self.rfile.close()
-        self.wfile.close()
         self.connection.close()

@@ -73,9 +73,15 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             return {"id": post_id, "text": text, "created_at": iso_millis(at)}
 
         outcome, tweet = state.ledger.create(
-            kind="x", path=TWEETS, token=token, text=text, key=key, build=build,
-            honour_key=False, unique_text=True,
-        )  # fmt: skip
+            kind="x",
+            path=TWEETS,
+            token=token,
+            text=text,
+            key=key,
+            build=build,
+            honour_key=False,
+            unique_text=True,
+        )
         if outcome == "duplicate":
             return json_response(403, DUPLICATE)
         data = {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}

@@ -116,7 +116,7 @@ class _Server:
             self.dir = None
 
     def restart(self) -> None:
-        """Kills the server and starts it again on the same port, with the same files."""
+        """Stops the server and starts it again on the same port, with the same files."""
         self._halt()
         self._launch()
 
@@ -232,6 +232,7 @@ class PostgresServer(_Server):
         super().__init__(port)
         self.bin_dir = bin_dir or postgres_bin_dir()
         self.user = POSTGRES_USER if os.geteuid() == 0 else None
+        self._stop_mode = "immediate"  # stop() discards the cluster: no shutdown checkpoint
 
     @property
     def url(self) -> str:
@@ -239,6 +240,19 @@ class PostgresServer(_Server):
 
     def url_for(self, database: str) -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/{database}"
+
+    def restart(self, crash: bool = False) -> None:
+        """Restarts on the same port, keeping the data.
+
+        By default a clean (``fast``) shutdown, which keeps every committed transaction.
+        ``crash=True`` stops with ``-m immediate`` and recovers from WAL on start; with
+        ``synchronous_commit=off`` that loses the last fraction of a second of commits.
+        """
+        self._stop_mode = "immediate" if crash else "fast"
+        try:
+            super().restart()
+        finally:
+            self._stop_mode = "immediate"
 
     def create_database(self, name: str) -> str:
         """Creates database ``name`` and returns its URL."""
@@ -287,7 +301,7 @@ class PostgresServer(_Server):
 
     def _terminate(self, process: subprocess.Popen[bytes]) -> None:
         stop = [str(self.bin_dir / "pg_ctl"), "stop", "-D", str(self.data_dir)]
-        stop += ["-m", "immediate", "-w", "-t", "10"]
+        stop += ["-m", self._stop_mode, "-w", "-t", "10"]
         with contextlib.suppress(subprocess.TimeoutExpired):
             subprocess.run(
                 _wrapped(stop, self.user),

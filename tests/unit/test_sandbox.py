@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from publisher.sandbox import Sandbox
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN = {"Authorization": "Bearer good-token"}
+MASTODON_401 = {"error": "The access token is invalid"}
+X_401 = {"errors": [{"code": 89, "message": "Invalid or expired token."}]}
 
 
 @pytest.fixture
@@ -74,6 +77,18 @@ def test_mastodon_same_idempotency_key_returns_the_same_status(
     assert sandbox.duplicates() == []
 
 
+def test_concurrent_retries_with_one_key_create_once(sandbox: Sandbox) -> None:
+    def post(_: int) -> str:
+        with requests.Session() as own:
+            return str(toot(own, sandbox, "racing", key="same").json()["id"])
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        ids = set(pool.map(post, range(32)))
+
+    assert len(ids) == 1
+    assert sandbox.create_count(text="racing") == 1
+
+
 def test_mastodon_idempotency_key_is_per_token(http: requests.Session, sandbox: Sandbox) -> None:
     toot(http, sandbox, "mine", key="k")
     other = {"Authorization": "Bearer other-token", "Idempotency-Key": "k"}
@@ -99,9 +114,8 @@ def test_mastodon_without_key_creates_twice_and_duplicates_reports_it(
 
 def test_mastodon_lookups(http: requests.Session, sandbox: Sandbox) -> None:
     ids = [toot(http, sandbox, f"post {n}").json()["id"] for n in range(3)]
-    http.post(f"{sandbox.url}/api/v1/statuses", data={"status": "x"}, headers={
-        "Authorization": "Bearer someone-else"
-    })  # fmt: skip
+    someone_else = {"Authorization": "Bearer someone-else"}
+    http.post(f"{sandbox.url}/api/v1/statuses", data={"status": "x"}, headers=someone_else)
 
     me = http.get(f"{sandbox.url}/api/v1/accounts/verify_credentials", headers=TOKEN).json()
     listed = http.get(
@@ -127,19 +141,13 @@ def test_mastodon_blank_status_is_422(http: requests.Session, sandbox: Sandbox) 
 @pytest.mark.parametrize(
     ("method", "path", "body", "expected"),
     [
-        ("POST", "/api/v1/statuses", {"status": "hi"}, {"error": "The access token is invalid"}),
-        ("GET", "/api/v1/accounts/verify_credentials", None, {
-            "error": "The access token is invalid"
-        }),
-        ("POST", "/2/tweets", {"text": "hi"}, {
-            "errors": [{"code": 89, "message": "Invalid or expired token."}]
-        }),
-        ("GET", "/2/users/me", None, {
-            "errors": [{"code": 89, "message": "Invalid or expired token."}]
-        }),
+        ("POST", "/api/v1/statuses", {"status": "hi"}, MASTODON_401),
+        ("GET", "/api/v1/accounts/verify_credentials", None, MASTODON_401),
+        ("POST", "/2/tweets", {"text": "hi"}, X_401),
+        ("GET", "/2/users/me", None, X_401),
         ("POST", "/hooks/alerts", {"text": "hi"}, {"error": "unauthorized"}),
     ],
-)  # fmt: skip
+)
 def test_invalid_token_is_401_in_the_providers_format(
     http: requests.Session,
     sandbox: Sandbox,
@@ -334,13 +342,15 @@ def test_sentry_sdk_events_are_captured(sandbox: Sandbox) -> None:
 
 def test_gzipped_envelope_with_item_lengths(http: requests.Session, sandbox: Sandbox) -> None:
     event = json.dumps({"event_id": "abc", "message": "m"}).encode()
-    envelope = b"\n".join([
-        b'{"event_id":"abc"}',
-        b'{"type":"attachment","length":3}',
-        b"a\nb",
-        b'{"type":"event","length":%d}' % len(event),
-        event,
-    ])  # fmt: skip
+    envelope = b"\n".join(
+        [
+            b'{"event_id":"abc"}',
+            b'{"type":"attachment","length":3}',
+            b"a\nb",
+            b'{"type":"event","length":%d}' % len(event),
+            event,
+        ]
+    )
 
     answer = http.post(
         f"{sandbox.url}/api/1/envelope/",
@@ -404,14 +414,12 @@ def test_unknown_path_and_method(http: requests.Session, sandbox: Sandbox) -> No
 
 @pytest.mark.integration
 def test_cli_serves_until_sigterm(http: requests.Session) -> None:
-    from tests.support.services import free_port
-
-    port = free_port()
-    command = [sys.executable, "-m", "publisher.sandbox", "--port", str(port)]
+    command = [sys.executable, "-m", "publisher.sandbox", "--port", "0"]
     with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
         assert process.stderr is not None
-        assert "listening" in process.stderr.readline()
-        answer = http.get(f"http://127.0.0.1:{port}/2/users/me", headers=TOKEN, timeout=5)
+        found = re.search(r"listening on (http://\S+)", process.stderr.readline())
+        assert found, "the CLI logs its URL first"
+        answer = http.get(f"{found.group(1)}/2/users/me", headers=TOKEN, timeout=5)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         process.stderr.read()

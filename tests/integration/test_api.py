@@ -1,0 +1,298 @@
+"""The HTTP API end to end (in-process ASGI client) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.api.app import create_app
+from publisher.models import Credential, Post, PostEvent
+from publisher.settings import Settings
+
+AUTH = {"Authorization": "Bearer test-key"}
+
+
+@pytest.fixture
+def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    app = create_app(settings, sessions=sessions)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def _account(client: TestClient, **extra: Any) -> int:
+    response = client.post("/v1/accounts", json={"name": "acme", **extra})
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _credential(client: TestClient, account_id: int, provider: str = "mastodon") -> int:
+    response = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": provider, "base_url": "https://social.example", "token": "s3cret-tok"},
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def _post(client: TestClient, **extra: Any) -> dict[str, Any]:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id)
+    body = {"account_id": account_id, "credential_id": credential_id, "text": "hello", **extra}
+    response = client.post("/v1/posts", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_post_lifecycle_over_http(client: TestClient) -> None:
+    # Given a draft
+    post = _post(client)
+    assert post["state"] == "draft"
+    # When it is approved for a given time, then cancelled
+    approved = client.post(f"/v1/posts/{post['id']}/approve",
+                           json={"scheduled_at": "2030-01-01T09:00:00+01:00"})
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "approved"
+    assert approved.json()["scheduled_at"].startswith("2030-01-01T08:00:00")
+    cancelled = client.post(f"/v1/posts/{post['id']}/cancel")
+    # Then its history has both moves, by the user
+    assert cancelled.json()["state"] == "cancelled"
+    shown = client.get(f"/v1/posts/{post['id']}").json()
+    assert [(e["from_state"], e["to_state"], e["actor"]) for e in shown["history"]] == [
+        ("draft", "approved", "user"), ("approved", "cancelled", "user")]
+    assert shown["cancel_reason"] == "user"
+    assert shown["last_error"] is None
+    for key in ("id", "state", "attempts", "max_attempts", "scheduled_at", "external_id",
+                "external_url", "last_error", "cancel_reason", "history"):
+        assert key in shown
+
+
+def test_approve_defaults_to_now_and_reopen(client: TestClient) -> None:
+    post = _post(client)
+    approved = client.post(f"/v1/posts/{post['id']}/approve").json()
+    assert approved["scheduled_at"] is not None
+    assert approved["next_run_at"] == approved["scheduled_at"]
+    assert client.post(f"/v1/posts/{post['id']}/unapprove").json()["state"] == "draft"
+    assert client.post(f"/v1/posts/{post['id']}/cancel").json()["state"] == "cancelled"
+    assert client.post(f"/v1/posts/{post['id']}/reopen").json()["state"] == "draft"
+
+
+def test_illegal_transition_is_409_with_state(client: TestClient) -> None:
+    post = _post(client)
+    response = client.post(f"/v1/posts/{post['id']}/reopen")
+    assert response.status_code == 409
+    assert response.json()["state"] == "draft"
+    assert response.json()["error"] == "conflict"
+
+
+def test_only_drafts_can_be_edited(client: TestClient) -> None:
+    post = _post(client)
+    edited = client.patch(f"/v1/posts/{post['id']}", json={"text": "changed"})
+    assert edited.status_code == 200 and edited.json()["text"] == "changed"
+    client.post(f"/v1/posts/{post['id']}/approve")
+    refused = client.patch(f"/v1/posts/{post['id']}", json={"text": "again"})
+    assert refused.status_code == 409
+    assert refused.json()["state"] == "approved"
+
+
+def test_token_is_encrypted_and_never_returned(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    account_id = _account(client)
+    response = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "x", "base_url": "https://api.x.com", "token": "canary-token-123"},
+    )
+    assert "canary-token-123" not in response.text
+    credential_id = response.json()["id"]
+    with sessions() as session:
+        stored = session.get(Credential, credential_id)
+        assert stored is not None
+        assert "canary-token-123" not in stored.token_encrypted
+    replaced = client.put(f"/v1/credentials/{credential_id}/token", json={"token": "new-tok-456"})
+    assert replaced.status_code == 200
+    assert "new-tok-456" not in replaced.text
+    assert replaced.json()["invalid_since"] is None
+
+
+def test_account_patch(client: TestClient) -> None:
+    account_id = _account(client)
+    patched = client.patch(f"/v1/accounts/{account_id}",
+                           json={"billing_status": "past_due", "paused": True})
+    assert patched.json() == patched.json() | {"billing_status": "past_due", "paused": True}
+
+
+def test_list_posts_paginates_and_filters(client: TestClient) -> None:
+    first = _post(client)
+    account_id, credential_id = first["account_id"], first["credential_id"]
+    for index in range(4):
+        client.post("/v1/posts", json={"account_id": account_id, "credential_id": credential_id,
+                                       "text": f"post {index}"})
+    client.post(f"/v1/posts/{first['id']}/approve")
+    page = client.get("/v1/posts", params={"account_id": account_id, "limit": 2}).json()
+    assert len(page["items"]) == 2 and page["next_after_id"] == page["items"][-1]["id"]
+    rest = client.get("/v1/posts", params={"account_id": account_id, "limit": 10,
+                                           "after_id": page["next_after_id"]}).json()
+    assert len(rest["items"]) == 3 and rest["next_after_id"] is None
+    approved = client.get("/v1/posts", params={"state": "approved"}).json()["items"]
+    assert [p["id"] for p in approved] == [first["id"]]
+
+
+def test_calls_and_notifications_lists(client: TestClient) -> None:
+    post = _post(client)
+    assert client.get(f"/v1/posts/{post['id']}/calls").json() == []
+    assert client.get("/v1/notifications", params={"account_id": post["account_id"]}).json() == {
+        "items": [], "next_after_id": None}
+
+
+def test_healthz_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    spec = client.get("/openapi.json").json()
+    assert "/v1/posts/{post_id}/approve" in spec["paths"]
+
+
+def test_pause_and_resume(client: TestClient) -> None:
+    assert client.post("/v1/pause").json() == {"paused": True}
+    assert client.post("/v1/resume").json() == {"paused": False}
+
+
+def _count(sessions: sessionmaker[Session], model: type[Any]) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+BAD_POSTS = [
+    ({"text": "x" * 501}, 422, "text"),
+    ({"text": "   "}, 422, "text"),
+    ({"scheduled_at": "2030-01-01T09:00:00"}, 422, "scheduled_at"),
+    ({"scheduled_at": "tomorrow"}, 422, "scheduled_at"),
+    ({"text": 5}, 422, "text"),
+    ({"max_attempts": 0}, 422, "max_attempts"),
+    ({"account_id": 999999}, 404, "account_id"),
+    ({"credential_id": 999999}, 404, "credential_id"),
+    ({"surprise": 1}, 422, "surprise"),
+    ({"recurrence": "not a cron"}, 422, "recurrence"),
+]
+
+
+@pytest.mark.parametrize(("change", "status", "field"), BAD_POSTS)
+def test_bad_post_is_refused_without_writing(
+    client: TestClient, sessions: sessionmaker[Session], change: dict[str, Any], status: int,
+    field: str,
+) -> None:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id)
+    body = {"account_id": account_id, "credential_id": credential_id, "text": "ok", **change}
+    response = client.post("/v1/posts", json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["field"] == field
+    assert _count(sessions, Post) == 0
+
+
+def test_credential_of_another_account_is_refused(client: TestClient) -> None:
+    mine, theirs = _account(client), _account(client)
+    credential_id = _credential(client, theirs)
+    response = client.post("/v1/posts", json={"account_id": mine, "credential_id": credential_id,
+                                               "text": "hi"})
+    assert response.status_code == 422 and response.json()["field"] == "credential_id"
+
+
+BAD_REQUESTS = [
+    ("post", "/v1/posts/999/approve", None, 404),
+    ("get", "/v1/posts/999", None, 404),
+    ("get", "/v1/posts/abc", None, 422),
+    ("get", "/v1/posts/99999999999999999999999", None, 422),
+    ("get", "/v1/posts/999/calls", None, 404),
+    ("patch", "/v1/accounts/999", {"paused": True}, 404),
+    ("post", "/v1/accounts", {"name": "a", "billing_status": "free"}, 422),
+    ("post", "/v1/accounts", {}, 422),
+    ("get", "/v1/posts?state=nonsense", None, 422),
+    ("get", "/v1/posts?limit=100000", None, 422),
+    ("put", "/v1/credentials/999/token", {"token": "x"}, 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), BAD_REQUESTS)
+def test_bad_requests_get_json_errors(
+    client: TestClient, method: str, path: str, body: Any, status: int
+) -> None:
+    response = client.request(method.upper(), path, json=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["message"]
+
+
+def test_unknown_provider_is_422(client: TestClient) -> None:
+    account_id = _account(client)
+    response = client.post(f"/v1/accounts/{account_id}/credentials",
+                           json={"provider": "myspace", "base_url": "https://x.y", "token": "t"})
+    assert response.status_code == 422 and response.json()["field"] == "provider"
+
+
+def test_bad_base_url_is_422(client: TestClient) -> None:
+    account_id = _account(client)
+    response = client.post(f"/v1/accounts/{account_id}/credentials",
+                           json={"provider": "mastodon", "base_url": "ftp:/x", "token": "t"})
+    assert response.status_code == 422 and response.json()["field"] == "base_url"
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    response = client.post("/v1/accounts", content=b"{not json",
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["error"] == "invalid"
+
+
+def test_oversized_body_is_413(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    account_id = _account(client)
+    body = {"account_id": account_id, "credential_id": 1, "text": "x" * 2_000_000}
+    response = client.post("/v1/posts", json=body)
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert _count(sessions, Post) == 0
+
+
+def test_oversized_chunked_body_is_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "'
+        for _ in range(300):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    response = client.post("/v1/accounts", content=chunks(),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic dGVzdDp0ZXN0"])
+def test_missing_or_wrong_key_is_401(client: TestClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    client.headers.pop("Authorization")
+    response = client.post("/v1/accounts", json={"name": "a"}, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+def test_reapprove_after_token_replacement(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    post = _post(client)
+    client.post(f"/v1/posts/{post['id']}/approve")
+    with sessions.begin() as session:  # as the engine leaves it after a 401
+        row = session.get(Post, post["id"])
+        assert row is not None
+        row.state, row.cancel_reason = "cancelled", "unauthorized"
+    replaced = client.put(f"/v1/credentials/{post['credential_id']}/token",
+                          json={"token": "fresh-token", "reapprove": True})
+    assert replaced.status_code == 200
+    shown = client.get(f"/v1/posts/{post['id']}").json()
+    assert shown["state"] == "approved"
+    assert shown["history"][-1]["reason"] == "token replaced"
+    with sessions() as session:
+        events = session.scalar(select(func.count()).select_from(PostEvent)
+                                .where(PostEvent.post_id == post["id"]))
+    assert events == 3  # approve, reopen, approve

@@ -1,0 +1,108 @@
+"""Schema and transitions against real databases: migrations, and the compare-and-set race."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher import db, lifecycle, service
+from publisher.errors import Conflict, LostRace
+from publisher.models import Base, Post, PostEvent
+from publisher.states import Actor, State, Trigger
+from publisher.tokens import TokenBox
+
+
+def test_upgrade_from_empty_reaches_head(engine: Engine) -> None:
+    assert db.current_revision(engine) == db.head_revision(engine)
+    tables = set(inspect(engine).get_table_names())
+    assert {"accounts", "credentials", "posts", "post_events", "api_calls", "notifications",
+            "control"} <= tables
+
+
+def test_models_match_migrations(engine: Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_due_index_is_partial(engine: Engine) -> None:
+    indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("posts")}
+    assert "ix_posts_due" in indexes
+    assert indexes["ix_posts_due"]["column_names"] == ["next_run_at"]
+
+
+def test_upgrade_twice_is_harmless(engine: Engine) -> None:
+    db.upgrade(engine)
+    assert db.current_revision(engine) == db.head_revision(engine)
+
+
+def _approved_post(sessions: sessionmaker[Session], box: TokenBox) -> int:
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        account = service.create_account(session, "race")
+        credential = service.add_credential(session, box, account.id, "webhook",
+                                            "http://127.0.0.1:9/hook", "token")
+        post = service.create_post(session, account.id, credential.id, "race me")
+        service.approve(session, post.id, now)
+        return post.id
+
+
+@pytest.mark.timeout(60)
+def test_only_one_of_many_racers_moves_a_post(sessions: sessionmaker[Session]) -> None:
+    # Given an approved post and 16 threads released at once
+    from cryptography.fernet import Fernet
+
+    post_id = _approved_post(sessions, TokenBox((Fernet.generate_key().decode(),)))
+    barrier = threading.Barrier(16)
+    won: list[int] = []
+    lost: list[str] = []
+
+    def racer(index: int) -> None:
+        barrier.wait()
+        try:
+            with sessions.begin() as session:
+                lifecycle.move(session, post_id, Trigger.CANCEL, Actor.USER,
+                               datetime.now(UTC), reason=f"racer {index}")
+            won.append(index)
+        except Conflict as exc:
+            lost.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then exactly one wins, every loser sees a conflict, and history has one cancel
+    assert len(won) == 1
+    assert len(lost) == 15
+    assert set(lost) <= {"LostRace", "IllegalTransition"}
+    with sessions() as session:
+        cancels = session.scalar(select(func.count()).select_from(PostEvent).where(
+            PostEvent.post_id == post_id, PostEvent.trigger == "cancel"))
+        post = session.get(Post, post_id)
+    assert cancels == 1
+    assert post is not None and post.state == "cancelled"
+
+
+def test_stale_version_loses(sessions: sessionmaker[Session]) -> None:
+    from cryptography.fernet import Fernet
+
+    post_id = _approved_post(sessions, TokenBox((Fernet.generate_key().decode(),)))
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        stale = post.version
+        service.unapprove(session, post_id, now)
+    with sessions.begin() as session:
+        won = lifecycle.guarded_update(session, post_id, trigger=Trigger.CANCEL,
+                                       actor=Actor.USER, source=State.DRAFT,
+                                       version=stale, now=now)
+    assert won is False
+    assert LostRace.__mro__[1] is Conflict
