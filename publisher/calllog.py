@@ -23,6 +23,9 @@ from publisher.providers.base import PreparedCall
 
 IN_FLIGHT = "in_flight"
 ABANDONED = "abandoned"
+RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt created
+NOT_FOUND = "reconcile_not_found"
+LOOKUP_FAILED = "reconcile_failed"
 
 
 def _request_body(call: PreparedCall) -> bytes | str | None:
@@ -75,6 +78,37 @@ def finish(
             finished_at=now,
         )
     )
+
+
+def lookup(
+    sessions: sessionmaker[Session],
+    job: Job,
+    found: bool | None,
+    error: str | None,
+    duration_ms: float,
+    started: datetime,
+    now: datetime,
+) -> None:
+    """Record a reconciliation (the provider searched for an ambiguous attempt's post).
+
+    ``found`` is None when the lookup failed or the provider offers none.
+    """
+    category = {True: RECONCILED, False: NOT_FOUND, None: LOOKUP_FAILED}[found]
+    with transaction(sessions) as session:
+        session.add(
+            ApiCall(
+                post_id=job.post_id,
+                attempt=job.attempt,
+                provider=job.provider,
+                method="LOOKUP",
+                url=job.base_url,
+                category=category,
+                error=error,
+                duration_ms=round(duration_ms, 3),
+                started_at=started,
+                finished_at=now,
+            )
+        )
 
 
 def abandon(session: Session, post_id: int, now: datetime) -> None:

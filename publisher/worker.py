@@ -92,7 +92,9 @@ def _before_call(job: Job, rt: Runtime, now: datetime) -> Plan | None:
     stop = plan.authorize(job, now, token_ok)
     if stop is not None:
         return stop
-    if act.lease_left(job, now).total_seconds() < sum(rt.timeout) + LEASE_SAFETY_MARGIN:
+    longest = sum(rt.timeout)
+    margin = min(LEASE_SAFETY_MARGIN, (rt.settings.lease_seconds - longest) / 2)
+    if act.lease_left(job, now).total_seconds() < longest + margin:
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
     return None
 
@@ -117,17 +119,27 @@ def _request(job: Job, token: str) -> PublishRequest:
 def _reconcile(
     provider: Provider, job: Job, request: PublishRequest, rt: Runtime
 ) -> Published | None:
-    """Look for the post at the provider after an ambiguous attempt; None if not found."""
+    """Look for the post at the provider after an ambiguous attempt; None if not found.
+
+    The lookup is recorded in the call log like any call.
+    """
     since = job.first_started_at or rt.clock()
+    started, clock = rt.clock(), time.perf_counter()
+    found: Published | None = None
+    error: str | None = None
     try:
-        return provider.lookup(rt.http, request, since, rt.timeout)
+        found = provider.lookup(rt.http, request, since, rt.timeout)
     except Exception as exc:  # an unknown answer: fall back on the idempotency key
+        error = f"{exc.__class__.__name__}: {exc}"
         log.info(
             "post %s: lookup failed (%s); relying on the idempotency key",
             job.post_id,
             exc.__class__.__name__,
         )
-        return None
+    duration = (time.perf_counter() - clock) * 1000
+    outcome = None if error else found is not None
+    calllog.lookup(rt.sessions, job, outcome, error, duration, started, rt.clock())
+    return found
 
 
 def _call(job: Job, rt: Runtime) -> Result:

@@ -54,8 +54,9 @@ def test_post_lifecycle_over_http(client: TestClient) -> None:
     post = _post(client)
     assert post["state"] == "draft"
     # When it is approved for a given time, then cancelled
-    approved = client.post(f"/v1/posts/{post['id']}/approve",
-                           json={"scheduled_at": "2030-01-01T09:00:00+01:00"})
+    approved = client.post(
+        f"/v1/posts/{post['id']}/approve", json={"scheduled_at": "2030-01-01T09:00:00+01:00"}
+    )
     assert approved.status_code == 200, approved.text
     assert approved.json()["state"] == "approved"
     assert approved.json()["scheduled_at"].startswith("2030-01-01T08:00:00")
@@ -64,11 +65,23 @@ def test_post_lifecycle_over_http(client: TestClient) -> None:
     assert cancelled.json()["state"] == "cancelled"
     shown = client.get(f"/v1/posts/{post['id']}").json()
     assert [(e["from_state"], e["to_state"], e["actor"]) for e in shown["history"]] == [
-        ("draft", "approved", "user"), ("approved", "cancelled", "user")]
+        ("draft", "approved", "user"),
+        ("approved", "cancelled", "user"),
+    ]
     assert shown["cancel_reason"] == "user"
     assert shown["last_error"] is None
-    for key in ("id", "state", "attempts", "max_attempts", "scheduled_at", "external_id",
-                "external_url", "last_error", "cancel_reason", "history"):
+    for key in (
+        "id",
+        "state",
+        "attempts",
+        "max_attempts",
+        "scheduled_at",
+        "external_id",
+        "external_url",
+        "last_error",
+        "cancel_reason",
+        "history",
+    ):
         assert key in shown
 
 
@@ -122,8 +135,9 @@ def test_token_is_encrypted_and_never_returned(
 
 def test_account_patch(client: TestClient) -> None:
     account_id = _account(client)
-    patched = client.patch(f"/v1/accounts/{account_id}",
-                           json={"billing_status": "past_due", "paused": True})
+    patched = client.patch(
+        f"/v1/accounts/{account_id}", json={"billing_status": "past_due", "paused": True}
+    )
     assert patched.json() == patched.json() | {"billing_status": "past_due", "paused": True}
 
 
@@ -131,13 +145,21 @@ def test_list_posts_paginates_and_filters(client: TestClient) -> None:
     first = _post(client)
     account_id, credential_id = first["account_id"], first["credential_id"]
     for index in range(4):
-        client.post("/v1/posts", json={"account_id": account_id, "credential_id": credential_id,
-                                       "text": f"post {index}"})
+        client.post(
+            "/v1/posts",
+            json={
+                "account_id": account_id,
+                "credential_id": credential_id,
+                "text": f"post {index}",
+            },
+        )
     client.post(f"/v1/posts/{first['id']}/approve")
     page = client.get("/v1/posts", params={"account_id": account_id, "limit": 2}).json()
     assert len(page["items"]) == 2 and page["next_after_id"] == page["items"][-1]["id"]
-    rest = client.get("/v1/posts", params={"account_id": account_id, "limit": 10,
-                                           "after_id": page["next_after_id"]}).json()
+    rest = client.get(
+        "/v1/posts",
+        params={"account_id": account_id, "limit": 10, "after_id": page["next_after_id"]},
+    ).json()
     assert len(rest["items"]) == 3 and rest["next_after_id"] is None
     approved = client.get("/v1/posts", params={"state": "approved"}).json()["items"]
     assert [p["id"] for p in approved] == [first["id"]]
@@ -147,7 +169,9 @@ def test_calls_and_notifications_lists(client: TestClient) -> None:
     post = _post(client)
     assert client.get(f"/v1/posts/{post['id']}/calls").json() == []
     assert client.get("/v1/notifications", params={"account_id": post["account_id"]}).json() == {
-        "items": [], "next_after_id": None}
+        "items": [],
+        "next_after_id": None,
+    }
 
 
 def test_healthz_and_openapi(client: TestClient) -> None:
@@ -182,7 +206,10 @@ BAD_POSTS = [
 
 @pytest.mark.parametrize(("change", "status", "field"), BAD_POSTS)
 def test_bad_post_is_refused_without_writing(
-    client: TestClient, sessions: sessionmaker[Session], change: dict[str, Any], status: int,
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    change: dict[str, Any],
+    status: int,
     field: str,
 ) -> None:
     account_id = _account(client)
@@ -197,8 +224,9 @@ def test_bad_post_is_refused_without_writing(
 def test_credential_of_another_account_is_refused(client: TestClient) -> None:
     mine, theirs = _account(client), _account(client)
     credential_id = _credential(client, theirs)
-    response = client.post("/v1/posts", json={"account_id": mine, "credential_id": credential_id,
-                                               "text": "hi"})
+    response = client.post(
+        "/v1/posts", json={"account_id": mine, "credential_id": credential_id, "text": "hi"}
+    )
     assert response.status_code == 422 and response.json()["field"] == "credential_id"
 
 
@@ -229,21 +257,26 @@ def test_bad_requests_get_json_errors(
 
 def test_unknown_provider_is_422(client: TestClient) -> None:
     account_id = _account(client)
-    response = client.post(f"/v1/accounts/{account_id}/credentials",
-                           json={"provider": "myspace", "base_url": "https://x.y", "token": "t"})
+    response = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "myspace", "base_url": "https://x.y", "token": "t"},
+    )
     assert response.status_code == 422 and response.json()["field"] == "provider"
 
 
 def test_bad_base_url_is_422(client: TestClient) -> None:
     account_id = _account(client)
-    response = client.post(f"/v1/accounts/{account_id}/credentials",
-                           json={"provider": "mastodon", "base_url": "ftp:/x", "token": "t"})
+    response = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "mastodon", "base_url": "ftp:/x", "token": "t"},
+    )
     assert response.status_code == 422 and response.json()["field"] == "base_url"
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:
-    response = client.post("/v1/accounts", content=b"{not json",
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/accounts", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422 and response.json()["error"] == "invalid"
 
 
@@ -263,8 +296,9 @@ def test_oversized_chunked_body_is_413(client: TestClient) -> None:
             yield b"x" * 10_000
         yield b'"}'
 
-    response = client.post("/v1/accounts", content=chunks(),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/v1/accounts", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 
@@ -286,13 +320,16 @@ def test_reapprove_after_token_replacement(
         row = session.get(Post, post["id"])
         assert row is not None
         row.state, row.cancel_reason = "cancelled", "unauthorized"
-    replaced = client.put(f"/v1/credentials/{post['credential_id']}/token",
-                          json={"token": "fresh-token", "reapprove": True})
+    replaced = client.put(
+        f"/v1/credentials/{post['credential_id']}/token",
+        json={"token": "fresh-token", "reapprove": True},
+    )
     assert replaced.status_code == 200
     shown = client.get(f"/v1/posts/{post['id']}").json()
     assert shown["state"] == "approved"
     assert shown["history"][-1]["reason"] == "token replaced"
     with sessions() as session:
-        events = session.scalar(select(func.count()).select_from(PostEvent)
-                                .where(PostEvent.post_id == post["id"]))
+        events = session.scalar(
+            select(func.count()).select_from(PostEvent).where(PostEvent.post_id == post["id"])
+        )
     assert events == 3  # approve, reopen, approve

@@ -21,8 +21,15 @@ from publisher.tokens import TokenBox
 def test_upgrade_from_empty_reaches_head(engine: Engine) -> None:
     assert db.current_revision(engine) == db.head_revision(engine)
     tables = set(inspect(engine).get_table_names())
-    assert {"accounts", "credentials", "posts", "post_events", "api_calls", "notifications",
-            "control"} <= tables
+    assert {
+        "accounts",
+        "credentials",
+        "posts",
+        "post_events",
+        "api_calls",
+        "notifications",
+        "control",
+    } <= tables
 
 
 def test_models_match_migrations(engine: Engine) -> None:
@@ -46,8 +53,9 @@ def _approved_post(sessions: sessionmaker[Session], box: TokenBox) -> int:
     now = datetime.now(UTC)
     with sessions.begin() as session:
         account = service.create_account(session, "race")
-        credential = service.add_credential(session, box, account.id, "webhook",
-                                            "http://127.0.0.1:9/hook", "token")
+        credential = service.add_credential(
+            session, box, account.id, "webhook", "http://127.0.0.1:9/hook", "token"
+        )
         post = service.create_post(session, account.id, credential.id, "race me")
         service.approve(session, post.id, now)
         return post.id
@@ -67,8 +75,14 @@ def test_only_one_of_many_racers_moves_a_post(sessions: sessionmaker[Session]) -
         barrier.wait()
         try:
             with sessions.begin() as session:
-                lifecycle.move(session, post_id, Trigger.CANCEL, Actor.USER,
-                               datetime.now(UTC), reason=f"racer {index}")
+                lifecycle.move(
+                    session,
+                    post_id,
+                    Trigger.CANCEL,
+                    Actor.USER,
+                    datetime.now(UTC),
+                    reason=f"racer {index}",
+                )
             won.append(index)
         except Conflict as exc:
             lost.append(type(exc).__name__)
@@ -83,8 +97,11 @@ def test_only_one_of_many_racers_moves_a_post(sessions: sessionmaker[Session]) -
     assert len(lost) == 15
     assert set(lost) <= {"LostRace", "IllegalTransition"}
     with sessions() as session:
-        cancels = session.scalar(select(func.count()).select_from(PostEvent).where(
-            PostEvent.post_id == post_id, PostEvent.trigger == "cancel"))
+        cancels = session.scalar(
+            select(func.count())
+            .select_from(PostEvent)
+            .where(PostEvent.post_id == post_id, PostEvent.trigger == "cancel")
+        )
         post = session.get(Post, post_id)
     assert cancels == 1
     assert post is not None and post.state == "cancelled"
@@ -101,8 +118,14 @@ def test_stale_version_loses(sessions: sessionmaker[Session]) -> None:
         stale = post.version
         service.unapprove(session, post_id, now)
     with sessions.begin() as session:
-        won = lifecycle.guarded_update(session, post_id, trigger=Trigger.CANCEL,
-                                       actor=Actor.USER, source=State.DRAFT,
-                                       version=stale, now=now)
+        won = lifecycle.guarded_update(
+            session,
+            post_id,
+            trigger=Trigger.CANCEL,
+            actor=Actor.USER,
+            source=State.DRAFT,
+            version=stale,
+            now=now,
+        )
     assert won is False
     assert LostRace.__mro__[1] is Conflict

@@ -16,11 +16,17 @@ NOW = datetime(2030, 1, 1, tzinfo=UTC)
 CALL = PreparedCall("POST", "http://m/api/v1/statuses", {})
 
 
-def exchange(status: int | None, body: object = None, headers: dict[str, str] | None = None,
-             error: str | None = None, ambiguous: bool = False) -> Exchange:
+def exchange(
+    status: int | None,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+    error: str | None = None,
+    ambiguous: bool = False,
+) -> Exchange:
     raw = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    return Exchange(CALL, None, status=status, headers=headers or {}, body=raw, error=error,
-                    ambiguous=ambiguous)
+    return Exchange(
+        CALL, None, status=status, headers=headers or {}, body=raw, error=error, ambiguous=ambiguous
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,14 +53,16 @@ def test_unreadable_success_is_ambiguous() -> None:
 
 
 def test_network_error_is_unavailable_and_keeps_ambiguity() -> None:
-    outcome = classify(get_provider("mastodon"),
-                       exchange(None, error="ReadTimeout: x", ambiguous=True), NOW)
+    outcome = classify(
+        get_provider("mastodon"), exchange(None, error="ReadTimeout: x", ambiguous=True), NOW
+    )
     assert (outcome.category, outcome.ambiguous) == (Category.UNAVAILABLE, True)
 
 
 def test_retry_after_sets_not_before_and_rate_limit() -> None:
-    outcome = classify(get_provider("mastodon"),
-                       exchange(429, {"error": "slow down"}, {"Retry-After": "30"}), NOW)
+    outcome = classify(
+        get_provider("mastodon"), exchange(429, {"error": "slow down"}, {"Retry-After": "30"}), NOW
+    )
     assert outcome.not_before == NOW + timedelta(seconds=30)
     assert outcome.rate_limited
 

@@ -24,5 +24,7 @@ def test_json_body_fields_are_redacted_and_bounded() -> None:
 
 def test_nested_data() -> None:
     event = {"request": {"headers": {"authorization": "Bearer x"}}, "extra": [{"token": "t"}]}
-    assert redact.data(event) == {"request": {"headers": {"authorization": REDACTED}},
-                                  "extra": [{"token": REDACTED}]}
+    assert redact.data(event) == {
+        "request": {"headers": {"authorization": REDACTED}},
+        "extra": [{"token": REDACTED}],
+    }

@@ -46,9 +46,11 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"PUBLISHER_MAX_ATTEMPTS": "many"}, "PUBLISHER_MAX_ATTEMPTS must be an integer"),
-     ({"PUBLISHER_SWEEP_INTERVAL": "0"}, "PUBLISHER_SWEEP_INTERVAL must be >= 0.1"),
-     ({"PUBLISHER_LEASE_SECONDS": "10"}, "PUBLISHER_LEASE_SECONDS (10) must exceed")],
+    [
+        ({"PUBLISHER_MAX_ATTEMPTS": "many"}, "PUBLISHER_MAX_ATTEMPTS must be an integer"),
+        ({"PUBLISHER_SWEEP_INTERVAL": "0"}, "PUBLISHER_SWEEP_INTERVAL must be >= 0.1"),
+        ({"PUBLISHER_LEASE_SECONDS": "10"}, "PUBLISHER_LEASE_SECONDS (10) must exceed"),
+    ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

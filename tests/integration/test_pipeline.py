@@ -1,0 +1,239 @@
+"""The pipeline end to end on real components: redis-server, celery worker and beat
+processes, SQLite or PostgreSQL, and the sandbox HTTP server standing in for providers.
+
+Each test makes its own account, so tests share one running pipeline per database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from publisher.sandbox import Sandbox
+from publisher.signing import verify
+from tests.support.pipeline import Pipeline, wait_for
+from tests.support.services import PostgresServer, RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(slow_seconds=2.0) as running:
+        yield running
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox
+) -> Iterator[Pipeline]:
+    workdir = tmp_path_factory.mktemp(f"pipeline-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir / 'publisher.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"pipeline_{workdir.name.replace('-', '_')}")
+    with RedisServer() as redis_server:
+        running = Pipeline(workdir, url, redis_server.url, sandbox)
+        running.start_worker(concurrency=3)
+        running.start_beat()
+        yield running
+        running.stop()
+
+
+@pytest.mark.parametrize("provider", ["mastodon", "webhook", "x"])
+def test_publishes_once_per_provider(pipeline: Pipeline, provider: str) -> None:
+    # Given an approved post due now
+    account = pipeline.account()
+    credential = pipeline.credential(account, provider, token=f"tok-{provider}-canary")
+    text = f"hello from {provider} {account}"
+    post_id = pipeline.post(account, credential, text)
+    # Then it is published exactly once, with the provider's id stored
+    post = pipeline.wait_final([post_id])[post_id]
+    assert post.state == "done", post.last_error_message
+    assert post.external_id and post.attempts == 1 and post.published_at
+    assert pipeline.sandbox.create_count(text=text) == 1
+    # And the attempt is in the call log, with the token redacted everywhere
+    calls = pipeline.calls(post_id)
+    assert [(c.attempt, c.category, c.status_code) for c in calls][0][:2] == (1, "success")
+    logged = json.dumps([c.request_headers for c in calls]) + str(calls[0].request_body)
+    assert "canary" not in logged
+    assert calls[0].request_headers["Authorization"] == "[redacted]"
+
+
+def _one(pipeline: Pipeline, text: str, provider: str = "mastodon", **extra: object) -> int:
+    account = pipeline.account()
+    credential = pipeline.credential(account, provider)
+    return pipeline.post(account, credential, f"{text} {account}", **extra)
+
+
+@pytest.mark.parametrize(
+    ("script", "provider", "attempts"),
+    [
+        ("503,429,ok", "mastodon", 3),
+        ("reset,ok", "mastodon", 2),
+        ("malformed", "mastodon", 2),
+        ("slow", "mastodon", 2),
+        ("slow", "x", 2),
+        ("500,ok", "webhook", 2),
+    ],
+)
+def test_transient_faults_heal_without_duplicates(
+    pipeline: Pipeline, script: str, provider: str, attempts: int
+) -> None:
+    post_id = _one(pipeline, f"[[fault:{script}]] transient", provider)
+    post = pipeline.wait_final([post_id])[post_id]
+    assert post.state == "done", post.last_error_message
+    assert post.attempts <= attempts
+    assert pipeline.sandbox.create_count(text=post.text) == 1
+    # Every attempt is in the call log (a reconciling attempt logs its lookup)
+    assert {c.attempt for c in pipeline.calls(post_id)} == set(range(1, post.attempts + 1))
+
+
+def test_last_failure_returns_to_draft_and_notifies(pipeline: Pipeline) -> None:
+    post_id = _one(pipeline, "[[fault:503,503,503,503,503]] doomed", max_attempts=3)
+    post = pipeline.wait_final([post_id])[post_id]
+    assert (post.state, post.attempts, post.last_error_category) == ("draft", 3, "unavailable")
+    assert [n.kind for n in pipeline.notifications(post_id)] == ["gave_up"]
+    assert [c.category for c in pipeline.calls(post_id)] == ["unavailable"] * 3
+
+
+def test_unauthorized_cancels_marks_credential_and_holds_its_other_posts(
+    pipeline: Pipeline,
+) -> None:
+    account = pipeline.account()
+    credential = pipeline.credential(account, "mastodon", token="tok-revoked")
+    pipeline.sandbox.invalid_tokens.add("tok-revoked")
+    first = pipeline.post(account, credential, f"first {account}")
+    post = pipeline.wait_final([first])[first]
+    assert (post.state, post.cancel_reason) == ("cancelled", "unauthorized")
+    assert [n.kind for n in pipeline.notifications(first)] == ["reauthorize"]
+    # A second post of the same credential is held without calling the API
+    second = pipeline.post(account, credential, f"second {account}")
+    held = pipeline.wait_final([second])[second]
+    assert (held.state, held.cancel_reason) == ("cancelled", "unauthorized")
+    assert pipeline.calls(second) == []
+
+
+@pytest.mark.parametrize("script", ["403", "422"])
+def test_forbidden_cancels_and_notifies(pipeline: Pipeline, script: str) -> None:
+    post_id = _one(pipeline, f"[[fault:{script}]] refused")
+    post = pipeline.wait_final([post_id])[post_id]
+    assert (post.state, post.cancel_reason) == ("cancelled", "forbidden")
+    assert post.last_error_message and str(script) in post.last_error_message
+    assert [n.kind for n in pipeline.notifications(post_id)] == ["forbidden"]
+
+
+@pytest.mark.parametrize(
+    ("billing", "paused", "reason"),
+    [("past_due", False, "billing_inactive"), ("active", True, "paused")],
+)
+def test_validation_cancels_before_any_call(
+    pipeline: Pipeline, billing: str, paused: bool, reason: str
+) -> None:
+    account = pipeline.account(billing_status=billing, paused=paused)
+    credential = pipeline.credential(account)
+    post_id = pipeline.post(account, credential, f"never {account}")
+    post = pipeline.wait_final([post_id])[post_id]
+    assert (post.state, post.cancel_reason) == ("cancelled", reason)
+    assert pipeline.calls(post_id) == []
+
+
+def test_unclassified_goes_to_sentry_then_retries(pipeline: Pipeline) -> None:
+    post_id = _one(pipeline, "[[fault:x_code:999,ok]] odd", "x")
+    post = pipeline.wait_final([post_id])[post_id]
+    assert post.state == "done"
+    categories = [c.category for c in pipeline.calls(post_id)]
+    assert categories == ["unclassified", "success"]
+
+    def reported() -> list[dict[str, object]]:
+        return [
+            e
+            for e in pipeline.sandbox.sentry_events
+            if str(post_id) in json.dumps(e.get("contexts", {}).get("post", {}))
+        ]
+
+    events = wait_for(reported, 20)
+    assert "tok-valid" not in json.dumps(events)
+
+
+def test_duplicated_messages_never_call_twice(pipeline: Pipeline) -> None:
+    from publisher.celery import app
+
+    account = pipeline.account()
+    credential = pipeline.credential(account, "webhook")
+    post_ids = [
+        pipeline.post(account, credential, f"dup {account} {i}", approve=False) for i in range(5)
+    ]
+    with pipeline.sessions.begin() as session:
+        from publisher import service
+        from publisher.models import utcnow
+
+        for post_id in post_ids:
+            service.approve(session, post_id, utcnow())
+    with app.connection_for_write(pipeline.settings.broker_url) as connection:
+        for _ in range(4):
+            for post_id in post_ids:
+                app.send_task("publisher.publish", (post_id,), connection=connection)
+    posts = pipeline.wait_final(post_ids)
+    assert {p.state for p in posts.values()} == {"done"}
+    for post in posts.values():
+        assert pipeline.sandbox.create_count(text=post.text) == 1
+        assert len(pipeline.calls(post.id)) == 1
+    assert [c for c in pipeline.sandbox.calls if c.path == "/hooks/main" and c.status == 409] == []
+
+
+def test_kill_switch_holds_everything_until_resume(pipeline: Pipeline) -> None:
+    from publisher import control
+    from publisher.models import utcnow
+
+    with pipeline.sessions.begin() as session:
+        control.set_paused(session, True, utcnow())
+    try:
+        post_id = _one(pipeline, "held by the kill switch")
+        wait_for(lambda: pipeline.log("beat").count("publisher.sweep") >= 3, 10)
+        import time
+
+        time.sleep(2.5)  # two more sweeps
+        post = pipeline.get(post_id)
+        assert (post.state, post.attempts) == ("approved", 0)
+        assert pipeline.calls(post_id) == []
+    finally:
+        with pipeline.sessions.begin() as session:
+            control.resume(session, utcnow())
+    assert pipeline.wait_final([post_id])[post_id].state == "done"
+
+
+def test_recurring_post_schedules_its_next_occurrence(pipeline: Pipeline) -> None:
+    from sqlalchemy import select
+
+    from publisher.models import Post
+
+    post_id = _one(pipeline, "weekly news", recurrence_rule="0 9 * * 1", timezone="Europe/Berlin")
+    assert pipeline.wait_final([post_id])[post_id].state == "done"
+    with pipeline.sessions() as session:
+        following = session.scalars(select(Post).where(Post.series_id == post_id)).all()
+    assert len(following) == 1
+    nxt = following[0]
+    assert nxt.state == "approved" and nxt.scheduled_at is not None
+    assert nxt.scheduled_at.weekday() == 0
+    assert nxt.recurrence == "0 9 * * 1"
+
+
+def test_notifications_are_delivered_signed(pipeline: Pipeline) -> None:
+    post_id = _one(pipeline, "[[fault:403]] to be notified")
+    pipeline.wait_final([post_id])
+
+    def delivered() -> list[object]:
+        return [n for n in pipeline.sandbox.notifications if n.body.get("post_id") == post_id]
+
+    found = wait_for(delivered, 20)
+    assert len(found) == 1
+    note = found[0]
+    raw = json.dumps(note.body, separators=(",", ":"), sort_keys=True).encode()
+    assert verify(raw, "notify-secret", note.headers["X-Publisher-Signature"])
+    assert pipeline.notifications(post_id)[0].delivered_at is not None
