@@ -118,6 +118,27 @@ def _sweep(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
+    from publisher import sweep, tasks, watchdog
+    from publisher.runtime import Runtime
+
+    if args.repair:
+        watchdog.restore_schedule()
+        report = sweep.run(Runtime.build(settings, tasks.enqueue))
+        print(f"repaired: schedule entry restored; one sweep enqueued {report.enqueued} posts")
+    health = watchdog.check(settings)
+    if args.json:
+        print(json.dumps(health.as_dict()))
+    else:
+        print(health.line())
+    if health.healthy:
+        return 0
+    for problem in health.problems:
+        print(f"publisher watchdog: {problem}", file=sys.stderr)
+    watchdog.alert(settings, health)
+    return 1
+
+
 def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for role in ("worker", "beat"):
         sub = commands.add_parser(role, help=f"run a Celery {role} (extra args go to celery)")
@@ -129,10 +150,19 @@ def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     commands.add_parser("sweep", help="run one sweep now, without beat").set_defaults(
         handler=_sweep
     )
+    dog = commands.add_parser("watchdog", help="check that the sweep exists and runs (cron)")
+    dog.add_argument(
+        "--repair",
+        action="store_true",
+        help="restore the schedule entry and run one sweep directly",
+    )
+    dog.add_argument("--json", action="store_true", help="print the facts as JSON")
+    dog.set_defaults(handler=_watchdog)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()

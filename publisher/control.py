@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from publisher.models import Control, Post
@@ -24,14 +24,21 @@ def read(session: Session, key: str) -> dict[str, Any] | None:
     return None if row is None else dict(row)
 
 
-def write(session: Session, key: str, value: dict[str, Any], now: datetime) -> None:
+def write(
+    session: Session, key: str, value: dict[str, Any], now: datetime, *, db_clock: bool = False
+) -> None:
+    """Store ``value``; with ``db_clock`` the row's time is the database's own (for ages
+    the watchdog measures on that same clock, whatever the writing host's clock says)."""
     row = session.get(Control, key)
     if row is None:
-        session.add(Control(key=key, value=value, updated_at=now))
+        row = Control(key=key, value=value, updated_at=now)
+        session.add(row)
     else:
         row.value = value
         row.updated_at = now
     session.flush()
+    if db_clock:
+        session.execute(update(Control).where(Control.key == key).values(updated_at=func.now()))
 
 
 def is_paused(session: Session) -> bool:

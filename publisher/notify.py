@@ -29,22 +29,38 @@ DELIVERY_RETRY_CAP = 3600.0  # s: the longest wait between two tries of one deli
 
 
 def add(
-    session: Session, account_id: int, post_id: int | None, kind: str, message: str,
+    session: Session,
+    account_id: int,
+    post_id: int | None,
+    kind: str,
+    message: str,
     now: datetime,
 ) -> None:
-    session.add(Notification(account_id=account_id, post_id=post_id, kind=kind,
-                             message=message, created_at=now))
+    session.add(
+        Notification(
+            account_id=account_id, post_id=post_id, kind=kind, message=message, created_at=now
+        )
+    )
 
 
 def _payload(row: Notification) -> bytes:
-    return json.dumps({
-        "id": row.id, "account_id": row.account_id, "post_id": row.post_id,
-        "kind": row.kind, "message": row.message, "created_at": row.created_at.isoformat(),
-    }, separators=(",", ":"), sort_keys=True).encode()
+    return json.dumps(
+        {
+            "id": row.id,
+            "account_id": row.account_id,
+            "post_id": row.post_id,
+            "kind": row.kind,
+            "message": row.message,
+            "created_at": row.created_at.isoformat(),
+        },
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
 
 
-def _send(http: requests.Session, url: str, secret: str, row: Notification,
-          timeout: tuple[float, float]) -> bool:
+def _send(
+    http: requests.Session, url: str, secret: str, row: Notification, timeout: tuple[float, float]
+) -> bool:
     body = _payload(row)
     headers = {
         "Content-Type": "application/json",
@@ -60,8 +76,12 @@ def _send(http: requests.Session, url: str, secret: str, row: Notification,
 
 
 def deliver_pending(
-    sessions: sessionmaker[Session], http: requests.Session, url: str, secret: str,
-    now: datetime, timeout: tuple[float, float],
+    sessions: sessionmaker[Session],
+    http: requests.Session,
+    url: str,
+    secret: str,
+    now: datetime,
+    timeout: tuple[float, float],
 ) -> int:
     """Deliver due undelivered notifications; returns how many were delivered.
 
@@ -70,9 +90,10 @@ def deliver_pending(
     with transaction(sessions) as session:
         rows = session.scalars(
             select(Notification)
-            .where(Notification.delivered_at.is_(None),
-                   or_(Notification.next_delivery_at.is_(None),
-                       Notification.next_delivery_at <= now))
+            .where(
+                Notification.delivered_at.is_(None),
+                or_(Notification.next_delivery_at.is_(None), Notification.next_delivery_at <= now),
+            )
             .order_by(Notification.id)
             .limit(DELIVERY_BATCH)
         ).all()
@@ -87,6 +108,6 @@ def deliver_pending(
                 fresh.delivered_at = now
                 delivered += 1
             else:
-                wait = min(DELIVERY_RETRY_CAP, 2.0 ** fresh.delivery_attempts)
+                wait = min(DELIVERY_RETRY_CAP, 2.0**fresh.delivery_attempts)
                 fresh.next_delivery_at = now + timedelta(seconds=wait)
     return delivered

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from publisher.errors import ConfigError
 
@@ -42,6 +43,17 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def safe_url(url: str) -> str:
+    """``url`` without its password, fit for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -70,6 +82,7 @@ class Settings:
     notify_url: str | None = None
     notify_secret: str | None = None
     max_body_bytes: int = 1_000_000
+    watchdog_due_limit: float = 60.0
 
     @property
     def embedded_redis(self) -> bool:
@@ -117,6 +130,9 @@ class Settings:
             notify_url=env.get("PUBLISHER_NOTIFY_URL") or None,
             notify_secret=env.get("PUBLISHER_NOTIFY_SECRET") or None,
             max_body_bytes=_int(env, "PUBLISHER_MAX_BODY_BYTES", 1_000_000, minimum=1024),
+            watchdog_due_limit=_float(
+                env, "PUBLISHER_WATCHDOG_DUE_LIMIT", max(60.0, 6 * sweep_interval)
+            ),
         )
         settings.check()
         return settings

@@ -155,4 +155,4 @@ def _heartbeat(rt: Runtime, report: SweepReport, now: datetime) -> None:
     with transaction(rt.sessions) as session:
         previous = control.read(session, control.HEARTBEAT) or {}
         value = asdict(report) | {"count": int(previous.get("count", 0)) + 1}
-        control.write(session, control.HEARTBEAT, value, now)
+        control.write(session, control.HEARTBEAT, value, now, db_clock=True)
