@@ -63,8 +63,8 @@ def test_worker_killed_mid_call_is_rescued_without_a_duplicate(pipeline: Pipelin
     post = pipeline.wait_final([post_id], timeout=60)[post_id]
     assert post.state == "done"
     assert pipeline.sandbox.create_count(text=post.text) == 1
-    history = pipeline.calls(post_id)
-    assert [c.category for c in history][0] == "abandoned"
+    categories = [c.category for c in pipeline.calls(post_id)]
+    assert categories[0] == "abandoned" and categories[-1] in ("reconciled", "success")
     assert post.attempts == 1  # the rescued attempt was refunded
 
 
