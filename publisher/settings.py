@@ -139,6 +139,11 @@ class Settings:
 
     def check(self) -> None:
         """Refuse settings that would break the engine's guarantees."""
+        if self.notify_url and not self.notify_secret:
+            raise ConfigError(
+                "PUBLISHER_NOTIFY_URL is set but PUBLISHER_NOTIFY_SECRET is not: "
+                "notifications are signed with it"
+            )
         longest_call = self.http_connect_timeout + self.http_timeout
         if self.lease_seconds <= longest_call:
             raise ConfigError(
