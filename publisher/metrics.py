@@ -8,16 +8,33 @@ under the data directory), every worker process writes its samples there and ``G
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.calls import Exchange
 from publisher.classify import Outcome
+from publisher.control import HEARTBEAT
 from publisher.lock import Job
+from publisher.models import Control, Post
 from publisher.plan import Plan
+from publisher.states import DUE_STATES, State
 
 log = logging.getLogger(__name__)
+
+ACTIVE_STATES = (State.DRAFT, State.APPROVED, State.RUNNING, State.RETRY)
 
 ATTEMPTS = Counter("publisher_attempts", "Attempts started (claims)", ["provider"])
 OUTCOMES = Counter(
@@ -62,3 +79,64 @@ def observe_result(job: Job, decided: Plan) -> None:
         RESULTS.labels(job.provider, decided.action.value).inc()
     except Exception:  # pragma: no cover
         log.warning("metrics failed", exc_info=True)
+
+
+class PipelineCollector:
+    """Scrape-time gauges read from the database: posts by active state, the oldest due
+    post's age, and when the last sweep ran. Only unfinished states are counted, through
+    the (state, next_run_at) index, so a scrape stays cheap beside millions of done rows."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        states = GaugeMetricFamily("publisher_posts", "Unfinished posts by state", labels=["state"])
+        oldest = GaugeMetricFamily(
+            "publisher_oldest_due_post_age_seconds", "How long the oldest due post has waited"
+        )
+        last = GaugeMetricFamily(
+            "publisher_last_sweep_timestamp_seconds", "When the last sweep completed (Unix time)"
+        )
+        try:
+            counts, age, swept = self._read()
+        except Exception:  # a scrape must not fail because the database blinked
+            log.warning("metrics: database read failed", exc_info=True)
+            return
+        for state in ACTIVE_STATES:
+            states.add_metric([state.value], counts.get(state.value, 0))
+        oldest.add_metric([], age)
+        yield states
+        yield oldest
+        if swept is not None:
+            last.add_metric([], swept)
+            yield last
+
+    def _read(self) -> tuple[dict[str, int], float, float | None]:
+        now = datetime.now(UTC)
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Post.state, func.count())
+                .where(Post.state.in_([s.value for s in ACTIVE_STATES]))
+                .group_by(Post.state)
+            )
+            counts = {state: int(n) for state, n in rows}
+            first = session.execute(
+                select(func.min(Post.next_run_at)).where(
+                    Post.state.in_([s.value for s in DUE_STATES]), Post.next_run_at <= now
+                )
+            ).scalar_one_or_none()
+            beat = session.get(Control, HEARTBEAT)
+        age = 0.0 if first is None else max(0.0, (now - first).total_seconds())
+        return counts, age, None if beat is None else beat.updated_at.timestamp()
+
+
+def render(sessions: sessionmaker[Session]) -> tuple[bytes, str]:
+    """The Prometheus text exposition: every process's samples plus the pipeline gauges."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        for collector in (ATTEMPTS, OUTCOMES, RESULTS, CALL_SECONDS, LATENESS):
+            registry.register(collector)
+    registry.register(PipelineCollector(sessions))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

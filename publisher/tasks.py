@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import asdict
 
-from celery.signals import worker_process_init
+from celery.signals import beat_init, celeryd_init, worker_process_init
 
 from publisher import reporting, sweep, worker
 from publisher.celery import app
@@ -32,9 +32,7 @@ def runtime() -> Runtime:
     """This process's runtime, built on first use (after the prefork fork)."""
     global _runtime
     if _runtime is None:
-        settings = Settings.from_env()
-        reporting.init(settings, celery=True)
-        _runtime = Runtime.build(settings, enqueue)
+        _runtime = Runtime.build(Settings.from_env(), enqueue)
     return _runtime
 
 
@@ -42,6 +40,14 @@ def runtime() -> Runtime:
 def _fresh_process(**_kwargs: object) -> None:
     global _runtime
     _runtime = None  # connections must not be shared across a fork
+    reporting.init(Settings.from_env(), celery=True)
+
+
+@celeryd_init.connect
+@beat_init.connect
+def _start_reporting(**_kwargs: object) -> None:
+    """Sentry in the worker's main process and in beat (Crons check-ins for the sweep)."""
+    reporting.init(Settings.from_env(), celery=True)
 
 
 @app.task(name="publisher.publish", ignore_result=True)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import db
+from publisher import db, metrics
 from publisher.api import errors, routes
 from publisher.api.context import Context
 from publisher.api.limits import BodyLimit
@@ -73,6 +73,11 @@ def create_app(
         with sessions() as session:
             session.execute(text("SELECT 1"))
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], dependencies=[Depends(_authorize)])
+    def prometheus() -> Response:
+        body, content_type = metrics.render(sessions)
+        return Response(body, media_type=content_type)
 
     app.include_router(routes.router, dependencies=[Depends(_authorize)])
     return app

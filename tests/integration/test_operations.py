@@ -34,15 +34,21 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def pipeline(tmp_path: Path, redis_server: RedisServer, sandbox: Sandbox) -> Iterator[Pipeline]:
-    running = Pipeline(tmp_path, f"sqlite:///{tmp_path / 'publisher.db'}", redis_server.url,
-                       sandbox)
+    running = Pipeline(
+        tmp_path, f"sqlite:///{tmp_path / 'publisher.db'}", redis_server.url, sandbox
+    )
     yield running
     running.stop()
 
 
 def _watchdog(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "publisher.cli", "watchdog", *args],
-                          env=pipeline.env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "publisher.cli", "watchdog", *args],
+        env=pipeline.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_worker_killed_mid_call_is_rescued_without_a_duplicate(pipeline: Pipeline) -> None:
@@ -88,7 +94,8 @@ def test_watchdog_sees_beat_die_and_repair_publishes(pipeline: Pipeline) -> None
     from publisher.celery import SWEEP_ENTRY, app
 
     Redis.from_url(pipeline.settings.redis_client_url).delete(
-        app.conf.redbeat_key_prefix + SWEEP_ENTRY)
+        app.conf.redbeat_key_prefix + SWEEP_ENTRY
+    )
     assert json.loads(_watchdog(pipeline, "--json").stdout)["schedule_entry"] is False
     account = pipeline.account()
     post_id = pipeline.post(account, pipeline.credential(account), f"while beat is down {account}")

@@ -237,3 +237,26 @@ def test_notifications_are_delivered_signed(pipeline: Pipeline) -> None:
     raw = json.dumps(note.body, separators=(",", ":"), sort_keys=True).encode()
     assert verify(raw, "notify-secret", note.headers["X-Publisher-Signature"])
     assert pipeline.notifications(post_id)[0].delivered_at is not None
+
+
+def test_metrics_aggregate_worker_processes(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from publisher import metrics
+
+    post_id = _one(pipeline, "counted")
+    assert pipeline.wait_final([post_id])[post_id].state == "done"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", pipeline.env["PROMETHEUS_MULTIPROC_DIR"])
+    body, content_type = metrics.render(pipeline.sessions)
+    text = body.decode()
+    assert content_type.startswith("text/plain")
+    attempts = [
+        line
+        for line in text.splitlines()
+        if line.startswith('publisher_attempts_total{provider="mastodon"}')
+    ]
+    assert attempts and float(attempts[0].split()[-1]) >= 1
+    assert 'publisher_call_outcomes_total{category="success",provider="mastodon"}' in text
+    assert "publisher_lateness_seconds_bucket" in text
+    assert 'publisher_posts{state="running"}' in text
+    assert "publisher_last_sweep_timestamp_seconds" in text

@@ -61,8 +61,10 @@ class Pipeline:
                 "PUBLISHER_NOTIFY_URL": sandbox.url + "/notify",
                 "PUBLISHER_NOTIFY_SECRET": "notify-secret",
                 "PYTHONUNBUFFERED": "1",
+                "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
             }
         )
+        (workdir / "metrics").mkdir(exist_ok=True)
         self.env.update(overrides)
         self.settings = Settings.from_env(self.env)
         engine = db.make_engine(database_url)
