@@ -42,3 +42,6 @@ BROKER_VISIBILITY_TIMEOUT = 1_800
 # Redis keys: every key publisher writes starts with this prefix.
 REDIS_PREFIX = "publisher:"
 REDIS_HEARTBEAT_KEY = REDIS_PREFIX + "sweep:heartbeat"
+# Set for 55 s after a Sentry Crons check-in, so the sweep checks in about once a minute
+# whichever worker process runs it.
+SENTRY_CHECK_IN_KEY = REDIS_PREFIX + "sentry:check-in"

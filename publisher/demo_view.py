@@ -1,4 +1,4 @@
-"""What ``publisher demo`` shows in the terminal: live progress, then the summary.
+"""What ``publisher demo`` shows: live progress, then the summary and its verdict.
 
 On a TTY the progress bar and the table of counts by state redraw in place (ANSI cursor
 moves); anywhere else (CI, a pipe) a plain one-line status is printed every few seconds,
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
+
+from publisher.sandbox import Sandbox
 
 STATES = ("approved", "running", "retry", "done", "cancelled", "draft")
 LABELS = {"draft": "draft (gave up)"}
@@ -74,6 +77,21 @@ class LiveView:
         self.last_plain = time.monotonic()
 
 
+DONE = "done"
+
+
+def outcome(post: Mapping[str, Any]) -> str | None:
+    """A post's final state in the scenario's words ("done", "cancelled:<reason>",
+    "draft:gave_up"); None while it is not final."""
+    if post["state"] == DONE:
+        return DONE
+    if post["state"] == "cancelled":
+        return f"cancelled:{post['cancel_reason']}"
+    if post["state"] == "draft" and post["attempts"] > 0:
+        return "draft:gave_up"
+    return None
+
+
 @dataclass
 class Report:
     """The demo's outcome, as the summary shows it."""
@@ -91,14 +109,67 @@ class Report:
     creates: int = 0
     duplicates: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
-    api_url: str = ""
     retried_post: int | None = None
+    api_url: str = ""
     data_dir: str = ""
     log_path: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        posts: Sequence[Mapping[str, Any]],
+        expected: Mapping[int, tuple[str, str]],
+        notes: Sequence[Mapping[str, Any]],
+        sandbox: Sandbox,
+        elapsed: float,
+    ) -> Report:
+        """Tallies ``posts`` against ``expected`` (post id -> (kind, final state))."""
+        report = cls(len(expected), elapsed)
+        for post in posts:
+            report._count(post)
+        report.unfinished = len(expected) - sum(outcome(p) is not None for p in posts)
+        report.mismatches = mismatches(posts, expected)
+        report.notifications.update(n["kind"] for n in notes)
+        report.delivered = sum(bool(n["delivered_at"]) for n in notes)
+        report.sentry_events = len(sandbox.sentry_events)
+        report.creates = len(sandbox.creates)
+        report.duplicates = [
+            f"{d.kind} {d.field} {d.value!r} created {d.count} times" for d in sandbox.duplicates()
+        ]
+        return report
+
+    def _count(self, post: Mapping[str, Any]) -> None:
+        final = outcome(post)
+        if final == DONE and post["attempts"] <= 1:
+            self.first_try += 1
+        elif final == DONE:
+            self.after_retries += 1
+            self.retried_post = self.retried_post or post["id"]
+        elif final is not None and final.startswith("cancelled:"):
+            self.cancelled[post["cancel_reason"]] += 1
+        elif final is not None:
+            self.drafts += 1
+
+    def where(self, api_url: str, data_dir: Path, log_path: Path) -> None:
+        self.api_url, self.data_dir, self.log_path = api_url, str(data_dir), str(log_path)
 
     @property
     def ok(self) -> bool:
         return not self.mismatches and not self.duplicates
+
+
+def mismatches(
+    posts: Sequence[Mapping[str, Any]], expected: Mapping[int, tuple[str, str]]
+) -> list[str]:
+    """One line per post whose final state is not the expected one (or that never ended)."""
+    by_id = {post["id"]: post for post in posts}
+    lines = []
+    for post_id, (kind, wanted) in sorted(expected.items()):
+        post = by_id.get(post_id)
+        got = "missing" if post is None else outcome(post) or f"{post['state']} (not final)"
+        if got != wanted:
+            lines.append(f"post {post_id} ({kind}): expected {wanted}, got {got}")
+    return lines
 
 
 def _tally(counter: Counter[str]) -> str:

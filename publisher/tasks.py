@@ -10,7 +10,7 @@ from celery.signals import beat_init, celeryd_init, worker_process_init
 
 from publisher import reporting, sweep, worker
 from publisher.celery import app
-from publisher.constants import REDIS_HEARTBEAT_KEY
+from publisher.constants import REDIS_HEARTBEAT_KEY, SENTRY_CHECK_IN_KEY
 from publisher.notify import deliver_pending
 from publisher.runtime import Runtime
 from publisher.settings import Settings
@@ -74,9 +74,14 @@ def sweep_task() -> dict[str, object]:
 
 
 def _redis_heartbeat(rt: Runtime, report: dict[str, object]) -> None:
+    """The heartbeat in Redis too, and a Sentry Crons check-in at most once a minute."""
     try:
         with app.connection_for_write() as connection:
             client = connection.default_channel.client
             client.set(REDIS_HEARTBEAT_KEY, json.dumps(report))
+            first_this_minute = client.set(SENTRY_CHECK_IN_KEY, "1", nx=True, ex=55)
     except Exception:  # the database heartbeat is the one the watchdog trusts first
         log.warning("could not write the Redis heartbeat", exc_info=True)
+        return
+    if first_this_minute and rt.settings.sentry_dsn:
+        reporting.sweep_check_in()

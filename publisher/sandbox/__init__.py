@@ -163,6 +163,11 @@ class Sandbox:
         return self.state.sentry_events.snapshot()
 
     @property
+    def sentry_check_ins(self) -> list[dict[str, Any]]:
+        """Sentry Crons check-ins (the sweep's monitor)."""
+        return self.state.sentry_check_ins.snapshot()
+
+    @property
     def notifications(self) -> list[Notification]:
         return self.state.notifications.snapshot()
 

@@ -59,6 +59,8 @@ def envelope(state: State, request: Request, params: Mapping[str, str]) -> Respo
         for header, payload in envelope_items(decoded_body(request)):
             if header.get("type") == "event":
                 state.sentry_events.append(json.loads(payload))
+            elif header.get("type") == "check_in":
+                state.sentry_check_ins.append(json.loads(payload))
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"malformed envelope: {exc}") from None
     return json_response(200, {})

@@ -66,6 +66,7 @@ class State:
     ledger: Ledger = field(default_factory=Ledger)
     deliveries: Inbox[Delivery] = field(default_factory=Inbox)
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
+    sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
     notifications: Inbox[Notification] = field(default_factory=Inbox)
 
     def token_ok(self, token: str | None) -> bool:
@@ -78,6 +79,7 @@ class State:
         self.invalid_tokens.clear()
         self.deliveries.clear()
         self.sentry_events.clear()
+        self.sentry_check_ins.clear()
         self.notifications.clear()
 
 

@@ -260,3 +260,28 @@ def test_metrics_aggregate_worker_processes(
     assert "publisher_lateness_seconds_bucket" in text
     assert 'publisher_posts{state="running"}' in text
     assert "publisher_last_sweep_timestamp_seconds" in text
+
+
+def test_sweep_checks_in_with_sentry_crons(pipeline: Pipeline) -> None:
+    def check_ins() -> list[dict[str, object]]:
+        return [c for c in pipeline.sandbox.sentry_check_ins
+                if c.get("monitor_slug") and c.get("status") == "ok"]
+
+    found = wait_for(check_ins, 30, lambda: str(pipeline.sandbox.sentry_check_ins))
+    assert found[0]["monitor_slug"] == "publisher-sweep"
+
+
+def test_sentry_events_carry_no_secrets(pipeline: Pipeline) -> None:
+    account = pipeline.account()
+    credential = pipeline.credential(account, "x", token="tok-canary-sentry")
+    post_id = pipeline.post(account, credential, f"[[fault:x_code:999,ok]] secret {account}")
+    assert pipeline.wait_final([post_id])[post_id].state == "done"
+
+    def reported() -> list[dict[str, object]]:
+        return [e for e in pipeline.sandbox.sentry_events if f'"post_id": {post_id}' in
+                json.dumps(e)]
+
+    events = wait_for(reported, 20)
+    dumped = json.dumps(events)
+    assert "tok-canary-sentry" not in dumped
+    assert "Bearer" not in dumped
