@@ -9,7 +9,7 @@ Reporting never raises into the engine.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sentry_sdk
 
@@ -19,6 +19,9 @@ from publisher.classify import Outcome
 from publisher.lock import Job
 from publisher.plan import Plan
 from publisher.settings import Settings
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import MonitorConfig
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +126,9 @@ def sweep_check_in() -> None:
         from sentry_sdk.crons import MonitorStatus, capture_checkin
 
         capture_checkin(
-            monitor_slug=SWEEP_MONITOR, monitor_config=SWEEP_MONITOR_CONFIG,  # type: ignore[arg-type] status=MonitorStatus.OK
+            monitor_slug=SWEEP_MONITOR,
+            monitor_config=cast("MonitorConfig", SWEEP_MONITOR_CONFIG),
+            status=MonitorStatus.OK,
         )
     except Exception:  # pragma: no cover
         log.warning("could not check in with Sentry", exc_info=True)
