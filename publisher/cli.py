@@ -141,7 +141,13 @@ def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for role in ("worker", "beat"):
-        sub = commands.add_parser(role, help=f"run a Celery {role} (extra args go to celery)")
+        # Every argument belongs to celery (`publisher worker --help` shows celery's help).
+        sub = commands.add_parser(
+            role,
+            prefix_chars="+",
+            add_help=False,
+            help=f"run a Celery {role} (arguments go to celery)",
+        )
         sub.add_argument("celery_args", nargs=argparse.REMAINDER)
         sub.set_defaults(handler=_celery(role))
     run = commands.add_parser("run", help="run everything: API, worker, beat (and Redis)")

@@ -312,15 +312,23 @@ def test_every_setting_named_is_one_the_package_reads() -> None:
 # The Procfile under honcho -----------------------------------------------------------
 
 
-def _wait(what: str, probe: Callable[[], T | None], timeout: float, log: Path) -> T:
+def _wait(
+    what: str,
+    probe: Callable[[], T | None],
+    timeout: float,
+    honcho: subprocess.Popen[bytes],
+    log: Path,
+) -> T:
+    """``probe()`` once it is not None; fails at the timeout, or at once if honcho exits."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and honcho.poll() is None:
         found = probe()
         if found is not None:
             return found
         time.sleep(0.25)
-    tail = "\n".join(_read(log).splitlines()[-60:]) if log.exists() else "(no log)"
-    raise AssertionError(f"{what} not within {timeout}s; honcho output:\n{tail}")
+    why = "timed out" if honcho.poll() is None else f"honcho exited {honcho.returncode}"
+    tail = "\n".join(_read(log).splitlines()[-60:])
+    raise AssertionError(f"waiting for {what}: {why} ({timeout}s); honcho output:\n{tail}")
 
 
 def _get_json(url: str) -> Any | None:
@@ -382,16 +390,16 @@ def test_procfile_publishes_a_post_under_honcho(tmp_path: Path) -> None:
             )
         try:
             api = f"http://127.0.0.1:{port}"
-            _wait("the API", lambda: _get_json(api + "/healthz"), 30, log)
+            _wait("the API", lambda: _get_json(api + "/healthz"), 30, honcho, log)
             # And the main app approves a post through the HTTP API
             text = f"hello from honcho {port}"
             post_id = _approved_post(api, sandbox.url + "/hooks/test", text)
             # Then the worker publishes it, exactly once
-            post = _wait("the post done", lambda: _final(api, post_id), 60, log)
+            post = _wait("the post", lambda: _final(api, post_id), 60, honcho, log)
             assert post["state"] == "done", post
             assert sandbox.create_count(text=text) == 1
             # And the watchdog, run as cron runs it, finds the pipeline healthy
-            _wait("a healthy watchdog", lambda: _watchdog_ok(env, tmp_path), 30, log)
+            _wait("a healthy watchdog", lambda: _watchdog_ok(env, tmp_path), 30, honcho, log)
             assert honcho.poll() is None, "a Procfile process exited"
         finally:
             _stop(honcho, log)
