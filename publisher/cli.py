@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+from publisher import demo
 from publisher.errors import PublisherError
 from publisher.settings import Settings
 
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("resume", help="lift the kill switch").set_defaults(handler=_resume)
     _add_engine_commands(commands)
+    demo.register(commands)
     return parser
 
 

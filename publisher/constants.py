@@ -45,3 +45,7 @@ REDIS_HEARTBEAT_KEY = REDIS_PREFIX + "sweep:heartbeat"
 # Set for 55 s after a Sentry Crons check-in, so the sweep checks in about once a minute
 # whichever worker process runs it.
 SENTRY_CHECK_IN_KEY = REDIS_PREFIX + "sentry:check-in"
+# Held while one process delivers notifications; it expires on its own if that process
+# dies, long enough for one batch of deliveries at the longest timeouts.
+NOTIFY_LOCK_KEY = REDIS_PREFIX + "notify:lock"
+NOTIFY_LOCK_SECONDS = 600

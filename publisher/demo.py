@@ -86,8 +86,8 @@ class Case:
 
     @property
     def reported(self) -> bool:
-        """Whether the engine sends a Sentry event for it (an unclassified answer)."""
-        return "x_code" in self.faults or "malformed" in self.faults
+        """Whether it makes a Sentry event: an unclassified answer, or the give-up's error."""
+        return "x_code" in self.faults or "malformed" in self.faults or "gave_up" in self.expected
 
 
 PLAIN = tuple(Case(f"plain {p}", provider=p) for p in ("mastodon", "x", "webhook"))
@@ -193,13 +193,17 @@ class Pipeline:
         process = self.process
         if process is None or process.poll() is not None:
             return
-        process.terminate()
+        # A second Ctrl-C must not cut the stop short: that would orphan Redis and workers.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            process.terminate()
             process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def wait_ready(self, api: Api) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -265,9 +269,11 @@ def fetch(api: Api, path: str, seeded: Seeded) -> list[dict[str, Any]]:
     return rows
 
 
-def watch(api: Api, pipeline: Pipeline, seeded: Seeded, view: LiveView, deadline: float) -> Any:
+def watch(
+    api: Api, pipeline: Pipeline, seeded: Seeded, view: LiveView, deadline: float
+) -> list[dict[str, Any]]:
     """Polls until every post is final or ``deadline`` passes; returns the last posts seen."""
-    started, posts = time.monotonic(), []
+    started, posts = time.monotonic(), list[dict[str, Any]]()
     while True:
         pipeline.check()
         with contextlib.suppress(requests.RequestException, DemoError):  # a busy moment
@@ -313,12 +319,9 @@ def run(args: argparse.Namespace, port: int, data_dir: Path) -> int:
         api = Api(pipe.url)
         print(f"  starting the pipeline (Redis, API on {pipe.url}, worker, beat)...", flush=True)
         pipe.wait_ready(api)
+        print(f"  ready in {time.monotonic() - started:.1f} s; creating posts...", flush=True)
         seeded = seed(api, sandbox, cases, args.spread)
-        print(
-            f"  ready in {time.monotonic() - started:.1f} s; 3 accounts and "
-            f"{len(cases)} approved posts created\n",
-            flush=True,
-        )
+        print(f"  {len(ACCOUNTS)} accounts, {len(cases)} approved posts\n", flush=True)
         deadline = time.monotonic() + args.spread + FINISH_GRACE
         posts = watch(api, pipe, seeded, LiveView(sys.stdout, len(cases)), deadline)
         notes = settle(api, sandbox, seeded)
@@ -337,6 +340,7 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 def _free(port: int) -> bool:
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -364,12 +368,23 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds ``demo`` to the ``publisher`` command's subcommands."""
-    demo = commands.add_parser("demo", help="run everything against a local sandbox, with faults")
+    demo = commands.add_parser(
+        "demo",
+        help="run everything against a local sandbox, with faults",
+        description="Publishes a mix of posts, faults included, through the whole pipeline "
+        "against a local sandbox; no network, no configuration, never your real data.",
+    )
     add = demo.add_argument
     add("--posts", type=int, default=50, help="how many posts (default 50)")
-    add("--spread", type=float, default=30.0, metavar="SECONDS", help="due over (default 30)")
+    add(
+        "--spread",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="schedule the posts over the next SECONDS (default 30)",
+    )
     add("--port", type=int, help="API port (default PUBLISHER_WEB_PORT or 8000)")
-    add("--keep-running", action="store_true", help="leave it up after the summary")
+    add("--keep-running", action="store_true", help="leave the pipeline up after the summary")
     add("--data-dir", type=Path, help="default: a fresh directory in the system temp dir")
     demo.set_defaults(handler=handle)
 

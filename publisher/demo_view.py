@@ -105,7 +105,7 @@ class Report:
     unfinished: int = 0
     notifications: Counter[str] = field(default_factory=Counter)
     delivered: int = 0
-    sentry_events: int = 0
+    sentry_events: Counter[str] = field(default_factory=Counter)
     creates: int = 0
     duplicates: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
@@ -131,7 +131,7 @@ class Report:
         report.mismatches = mismatches(posts, expected)
         report.notifications.update(n["kind"] for n in notes)
         report.delivered = sum(bool(n["delivered_at"]) for n in notes)
-        report.sentry_events = len(sandbox.sentry_events)
+        report.sentry_events.update(_sentry_kind(e) for e in sandbox.sentry_events)
         report.creates = len(sandbox.creates)
         report.duplicates = [
             f"{d.kind} {d.field} {d.value!r} created {d.count} times" for d in sandbox.duplicates()
@@ -172,6 +172,12 @@ def mismatches(
     return lines
 
 
+def _sentry_kind(event: Mapping[str, Any]) -> str:
+    if str(event.get("message", "")).startswith("unclassified"):
+        return "unclassified response"
+    return f"{event.get('level', 'other')} log"
+
+
 def _tally(counter: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(counter.items())) or "none"
 
@@ -186,10 +192,11 @@ def summary(report: Report, keep_running: bool) -> list[str]:
         f"  cancelled                  {sum(report.cancelled.values())}"
         f"  ({_tally(report.cancelled)})",
         f"  returned to draft          {report.drafts}  (gave up after the last attempt)",
-        f"  not finished in time       {report.unfinished}",
+        *([f"  NOT FINISHED in time       {report.unfinished}"] if report.unfinished else []),
         f"  notifications written      {sum(report.notifications.values())}"
         f"  ({_tally(report.notifications)}); delivered to the app: {report.delivered}",
-        f"  Sentry events captured     {report.sentry_events}",
+        f"  Sentry events captured     {sum(report.sentry_events.values())}"
+        f"  ({_tally(report.sentry_events)})",
         f"  posts created at provider  {report.creates}",
         f"  duplicates at provider     {len(report.duplicates)}",
         *_where(report, keep_running),

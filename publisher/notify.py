@@ -85,7 +85,8 @@ def deliver_pending(
 ) -> int:
     """Deliver due undelivered notifications; returns how many were delivered.
 
-    Runs in the (single) sweep, so one row is never sent by two processes at once.
+    The caller holds the delivery lock, so one row is never sent by two processes at once.
+    The first failed delivery ends the batch: the main app is down, and the rest wait.
     """
     with transaction(sessions) as session:
         rows = session.scalars(
@@ -110,4 +111,6 @@ def deliver_pending(
             else:
                 wait = min(DELIVERY_RETRY_CAP, 2.0**fresh.delivery_attempts)
                 fresh.next_delivery_at = now + timedelta(seconds=wait)
+        if not ok:
+            break  # the main app is down: the rest wait for the next round
     return delivered

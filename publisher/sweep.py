@@ -65,15 +65,9 @@ def _mark(session: Session, ids: Sequence[int], value: datetime | None) -> None:
     )
 
 
-def enqueue_now(rt: Runtime, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
-    """Mark ``due`` posts enqueued and send their messages; returns how many were sent.
-
-    A post whose message could not be sent is unmarked, so the next sweep tries again.
-    """
-    if not due:
-        return 0
-    with transaction(rt.sessions) as session:
-        _mark(session, [post_id for post_id, _ in due], now)
+def _send(rt: Runtime, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Send the messages of posts already marked enqueued; unmark what could not be sent,
+    so the next sweep tries again. Returns how many were sent."""
     failed = []
     for post_id, when in due:
         try:
@@ -85,6 +79,15 @@ def enqueue_now(rt: Runtime, due: Sequence[tuple[int, datetime]], now: datetime)
         with transaction(rt.sessions) as session:
             _mark(session, failed, None)
     return len(due) - len(failed)
+
+
+def enqueue_now(rt: Runtime, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Mark ``due`` posts enqueued and send their messages; returns how many were sent."""
+    if not due:
+        return 0
+    with transaction(rt.sessions) as session:
+        _mark(session, [post_id for post_id, _ in due], now)
+    return _send(rt, due, now)
 
 
 def rescue_expired(rt: Runtime, now: datetime) -> int:
@@ -143,9 +146,13 @@ def _enqueue_due(rt: Runtime, now: datetime) -> int:
     grace = timedelta(seconds=rt.settings.enqueue_grace)
     total = 0
     while True:
+        # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP
+        # LOCKED), so a second sweep running at the same time takes other posts.
         with transaction(rt.sessions) as session:
             batch = _due_batch(session, now, horizon, grace, rt.settings.sweep_batch)
-        sent = enqueue_now(rt, batch, now)
+            if batch:
+                _mark(session, [post_id for post_id, _ in batch], now)
+        sent = _send(rt, batch, now)
         total += sent
         if len(batch) < rt.settings.sweep_batch or sent < len(batch):
             return total

@@ -10,7 +10,12 @@ from celery.signals import beat_init, celeryd_init, worker_process_init
 
 from publisher import reporting, sweep, worker
 from publisher.celery import app
-from publisher.constants import REDIS_HEARTBEAT_KEY, SENTRY_CHECK_IN_KEY
+from publisher.constants import (
+    NOTIFY_LOCK_KEY,
+    NOTIFY_LOCK_SECONDS,
+    REDIS_HEARTBEAT_KEY,
+    SENTRY_CHECK_IN_KEY,
+)
 from publisher.notify import deliver_pending
 from publisher.runtime import Runtime
 from publisher.settings import Settings
@@ -60,17 +65,37 @@ def sweep_task() -> dict[str, object]:
     rt = runtime()
     report = sweep.run(rt)
     _redis_heartbeat(rt, asdict(report))
-    settings = rt.settings
-    if settings.notify_url and not report.paused:
-        deliver_pending(
-            rt.sessions,
-            rt.http,
-            settings.notify_url,
-            settings.notify_secret or "",
-            rt.clock(),
-            rt.timeout,
-        )
+    if rt.settings.notify_url and not report.paused:
+        deliver_notifications.apply_async()
     return asdict(report)
+
+
+@app.task(name="publisher.deliver_notifications", ignore_result=True)
+def deliver_notifications() -> int:
+    """Deliver the outbox (its own task, so a slow main app never delays the sweep).
+
+    A Redis lock keeps two deliveries from running at once.
+    """
+    rt = runtime()
+    settings = rt.settings
+    if not settings.notify_url:
+        return 0
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        if not client.set(NOTIFY_LOCK_KEY, rt.owner, nx=True, ex=NOTIFY_LOCK_SECONDS):
+            return 0
+        try:
+            return deliver_pending(
+                rt.sessions,
+                rt.http,
+                settings.notify_url,
+                settings.notify_secret or "",
+                rt.clock(),
+                rt.timeout,
+            )
+        finally:
+            if client.get(NOTIFY_LOCK_KEY) == rt.owner.encode():
+                client.delete(NOTIFY_LOCK_KEY)
 
 
 def _redis_heartbeat(rt: Runtime, report: dict[str, object]) -> None:

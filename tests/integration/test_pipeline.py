@@ -19,25 +19,20 @@ from tests.support.services import PostgresServer, RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(slow_seconds=2.0) as running:
-        yield running
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def pipeline(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pipeline]:
+    """One pipeline per database, each with its own sandbox (their ledgers stay apart)."""
     workdir = tmp_path_factory.mktemp(f"pipeline-{request.param}")
     if request.param == "sqlite":
         url = f"sqlite:///{workdir / 'publisher.db'}"
     else:
         server: PostgresServer = request.getfixturevalue("postgres")
         url = server.create_database(f"pipeline_{workdir.name.replace('-', '_')}")
-    with RedisServer() as redis_server:
+    with RedisServer() as redis_server, Sandbox(slow_seconds=2.0) as sandbox:
         running = Pipeline(workdir, url, redis_server.url, sandbox)
         running.start_worker(concurrency=3)
         running.start_beat()
@@ -264,8 +259,11 @@ def test_metrics_aggregate_worker_processes(
 
 def test_sweep_checks_in_with_sentry_crons(pipeline: Pipeline) -> None:
     def check_ins() -> list[dict[str, object]]:
-        return [c for c in pipeline.sandbox.sentry_check_ins
-                if c.get("monitor_slug") and c.get("status") == "ok"]
+        return [
+            c
+            for c in pipeline.sandbox.sentry_check_ins
+            if c.get("monitor_slug") and c.get("status") == "ok"
+        ]
 
     found = wait_for(check_ins, 30, lambda: str(pipeline.sandbox.sentry_check_ins))
     assert found[0]["monitor_slug"] == "publisher-sweep"
@@ -278,10 +276,33 @@ def test_sentry_events_carry_no_secrets(pipeline: Pipeline) -> None:
     assert pipeline.wait_final([post_id])[post_id].state == "done"
 
     def reported() -> list[dict[str, object]]:
-        return [e for e in pipeline.sandbox.sentry_events if f'"post_id": {post_id}' in
-                json.dumps(e)]
+        return [
+            e for e in pipeline.sandbox.sentry_events if f'"post_id": {post_id}' in json.dumps(e)
+        ]
 
     events = wait_for(reported, 20)
     dumped = json.dumps(events)
     assert "tok-canary-sentry" not in dumped
     assert "Bearer" not in dumped
+
+
+def test_notifications_are_retried_until_the_app_accepts_them(pipeline: Pipeline) -> None:
+    pipeline.sandbox.notify_status = 503
+    try:
+        post_id = _one(pipeline, "[[fault:403]] notify later")
+        pipeline.wait_final([post_id])
+        wait_for(lambda: pipeline.notifications(post_id)[0].delivery_attempts >= 1, 20)
+        assert pipeline.notifications(post_id)[0].delivered_at is None
+    finally:
+        pipeline.sandbox.notify_status = 200
+
+    def delivered() -> bool:
+        return pipeline.notifications(post_id)[0].delivered_at is not None
+
+    wait_for(delivered, 30)
+    accepted = [
+        n
+        for n in pipeline.sandbox.notifications
+        if n.body.get("post_id") == post_id and n.headers.get("Idempotency-Key")
+    ]
+    assert len({n.headers["Idempotency-Key"] for n in accepted}) == 1
