@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from publisher import lifecycle, notify, recurrence
@@ -18,6 +18,8 @@ from publisher.lock import Job
 from publisher.models import Credential, Post
 from publisher.plan import Action, Plan
 from publisher.states import DUE_STATES, Actor, State, Trigger
+
+VERIFIED_EVERY = timedelta(hours=1)
 
 TRIGGERS = {
     Action.SUCCEED: Trigger.SUCCEED,
@@ -85,8 +87,10 @@ def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
         hold_credential(session, job.credential_id, plan.hold_credential_until)
     if plan.notify is not None:
         notify.add(session, job.account_id, job.post_id, plan.notify, _message(job, plan), now)
-    if plan.action is Action.SUCCEED and job.recurrence:
-        schedule_next(session, job, now)
+    if plan.action is Action.SUCCEED:
+        _verified(session, job.credential_id, now)
+        if job.recurrence:
+            schedule_next(session, job, now)
     return True
 
 
@@ -99,6 +103,21 @@ def _message(job: Job, plan: Plan) -> str:
     }
     head = f"post {job.post_id} ({job.provider}) {what.get(plan.notify or '', plan.reason)}"
     return f"{head}: {plan.message}" if plan.message else head
+
+
+def _verified(session: Session, credential_id: int, now: datetime) -> None:
+    """The provider accepted the token: note it (at most hourly, to spare a write per post)."""
+    session.execute(
+        update(Credential)
+        .where(
+            Credential.id == credential_id,
+            or_(
+                Credential.last_verified_at.is_(None),
+                Credential.last_verified_at < now - VERIFIED_EVERY,
+            ),
+        )
+        .values(last_verified_at=now)
+    )
 
 
 def hold_credential(session: Session, credential_id: int, until: datetime) -> None:

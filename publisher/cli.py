@@ -68,6 +68,17 @@ def _resume(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _rotate_keys(_args: argparse.Namespace, settings: Settings) -> int:
+    from publisher import db, service
+    from publisher.tokens import token_box
+
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    with db.transaction(sessions) as session:
+        count = service.rotate_tokens(session, token_box(settings))
+    print(f"re-encrypted {count} credential tokens with the first key of PUBLISHER_SECRET_KEY")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="publisher", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -87,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         handler=_pause
     )
     commands.add_parser("resume", help="lift the kill switch").set_defaults(handler=_resume)
+    commands.add_parser(
+        "rotate-keys", help="re-encrypt every token with the first PUBLISHER_SECRET_KEY"
+    ).set_defaults(handler=_rotate_keys)
     _add_engine_commands(commands)
     demo.register(commands)
     return parser

@@ -159,6 +159,19 @@ def replace_token(
     return credential
 
 
+def rotate_tokens(session: Session, box: TokenBox) -> int:
+    """Re-encrypt every stored token under the box's first key; returns how many.
+
+    Raises ``TokenError`` (and writes nothing, the caller's transaction rolls back) if any
+    token cannot be decrypted with the configured keys.
+    """
+    credentials = session.scalars(select(Credential).order_by(Credential.id)).all()
+    for credential in credentials:
+        credential.token_encrypted = box.rotate(credential.token_encrypted)
+    session.flush()
+    return len(credentials)
+
+
 def reapprove_unauthorized(
     session: Session, credential_id: int, now: datetime, window: timedelta
 ) -> list[Post]:

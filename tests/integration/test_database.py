@@ -129,3 +129,26 @@ def test_stale_version_loses(sessions: sessionmaker[Session]) -> None:
         )
     assert won is False
     assert LostRace.__mro__[1] is Conflict
+
+
+def test_rotate_tokens_moves_every_token_to_the_new_key(sessions: sessionmaker[Session]) -> None:
+    from cryptography.fernet import Fernet
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with sessions.begin() as session:
+        account = service.create_account(session, "rot")
+        ids = [
+            service.add_credential(
+                session, TokenBox((old,)), account.id, "mastodon", "https://m.example", f"token-{i}"
+            ).id
+            for i in range(3)
+        ]
+    with sessions.begin() as session:
+        assert service.rotate_tokens(session, TokenBox((new, old))) == 3
+    with sessions() as session:
+        from publisher.models import Credential
+
+        for index, credential_id in enumerate(ids):
+            stored = session.get(Credential, credential_id)
+            assert stored is not None
+            assert TokenBox((new,)).decrypt(stored.token_encrypted) == f"token-{index}"

@@ -34,7 +34,8 @@ def pipeline(
         url = server.create_database(f"pipeline_{workdir.name.replace('-', '_')}")
     with RedisServer() as redis_server, Sandbox(slow_seconds=2.0) as sandbox:
         running = Pipeline(workdir, url, redis_server.url, sandbox)
-        running.start_worker(concurrency=3)
+        running.start_worker("worker", concurrency=2)  # two workers race for every post
+        running.start_worker("worker2", concurrency=2)
         running.start_beat()
         yield running
         running.stop()
@@ -58,6 +59,11 @@ def test_publishes_once_per_provider(pipeline: Pipeline, provider: str) -> None:
     logged = json.dumps([c.request_headers for c in calls]) + str(calls[0].request_body)
     assert "canary" not in logged
     assert calls[0].request_headers["Authorization"] == "[redacted]"
+    with pipeline.sessions() as session:
+        from publisher.models import Credential
+
+        stored = session.get(Credential, credential)
+        assert stored is not None and stored.last_verified_at is not None
 
 
 def _one(pipeline: Pipeline, text: str, provider: str = "mastodon", **extra: object) -> int:
