@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 import requests
 
+from publisher.providers import rest
 from publisher.providers.base import (
     Category,
     ErrorRule,
@@ -81,8 +82,8 @@ class MastodonProvider:
                 body[key] = request.options[key]
         return PreparedCall(
             method="POST",
-            url=f"{_root(request.base_url)}/api/v1/statuses",
-            headers={**_auth(request.token), "Idempotency-Key": request.idempotency_key},
+            url=f"{rest.root(request.base_url)}/api/v1/statuses",
+            headers={**rest.bearer(request.token), "Idempotency-Key": request.idempotency_key},
             json=body,
         )
 
@@ -118,12 +119,14 @@ class MastodonProvider:
 
         Raises ``requests.RequestException`` on a failed or non-2xx call.
         """
-        root = _root(request.base_url)
-        headers = _auth(request.token)
-        account = _get_json(session, f"{root}/api/v1/accounts/verify_credentials", headers, timeout)
+        root = rest.root(request.base_url)
+        headers = rest.bearer(request.token)
+        account = rest.get_json(
+            session, f"{root}/api/v1/accounts/verify_credentials", headers, timeout
+        )
         if not isinstance(account, Mapping) or account.get("id") is None:
             return None
-        statuses = _get_json(
+        statuses = rest.get_json(
             session,
             f"{root}/api/v1/accounts/{account['id']}/statuses?limit={LOOKUP_LIMIT}",
             headers,
@@ -178,7 +181,7 @@ class _TextReader(HTMLParser):
 
 
 def _matches(status: Mapping[str, Any], text: str, expected: str, earliest: datetime) -> bool:
-    created = _parse_time(status.get("created_at"))
+    created = rest.parse_time(status.get("created_at"))
     if created is None or created < earliest:
         return False
     if status.get("text") == text:  # only some servers and endpoints include the source
@@ -193,32 +196,3 @@ def _published(status: Mapping[str, Any]) -> Published | None:
         return None
     url = status.get("url") or status.get("uri")
     return Published(external_id=str(status_id), external_url=url if isinstance(url, str) else None)
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _get_json(
-    session: requests.Session,
-    url: str,
-    headers: Mapping[str, str],
-    timeout: tuple[float, float],
-) -> Any:
-    response = session.get(url, headers=headers, timeout=timeout)
-    response.raise_for_status()
-    return response.json()
-
-
-def _root(base_url: str) -> str:
-    return base_url.rstrip("/")
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}

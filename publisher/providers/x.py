@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 
+from publisher.providers import rest
 from publisher.providers.base import (
     Category,
     ErrorRule,
@@ -80,8 +81,8 @@ class XProvider:
                 body[key] = request.options[key]
         return PreparedCall(
             method="POST",
-            url=f"{_root(request.base_url)}/2/tweets",
-            headers=_auth(request.token),
+            url=f"{rest.root(request.base_url)}/2/tweets",
+            headers=rest.bearer(request.token),
             json=body,
         )
 
@@ -121,13 +122,13 @@ class XProvider:
 
         Raises ``requests.RequestException`` on a failed or non-2xx call.
         """
-        root = _root(request.base_url)
-        headers = _auth(request.token)
-        me = _get_json(session, f"{root}/2/users/me", headers, timeout)
+        root = rest.root(request.base_url)
+        headers = rest.bearer(request.token)
+        me = rest.get_json(session, f"{root}/2/users/me", headers, timeout)
         user = me.get("data") if isinstance(me, Mapping) else None
         if not isinstance(user, Mapping) or user.get("id") is None:
             return None
-        timeline = _get_json(
+        timeline = rest.get_json(
             session,
             f"{root}/2/users/{user['id']}/tweets?max_results={LOOKUP_LIMIT}"
             "&tweet.fields=created_at",
@@ -165,7 +166,7 @@ def _read_problem(body: Mapping[str, Any]) -> tuple[list[str], list[int | str]]:
 
 def _matches(post: Mapping[str, Any], text: str, earliest: datetime) -> bool:
     if "created_at" in post:
-        created = _parse_time(post["created_at"])
+        created = rest.parse_time(post["created_at"])
         if created is None or created < earliest:
             return False
     found = post.get("text")
@@ -178,32 +179,3 @@ def _published(post: Mapping[str, Any]) -> Published | None:
     if post_id is None or post_id == "":
         return None
     return Published(external_id=str(post_id), external_url=f"https://x.com/i/web/status/{post_id}")
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _get_json(
-    session: requests.Session,
-    url: str,
-    headers: Mapping[str, str],
-    timeout: tuple[float, float],
-) -> Any:
-    response = session.get(url, headers=headers, timeout=timeout)
-    response.raise_for_status()
-    return response.json()
-
-
-def _root(base_url: str) -> str:
-    return base_url.rstrip("/")
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
