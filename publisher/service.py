@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from publisher import lifecycle, recurrence
 from publisher.backoff import Backoff
-from publisher.errors import Conflict, InvalidInput, NotFound
+from publisher.errors import Conflict, InvalidInput, LostRace, NotFound
 from publisher.models import Account, ApiCall, Credential, Notification, Post, PostEvent
 from publisher.providers import get_provider
 from publisher.states import Actor, State, Trigger
@@ -248,24 +248,35 @@ def edit_post(
     scheduled_at: datetime | None = None,
     max_attempts: int | None = None,
 ) -> Post:
-    """Change a draft; any other state is a ``Conflict`` naming it."""
+    """Change a draft; any other state is a ``Conflict`` naming it.
+
+    The write is a compare-and-set on (state, version): an edit racing an approval either
+    lands before it or fails, so an approved post's text is never changed underneath.
+    """
     post = get_post(session, post_id)
     if post.state != State.DRAFT.value:
         raise Conflict(
             f"only a draft can be edited; post {post_id} is {post.state!r}", state=post.state
         )
     credential = get_credential(session, post.credential_id)
+    changes: dict[str, Any] = {}
     if text is not None:
-        post.text = _check_text(text, credential.provider)
+        changes["text"] = _check_text(text, credential.provider)
     if options is not None:
-        post.options = dict(options)
+        changes["options"] = dict(options)
     if scheduled_at is not None:
-        post.scheduled_at = _aware(scheduled_at, "scheduled_at")
+        changes["scheduled_at"] = _aware(scheduled_at, "scheduled_at")
     if max_attempts is not None:
-        post.max_attempts = _check_max_attempts(max_attempts)
-    post.version += 1
-    post.updated_at = now
-    session.flush()
+        changes["max_attempts"] = _check_max_attempts(max_attempts)
+    result = session.execute(
+        update(Post)
+        .where(Post.id == post_id, Post.state == State.DRAFT.value, Post.version == post.version)
+        .values(version=Post.version + 1, updated_at=now, **changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostRace(f"post {post_id} changed while editing it", state=post.state)
+    session.refresh(post)
     return post
 
 

@@ -152,3 +152,32 @@ def test_rotate_tokens_moves_every_token_to_the_new_key(sessions: sessionmaker[S
             stored = session.get(Credential, credential_id)
             assert stored is not None
             assert TokenBox((new,)).decrypt(stored.token_encrypted) == f"token-{index}"
+
+
+def test_edit_racing_an_approval_never_changes_an_approved_post(
+    sessions: sessionmaker[Session],
+) -> None:
+    from cryptography.fernet import Fernet
+
+    box = TokenBox((Fernet.generate_key().decode(),))
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        account = service.create_account(session, "edit")
+        credential = service.add_credential(
+            session, box, account.id, "webhook", "http://127.0.0.1:9/hook", "token"
+        )
+        post_id = service.create_post(session, account.id, credential.id, "original").id
+    # Given an editor that read the draft before an approval landed
+    editor = sessions()
+    editor.begin()
+    service.get_post(editor, post_id)
+    with sessions.begin() as session:
+        service.approve(session, post_id, now)
+    # When it writes its edit, it loses; the approved text stands
+    with pytest.raises(Conflict):
+        service.edit_post(editor, post_id, now, text="sneaky")
+    editor.rollback()
+    editor.close()
+    with sessions() as session:
+        post = session.get(Post, post_id)
+        assert post is not None and (post.state, post.text) == ("approved", "original")
