@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher import lifecycle, recurrence
@@ -210,8 +211,19 @@ def create_post(
     max_attempts: int | None = None,
     recurrence_rule: str | None = None,
     timezone: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Post:
-    """A new post in ``draft``."""
+    """A new post in ``draft``.
+
+    With ``idempotency_key`` (the main app's own, e.g. its post id) a retried request
+    returns the post the first one created instead of a second post, so a main app that
+    timed out and retried can never get the same content published twice. The key is
+    also the one sent to providers. Reusing a key for different content is a conflict.
+    """
+    if idempotency_key is not None:
+        existing = post_by_key(session, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, account_id, credential_id, text)
     get_account(session, account_id)
     credential = get_credential(session, credential_id)
     if credential.account_id != account_id:
@@ -229,9 +241,43 @@ def create_post(
         recurrence=recurrence_rule,
         timezone=(timezone or "UTC") if recurrence_rule else timezone,
     )
-    session.add(post)
-    session.flush()
+    if idempotency_key is not None:
+        post.idempotency_key = _check_key(idempotency_key)
+    try:
+        with session.begin_nested():  # a concurrent twin may insert the key first
+            session.add(post)
+            session.flush()
+    except IntegrityError:
+        existing = post_by_key(session, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _same_request(existing, account_id, credential_id, text)
     return post
+
+
+def post_by_key(session: Session, key: str) -> Post | None:
+    """The post with this idempotency key, if any."""
+    return session.scalars(select(Post).where(Post.idempotency_key == key)).one_or_none()
+
+
+def _check_key(key: str) -> str:
+    if not 8 <= len(key) <= 64 or not key.isprintable() or " " in key:
+        raise InvalidInput("idempotency_key", "must be 8 to 64 printable characters, no spaces")
+    return key
+
+
+def _same_request(existing: Post, account_id: int, credential_id: int, text: str) -> Post:
+    if (existing.account_id, existing.credential_id, existing.text) != (
+        account_id,
+        credential_id,
+        text,
+    ):
+        raise Conflict(
+            "this idempotency_key was already used for a different post",
+            field="idempotency_key",
+            state=existing.state,
+        )
+    return existing
 
 
 def get_post(session: Session, post_id: int) -> Post:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from publisher import control, db, service
 from publisher.api.context import context
@@ -106,8 +106,12 @@ def reapprove(request: Request, credential_id: ObjectId) -> list[PostOut]:
 
 
 @router.post("/posts", status_code=201, tags=["posts"])
-def create_post(request: Request, body: PostIn) -> PostOut:
+def create_post(request: Request, response: Response, body: PostIn) -> PostOut:
+    """A draft; with ``idempotency_key``, a retry returns the same post (200, not 201)."""
     with db.transaction(context(request).sessions) as session:
+        key = body.idempotency_key
+        if key is not None and service.post_by_key(session, key) is not None:
+            response.status_code = 200  # a retry: the same post comes back
         post = service.create_post(
             session,
             body.account_id,
@@ -118,6 +122,7 @@ def create_post(request: Request, body: PostIn) -> PostOut:
             max_attempts=body.max_attempts,
             recurrence_rule=body.recurrence,
             timezone=body.timezone,
+            idempotency_key=body.idempotency_key,
         )
         return PostOut.of(post, service.history(session, post.id))
 

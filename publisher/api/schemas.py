@@ -55,6 +55,7 @@ class PostIn(Strict):
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     recurrence: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
+    idempotency_key: str | None = Field(default=None, min_length=8, max_length=64)
 
 
 class PostPatch(Strict):

@@ -333,3 +333,22 @@ def test_reapprove_after_token_replacement(
             select(func.count()).select_from(PostEvent).where(PostEvent.post_id == post["id"])
         )
     assert events == 3  # approve, reopen, approve
+
+
+def test_retried_create_with_idempotency_key_returns_the_same_post(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id)
+    body = {"account_id": account_id, "credential_id": credential_id, "text": "once",
+            "idempotency_key": "app-post-00042"}
+    first = client.post("/v1/posts", json=body)
+    again = client.post("/v1/posts", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert first.json()["idempotency_key"] == "app-post-00042"
+    assert _count(sessions, Post) == 1
+    different = client.post("/v1/posts", json=body | {"text": "other"})
+    assert different.status_code == 409 and different.json()["field"] == "idempotency_key"
+    short = client.post("/v1/posts", json=body | {"idempotency_key": "x"})
+    assert short.status_code == 422 and short.json()["field"] == "idempotency_key"

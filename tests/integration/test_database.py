@@ -181,3 +181,42 @@ def test_edit_racing_an_approval_never_changes_an_approved_post(
     with sessions() as session:
         post = session.get(Post, post_id)
         assert post is not None and (post.state, post.text) == ("approved", "original")
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_creates_with_one_key_make_one_post(sessions: sessionmaker[Session]) -> None:
+    from cryptography.fernet import Fernet
+
+    with sessions.begin() as session:
+        account = service.create_account(session, "keys")
+        credential = service.add_credential(
+            session,
+            TokenBox((Fernet.generate_key().decode(),)),
+            account.id,
+            "webhook",
+            "http://127.0.0.1:9/h",
+            "tok",
+        )
+        ids = (account.id, credential.id)
+    barrier = threading.Barrier(8)
+    made: list[int] = []
+    errors: list[Exception] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            with sessions.begin() as session:
+                post = service.create_post(session, *ids, "same", idempotency_key="key-000001")
+                made.append(post.id)
+        except Exception as exc:  # SQLite may report a busy database under contention
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sessions() as session:
+        count = session.scalar(select(func.count()).select_from(Post))
+    assert count == 1
+    assert errors == [] and len(set(made)) == 1
