@@ -87,7 +87,9 @@ def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
         hold_credential(session, job.credential_id, plan.hold_credential_until)
     if plan.notify is not None:
         notify.add(session, job.account_id, job.post_id, plan.notify, _message(job, plan), now)
-    if plan.action is Action.SUCCEED:
+    if plan.action is Action.SUCCEED and (
+        job.last_verified_at is None or job.last_verified_at < now - VERIFIED_EVERY
+    ):
         _verified(session, job.credential_id, now)
         if job.recurrence:
             schedule_next(session, job, now)

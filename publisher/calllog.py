@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher import redact
@@ -36,25 +36,34 @@ def _request_body(call: PreparedCall) -> bytes | str | None:
     return json.dumps(call.json)
 
 
+def insert_start(session: Session, job: Job, call: PreparedCall, token: str, now: datetime) -> int:
+    """Record, in the caller's transaction, that ``job.attempt`` is about to call."""
+    return int(
+        session.execute(
+            insert(ApiCall)
+            .values(
+                post_id=job.post_id,
+                attempt=job.attempt,
+                provider=job.provider,
+                method=call.method,
+                url=redact.text(call.url, [token]),
+                request_headers=redact.headers(call.headers, [token]),
+                request_body=redact.body(_request_body(call), [token]),
+                response_headers={},
+                category=IN_FLIGHT,
+                started_at=now,
+            )
+            .returning(ApiCall.id)
+        ).scalar_one()
+    )
+
+
 def start(
     sessions: sessionmaker[Session], job: Job, call: PreparedCall, token: str, now: datetime
 ) -> int:
-    """Record that attempt ``job.attempt`` is about to call; returns the row id."""
-    row = ApiCall(
-        post_id=job.post_id,
-        attempt=job.attempt,
-        provider=job.provider,
-        method=call.method,
-        url=redact.text(call.url, [token]),
-        request_headers=redact.headers(call.headers, [token]),
-        request_body=redact.body(_request_body(call), [token]),
-        category=IN_FLIGHT,
-        started_at=now,
-    )
+    """``insert_start`` in a transaction of its own; returns the row id."""
     with transaction(sessions) as session:
-        session.add(row)
-        session.flush()
-        return row.id
+        return insert_start(session, job, call, token, now)
 
 
 def finish(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from publisher.errors import LostRace, NotFound
@@ -30,8 +30,8 @@ def _insert_event(
     reason: str | None,
     now: datetime,
 ) -> None:
-    session.add(
-        PostEvent(
+    session.execute(
+        insert(PostEvent).values(
             post_id=post_id,
             from_state=source.value,
             to_state=dest.value,

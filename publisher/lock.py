@@ -51,6 +51,7 @@ class Job:
     rate_limited_until: datetime | None
     backoff: str
     retry_base: float | None
+    last_verified_at: datetime | None = None
 
 
 def _due_row(session: Session, post_id: int, now: datetime) -> Any:
@@ -101,38 +102,65 @@ def claim(
 
 
 def _snapshot(session: Session, post_id: int, owner: str, version: int, default_max: int) -> Job:
-    post, account, credential = session.execute(
-        select(Post, Account, Credential)
+    # Plain columns, not ORM entities: this runs once per attempt on the hot path.
+    row = session.execute(
+        select(
+            Post.attempts,
+            Post.max_attempts,
+            Post.text,
+            Post.options,
+            Post.idempotency_key,
+            Post.scheduled_at,
+            Post.first_started_at,
+            Post.lease_expires_at,
+            Post.ambiguous,
+            Post.recurrence,
+            Post.timezone,
+            Post.series_id,
+            Post.account_id,
+            Account.billing_status,
+            Account.paused,
+            Post.credential_id,
+            Credential.provider,
+            Credential.base_url,
+            Credential.token_encrypted,
+            Credential.invalid_since,
+            Credential.rate_limited_until,
+            Credential.backoff,
+            Credential.retry_base,
+            Credential.last_verified_at,
+        )
         .join(Account, Account.id == Post.account_id)
         .join(Credential, Credential.id == Post.credential_id)
         .where(Post.id == post_id)
     ).one()
-    assert post.lease_expires_at is not None
+    assert row.lease_expires_at is not None
     return Job(
-        post_id=post.id,
+        post_id=post_id,
         owner=owner,
         version=version,
-        attempt=post.attempts,
-        max_attempts=post.max_attempts or default_max,
-        text=post.text,
-        options=dict(post.options),
-        idempotency_key=post.idempotency_key,
-        scheduled_at=post.scheduled_at,
-        first_started_at=post.first_started_at,
-        lease_expires_at=post.lease_expires_at,
-        ambiguous=post.ambiguous,
-        recurrence=post.recurrence,
-        timezone=post.timezone,
-        series_id=post.series_id,
-        account_id=account.id,
-        billing_status=account.billing_status,
-        account_paused=account.paused,
-        credential_id=credential.id,
-        provider=credential.provider,
-        base_url=credential.base_url,
-        token_encrypted=credential.token_encrypted,
-        credential_invalid=credential.invalid_since is not None,
-        rate_limited_until=credential.rate_limited_until,
-        backoff=credential.backoff,
-        retry_base=credential.retry_base,
+        attempt=row.attempts,
+        max_attempts=row.max_attempts or default_max,
+        text=row.text,
+        options=dict(row.options),
+        idempotency_key=row.idempotency_key,
+        scheduled_at=row.scheduled_at,
+        first_started_at=row.first_started_at,
+        lease_expires_at=row.lease_expires_at,
+        ambiguous=row.ambiguous,
+        recurrence=row.recurrence,
+        timezone=row.timezone,
+        series_id=row.series_id,
+        account_id=row.account_id,
+        billing_status=row.billing_status,
+        account_paused=row.paused,
+        credential_id=row.credential_id,
+        provider=row.provider,
+        base_url=row.base_url,
+        token_encrypted=row.token_encrypted,
+        credential_invalid=row.invalid_since is not None,
+        rate_limited_until=row.rate_limited_until,
+        backoff=row.backoff,
+        retry_base=row.retry_base,
+        last_verified_at=row.last_verified_at,
     )

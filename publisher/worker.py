@@ -11,9 +11,11 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from publisher import act, calllog, control, lock, metrics, plan, reporting
 from publisher.calls import Exchange, perform
@@ -24,7 +26,13 @@ from publisher.errors import TokenError
 from publisher.lock import Job
 from publisher.plan import Action, Plan
 from publisher.providers import get_provider
-from publisher.providers.base import Category, Provider, Published, PublishRequest
+from publisher.providers.base import (
+    Category,
+    PreparedCall,
+    Provider,
+    Published,
+    PublishRequest,
+)
 from publisher.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,26 @@ RESULTS = {
 }
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A claimed post cleared to call: the request, and its call-log row if written yet."""
+
+    provider: Provider
+    request: PublishRequest
+    call: PreparedCall
+    call_id: int | None  # None: an ambiguous post logs its call after reconciling
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A call that was made, for the record."""
+
+    call_id: int
+    exchange: Exchange
+    outcome: Outcome
+    token: str
+
+
 def process(post_id: int, rt: Runtime) -> Result:
     """Take one post through the pipeline; returns what happened (never raises for a post's
     own failures; a database outage propagates so the message is retried)."""
@@ -60,15 +88,16 @@ def process(post_id: int, rt: Runtime) -> Result:
         if control.is_paused(session):
             return Result.PAUSED
         job = lock.claim(session, post_id, rt.owner, now, rt.lease, rt.settings.max_attempts)
-    if job is None:
-        log.debug("post %s not claimed", post_id)
-        return Result.NOT_CLAIMED
+        if job is None:
+            log.debug("post %s not claimed", post_id)
+            return Result.NOT_CLAIMED
+        # Claim, checks and the call-log row share one transaction: fewer round trips.
+        step = _prepare(session, job, rt, now)
     metrics.observe_start(job, now)
     try:
-        early = _before_call(job, rt, now)
-        if early is not None:
-            return _finish(rt, job, early, None, None)
-        return _call(job, rt)
+        if isinstance(step, Plan):
+            return _finish(rt, job, step, None)
+        return _call(job, rt, step)
     except OperationalError:
         raise  # the database is down: the lease expires and the sweep rescues the post
     except Exception as exc:  # a bug: report it, then treat it like a transient failure
@@ -80,23 +109,25 @@ def _crashed(rt: Runtime, job: Job, exc: Exception) -> Result:
     # The call may have gone out before the error: reconcile before the next one.
     outcome = Outcome(Category.UNCLASSIFIED, f"{exc.__class__.__name__}: {exc}", ambiguous=True)
     decided = plan.after_call(job, outcome, rt.clock(), rt.retry_policy)
-    return _finish(rt, job, decided, None, None)
+    return _finish(rt, job, decided, None)
 
 
-def _before_call(job: Job, rt: Runtime, now: datetime) -> Plan | None:
-    """Validate and authorize; a plan here means no call is made."""
-    stop = plan.validate(job)
+def _prepare(session: Session, job: Job, rt: Runtime, now: datetime) -> Plan | Ready:
+    """Validate and authorize (a plan: no call is made), else get the call ready."""
+    token = _token(job, rt)
+    stop = plan.validate(job) or plan.authorize(job, now, token is not None)
     if stop is not None:
         return stop
-    token_ok = _token(job, rt) is not None
-    stop = plan.authorize(job, now, token_ok)
-    if stop is not None:
-        return stop
+    assert token is not None
     longest = sum(rt.timeout)
     margin = min(LEASE_SAFETY_MARGIN, (rt.settings.lease_seconds - longest) / 2)
     if act.lease_left(job, now).total_seconds() < longest + margin:
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
-    return None
+    provider = get_provider(job.provider)
+    request = _request(job, token)
+    call = provider.prepare(request)
+    call_id = None if job.ambiguous else calllog.insert_start(session, job, call, token, now)
+    return Ready(provider, request, call, call_id)
 
 
 def _token(job: Job, rt: Runtime) -> str | None:
@@ -142,28 +173,16 @@ def _reconcile(
     return found
 
 
-def _call(job: Job, rt: Runtime) -> Result:
-    provider = get_provider(job.provider)
-    token = _token(job, rt)
-    assert token is not None
-    request = _request(job, token)
-    if job.ambiguous:
+def _call(job: Job, rt: Runtime, ready: Ready) -> Result:
+    provider, request = ready.provider, ready.request
+    call_id = ready.call_id
+    if call_id is None:  # an earlier attempt may have landed: look before calling again
         found = _reconcile(provider, job, request, rt)
         if found is not None:
-            return _finish(
-                rt,
-                job,
-                Plan(
-                    Action.SUCCEED,
-                    published=found,
-                    reason="found at the provider after an ambiguous attempt",
-                ),
-                None,
-                None,
-            )
-    prepared = provider.prepare(request)
-    call_id = calllog.start(rt.sessions, job, prepared, token, rt.clock())
-    exchange = perform(rt.http, prepared, rt.timeout)
+            why = "found at the provider after an ambiguous attempt"
+            return _finish(rt, job, Plan(Action.SUCCEED, published=found, reason=why), None)
+        call_id = calllog.start(rt.sessions, job, ready.call, request.token, rt.clock())
+    exchange = perform(rt.http, ready.call, rt.timeout)
     now = rt.clock()
     outcome = classify(provider, exchange, now, request)
     if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
@@ -172,41 +191,30 @@ def _call(job: Job, rt: Runtime) -> Result:
     decided = plan.after_call(job, outcome, now, rt.retry_policy)
     metrics.observe_call(job, outcome, exchange)
     if decided.report:
-        reporting.unclassified(job, outcome, exchange, token)
-    return _finish(rt, job, decided, call_id, (exchange, outcome, token))
+        reporting.unclassified(job, outcome, exchange, request.token)
+    return _finish(rt, job, decided, Attempt(call_id, exchange, outcome, request.token))
 
 
-def _finish(
-    rt: Runtime,
-    job: Job,
-    decided: Plan,
-    call_id: int | None,
-    called: tuple[Exchange, Outcome, str] | None,
-) -> Result:
+def _finish(rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None) -> Result:
     """Record the attempt and apply the plan in one transaction, riding out DB blips."""
-    for attempt in range(FINISH_TRIES):
+    for tried in range(FINISH_TRIES):
         try:
-            return _finish_once(rt, job, decided, call_id, called)
+            return _finish_once(rt, job, decided, attempt)
         except OperationalError:
-            if attempt == FINISH_TRIES - 1:
+            if tried == FINISH_TRIES - 1:
                 raise  # the lease expires and the sweep rescues the post (ambiguous)
             log.warning("post %s: database unavailable while finishing; retrying", job.post_id)
-            time.sleep(0.5 * 2**attempt)
+            time.sleep(0.5 * 2**tried)
     raise AssertionError("unreachable")
 
 
-def _finish_once(
-    rt: Runtime,
-    job: Job,
-    decided: Plan,
-    call_id: int | None,
-    called: tuple[Exchange, Outcome, str] | None,
-) -> Result:
+def _finish_once(rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None) -> Result:
     now = rt.clock()
     with transaction(rt.sessions) as session:
-        if call_id is not None and called is not None:
-            exchange, outcome, token = called
-            calllog.finish(session, call_id, exchange, outcome, token, now)
+        if attempt is not None:
+            calllog.finish(
+                session, attempt.call_id, attempt.exchange, attempt.outcome, attempt.token, now
+            )
         won = act.apply(session, job, decided, now)
     if not won:
         log.error("post %s: lease lost before recording %s", job.post_id, decided.action)
