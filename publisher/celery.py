@@ -9,11 +9,15 @@ lookahead, well inside the broker's visibility timeout.
 from __future__ import annotations
 
 from celery import Celery
+from kombu.entity import Queue
 
 from publisher.constants import BROKER_VISIBILITY_TIMEOUT
 from publisher.settings import Settings
 
 QUEUE = "publisher"
+# The sweep and notification deliveries get their own queue, so a backlog of publish
+# messages never delays the sweep (and with it, every post's start time).
+CONTROL_QUEUE = "publisher.control"
 SWEEP_ENTRY = "publisher-sweep"
 
 
@@ -25,6 +29,11 @@ def create_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": BROKER_VISIBILITY_TIMEOUT},
         task_default_queue=QUEUE,
+        task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),  # type: ignore[no-untyped-call]
+        task_routes={
+            "publisher.sweep": {"queue": CONTROL_QUEUE},
+            "publisher.deliver_notifications": {"queue": CONTROL_QUEUE},
+        },
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -142,7 +142,11 @@ def run(rt: Runtime) -> SweepReport:
 
 
 def _enqueue_due(rt: Runtime, now: datetime) -> int:
-    horizon = now + timedelta(seconds=rt.settings.lookahead)
+    # Half an interval more than the lookahead: a sweep that runs a little late still
+    # finds the posts due before the next one (the overlap is harmless: posts are marked).
+    # (PUBLISHER_LOOKAHEAD=0 turns look-ahead off entirely: the plain sweep.)
+    ahead = rt.settings.lookahead
+    horizon = now + timedelta(seconds=ahead + rt.settings.sweep_interval / 2 if ahead else 0)
     grace = timedelta(seconds=rt.settings.enqueue_grace)
     total = 0
     while True:
