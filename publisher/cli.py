@@ -129,7 +129,7 @@ def _sweep(_args: argparse.Namespace, settings: Settings) -> int:
     from publisher import sweep, tasks
     from publisher.runtime import Runtime
 
-    report = sweep.run(Runtime.build(settings, tasks.enqueue))
+    report = sweep.run(Runtime.build(settings, tasks.enqueue, tasks.backlog))
     print(json.dumps(asdict(report)))
     return 0
 
@@ -140,7 +140,7 @@ def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.repair:
         watchdog.restore_schedule()
-        report = sweep.run(Runtime.build(settings, tasks.enqueue))
+        report = sweep.run(Runtime.build(settings, tasks.enqueue, tasks.backlog))
         print(f"repaired: schedule entry restored; one sweep enqueued {report.enqueued} posts")
     health = watchdog.check(settings)
     if args.json:

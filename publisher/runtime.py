@@ -23,6 +23,11 @@ from publisher.settings import Settings
 from publisher.tokens import TokenBox, token_box
 
 Enqueue = Callable[[int, float], None]  # (post id, countdown in seconds)
+Backlog = Callable[[], int | None]  # messages waiting in the broker; None: unknown
+
+
+def _unknown_backlog() -> int | None:
+    return None
 
 
 def _owner() -> str:
@@ -38,6 +43,7 @@ class Runtime:
     enqueue: Enqueue
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=_owner)
+    backlog: Backlog = _unknown_backlog
 
     @property
     def lease(self) -> timedelta:
@@ -52,7 +58,9 @@ class Runtime:
         return RetryPolicy(base=self.settings.retry_base, cap=self.settings.retry_max)
 
     @classmethod
-    def build(cls, settings: Settings, enqueue: Enqueue) -> Runtime:
+    def build(
+        cls, settings: Settings, enqueue: Enqueue, backlog: Backlog = _unknown_backlog
+    ) -> Runtime:
         engine = db.make_engine(settings.database_url)
         return cls(
             settings,
@@ -60,4 +68,5 @@ class Runtime:
             token_box(settings),
             calls.new_session(),
             enqueue,
+            backlog=backlog,
         )

@@ -39,14 +39,16 @@ class SweepReport:
 
 
 def _due_batch(
-    session: Session, now: datetime, horizon: datetime, grace: timedelta, limit: int
+    session: Session, now: datetime, horizon: datetime, grace: timedelta | None, limit: int
 ) -> Sequence[tuple[int, datetime]]:
+    """Due posts not enqueued yet, and (with ``grace``) those enqueued longer ago."""
+    unsent = Post.enqueued_at.is_(None)
     query = (
         select(Post.id, Post.next_run_at)
         .where(
             Post.state.in_(DUE),
             Post.next_run_at <= horizon,
-            or_(Post.enqueued_at.is_(None), Post.enqueued_at < now - grace),
+            unsent if grace is None else or_(unsent, Post.enqueued_at < now - grace),
         )
         .order_by(Post.next_run_at)
         .limit(limit)
@@ -147,7 +149,11 @@ def _enqueue_due(rt: Runtime, now: datetime) -> int:
     # (PUBLISHER_LOOKAHEAD=0 turns look-ahead off entirely: the plain sweep.)
     ahead = rt.settings.lookahead
     horizon = now + timedelta(seconds=ahead + rt.settings.sweep_interval / 2 if ahead else 0)
-    grace = timedelta(seconds=rt.settings.enqueue_grace)
+    # A message older than the grace period was lost (Redis restarted) unless the queue
+    # still holds messages: then it is waiting its turn, and sending it again would only
+    # lengthen the queue (a burst would feed on itself).
+    waiting = rt.backlog()
+    grace = timedelta(seconds=rt.settings.enqueue_grace) if not waiting else None
     total = 0
     while True:
         # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP

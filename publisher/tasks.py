@@ -9,7 +9,7 @@ from dataclasses import asdict
 from celery.signals import beat_init, celeryd_init, worker_process_init
 
 from publisher import reporting, sweep, worker
-from publisher.celery import app
+from publisher.celery import QUEUE, app
 from publisher.constants import (
     NOTIFY_LOCK_KEY,
     NOTIFY_LOCK_SECONDS,
@@ -33,11 +33,21 @@ def enqueue(post_id: int, countdown: float) -> None:
         publish.apply_async((post_id,))
 
 
+def backlog() -> int | None:
+    """How many publish messages wait in the broker (None if Redis cannot say)."""
+    try:
+        with app.connection_for_write() as connection:
+            return int(connection.default_channel.client.llen(QUEUE))
+    except Exception:
+        log.warning("could not read the queue length", exc_info=True)
+        return None
+
+
 def runtime() -> Runtime:
     """This process's runtime, built on first use (after the prefork fork)."""
     global _runtime
     if _runtime is None:
-        _runtime = Runtime.build(Settings.from_env(), enqueue)
+        _runtime = Runtime.build(Settings.from_env(), enqueue, backlog)
     return _runtime
 
 

@@ -1,0 +1,138 @@
+"""The sweep's decisions against a real database, with the clock and the broker as fakes
+(pure logic around real SQL): once per post, look-ahead, lost messages, rescues, pauses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher import calls, control, service, sweep
+from publisher.models import ApiCall, Post
+from publisher.runtime import Runtime
+from publisher.settings import Settings
+from publisher.tokens import token_box
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, float]] = []
+        self.waiting: int | None = 0
+
+    def enqueue(self, post_id: int, countdown: float) -> None:
+        self.sent.append((post_id, countdown))
+
+
+@pytest.fixture
+def broker() -> Broker:
+    return Broker()
+
+
+@pytest.fixture
+def rt(settings: Settings, sessions: sessionmaker[Session], broker: Broker) -> Runtime:
+    small = replace(
+        settings, sweep_batch=3, sweep_interval=10.0, lookahead=10.0, enqueue_grace=60.0
+    )
+    return Runtime(
+        small,
+        sessions,
+        token_box(small),
+        calls.new_session(),
+        broker.enqueue,
+        clock=lambda: T0,
+        backlog=lambda: broker.waiting,
+    )
+
+
+def _posts(rt: Runtime, *offsets: float) -> list[int]:
+    with rt.sessions.begin() as session:
+        account = service.create_account(session, "sweep")
+        credential = service.add_credential(
+            session, rt.box, account.id, "webhook", "http://127.0.0.1:9/h", "tok"
+        )
+        ids = []
+        for offset in offsets:
+            post = service.create_post(session, account.id, credential.id, f"at {offset}")
+            service.approve(session, post.id, T0, T0 + timedelta(seconds=offset))
+            ids.append(post.id)
+        return ids
+
+
+def test_due_posts_go_out_once_in_batches(rt: Runtime, broker: Broker) -> None:
+    ids = _posts(rt, *[-5] * 7)
+    assert sweep.run(rt).enqueued == 7
+    assert sorted(i for i, _ in broker.sent) == sorted(ids)
+    assert all(countdown == 0 for _, countdown in broker.sent)
+    assert sweep.run(rt).enqueued == 0  # marked: not sent again
+
+
+def test_lookahead_sends_soon_due_posts_with_a_countdown(rt: Runtime, broker: Broker) -> None:
+    soon, later = _posts(rt, 5, 60)
+    sweep.run(rt)
+    assert broker.sent == [(soon, 5.0)]
+    assert later not in [i for i, _ in broker.sent]
+
+
+def test_lost_message_is_resent_after_grace_unless_the_queue_is_busy(
+    rt: Runtime, broker: Broker
+) -> None:
+    (post_id,) = _posts(rt, 0)
+    sweep.run(rt)
+    later = replace(rt, clock=lambda: T0 + timedelta(seconds=61))
+    broker.waiting = 25  # a backlog: the message is still waiting its turn
+    assert sweep.run(later).enqueued == 0
+    broker.waiting = 0  # an empty queue: the message was lost (Redis restarted)
+    assert sweep.run(later).enqueued == 1
+    assert [i for i, _ in broker.sent] == [post_id, post_id]
+
+
+def test_expired_lease_is_rescued_refunded_and_marked_ambiguous(rt: Runtime) -> None:
+    from publisher import lock
+
+    (post_id,) = _posts(rt, 0)
+    with rt.sessions.begin() as session:
+        job = lock.claim(session, post_id, "dead-worker", T0, timedelta(seconds=30), 5)
+        assert job is not None
+        session.add(
+            ApiCall(
+                post_id=post_id,
+                attempt=1,
+                provider="webhook",
+                method="POST",
+                url="http://127.0.0.1:9/h",
+                category="in_flight",
+            )
+        )
+    assert sweep.run(replace(rt, clock=lambda: T0 + timedelta(seconds=10))).rescued == 0
+    report = sweep.run(replace(rt, clock=lambda: T0 + timedelta(seconds=31)))
+    assert report.rescued == 1
+    with rt.sessions() as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        assert (post.state, post.attempts, post.ambiguous) == ("retry", 0, True)
+        categories = session.scalars(select(ApiCall.category)).all()
+    assert categories == ["abandoned"]
+
+
+def test_kill_switch_stops_the_sweep(rt: Runtime, broker: Broker) -> None:
+    _posts(rt, 0)
+    with rt.sessions.begin() as session:
+        control.set_paused(session, True, T0)
+    report = sweep.run(rt)
+    assert report.paused and report.enqueued == 0 and broker.sent == []
+    with rt.sessions.begin() as session:
+        control.resume(session, T0)
+    assert sweep.run(rt).enqueued == 1
+
+
+def test_heartbeat_counts_sweeps(rt: Runtime) -> None:
+    for _ in range(3):
+        sweep.run(rt)
+    with rt.sessions() as session:
+        beat = control.read(session, control.HEARTBEAT)
+    assert beat is not None and beat["count"] == 3
