@@ -54,7 +54,7 @@ def _changes(plan: Plan, now: datetime) -> dict[str, Any]:
         changes |= {
             "next_run_at": plan.next_run_at,
             "last_error_category": plan.category,
-            "last_error_message": plan.message,
+            "last_error_message": plan.message and plan.message.replace("\x00", ""),
         }
         if plan.action is Action.CANCEL:
             changes["cancel_reason"] = plan.reason

@@ -23,6 +23,7 @@ from publisher.providers.base import PreparedCall
 
 IN_FLIGHT = "in_flight"
 ABANDONED = "abandoned"
+CRASHED = "crashed"  # the worker hit an unexpected error around the call
 RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt created
 NOT_FOUND = "reconcile_not_found"
 LOOKUP_FAILED = "reconcile_failed"
@@ -118,6 +119,19 @@ def lookup(
                 finished_at=now,
             )
         )
+
+
+def close_in_flight(
+    session: Session, post_id: int, attempt: int, error: str, now: datetime
+) -> None:
+    """End this attempt's unfinished call row: the worker failed before recording it."""
+    session.execute(
+        update(ApiCall)
+        .where(
+            ApiCall.post_id == post_id, ApiCall.attempt == attempt, ApiCall.category == IN_FLIGHT
+        )
+        .values(category=CRASHED, error=redact.text(error)[:2000], finished_at=now)
+    )
 
 
 def abandon(session: Session, post_id: int, now: datetime) -> None:

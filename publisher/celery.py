@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> Celery:
         worker_prefetch_multiplier=4,
         worker_hijack_root_logger=False,
         beat_schedule={SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval}},
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="publisher.scheduler:HealingRedBeatScheduler",
         beat_max_loop_interval=min(interval, 5.0),
         redbeat_redis_url=settings.redis_client_url,
         redbeat_key_prefix="publisher:redbeat:",

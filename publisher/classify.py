@@ -68,7 +68,7 @@ def classify(
     if 200 <= status < 300:
         return _success(provider, exchange, request)
     error = provider.parse_error(status, exchange.json())
-    message = error.message[:MESSAGE_LIMIT] or f"HTTP {status}"
+    message = error.message.replace("\x00", "")[:MESSAGE_LIMIT] or f"HTTP {status}"
     category = match_rule(provider.error_table, status, error)
     if category is None:
         category = Category.UNAVAILABLE if status >= 500 else Category.UNCLASSIFIED

@@ -138,7 +138,8 @@ def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
     from publisher import sweep, tasks, watchdog
     from publisher.runtime import Runtime
 
-    if args.repair:
+    if args.repair and not watchdog.check(settings).healthy:
+        # Safe to run from cron every minute: it acts only when something is wrong.
         watchdog.restore_schedule()
         report = sweep.run(Runtime.build(settings, tasks.enqueue, tasks.backlog))
         print(f"repaired: schedule entry restored; one sweep enqueued {report.enqueued} posts")
@@ -176,7 +177,7 @@ def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     dog.add_argument(
         "--repair",
         action="store_true",
-        help="restore the schedule entry and run one sweep directly",
+        help="when unhealthy: restore the schedule entry and run one sweep directly",
     )
     dog.add_argument("--json", action="store_true", help="print the facts as JSON")
     dog.set_defaults(handler=_watchdog)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher.models import Control, Post
@@ -31,9 +32,13 @@ def write(
     the watchdog measures on that same clock, whatever the writing host's clock says)."""
     row = session.get(Control, key)
     if row is None:
-        row = Control(key=key, value=value, updated_at=now)
-        session.add(row)
-    else:
+        try:
+            with session.begin_nested():  # two processes may create the row at once
+                session.add(Control(key=key, value=value, updated_at=now))
+                session.flush()
+        except IntegrityError:
+            row = session.get(Control, key, populate_existing=True)
+    if row is not None:
         row.value = value
         row.updated_at = now
     session.flush()

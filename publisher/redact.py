@@ -27,7 +27,9 @@ def headers(values: Mapping[str, str], secrets: Iterable[str] = ()) -> dict[str,
 
 
 def text(value: str, secrets: Iterable[str] = ()) -> str:
-    """``value`` with every occurrence of each (non-trivial) secret replaced."""
+    """``value`` with every occurrence of each (non-trivial) secret replaced, and without
+    NUL characters (PostgreSQL text cannot hold them; a provider may send them)."""
+    value = value.replace("\x00", "")
     for secret in secrets:
         if secret and len(secret) >= 4:
             value = value.replace(secret, REDACTED)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.exc import OperationalError
@@ -109,7 +109,7 @@ def _crashed(rt: Runtime, job: Job, exc: Exception) -> Result:
     # The call may have gone out before the error: reconcile before the next one.
     outcome = Outcome(Category.UNCLASSIFIED, f"{exc.__class__.__name__}: {exc}", ambiguous=True)
     decided = plan.after_call(job, outcome, rt.clock(), rt.retry_policy)
-    return _finish(rt, job, decided, None)
+    return _finish(rt, job, decided, None, crash=outcome.message)
 
 
 def _prepare(session: Session, job: Job, rt: Runtime, now: datetime) -> Plan | Ready:
@@ -189,17 +189,33 @@ def _call(job: Job, rt: Runtime, ready: Ready) -> Result:
         found = _reconcile(provider, job, request, rt)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found)
     decided = plan.after_call(job, outcome, now, rt.retry_policy)
+    if decided.action is Action.GIVE_UP and decided.ambiguous:
+        decided = _last_look(provider, job, request, rt, decided)
     metrics.observe_call(job, outcome, exchange)
     if decided.report:
         reporting.unclassified(job, outcome, exchange, request.token)
     return _finish(rt, job, decided, Attempt(call_id, exchange, outcome, request.token))
 
 
-def _finish(rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None) -> Result:
+def _last_look(
+    provider: Provider, job: Job, request: PublishRequest, rt: Runtime, giving_up: Plan
+) -> Plan:
+    """Before giving up on a post that may have landed, look for it at the provider."""
+    found = _reconcile(provider, job, request, rt)
+    if found is not None:
+        why = "found at the provider before giving up"
+        return Plan(Action.SUCCEED, published=found, reason=why)
+    note = "an attempt's outcome is unknown: check the provider before approving it again"
+    return replace(giving_up, message=f"{giving_up.message} ({note})")
+
+
+def _finish(
+    rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None = None
+) -> Result:
     """Record the attempt and apply the plan in one transaction, riding out DB blips."""
     for tried in range(FINISH_TRIES):
         try:
-            return _finish_once(rt, job, decided, attempt)
+            return _finish_once(rt, job, decided, attempt, crash)
         except OperationalError:
             if tried == FINISH_TRIES - 1:
                 raise  # the lease expires and the sweep rescues the post (ambiguous)
@@ -208,9 +224,13 @@ def _finish(rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None) -> Re
     raise AssertionError("unreachable")
 
 
-def _finish_once(rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None) -> Result:
+def _finish_once(
+    rt: Runtime, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None
+) -> Result:
     now = rt.clock()
     with transaction(rt.sessions) as session:
+        if crash is not None:  # the attempt's call row, if written, ends with the error
+            calllog.close_in_flight(session, job.post_id, job.attempt, crash, now)
         if attempt is not None:
             calllog.finish(
                 session, attempt.call_id, attempt.exchange, attempt.outcome, attempt.token, now

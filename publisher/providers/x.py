@@ -31,8 +31,10 @@ ALLOWED_OPTIONS = ("reply", "quote_tweet_id", "media", "poll", "reply_settings")
 # X's timestamp for a post may be a little before our own clock's ``since``.
 CLOCK_SKEW = timedelta(minutes=5)
 
-# A post we just sent is among the newest; 20 keeps the call cheap on the read quota.
-LOOKUP_LIMIT = 20
+# Lookups ask only for posts since the first attempt (start_time), so a busy account
+# cannot push ours out of the window; a few pages bound the read quota spent.
+LOOKUP_LIMIT = 100  # the most X returns in one page
+LOOKUP_PAGES = 5  # pages searched (posts since the first attempt, newest first)
 
 # A problem "type" that names nothing; not worth keeping as a code.
 _BLANK_TYPE = "about:blank"
@@ -128,20 +130,24 @@ class XProvider:
         user = me.get("data") if isinstance(me, Mapping) else None
         if not isinstance(user, Mapping) or user.get("id") is None:
             return None
-        timeline = rest.get_json(
-            session,
-            f"{root}/2/users/{user['id']}/tweets?max_results={LOOKUP_LIMIT}"
-            "&tweet.fields=created_at",
-            headers,
-            timeout,
-        )
-        posts = timeline.get("data") if isinstance(timeline, Mapping) else None
-        if not isinstance(posts, list):
-            return None  # X leaves out "data" when the timeline is empty
         earliest = since - CLOCK_SKEW
-        for post in posts:
-            if isinstance(post, Mapping) and _matches(post, request.text, earliest):
-                return _published(post)
+        url = (
+            f"{root}/2/users/{user['id']}/tweets?max_results={LOOKUP_LIMIT}"
+            f"&tweet.fields=created_at&start_time={earliest.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        )
+        page_url = url
+        for _ in range(LOOKUP_PAGES):
+            timeline = rest.get_json(session, page_url, headers, timeout)
+            if not isinstance(timeline, Mapping):
+                return None
+            posts = timeline.get("data")  # X leaves out "data" when there is none
+            for post in posts if isinstance(posts, list) else ():
+                if isinstance(post, Mapping) and _matches(post, request.text, earliest):
+                    return _published(post)
+            token = (timeline.get("meta") or {}).get("next_token")
+            if not token:
+                return None
+            page_url = f"{url}&pagination_token={token}"
         return None
 
 

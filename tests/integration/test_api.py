@@ -340,8 +340,12 @@ def test_retried_create_with_idempotency_key_returns_the_same_post(
 ) -> None:
     account_id = _account(client)
     credential_id = _credential(client, account_id)
-    body = {"account_id": account_id, "credential_id": credential_id, "text": "once",
-            "idempotency_key": "app-post-00042"}
+    body = {
+        "account_id": account_id,
+        "credential_id": credential_id,
+        "text": "once",
+        "idempotency_key": "app-post-00042",
+    }
     first = client.post("/v1/posts", json=body)
     again = client.post("/v1/posts", json=body)
     assert (first.status_code, again.status_code) == (201, 200)

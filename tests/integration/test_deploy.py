@@ -239,7 +239,7 @@ def test_crontab_runs_the_watchdog_every_minute() -> None:
     assert croniter.is_valid(schedule), schedule
     assert schedule == "* * * * *"
     (argv,) = _publisher_argvs(command)
-    assert argv[0].endswith("/publisher") and argv[1:] == ["watchdog"]
+    assert argv[0].endswith("/publisher") and argv[1:] == ["watchdog", "--repair"]
     assert "2>" not in command, "stderr must reach cron's mail"
 
 

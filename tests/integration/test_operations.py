@@ -151,3 +151,29 @@ def test_rate_limit_defers_the_credentials_other_posts(pipeline: Pipeline) -> No
     calls = pipeline.calls(limited)
     assert calls[0].category == "unavailable" and calls[0].status_code == 429
     assert calls[1].started_at >= calls[0].finished_at  # type: ignore[operator]
+
+
+def test_beat_restores_a_lost_schedule_entry(pipeline: Pipeline) -> None:
+    from redis import Redis
+
+    from publisher.celery import SWEEP_ENTRY, app
+
+    pipeline.start_worker()
+    pipeline.start_beat()
+
+    def count() -> int:
+        with pipeline.sessions() as session:
+            value = control.read(session, control.HEARTBEAT) or {}
+        return int(value.get("count", 0))
+
+    wait_for(lambda: count() >= 1, 30, lambda: pipeline.log("beat"))
+    # When Redis loses the entry while beat holds its lock
+    client = Redis.from_url(pipeline.settings.redis_client_url)
+    key = app.conf.redbeat_key_prefix + SWEEP_ENTRY
+    client.delete(key)
+    client.zrem(app.conf.redbeat_key_prefix + ":schedule", key)
+    before = count()
+    # Then beat writes it back and sweeping goes on
+    wait_for(lambda: count() >= before + 2, 30, lambda: pipeline.log("beat")[-2000:])
+    assert client.hexists(key, "definition")
+    assert "restoring" in pipeline.log("beat")

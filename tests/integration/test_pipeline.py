@@ -312,3 +312,23 @@ def test_notifications_are_retried_until_the_app_accepts_them(pipeline: Pipeline
         if n.body.get("post_id") == post_id and n.headers.get("Idempotency-Key")
     ]
     assert len({n.headers["Idempotency-Key"] for n in accepted}) == 1
+
+
+@pytest.mark.parametrize("provider", ["mastodon", "x"])
+def test_ambiguous_last_attempt_is_looked_up_before_giving_up(
+    pipeline: Pipeline, provider: str
+) -> None:
+    post_id = _one(pipeline, "[[fault:slow]] last chance", provider, max_attempts=1)
+    post = pipeline.wait_final([post_id])[post_id]
+    assert (post.state, post.attempts) == ("done", 1)
+    assert post.external_id
+    assert pipeline.sandbox.create_count(text=post.text) == 1
+    assert pipeline.notifications(post_id) == []
+
+
+def test_unknown_last_attempt_without_lookup_says_so(pipeline: Pipeline) -> None:
+    post_id = _one(pipeline, "[[fault:slow]] last chance", "webhook", max_attempts=1)
+    post = pipeline.wait_final([post_id])[post_id]
+    assert post.state == "draft"
+    assert post.last_error_message and "outcome is unknown" in post.last_error_message
+    assert [n.kind for n in pipeline.notifications(post_id)] == ["gave_up"]

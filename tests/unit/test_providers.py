@@ -567,7 +567,9 @@ def test_x_parse_success(status: int, body: Any, expected: Published | None) -> 
     assert X.parse_success(status, body) == expected
 
 
-X_TIMELINE = "/2/users/99/tweets?max_results=20&tweet.fields=created_at"
+X_TIMELINE = (
+    "/2/users/99/tweets?max_results=100&tweet.fields=created_at&start_time=2024-05-01T11:55:00Z"
+)
 
 
 @pytest.mark.parametrize(

@@ -28,3 +28,8 @@ def test_nested_data() -> None:
         "request": {"headers": {"authorization": REDACTED}},
         "extra": [{"token": REDACTED}],
     }
+
+
+def test_nul_characters_are_dropped() -> None:
+    assert redact.body(b"accepted\x00") == "accepted"
+    assert redact.text("a\x00b") == "ab"
