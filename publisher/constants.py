@@ -49,3 +49,6 @@ SENTRY_CHECK_IN_KEY = REDIS_PREFIX + "sentry:check-in"
 # dies, long enough for one batch of deliveries at the longest timeouts.
 NOTIFY_LOCK_KEY = REDIS_PREFIX + "notify:lock"
 NOTIFY_LOCK_SECONDS = 600
+# Held while a sweep runs; expires by itself if that process dies (6 intervals, 60 s at
+# least: longer than any sweep should take, short enough not to stall the pipeline).
+SWEEP_LOCK_KEY = REDIS_PREFIX + "sweep:lock"

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from publisher import calllog, control, lifecycle
 from publisher.db import transaction
-from publisher.models import Post
+from publisher.models import DUE_WHERE, Post
 from publisher.runtime import Runtime
 from publisher.states import DUE_STATES, Actor, State, Trigger
 
@@ -46,7 +46,9 @@ def _due_batch(
     query = (
         select(Post.id, Post.next_run_at)
         .where(
-            Post.state.in_(DUE),
+            # The partial index's own predicate, as literal SQL: with bound parameters
+            # neither SQLite nor PostgreSQL's generic plan could prove it and use the index.
+            text(DUE_WHERE),
             Post.next_run_at <= horizon,
             unsent if grace is None else or_(unsent, Post.enqueued_at < now - grace),
         )
@@ -73,7 +75,8 @@ def _send(rt: Runtime, due: Sequence[tuple[int, datetime]], now: datetime) -> in
     failed = []
     for post_id, when in due:
         try:
-            rt.enqueue(post_id, max(0.0, (when - now).total_seconds()))
+            # The countdown is taken at send time: a long sweep must not make posts late.
+            rt.enqueue(post_id, max(0.0, (when - rt.clock()).total_seconds()))
         except Exception:
             log.warning("could not enqueue post %s", post_id, exc_info=True)
             failed.append(post_id)

@@ -15,6 +15,7 @@ from publisher.constants import (
     NOTIFY_LOCK_SECONDS,
     REDIS_HEARTBEAT_KEY,
     SENTRY_CHECK_IN_KEY,
+    SWEEP_LOCK_KEY,
 )
 from publisher.notify import deliver_pending
 from publisher.runtime import Runtime
@@ -72,7 +73,22 @@ def publish(post_id: int) -> str:
 
 @app.task(name="publisher.sweep", ignore_result=True)
 def sweep_task() -> dict[str, object]:
+    """One sweep at a time: beat's ticks during a long sweep are skipped, not stacked."""
     rt = runtime()
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        lock_seconds = max(60, int(6 * rt.settings.sweep_interval))
+        if not client.set(SWEEP_LOCK_KEY, rt.owner, nx=True, ex=lock_seconds):
+            log.info("sweep skipped: another sweep is still running")
+            return {"skipped": True}
+        try:
+            return _sweep(rt)
+        finally:
+            if client.get(SWEEP_LOCK_KEY) == rt.owner.encode():
+                client.delete(SWEEP_LOCK_KEY)
+
+
+def _sweep(rt: Runtime) -> dict[str, object]:
     report = sweep.run(rt)
     _redis_heartbeat(rt, asdict(report))
     if rt.settings.notify_url and not report.paused:
