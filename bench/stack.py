@@ -77,17 +77,25 @@ class Stack:
         self.close()
 
     def close(self) -> None:
-        for pipeline in self._pipelines:
-            pipeline.stop()
-        self._pipelines.clear()
+        """Stop everything, each step even if an earlier one failed (then re-raise)."""
+        steps: list[Callable[[], object]] = [p.stop for p in self._pipelines]
         if self._sender is not None:
-            self._sender.close()
-        self.sandbox.stop()
+            steps.append(self._sender.close)
+        steps.append(self.sandbox.stop)
         if self._postgres is not None:
-            self._postgres.stop()
-        self.redis.stop()
+            steps.append(self._postgres.stop)
+        steps.append(self.redis.stop)
         if not self.keep:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            steps.append(lambda: shutil.rmtree(self.workdir, ignore_errors=True))
+        self._pipelines.clear()
+        failure: BaseException | None = None
+        for step in steps:
+            try:
+                step()
+            except BaseException as exc:  # keep stopping the rest; report the first
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     @property
     def postgres(self) -> PostgresServer:

@@ -33,6 +33,8 @@ from tests.support.pipeline import Pipeline
 
 TARGET = 1.5  # a sweep beside a million finished posts costs at most this many times more
 DUE_QUERY = re.compile(r"^\s*SELECT posts\.id, posts\.next_run_at\b", re.I)
+MARK = re.compile(r"^\s*UPDATE posts SET enqueued_at=[%?]", re.I)  # the sweep's, not ours
+MANY_DUE = 20_000  # a backlog: does a sweep's cost per post stay flat?
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,10 @@ class Params:
 
 @dataclass
 class DueQuery:
-    """Captures the due query the sweep sends, and times its executions."""
+    """Captures a statement the sweep sends (the due query unless told otherwise), and
+    times its executions."""
 
+    pattern: re.Pattern[str] = DUE_QUERY
     statement: str = ""
     parameters: Any = None
     seconds: list[float] = field(default_factory=list)
@@ -62,12 +66,12 @@ class DueQuery:
         event.listen(engine, "after_cursor_execute", self._after)
 
     def _before(self, _c: Any, _cur: Any, statement: str, parameters: Any, *_a: Any) -> None:
-        if DUE_QUERY.match(statement):
+        if self.pattern.match(statement):
             self.statement, self.parameters = statement, parameters
             self._started = time.perf_counter()
 
     def _after(self, _c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        if DUE_QUERY.match(statement):
+        if self.pattern.match(statement):
             self.seconds.append(time.perf_counter() - self._started)
 
 
@@ -107,7 +111,48 @@ def run(stack: Stack, params: Params) -> Report:
         drift = _eta_drift(stack, db, params.due)
         report.extra[f"eta_drift_{db}"] = drift
         report.rows[-1]["eta_drift_max_ms"] = drift["max_ms"]
+        for label, figures in _backlog(stack, db).items():
+            report.extra.setdefault("backlog", []).append({"db": db, "stats": label} | figures)
     return report
+
+
+def _backlog(stack: Stack, db: str) -> dict[str, dict[str, float]]:
+    """One sweep of ``MANY_DUE`` due posts, right after they were loaded (the planner's
+    statistics still describe an empty table, as after a bulk approval) and again after
+    ANALYZE: cost per post, and what the due queries and the marks cost."""
+    pipeline = stack.pipeline(db, f"sweep_backlog_{db}")
+    account = pipeline.account()
+    owner = seed.Owner(account, pipeline.credential(account, "webhook"))
+    engine = engine_of(pipeline)
+    seed.bulk_insert(engine, seed.due_rows(owner, [utcnow() - timedelta(minutes=1)] * MANY_DUE))
+    due, mark = DueQuery(), DueQuery(MARK)
+    due.attach(engine)
+    mark.attach(engine)
+    rt, _sent = _runtime(pipeline)
+    found = {}
+    for label in ("stale", "analyzed"):
+        if label == "analyzed":
+            _unmark(engine)
+            with engine.connect() as connection:
+                autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+                autocommit.exec_driver_sql("ANALYZE posts" if db == "postgres" else "ANALYZE")
+        due.seconds.clear()
+        mark.seconds.clear()
+        started = time.perf_counter()
+        report = sweep.run(rt)
+        elapsed = time.perf_counter() - started
+        assert report.enqueued == MANY_DUE, report
+        found[label] = {
+            "due_posts": MANY_DUE,
+            "sweep_ms": round(elapsed * 1000, 1),
+            "us_per_post": round(elapsed * 1e6 / MANY_DUE, 1),
+            "due_queries": len(due.seconds),
+            "due_query_ms": round(sum(due.seconds) * 1000, 1),
+            "due_query_first_ms": round(due.seconds[0] * 1000, 2),
+            "due_query_last_full_ms": round(due.seconds[-2] * 1000, 2),
+            "mark_ms": round(sum(mark.seconds) * 1000, 1),
+        }
+    return found
 
 
 def _eta_drift(stack: Stack, db: str, count: int) -> dict[str, float]:

@@ -136,3 +136,16 @@ def test_heartbeat_counts_sweeps(rt: Runtime) -> None:
     with rt.sessions() as session:
         beat = control.read(session, control.HEARTBEAT)
     assert beat is not None and beat["count"] == 3
+
+
+def test_countdown_is_taken_when_each_message_is_sent(rt: Runtime, broker: Broker) -> None:
+    # Given a clock that advances 0.1 s with every reading (a slow sweep)
+    ticks = iter(range(10_000))
+    slow = replace(rt, clock=lambda: T0 + timedelta(seconds=next(ticks) / 10))
+    _posts(rt, 5, 5, 5)
+    sweep.run(slow)
+    # Then each countdown still aims at the post's due time, as read at its own send
+    countdowns = [countdown for _, countdown in broker.sent]
+    assert len(countdowns) == 3
+    assert countdowns == sorted(countdowns, reverse=True)
+    assert countdowns[0] < 5.0
