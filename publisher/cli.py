@@ -108,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _celery(role: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        argv = [sys.executable, "-m", "celery", "-A", "publisher", role, *args.celery_args]
-        os.execv(sys.executable, argv)
+        from publisher.supervisor import celery_command
+
+        os.execv(sys.executable, celery_command(role, *args.celery_args))
         return 0  # pragma: no cover - execv does not return
 
     return handler

@@ -23,7 +23,6 @@ from publisher.signing import sign
 
 log = logging.getLogger(__name__)
 
-KINDS = ("reauthorize", "forbidden", "gave_up", "cancelled")
 DELIVERY_BATCH = 100  # rows per sweep: bounded so a backlog cannot stall the sweep
 DELIVERY_RETRY_CAP = 3600.0  # s: the longest wait between two tries of one delivery
 

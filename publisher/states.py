@@ -44,7 +44,6 @@ class Actor(enum.StrEnum):
 
 # Which states the due-post sweep picks up.
 DUE_STATES: tuple[State, ...] = (State.APPROVED, State.RETRY)
-FINAL_STATES: tuple[State, ...] = (State.DONE,)
 
 
 @dataclass(frozen=True)

@@ -53,30 +53,31 @@ class Child:
                 os.killpg(self.process.pid, signum)
 
 
+def celery_command(role: str, *args: str) -> list[str]:
+    """``celery -A publisher ROLE ARGS`` with this interpreter (the one place it is spelled)."""
+    return [sys.executable, "-m", "celery", "-A", "publisher", role, *args]
+
+
+def worker_command(name: str, concurrency: int) -> list[str]:
+    """A publishing worker as ``publisher run`` and the tests start it."""
+    return celery_command(
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{name}-{os.getpid()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    )
+
+
 def children(settings: Settings, concurrency: int) -> list[Child]:
-    python = sys.executable
     return [
-        Child("web", [python, "-m", "publisher.cli", "web"]),
-        Child(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "publisher",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"worker-{os.getpid()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        ),
-        Child("beat", [python, "-m", "celery", "-A", "publisher", "beat", "--loglevel", "INFO"]),
+        Child("web", [sys.executable, "-m", "publisher.cli", "web"]),
+        Child("worker", worker_command("worker", concurrency)),
+        Child("beat", celery_command("beat", "--loglevel", "INFO")),
     ]
 
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from publisher import act, calllog, control, lock, metrics, plan, reporting
+from publisher import act, calllog, control, lock, metrics, plan, reporting, sweep
 from publisher.calls import Exchange, perform
 from publisher.classify import Outcome, classify
 from publisher.constants import LEASE_SAFETY_MARGIN
@@ -272,6 +272,4 @@ def _enqueue_soon(rt: Runtime, post_id: int, when: datetime, now: datetime) -> N
     countdown = (when - now).total_seconds()
     if countdown > rt.settings.lookahead:
         return  # the sweep will pick it up
-    from publisher import sweep
-
     sweep.enqueue_now(rt, [(post_id, when)], now)

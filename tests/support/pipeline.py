@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -24,6 +23,7 @@ from publisher import db, service
 from publisher.models import ApiCall, Notification, Post, utcnow
 from publisher.sandbox import Sandbox
 from publisher.settings import Settings
+from publisher.supervisor import celery_command, worker_command
 from publisher.tokens import TokenBox
 
 T = TypeVar("T")
@@ -89,30 +89,10 @@ class Pipeline:
         return process
 
     def start_worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
-        return self._spawn(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "publisher",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{name}-{os.getpid()}@%h",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-        )
+        return self._spawn(name, worker_command(name, concurrency))
 
     def start_beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
-        return self._spawn(
-            name, [sys.executable, "-m", "celery", "-A", "publisher", "beat", "--loglevel", "INFO"]
-        )
+        return self._spawn(name, celery_command("beat", "--loglevel", "INFO"))
 
     def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
