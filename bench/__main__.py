@@ -48,7 +48,7 @@ def run_one(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     with Stack(args.name, keep=args.keep) as stack:
-        # Imported once the stack has set the environment: publisher.celery reads it.
+        # Imported once the stack has set the environment: publisher.ops.celery_app reads it.
         module = importlib.import_module(f"bench.{args.name}")
         params = module.Params.of(
             args.quick, _databases(args.name, args.db), args.posts, args.concurrency

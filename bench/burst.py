@@ -27,8 +27,8 @@ from bench import seed
 from bench.cpu import family
 from bench.report import Report, percentile
 from bench.stack import Stack, engine_of, wait_ready
-from publisher.celery import QUEUE
-from publisher.models import Post, utcnow
+from publisher.core.models import Post, utcnow
+from publisher.ops.celery_app import QUEUE
 from tests.support.pipeline import Pipeline
 
 LEAD = 12.0  # s from approval to T: the workers are warm and a sweep lands before T

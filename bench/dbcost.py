@@ -24,10 +24,11 @@ from sqlalchemy import event, func, select
 from bench import seed
 from bench.report import Report
 from bench.stack import Stack, engine_of, sandbox_process
-from publisher import calls, service, worker
-from publisher.models import ApiCall
-from publisher.runtime import Runtime
-from publisher.tokens import token_box
+from publisher.core import service
+from publisher.core.models import ApiCall
+from publisher.core.tokens import token_box
+from publisher.engine import exchange, worker
+from publisher.engine.dependencies import Dependencies
 
 WARMUP = 20  # posts run before counting: compiled-statement caches and pools filled
 PROFILED = 100  # posts run under cProfile to see which code the time goes to
@@ -136,14 +137,16 @@ def _measure(stack: Stack, url: str, db: str, count: int) -> tuple[dict[str, Any
     ids = seed.bulk_insert(engine, seed.due_rows(owner, [due] * (WARMUP + count + PROFILED)))
     ids, ids_for_profile = ids[: WARMUP + count], ids[WARMUP + count :]
     settings = pipeline.settings
-    rt = Runtime(settings, pipeline.sessions, token_box(settings), calls.new_session(), _no_enqueue)
+    deps = Dependencies(
+        settings, pipeline.sessions, token_box(settings), exchange.new_session(), _no_enqueue
+    )
     meter = Meter()
     meter.attach(engine)
     for post_id in ids[:WARMUP]:
-        worker.process(post_id, rt)
+        worker.process(post_id, deps)
     meter.reset()
     started = time.perf_counter()
-    results = Counter(worker.process(post_id, rt).value for post_id in ids[WARMUP:])
+    results = Counter(worker.process(post_id, deps).value for post_id in ids[WARMUP:])
     elapsed = time.perf_counter() - started
     meter.detach(engine)
     assert results == {"done": count}, results
@@ -164,7 +167,7 @@ def _measure(stack: Stack, url: str, db: str, count: int) -> tuple[dict[str, Any
         "http_ms": float(http_ms),
         "total_ms": elapsed * 1000 * per,
     }
-    figures["profile_share"] = _profile(rt, ids_for_profile)
+    figures["profile_share"] = _profile(deps, ids_for_profile)
     shapes = {
         text: {"per_post": n * per, "ms": round(meter.text_seconds[text] * 1000 / n, 3)}
         for text, n in meter.texts.most_common()
@@ -172,13 +175,13 @@ def _measure(stack: Stack, url: str, db: str, count: int) -> tuple[dict[str, Any
     return figures, shapes
 
 
-def _profile(rt: Runtime, ids: list[int]) -> dict[str, float]:
+def _profile(deps: Dependencies, ids: list[int]) -> dict[str, float]:
     """Share of the main thread's time by package (cProfile's own time, so the shares hold
     even though profiling slows everything down)."""
     profiler = cProfile.Profile()
     profiler.enable()
     for post_id in ids:
-        worker.process(post_id, rt)
+        worker.process(post_id, deps)
     profiler.disable()
     spent: Counter[str] = Counter()
     for (path, _line, name), row in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 A steady stream (50 posts/s by default) of posts scheduled at precise, distinct future
 times is approved the way the web process approves them: ``service.approve`` and then
-the announcer (``dispatch.announcer``), which enqueues a post due within the lookahead at
+the announcer (``announce.announcer``), which enqueues a post due within the lookahead at
 once, with a countdown. Batches are approved 5 to 14 s ahead, so some fall inside the
 lookahead (the announcer sends them) and some beyond it (the sweep's look-ahead sends
 them). The same stream runs against the same pipeline with the lookahead switched off
@@ -26,9 +26,11 @@ from bench import seed
 from bench.cpu import CpuMeter
 from bench.report import Report, percentile
 from bench.stack import Stack, components, engine_of, wait_ready
-from publisher import dispatch, service
-from publisher.celery import app as publisher_app
-from publisher.models import Post, utcnow
+from publisher.core import service
+from publisher.core.models import Post, utcnow
+from publisher.engine import announce
+from publisher.ops import tasks
+from publisher.ops.celery_app import app as publisher_app
 from tests.support.pipeline import Pipeline
 
 LEADS = (5, 9, 12, 7, 14, 6, 10, 13, 8, 11)  # s ahead a batch is approved, cycled
@@ -63,7 +65,9 @@ class Planned:
 
 
 def run(stack: Stack, params: Params) -> Report:
-    assert publisher_app.conf.broker_url == stack.redis.url, "publisher.celery imported too early"
+    assert publisher_app.conf.broker_url == stack.redis.url, (
+        "publisher.ops.celery_app imported too early"
+    )
     report = Report("lateness", params.__dict__.copy())
     runs = [
         ("lookahead", {}, params.rate),
@@ -139,7 +143,7 @@ def _run_mode(
 
 def _stream(pipeline: Pipeline, ids: list[int], rate: int, seconds: int) -> list[Planned]:
     """Approve and announce ``ids`` in one-second batches, each ``lead`` s ahead."""
-    announce = dispatch.announcer(pipeline.settings)
+    on_approved = announce.announcer(pipeline.settings, tasks.enqueue)
     first = utcnow() + timedelta(seconds=max(LEADS) + 1)
     batches: list[tuple[datetime, list[Planned]]] = []
     for second in range(seconds):
@@ -153,29 +157,29 @@ def _stream(pipeline: Pipeline, ids: list[int], rate: int, seconds: int) -> list
     batches.sort(key=lambda batch: batch[0])
     for approve_at, planned in batches:
         _sleep_until(approve_at)
-        _approve(pipeline, planned, announce)
+        _approve(pipeline, planned, on_approved)
     return [p for _, planned in batches for p in planned]
 
 
 def _due_soon(pipeline: Pipeline, ids: list[int]) -> list[Planned]:
     """Posts approved one second before they are due, one at a time."""
-    announce = dispatch.announcer(pipeline.settings)
+    on_approved = announce.announcer(pipeline.settings, tasks.enqueue)
     planned = []
     for post_id in ids:
         one = Planned(post_id, utcnow() + timedelta(seconds=1), 1.0, "due in 1 s")
-        _approve(pipeline, [one], announce)
+        _approve(pipeline, [one], on_approved)
         planned.append(one)
         time.sleep(SOON_GAP)
     return planned
 
 
-def _approve(pipeline: Pipeline, planned: list[Planned], announce: Any) -> None:
+def _approve(pipeline: Pipeline, planned: list[Planned], on_approved: Any) -> None:
     now = utcnow()
     with pipeline.sessions.begin() as session:
         for p in planned:
             service.approve(session, p.post_id, now, scheduled_at=p.due)
     for p in planned:
-        announce(p.post_id, p.due)
+        on_approved(p.post_id, p.due)
 
 
 def _sleep_until(when: datetime) -> None:

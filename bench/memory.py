@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from bench import seed
 from bench.report import Report
 from bench.stack import Stack, engine_of, wait_ready, wait_until
-from publisher.celery import QUEUE
-from publisher.models import Post, utcnow
+from publisher.core.models import Post, utcnow
+from publisher.ops.celery_app import QUEUE
 from tests.support.pipeline import Pipeline
 
 BASELINE = 1_000  # posts before the first sample: imports, pools and caches are warm

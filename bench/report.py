@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import Interference
+from publisher.ops.embedded_redis import redis_binary
 
 RESULTS = Path(__file__).parent / "results"
 OTHER_LOAD_WARNING = 0.2  # cores used by other jobs beyond which the figures are suspect
@@ -170,7 +171,7 @@ def versions() -> dict[str, str]:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
-    redis_server = _run(["redis-server", "--version"])
+    redis_server = _run([redis_binary(), "--version"])
     match = re.search(r"v=(\S+)", redis_server)
     found["redis-server"] = match.group(1) if match else redis_server
     try:

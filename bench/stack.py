@@ -62,7 +62,7 @@ class Stack:
         except BaseException:
             self.close()
             raise
-        # publisher.celery builds its app from the environment at import: the announcer and
+        # publisher.ops.celery_app builds its app from the environment at import: the announcer and
         # the workers' retries send through it, so point it at this Redis first.
         os.environ["PUBLISHER_REDIS_URL"] = self.redis.url
         os.environ["BENCH_BROKER_URL"] = self.redis.url

@@ -1,6 +1,6 @@
 """Sweep cost: one sweep with 1,000 due posts beside a million finished ones vs. beside none.
 
-``publisher.sweep.run`` runs in this process with a ``Runtime`` whose enqueue only counts,
+``publisher.sweep.run`` runs in this process with a ``Dependencies`` whose enqueue only counts,
 so the figure is the sweep's own database work (rescue, select-and-mark batches,
 heartbeat). Each measurement resets ``enqueued_at`` and sweeps again; the median of the
 repeats is reported. Finished posts are bulk-loaded (``COPY`` / ``executemany``), and the
@@ -25,10 +25,10 @@ from sqlalchemy import Engine, event
 from bench import seed
 from bench.report import Report
 from bench.stack import Stack, engine_of
-from publisher import calls, sweep
-from publisher.models import utcnow
-from publisher.runtime import Runtime
-from publisher.tokens import token_box
+from publisher.core.models import utcnow
+from publisher.core.tokens import token_box
+from publisher.engine import exchange, sweep
+from publisher.engine.dependencies import Dependencies
 from tests.support.pipeline import Pipeline
 
 TARGET = 1.5  # a sweep beside a million finished posts costs at most this many times more
@@ -89,14 +89,14 @@ def run(stack: Stack, params: Params) -> Report:
         )
         query = DueQuery()
         query.attach(engine)
-        rt, sent = _runtime(pipeline)
-        empty = _measure(rt, sent, query, params)
+        deps, sent = _dependencies(pipeline)
+        empty = _measure(deps, sent, query, params)
         plans = {"beside none": _explain(engine, query)}
         started = time.perf_counter()
         seed.bulk_insert(engine, seed.done_rows(owner, params.finished))
         load = time.perf_counter() - started
         _settle(engine)
-        full = _measure(rt, sent, query, params)
+        full = _measure(deps, sent, query, params)
         plans[f"beside {params.finished:,} done"] = _explain(engine, query)
         report.extra[f"plans_{db}"] = plans
         report.extra[f"due_query_{db}"] = query.statement
@@ -128,7 +128,7 @@ def _backlog(stack: Stack, db: str) -> dict[str, dict[str, float]]:
     due, mark = DueQuery(), DueQuery(MARK)
     due.attach(engine)
     mark.attach(engine)
-    rt, _sent = _runtime(pipeline)
+    deps, _sent = _dependencies(pipeline)
     found = {}
     for label in ("stale", "analyzed"):
         if label == "analyzed":
@@ -139,7 +139,7 @@ def _backlog(stack: Stack, db: str) -> dict[str, dict[str, float]]:
         due.seconds.clear()
         mark.seconds.clear()
         started = time.perf_counter()
-        report = sweep.run(rt)
+        report = sweep.run(deps)
         elapsed = time.perf_counter() - started
         assert report.enqueued == MANY_DUE, report
         found[label] = {
@@ -163,7 +163,7 @@ def _eta_drift(stack: Stack, db: str, count: int) -> dict[str, float]:
     minus the post's ``next_run_at``. The countdown is computed from the sweep's start, so
     the drift grows with the time spent before each send.
     """
-    from publisher import tasks
+    from publisher.ops import tasks
 
     pipeline = stack.pipeline(db, f"sweep_eta_{db}")
     account = pipeline.account()
@@ -178,9 +178,11 @@ def _eta_drift(stack: Stack, db: str, count: int) -> dict[str, float]:
         starts[post_id] = (sent - due).total_seconds() + countdown
 
     settings = pipeline.settings
-    rt = Runtime(settings, pipeline.sessions, token_box(settings), calls.new_session(), enqueue)
+    deps = Dependencies(
+        settings, pipeline.sessions, token_box(settings), exchange.new_session(), enqueue
+    )
     try:
-        sweep.run(rt)
+        sweep.run(deps)
     finally:
         stack.flush_redis()
     drifts = sorted(starts[post_id] * 1000 for post_id in ids)
@@ -192,28 +194,30 @@ def _eta_drift(stack: Stack, db: str, count: int) -> dict[str, float]:
     }
 
 
-def _runtime(pipeline: Pipeline) -> tuple[Runtime, list[int]]:
+def _dependencies(pipeline: Pipeline) -> tuple[Dependencies, list[int]]:
     sent: list[int] = []
     settings = pipeline.settings
-    rt = Runtime(
+    deps = Dependencies(
         settings,
         pipeline.sessions,
         token_box(settings),
-        calls.new_session(),
+        exchange.new_session(),
         lambda post_id, _countdown: sent.append(post_id),
     )
-    return rt, sent
+    return deps, sent
 
 
-def _measure(rt: Runtime, sent: list[int], query: DueQuery, params: Params) -> dict[str, float]:
+def _measure(
+    deps: Dependencies, sent: list[int], query: DueQuery, params: Params
+) -> dict[str, float]:
     """Median over ``repeats`` sweeps (after one warm-up) of a sweep enqueueing every due post."""
     totals: list[float] = []
     for attempt in range(params.repeats + 1):
-        _unmark(rt.sessions.kw["bind"])
+        _unmark(deps.sessions.kw["bind"])
         sent.clear()
         query.seconds.clear()
         started = time.perf_counter()
-        report = sweep.run(rt)
+        report = sweep.run(deps)
         elapsed = time.perf_counter() - started
         assert report.enqueued == params.due == len(sent), (report, len(sent))
         if attempt:

@@ -30,8 +30,8 @@ from bench.stack import (
     wait_ready,
     wait_until,
 )
-from publisher.celery import QUEUE
-from publisher.models import Post
+from publisher.core.models import Post
+from publisher.ops.celery_app import QUEUE
 from tests.support.pipeline import Pipeline
 
 TARGET = 0.8  # publisher posts/s at least this share of the bare task's

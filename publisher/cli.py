@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
-from publisher import demo
+from publisher.core.settings import Settings
+from publisher.demo import runner
 from publisher.errors import PublisherError
-from publisher.settings import Settings
 
 log = logging.getLogger("publisher")
 
@@ -24,7 +24,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher import db
+    from publisher.core import db
 
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
@@ -36,9 +36,10 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from publisher.api.app import create_app
-    from publisher.dispatch import announcer
+    from publisher.engine.announce import announcer
+    from publisher.ops import tasks
 
-    app = create_app(settings, on_approved=announcer(settings))
+    app = create_app(settings, on_approved=announcer(settings, tasks.enqueue))
     uvicorn.run(
         app,
         host=args.host or settings.web_host,
@@ -49,8 +50,8 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pause(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher import control, db
-    from publisher.models import utcnow
+    from publisher.core import control, db
+    from publisher.core.models import utcnow
 
     with db.transaction(db.make_sessionmaker(db.make_engine(settings.database_url))) as s:
         control.set_paused(s, True, utcnow(), by="cli")
@@ -59,8 +60,8 @@ def _pause(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _resume(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher import control, db
-    from publisher.models import utcnow
+    from publisher.core import control, db
+    from publisher.core.models import utcnow
 
     with db.transaction(db.make_sessionmaker(db.make_engine(settings.database_url))) as s:
         control.resume(s, utcnow(), by="cli")
@@ -69,8 +70,8 @@ def _resume(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _rotate_keys(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher import db, service
-    from publisher.tokens import token_box
+    from publisher.core import db, service
+    from publisher.core.tokens import token_box
 
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with db.transaction(sessions) as session:
@@ -102,13 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-keys", help="re-encrypt every token with the first PUBLISHER_SECRET_KEY"
     ).set_defaults(handler=_rotate_keys)
     _add_engine_commands(commands)
-    demo.register(commands)
+    runner.register(commands)
     return parser
 
 
 def _celery(role: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from publisher.supervisor import celery_command
+        from publisher.ops.supervisor import celery_command
 
         os.execv(sys.executable, celery_command(role, *args.celery_args))
         return 0  # pragma: no cover - execv does not return
@@ -117,7 +118,7 @@ def _celery(role: str) -> Handler:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from publisher.supervisor import Supervisor
+    from publisher.ops.supervisor import Supervisor
 
     print(
         f"publisher: data in {settings.data_dir}; API on "
@@ -127,22 +128,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sweep(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher import sweep, tasks
-    from publisher.runtime import Runtime
+    from publisher.engine import sweep
+    from publisher.engine.dependencies import Dependencies
+    from publisher.ops import tasks
 
-    report = sweep.run(Runtime.build(settings, tasks.enqueue, tasks.backlog))
+    report = sweep.run(Dependencies.build(settings, tasks.enqueue, tasks.backlog))
     print(json.dumps(asdict(report)))
     return 0
 
 
 def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
-    from publisher import sweep, tasks, watchdog
-    from publisher.runtime import Runtime
+    from publisher.engine import sweep
+    from publisher.engine.dependencies import Dependencies
+    from publisher.ops import tasks, watchdog
 
     if args.repair and not watchdog.check(settings).healthy:
         # Safe to run from cron every minute: it acts only when something is wrong.
         watchdog.restore_schedule()
-        report = sweep.run(Runtime.build(settings, tasks.enqueue, tasks.backlog))
+        report = sweep.run(Dependencies.build(settings, tasks.enqueue, tasks.backlog))
         print(f"repaired: schedule entry restored; one sweep enqueued {report.enqueued} posts")
     health = watchdog.check(settings)
     if args.json:

@@ -2,12 +2,13 @@
 
 ``database_url`` runs a test on SQLite and on a real PostgreSQL server that the suite
 starts itself (one per session, a fresh database per test). Without PostgreSQL binaries
-the postgres variant is skipped locally but fails in CI (``CI`` set), so CI cannot pass
-by silently testing less.
+the postgres variant is skipped locally, with a warning in the header and a banner at the
+end of the run, but fails in CI (``CI`` set), so CI cannot pass by silently testing less.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -18,22 +19,72 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import db
-from publisher.settings import Settings
+from publisher.core import db
+from publisher.core.settings import Settings
+from publisher.errors import ConfigError
+from publisher.ops.embedded_redis import redis_binary
 from tests.support.services import PostgresServer, postgres_bin_dir
 
 _names = itertools.count()
+NO_POSTGRES = "no PostgreSQL binaries"
+
+
+@functools.cache
+def _postgres_missing() -> str | None:
+    """Why PostgreSQL tests cannot run here, or None when they can."""
+    try:
+        postgres_bin_dir()
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+def pytest_report_header() -> list[str]:
+    try:
+        redis = redis_binary()
+    except ConfigError as exc:
+        redis = f"NOT FOUND ({exc.message})"
+    missing = _postgres_missing()
+    if missing is None:
+        postgres = str(postgres_bin_dir())
+    elif os.environ.get("CI"):
+        postgres = f"NOT FOUND ({missing}): the PostgreSQL tests will FAIL (CI is set)"
+    else:
+        postgres = f"NOT FOUND ({missing}): the PostgreSQL tests will be SKIPPED"
+    return [f"redis-server: {redis}", f"postgresql: {postgres}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if NO_POSTGRES in str(report.longrepr)
+    ]
+    if skipped:
+        terminalreporter.section("PostgreSQL NOT TESTED", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"{len(skipped)} PostgreSQL tests were skipped: {_postgres_missing()}. "
+            "Install the PostgreSQL server (Debian: apt-get install postgresql) to run them; "
+            "in CI (CI set) they fail instead.",
+            red=True,
+            bold=True,
+        )
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    try:
-        postgres_bin_dir()
-    except Exception as exc:
+def postgres_binaries() -> Path:
+    """The PostgreSQL programs' directory; skips the test without them (fails it in CI)."""
+    missing = _postgres_missing()
+    if missing is not None:
         if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL binaries: {exc}")
-    with PostgresServer() as server:
+            raise RuntimeError(f"CI must test PostgreSQL: {missing}")
+        pytest.skip(f"{NO_POSTGRES}: {missing}")
+    return postgres_bin_dir()
+
+
+@pytest.fixture(scope="session")
+def postgres(postgres_binaries: Path) -> Iterator[PostgresServer]:
+    with PostgresServer(bin_dir=postgres_binaries) as server:
         yield server
 
 

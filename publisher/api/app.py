@@ -17,13 +17,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import db, metrics
 from publisher.api import errors, routes
 from publisher.api.context import Context
 from publisher.api.limits import BodyLimit
-from publisher.models import utcnow
-from publisher.settings import Settings
-from publisher.tokens import token_box
+from publisher.core import db
+from publisher.core.models import utcnow
+from publisher.core.settings import Settings
+from publisher.core.tokens import token_box
+from publisher.engine.telemetry import metrics
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.settings import Settings
-from publisher.tokens import TokenBox
+from publisher.core.settings import Settings
+from publisher.core.tokens import TokenBox
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from publisher import control, db, service
 from publisher.api.context import context
 from publisher.api.schemas import (
     AccountIn,
@@ -24,6 +23,7 @@ from publisher.api.schemas import (
     PostPatch,
     TokenIn,
 )
+from publisher.core import control, db, service
 
 router = APIRouter(prefix="/v1")
 ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]

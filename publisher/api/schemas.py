@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from publisher.models import Account, ApiCall, Credential, Notification, Post, PostEvent
+from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal["mastodon", "webhook", "x"]

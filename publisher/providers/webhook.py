@@ -2,7 +2,7 @@
 
 The body is serialised once (compact JSON, sorted keys) and those exact bytes are both
 sent and signed with HMAC-SHA256 keyed by the credential's token
-(``X-Publisher-Signature``, see ``publisher.signing``), so the receiver can verify them.
+(``X-Publisher-Signature``, see ``providers.signing``), so the receiver can verify them.
 The receiver is expected to honour ``Idempotency-Key`` and to answer 409 when it already
 has the key. There is no way to look a post up afterwards.
 """
@@ -24,7 +24,7 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.signing import sign
+from publisher.providers.signing import sign
 
 SIGNATURE_HEADER = "X-Publisher-Signature"
 

@@ -11,7 +11,7 @@ own is restarted, as systemd's ``Restart=always`` would, and counted. (Beat exit
 Redis outage; workers often do, with kombu's "Unrecoverable error: AttributeError".)
 
 Redis restarts come at any moment, including while beat is starting: beat's scheduler
-writes back a schedule entry that Redis lost (publisher/scheduler.py), so the sweep
+writes back a schedule entry that Redis lost (publisher/ops/beat_scheduler.py), so the sweep
 always resumes by itself.
 
 At the end every post must be final and nothing published twice:
@@ -52,8 +52,8 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.exc import DBAPIError
 
-from publisher import service
-from publisher.models import ApiCall, Post, PostEvent, utcnow
+from publisher.core import service
+from publisher.core.models import ApiCall, Post, PostEvent, utcnow
 from publisher.sandbox import Sandbox
 from tests.support.pipeline import Pipeline
 from tests.support.services import PostgresServer, RedisServer

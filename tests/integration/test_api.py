@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.api.app import create_app
-from publisher.models import Credential, Post, PostEvent
-from publisher.settings import Settings
+from publisher.core.models import Credential, Post, PostEvent
+from publisher.core.settings import Settings
 
 AUTH = {"Authorization": "Bearer test-key"}
 

@@ -11,11 +11,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import db, lifecycle, service
+from publisher.core import db, lifecycle, service
+from publisher.core.models import Base, Post, PostEvent
+from publisher.core.states import Actor, State, Trigger
+from publisher.core.tokens import TokenBox
 from publisher.errors import Conflict, LostRace
-from publisher.models import Base, Post, PostEvent
-from publisher.states import Actor, State, Trigger
-from publisher.tokens import TokenBox
 
 
 def test_upgrade_from_empty_reaches_head(engine: Engine) -> None:
@@ -146,7 +146,7 @@ def test_rotate_tokens_moves_every_token_to_the_new_key(sessions: sessionmaker[S
     with sessions.begin() as session:
         assert service.rotate_tokens(session, TokenBox((new, old))) == 3
     with sessions() as session:
-        from publisher.models import Credential
+        from publisher.core.models import Credential
 
         for index, credential_id in enumerate(ids):
             stored = session.get(Credential, credential_id)

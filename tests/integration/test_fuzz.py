@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from publisher.api.app import create_app
-from publisher.settings import Settings
+from publisher.core.settings import Settings
 from tests.support.pipeline import wait_for
 from tests.support.services import free_port
 

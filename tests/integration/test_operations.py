@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import control
+from publisher.core import control
 from publisher.sandbox import Sandbox
 from tests.support.pipeline import Pipeline, wait_for
 from tests.support.services import RedisServer
@@ -99,7 +99,7 @@ def test_watchdog_sees_beat_die_and_repair_publishes(pipeline: Pipeline) -> None
     # And --repair publishes a due post with beat still down (and the entry was deleted)
     from redis import Redis
 
-    from publisher.celery import SWEEP_ENTRY, app
+    from publisher.ops.celery_app import SWEEP_ENTRY, app
 
     Redis.from_url(pipeline.settings.redis_client_url).delete(
         app.conf.redbeat_key_prefix + SWEEP_ENTRY
@@ -136,7 +136,7 @@ def test_two_beats_sweep_once_per_interval(pipeline: Pipeline) -> None:
 
 
 def test_rate_limit_defers_the_credentials_other_posts(pipeline: Pipeline) -> None:
-    from publisher.models import Credential
+    from publisher.core.models import Credential
 
     account = pipeline.account()
     credential = pipeline.credential(account)
@@ -156,7 +156,7 @@ def test_rate_limit_defers_the_credentials_other_posts(pipeline: Pipeline) -> No
 def test_beat_restores_a_lost_schedule_entry(pipeline: Pipeline) -> None:
     from redis import Redis
 
-    from publisher.celery import SWEEP_ENTRY, app
+    from publisher.ops.celery_app import SWEEP_ENTRY, app
 
     pipeline.start_worker()
     pipeline.start_beat()

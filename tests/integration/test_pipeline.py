@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from publisher.providers.signing import verify
 from publisher.sandbox import Sandbox
-from publisher.signing import verify
 from tests.support.pipeline import Pipeline, wait_for
 from tests.support.services import PostgresServer, RedisServer
 
@@ -60,7 +60,7 @@ def test_publishes_once_per_provider(pipeline: Pipeline, provider: str) -> None:
     assert "canary" not in logged
     assert calls[0].request_headers["Authorization"] == "[redacted]"
     with pipeline.sessions() as session:
-        from publisher.models import Credential
+        from publisher.core.models import Credential
 
         stored = session.get(Credential, credential)
         assert stored is not None and stored.last_verified_at is not None
@@ -163,7 +163,7 @@ def test_unclassified_goes_to_sentry_then_retries(pipeline: Pipeline) -> None:
 
 
 def test_duplicated_messages_never_call_twice(pipeline: Pipeline) -> None:
-    from publisher.celery import app
+    from publisher.ops.celery_app import app
 
     account = pipeline.account()
     credential = pipeline.credential(account, "webhook")
@@ -171,8 +171,8 @@ def test_duplicated_messages_never_call_twice(pipeline: Pipeline) -> None:
         pipeline.post(account, credential, f"dup {account} {i}", approve=False) for i in range(5)
     ]
     with pipeline.sessions.begin() as session:
-        from publisher import service
-        from publisher.models import utcnow
+        from publisher.core import service
+        from publisher.core.models import utcnow
 
         for post_id in post_ids:
             service.approve(session, post_id, utcnow())
@@ -189,8 +189,8 @@ def test_duplicated_messages_never_call_twice(pipeline: Pipeline) -> None:
 
 
 def test_kill_switch_holds_everything_until_resume(pipeline: Pipeline) -> None:
-    from publisher import control
-    from publisher.models import utcnow
+    from publisher.core import control
+    from publisher.core.models import utcnow
 
     with pipeline.sessions.begin() as session:
         control.set_paused(session, True, utcnow())
@@ -212,7 +212,7 @@ def test_kill_switch_holds_everything_until_resume(pipeline: Pipeline) -> None:
 def test_recurring_post_schedules_its_next_occurrence(pipeline: Pipeline) -> None:
     from sqlalchemy import select
 
-    from publisher.models import Post
+    from publisher.core.models import Post
 
     post_id = _one(pipeline, "weekly news", recurrence_rule="0 9 * * 1", timezone="Europe/Berlin")
     assert pipeline.wait_final([post_id])[post_id].state == "done"
@@ -243,7 +243,7 @@ def test_notifications_are_delivered_signed(pipeline: Pipeline) -> None:
 def test_metrics_aggregate_worker_processes(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from publisher import metrics
+    from publisher.engine.telemetry import metrics
 
     post_id = _one(pipeline, "counted")
     assert pipeline.wait_final([post_id])[post_id].state == "done"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 import redis
@@ -54,8 +56,8 @@ def test_redis_kill_then_restart_on_the_same_port() -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_starts_answers_restarts_and_stops() -> None:
-    with PostgresServer() as server:
+def test_postgres_starts_answers_restarts_and_stops(postgres_binaries: Path) -> None:
+    with PostgresServer(bin_dir=postgres_binaries) as server:
         with psycopg.connect(server.url) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
         url = server.create_database("publisher_test")

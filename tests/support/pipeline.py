@@ -19,12 +19,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher import db, service
-from publisher.models import ApiCall, Notification, Post, utcnow
+from publisher.core import db, service
+from publisher.core.models import ApiCall, Notification, Post, utcnow
+from publisher.core.settings import Settings
+from publisher.core.tokens import TokenBox
+from publisher.ops.supervisor import celery_command, worker_command
 from publisher.sandbox import Sandbox
-from publisher.settings import Settings
-from publisher.supervisor import celery_command, worker_command
-from publisher.tokens import TokenBox
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]

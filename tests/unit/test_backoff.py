@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.backoff import DEFAULT, Backoff, delay, earliest_from_headers
+from publisher.core.models import Backoff
+from publisher.engine.backoff import DEFAULT, delay, earliest_from_headers
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.calls import Exchange
-from publisher.classify import classify
+from publisher.engine.classify import classify
+from publisher.engine.exchange import Exchange
 from publisher.providers import get_provider
 from publisher.providers.base import Category, PreparedCall
 

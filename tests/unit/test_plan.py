@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from publisher.classify import Outcome
-from publisher.lock import Job
-from publisher.plan import Action, RetryPolicy, after_call, authorize, validate
+from publisher.engine.classify import Outcome
+from publisher.engine.lock import Job
+from publisher.engine.plan import Action, RetryPolicy, after_call, authorize, validate
 from publisher.providers.base import Category, Published
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)

@@ -27,9 +27,9 @@ from publisher.providers.base import (
     match_rule,
 )
 from publisher.providers.mastodon import MastodonProvider, html_to_text
+from publisher.providers.signing import sign, verify
 from publisher.providers.webhook import SIGNATURE_HEADER, WebhookProvider, encode_body
 from publisher.providers.x import XProvider
-from publisher.signing import sign, verify
 
 MASTODON = MastodonProvider()
 WEBHOOK = WebhookProvider()

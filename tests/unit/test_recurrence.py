@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from publisher.core.recurrence import next_occurrence, validate
 from publisher.errors import InvalidInput
-from publisher.recurrence import next_occurrence, validate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

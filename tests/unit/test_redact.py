@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from publisher import redact
-from publisher.constants import REDACTED
+from publisher.core import redact
+from publisher.core.constants import REDACTED
 
 
 def test_secret_headers_are_replaced() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from publisher.core.states import Actor, State, Trigger, destination, sources
 from publisher.errors import IllegalTransition
-from publisher.states import Actor, State, Trigger, destination, sources
 
 S, T, A = State, Trigger, Actor
 

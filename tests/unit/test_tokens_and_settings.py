@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from publisher.core.settings import Settings
+from publisher.core.tokens import TokenBox, token_box
 from publisher.errors import ConfigError, TokenError
-from publisher.settings import Settings
-from publisher.tokens import TokenBox, token_box
 
 
 def test_encrypt_decrypt_and_rotate() -> None:

@@ -1,0 +1,28 @@
+"""Named constants about secrets and the call log, each with the reason for its value."""
+
+from __future__ import annotations
+
+# Call-log bodies and headers are cut to this many characters: enough to read a provider's
+# error, small enough that millions of rows stay cheap.
+CALL_LOG_BODY_LIMIT = 8_192
+
+# What replaces a secret in the call log, logs and Sentry events.
+REDACTED = "[redacted]"
+
+# Header and JSON field names whose values are secrets (compared case-insensitively).
+SECRET_NAMES = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "token",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "password",
+        "secret",
+        "x-publisher-signature",
+    }
+)

@@ -1,0 +1,233 @@
+"""The database schema: accounts, credentials, posts and what happens to them.
+
+The post row is the source of truth for the engine; a broker message carries only its id.
+Times are stored in UTC and always come back timezone-aware (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# BIGINT keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime, stored as UTC (naive on SQLite, timestamptz on PostgreSQL)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_idempotency_key() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Backoff(enum.StrEnum):
+    """A credential's retry policy (``credentials.backoff``); the delays are engine.backoff's."""
+
+    EXPONENTIAL = "exponential"  # doubles each attempt, with equal jitter (the default)
+    LINEAR = "linear"  # base * attempt, no jitter
+    CONSTANT = "constant"  # always base
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    billing_status: Mapped[str] = mapped_column(String(20), default="active")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    base_url: Mapped[str] = mapped_column(String(2000))
+    token_encrypted: Mapped[str] = mapped_column(Text)  # Fernet token, never the plain text
+    invalid_since: Mapped[datetime | None] = mapped_column(default=None)
+    last_verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    rate_limited_until: Mapped[datetime | None] = mapped_column(default=None)
+    backoff: Mapped[str] = mapped_column(String(20), default=Backoff.EXPONENTIAL.value)
+    retry_base: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+DUE_WHERE = "state IN ('approved', 'retry')"
+RUNNING_WHERE = "state = 'running'"
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        # The sweep's lookup: partial, so millions of finished rows never enter it.
+        Index(
+            "ix_posts_due",
+            "next_run_at",
+            sqlite_where=text(DUE_WHERE),
+            postgresql_where=text(DUE_WHERE),
+        ),
+        # The rescue of expired leases.
+        Index(
+            "ix_posts_lease",
+            "lease_expires_at",
+            sqlite_where=text(RUNNING_WHERE),
+            postgresql_where=text(RUNNING_WHERE),
+        ),
+        Index("ix_posts_state_next_run_at", "state", "next_run_at"),
+        Index("ix_posts_account_state", "account_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(20), default="draft")
+    scheduled_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, default=None)
+    idempotency_key: Mapped[str] = mapped_column(
+        String(64), unique=True, default=new_idempotency_key
+    )
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)  # last call may have landed
+    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    external_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error_category: Mapped[str | None] = mapped_column(String(40), default=None)
+    last_error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    cancel_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    recurrence: Mapped[str | None] = mapped_column(String(200), default=None)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    series_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # fencing token
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostEvent(Base):
+    __tablename__ = "post_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    trigger: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    actor: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiCall(Base):
+    __tablename__ = "api_calls"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    provider: Mapped[str] = mapped_column(String(20))
+    method: Mapped[str] = mapped_column(String(10))
+    url: Mapped[str] = mapped_column(String(2000))
+    request_headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_body: Mapped[str | None] = mapped_column(Text, default=None)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    response_headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    response_body: Mapped[str | None] = mapped_column(Text, default=None)
+    duration_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    category: Mapped[str] = mapped_column(String(40), default="in_flight")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index(
+            "ix_notifications_undelivered",
+            "id",
+            sqlite_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), default=None)
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_delivery_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Control(Base):
+    """Operator switches and engine facts (the kill switch, the sweep heartbeat)."""
+
+    __tablename__ = "control"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

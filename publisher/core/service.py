@@ -1,0 +1,435 @@
+"""The main app's Python API: accounts, credentials and posts.
+
+Plain functions that take the SQLAlchemy session (and the clock) explicitly; the HTTP API
+is a thin layer over them, so there is one implementation. Each function validates its
+input (``InvalidInput`` naming the field) before it writes anything; the caller owns the
+transaction, so a failure never leaves a partial write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from publisher.core import lifecycle, recurrence
+from publisher.core.models import (
+    Account,
+    ApiCall,
+    Backoff,
+    Credential,
+    Notification,
+    Post,
+    PostEvent,
+)
+from publisher.core.states import Actor, State, Trigger
+from publisher.core.tokens import TokenBox
+from publisher.errors import Conflict, InvalidInput, LostRace, NotFound
+from publisher.providers import get_provider
+
+BILLING_STATUSES = ("active", "past_due", "suspended")
+MAX_ATTEMPTS_LIMIT = 100  # beyond this a post would retry for days: surely a mistake
+PAGE_LIMIT = 500  # the largest page a listing returns
+
+
+T = TypeVar("T")
+
+
+def _get(session: Session, model: type[T], object_id: int, field: str) -> T:
+    found = session.get(model, object_id)
+    if found is None:
+        raise NotFound(f"{field} {object_id} not found", field=field)
+    return found
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(field, "must include a time zone offset, e.g. 2030-01-01T09:00:00Z")
+    return value
+
+
+def _check_billing(status: str) -> str:
+    if status not in BILLING_STATUSES:
+        raise InvalidInput("billing_status", f"must be one of: {', '.join(BILLING_STATUSES)}")
+    return status
+
+
+def _check_text(text: str, provider_name: str) -> str:
+    if not text.strip():
+        raise InvalidInput("text", "must not be empty")
+    limit = get_provider(provider_name).max_text_length
+    if len(text) > limit:
+        raise InvalidInput("text", f"is {len(text)} characters; {provider_name} allows {limit}")
+    return text
+
+
+def _check_max_attempts(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidInput("max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
+    return value
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidInput("base_url", "must be an absolute http(s) URL")
+    return url.rstrip("/")
+
+
+# Accounts ---------------------------------------------------------------------------
+
+
+def create_account(session: Session, name: str, billing_status: str = "active") -> Account:
+    if not name.strip():
+        raise InvalidInput("name", "must not be empty")
+    account = Account(name=name, billing_status=_check_billing(billing_status), paused=False)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_account(session: Session, account_id: int) -> Account:
+    return _get(session, Account, account_id, "account_id")
+
+
+def update_account(
+    session: Session,
+    account_id: int,
+    *,
+    billing_status: str | None = None,
+    paused: bool | None = None,
+) -> Account:
+    account = get_account(session, account_id)
+    if billing_status is not None:
+        account.billing_status = _check_billing(billing_status)
+    if paused is not None:
+        account.paused = paused
+    session.flush()
+    return account
+
+
+# Credentials ------------------------------------------------------------------------
+
+
+def add_credential(
+    session: Session,
+    box: TokenBox,
+    account_id: int,
+    provider: str,
+    base_url: str,
+    token: str,
+    *,
+    backoff: str | None = None,
+    retry_base: float | None = None,
+) -> Credential:
+    get_account(session, account_id)
+    get_provider(provider)
+    if not token:
+        raise InvalidInput("token", "must not be empty")
+    if backoff is not None and backoff not in Backoff.__members__.values():
+        raise InvalidInput("backoff", f"must be one of: {', '.join(b.value for b in Backoff)}")
+    if retry_base is not None and retry_base < 0:
+        raise InvalidInput("retry_base", "must be >= 0")
+    credential = Credential(
+        account_id=account_id,
+        provider=provider,
+        base_url=_check_url(base_url),
+        token_encrypted=box.encrypt(token),
+        backoff=backoff or Backoff.EXPONENTIAL.value,
+        retry_base=retry_base,
+    )
+    session.add(credential)
+    session.flush()
+    return credential
+
+
+def get_credential(session: Session, credential_id: int) -> Credential:
+    return _get(session, Credential, credential_id, "credential_id")
+
+
+def replace_token(
+    session: Session, box: TokenBox, credential_id: int, token: str, now: datetime
+) -> Credential:
+    """Store a new token and clear the credential's invalid mark."""
+    credential = get_credential(session, credential_id)
+    if not token:
+        raise InvalidInput("token", "must not be empty")
+    credential.token_encrypted = box.encrypt(token)
+    credential.invalid_since = None
+    credential.last_verified_at = None
+    credential.updated_at = now
+    session.flush()
+    return credential
+
+
+def rotate_tokens(session: Session, box: TokenBox) -> int:
+    """Re-encrypt every stored token under the box's first key; returns how many.
+
+    Raises ``TokenError`` (and writes nothing, the caller's transaction rolls back) if any
+    token cannot be decrypted with the configured keys.
+    """
+    credentials = session.scalars(select(Credential).order_by(Credential.id)).all()
+    for credential in credentials:
+        credential.token_encrypted = box.rotate(credential.token_encrypted)
+    session.flush()
+    return len(credentials)
+
+
+def reapprove_unauthorized(
+    session: Session, credential_id: int, now: datetime, window: timedelta
+) -> list[Post]:
+    """Re-approve the posts cancelled as ``unauthorized`` whose time passed by < ``window``.
+
+    Each goes cancelled -> draft -> approved (two history events) and is due now or at its
+    original time, whichever is later.
+    """
+    get_credential(session, credential_id)
+    candidates = session.scalars(
+        select(Post).where(
+            Post.credential_id == credential_id,
+            Post.state == State.CANCELLED.value,
+            Post.cancel_reason == "unauthorized",
+            Post.scheduled_at >= now - window,
+        )
+    ).all()
+    moved = []
+    for post in candidates:
+        lifecycle.move(session, post.id, Trigger.REOPEN, Actor.USER, now, reason="token replaced")
+        moved.append(approve(session, post.id, now, reason="token replaced"))
+    return moved
+
+
+# Posts ------------------------------------------------------------------------------
+
+
+def create_post(
+    session: Session,
+    account_id: int,
+    credential_id: int,
+    text: str,
+    *,
+    options: Mapping[str, Any] | None = None,
+    scheduled_at: datetime | None = None,
+    max_attempts: int | None = None,
+    recurrence_rule: str | None = None,
+    timezone: str | None = None,
+    idempotency_key: str | None = None,
+) -> Post:
+    """A new post in ``draft``.
+
+    With ``idempotency_key`` (the main app's own, e.g. its post id) a retried request
+    returns the post the first one created instead of a second post, so a main app that
+    timed out and retried can never get the same content published twice. The key is
+    also the one sent to providers. Reusing a key for different content is a conflict.
+    """
+    if idempotency_key is not None:
+        existing = post_by_key(session, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, account_id, credential_id, text)
+    get_account(session, account_id)
+    credential = get_credential(session, credential_id)
+    if credential.account_id != account_id:
+        raise InvalidInput("credential_id", f"credential {credential_id} is not this account's")
+    if recurrence_rule is not None:
+        recurrence.validate(recurrence_rule, timezone or "UTC")
+    post = Post(
+        account_id=account_id,
+        credential_id=credential_id,
+        text=_check_text(text, credential.provider),
+        options=dict(options or {}),
+        state=State.DRAFT.value,
+        scheduled_at=_aware(scheduled_at, "scheduled_at"),
+        max_attempts=_check_max_attempts(max_attempts),
+        recurrence=recurrence_rule,
+        timezone=(timezone or "UTC") if recurrence_rule else timezone,
+    )
+    if idempotency_key is not None:
+        post.idempotency_key = _check_key(idempotency_key)
+    try:
+        with session.begin_nested():  # a concurrent twin may insert the key first
+            session.add(post)
+            session.flush()
+    except IntegrityError:
+        existing = post_by_key(session, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _same_request(existing, account_id, credential_id, text)
+    return post
+
+
+def post_by_key(session: Session, key: str) -> Post | None:
+    """The post with this idempotency key, if any."""
+    return session.scalars(select(Post).where(Post.idempotency_key == key)).one_or_none()
+
+
+def _check_key(key: str) -> str:
+    if not 8 <= len(key) <= 64 or not key.isprintable() or " " in key:
+        raise InvalidInput("idempotency_key", "must be 8 to 64 printable characters, no spaces")
+    return key
+
+
+def _same_request(existing: Post, account_id: int, credential_id: int, text: str) -> Post:
+    if (existing.account_id, existing.credential_id, existing.text) != (
+        account_id,
+        credential_id,
+        text,
+    ):
+        raise Conflict(
+            "this idempotency_key was already used for a different post",
+            field="idempotency_key",
+            state=existing.state,
+        )
+    return existing
+
+
+def get_post(session: Session, post_id: int) -> Post:
+    return _get(session, Post, post_id, "post_id")
+
+
+def edit_post(
+    session: Session,
+    post_id: int,
+    now: datetime,
+    *,
+    text: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    scheduled_at: datetime | None = None,
+    max_attempts: int | None = None,
+) -> Post:
+    """Change a draft; any other state is a ``Conflict`` naming it.
+
+    The write is a compare-and-set on (state, version): an edit racing an approval either
+    lands before it or fails, so an approved post's text is never changed underneath.
+    """
+    post = get_post(session, post_id)
+    if post.state != State.DRAFT.value:
+        raise Conflict(
+            f"only a draft can be edited; post {post_id} is {post.state!r}", state=post.state
+        )
+    credential = get_credential(session, post.credential_id)
+    changes: dict[str, Any] = {}
+    if text is not None:
+        changes["text"] = _check_text(text, credential.provider)
+    if options is not None:
+        changes["options"] = dict(options)
+    if scheduled_at is not None:
+        changes["scheduled_at"] = _aware(scheduled_at, "scheduled_at")
+    if max_attempts is not None:
+        changes["max_attempts"] = _check_max_attempts(max_attempts)
+    result = session.execute(
+        update(Post)
+        .where(Post.id == post_id, Post.state == State.DRAFT.value, Post.version == post.version)
+        .values(version=Post.version + 1, updated_at=now, **changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostRace(f"post {post_id} changed while editing it", state=post.state)
+    session.refresh(post)
+    return post
+
+
+def approve(
+    session: Session,
+    post_id: int,
+    now: datetime,
+    scheduled_at: datetime | None = None,
+    *,
+    reason: str | None = None,
+) -> Post:
+    """Approve a draft, due at ``scheduled_at`` (else its own scheduled time, else now)."""
+    post = get_post(session, post_id)
+    when = _aware(scheduled_at, "scheduled_at") or post.scheduled_at or now
+    return lifecycle.move(
+        session,
+        post_id,
+        Trigger.APPROVE,
+        Actor.USER,
+        now,
+        reason=reason,
+        changes={
+            "scheduled_at": when,
+            "next_run_at": when,
+            "attempts": 0,
+            "enqueued_at": None,
+            "cancel_reason": None,
+        },
+    )
+
+
+def unapprove(session: Session, post_id: int, now: datetime) -> Post:
+    return lifecycle.move(
+        session, post_id, Trigger.UNAPPROVE, Actor.USER, now, changes={"next_run_at": None}
+    )
+
+
+def cancel(session: Session, post_id: int, now: datetime, reason: str = "user") -> Post:
+    return lifecycle.move(
+        session,
+        post_id,
+        Trigger.CANCEL,
+        Actor.USER,
+        now,
+        reason=reason,
+        changes={"cancel_reason": reason, "next_run_at": None},
+    )
+
+
+def reopen(session: Session, post_id: int, now: datetime) -> Post:
+    return lifecycle.move(
+        session, post_id, Trigger.REOPEN, Actor.USER, now, changes={"cancel_reason": None}
+    )
+
+
+def list_posts(
+    session: Session,
+    *,
+    state: str | None = None,
+    account_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> Sequence[Post]:
+    """Posts by id, ``limit`` at most (capped), after the cursor ``after_id``."""
+    query = select(Post).where(Post.id > after_id).order_by(Post.id).limit(min(limit, PAGE_LIMIT))
+    if state is not None:
+        if state not in State.__members__.values():
+            raise InvalidInput("state", f"must be one of: {', '.join(s.value for s in State)}")
+        query = query.where(Post.state == state)
+    if account_id is not None:
+        query = query.where(Post.account_id == account_id)
+    return session.scalars(query).all()
+
+
+def history(session: Session, post_id: int) -> Sequence[PostEvent]:
+    return session.scalars(
+        select(PostEvent).where(PostEvent.post_id == post_id).order_by(PostEvent.id)
+    ).all()
+
+
+def list_calls(session: Session, post_id: int) -> Sequence[ApiCall]:
+    get_post(session, post_id)
+    return session.scalars(
+        select(ApiCall).where(ApiCall.post_id == post_id).order_by(ApiCall.id)
+    ).all()
+
+
+def list_notifications(
+    session: Session,
+    *,
+    account_id: int | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> Sequence[Notification]:
+    query = (
+        select(Notification)
+        .where(Notification.id > after_id)
+        .order_by(Notification.id)
+        .limit(min(limit, PAGE_LIMIT))
+    )
+    if account_id is not None:
+        query = query.where(Notification.account_id == account_id)
+    return session.scalars(query).all()

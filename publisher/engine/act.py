@@ -1,0 +1,175 @@
+"""Applying a ``Plan`` to the database: the post's transition and its consequences.
+
+Everything for one attempt's end happens in one transaction, fenced by the lease: the
+call-log row, the post's move, the credential's marks, the notification and, for a
+recurring post, its next occurrence. A worker that lost its lease changes no post.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from publisher.core import lifecycle, notifications, recurrence
+from publisher.core.models import Credential, Post
+from publisher.core.states import DUE_STATES, Actor, State, Trigger
+from publisher.engine.lock import Job
+from publisher.engine.plan import Action, Plan
+
+VERIFIED_EVERY = timedelta(hours=1)
+
+TRIGGERS = {
+    Action.SUCCEED: Trigger.SUCCEED,
+    Action.DEFER: Trigger.DEFER,
+    Action.GIVE_UP: Trigger.GIVE_UP,
+    Action.CANCEL: Trigger.CANCEL,
+    Action.RELEASE: Trigger.RELEASE,
+}
+
+
+def _changes(plan: Plan, now: datetime) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "enqueued_at": None,
+        "ambiguous": plan.ambiguous,
+    }
+    if plan.action is Action.SUCCEED:
+        published = plan.published
+        changes |= {
+            "published_at": now,
+            "next_run_at": None,
+            "ambiguous": False,
+            "last_error_category": None,
+            "last_error_message": None,
+            "external_id": published.external_id if published else None,
+            "external_url": published.external_url if published else None,
+        }
+    elif plan.action is Action.RELEASE:
+        changes |= {"attempts": Post.attempts - 1, "next_run_at": plan.next_run_at or now}
+    else:
+        changes |= {
+            "next_run_at": plan.next_run_at,
+            "last_error_category": plan.category,
+            "last_error_message": plan.message and plan.message.replace("\x00", ""),
+        }
+        if plan.action is Action.CANCEL:
+            changes["cancel_reason"] = plan.reason
+    return changes
+
+
+def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
+    """Move the post as ``plan`` says; False (nothing written) if the lease was lost."""
+    won = lifecycle.guarded_update(
+        session,
+        job.post_id,
+        trigger=TRIGGERS[plan.action],
+        actor=Actor.ENGINE,
+        source=State.RUNNING,
+        version=job.version,
+        now=now,
+        reason=plan.reason if plan.message is None else f"{plan.reason}: {plan.message}",
+        changes=_changes(plan, now),
+        lease_owner=job.owner,
+    )
+    if not won:
+        return False
+    if plan.invalidate_credential:
+        session.execute(
+            update(Credential)
+            .where(Credential.id == job.credential_id, Credential.invalid_since.is_(None))
+            .values(invalid_since=now)
+        )
+    if plan.hold_credential_until is not None:
+        hold_credential(session, job.credential_id, plan.hold_credential_until)
+    if plan.notify is not None:
+        notifications.add(
+            session, job.account_id, job.post_id, plan.notify, _message(job, plan), now
+        )
+    if plan.action is Action.SUCCEED and (
+        job.last_verified_at is None or job.last_verified_at < now - VERIFIED_EVERY
+    ):
+        _verified(session, job.credential_id, now)
+        if job.recurrence:
+            schedule_next(session, job, now)
+    return True
+
+
+def _message(job: Job, plan: Plan) -> str:
+    what = {
+        "reauthorize": "needs re-authorization",
+        "forbidden": "was refused",
+        "gave_up": "could not be published",
+        "cancelled": "was cancelled",
+    }
+    head = f"post {job.post_id} ({job.provider}) {what.get(plan.notify or '', plan.reason)}"
+    return f"{head}: {plan.message}" if plan.message else head
+
+
+def _verified(session: Session, credential_id: int, now: datetime) -> None:
+    """The provider accepted the token: note it (at most hourly, to spare a write per post)."""
+    session.execute(
+        update(Credential)
+        .where(
+            Credential.id == credential_id,
+            or_(
+                Credential.last_verified_at.is_(None),
+                Credential.last_verified_at < now - VERIFIED_EVERY,
+            ),
+        )
+        .values(last_verified_at=now)
+    )
+
+
+def hold_credential(session: Session, credential_id: int, until: datetime) -> None:
+    """Rate-limited: no post of this credential starts before ``until``."""
+    session.execute(
+        update(Credential).where(Credential.id == credential_id).values(rate_limited_until=until)
+    )
+    session.execute(
+        update(Post)
+        .where(
+            Post.credential_id == credential_id,
+            Post.state.in_([s.value for s in DUE_STATES]),
+            Post.next_run_at < until,
+        )
+        .values(next_run_at=until, enqueued_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def schedule_next(session: Session, job: Job, now: datetime) -> Post:
+    """The next occurrence of a recurring post: a new approved post in the same series."""
+    assert job.recurrence is not None
+    after = max(now, job.scheduled_at or now)
+    when = recurrence.next_occurrence(job.recurrence, job.timezone or "UTC", after)
+    post = Post(
+        account_id=job.account_id,
+        credential_id=job.credential_id,
+        text=job.text,
+        options=dict(job.options),
+        state=State.DRAFT.value,
+        scheduled_at=when,
+        recurrence=job.recurrence,
+        timezone=job.timezone,
+        series_id=job.series_id or job.post_id,
+    )
+    session.add(post)
+    session.flush()
+    lifecycle.move(
+        session,
+        post.id,
+        Trigger.APPROVE,
+        Actor.ENGINE,
+        now,
+        reason=f"next occurrence of post {job.post_id}",
+        changes={"next_run_at": when},
+    )
+    return post
+
+
+def lease_left(job: Job, now: datetime) -> timedelta:
+    return job.lease_expires_at - now

@@ -1,0 +1,112 @@
+"""How long to wait before the next attempt.
+
+A pure policy: ``delay`` turns (policy, failed attempt number) into seconds, and
+``earliest_from_headers`` reads the provider's own "not before" hints (``Retry-After``,
+``X-RateLimit-Reset``). The classifier takes the later of the two; nothing here sleeps,
+reads a clock or touches the database.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from publisher.core.models import Backoff
+
+# 2**63 seconds is far past any cap; bounding the exponent keeps the float math finite.
+MAX_EXPONENT = 63
+
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+DEFAULT = Backoff.EXPONENTIAL
+
+
+def delay(
+    policy: Backoff,
+    attempt: int,
+    base: float,
+    cap: float,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+    Exponential uses "equal jitter": ``min(cap, base * 2**(attempt-1))`` is drawn
+    uniformly down to half of itself, so retries spread out yet never come sooner than
+    half the nominal delay. Linear is ``min(cap, base * attempt)``. Constant is ``base``
+    (the cap does not apply). Never negative; raises ValueError for ``attempt < 1`` or a
+    negative ``base``/``cap``.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt is 1-based, got {attempt}")
+    if base < 0 or cap < 0:
+        raise ValueError(f"base and cap must not be negative, got {base}, {cap}")
+    if policy is Backoff.CONSTANT:
+        return base
+    if policy is Backoff.LINEAR:
+        return min(cap, base * attempt)
+    nominal = min(cap, base * 2.0 ** min(attempt - 1, MAX_EXPONENT))
+    uniform = rng.uniform if rng is not None else random.uniform
+    return uniform(nominal / 2, nominal)
+
+
+def earliest_from_headers(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """The earliest time the provider will accept a retry, from its response headers.
+
+    Reads ``Retry-After`` (delta seconds or HTTP-date) and ``X-RateLimit-Reset`` (epoch
+    seconds as X sends, or ISO 8601 as Mastodon sends; told apart by shape), matching
+    header names case-insensitively. ``X-RateLimit-Reset`` is ignored when
+    ``X-RateLimit-Remaining`` says requests are left, since Mastodon sends the reset on
+    every response. Returns the later of the times found, in UTC, or None when none is
+    present or parseable. Never raises on junk values. ``now`` must be aware.
+    """
+    lowered = {str(name).lower(): value for name, value in headers.items()}
+    found = [
+        _retry_after(lowered.get("retry-after"), now),
+        _rate_limit_reset(lowered.get("x-ratelimit-reset"), lowered.get("x-ratelimit-remaining")),
+    ]
+    times = [moment for moment in found if moment is not None]
+    return max(times) if times else None
+
+
+def _retry_after(value: object, now: datetime) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    try:
+        if _NUMBER.fullmatch(value):
+            return (now + timedelta(seconds=float(value))).astimezone(UTC)
+        return _as_utc(parsedate_to_datetime(value))
+    except (ValueError, TypeError, OverflowError, IndexError):
+        return None
+
+
+def _rate_limit_reset(value: object, remaining: object) -> datetime | None:
+    if not isinstance(value, str) or _has_quota_left(remaining):
+        return None
+    value = value.strip()
+    try:
+        if _NUMBER.fullmatch(value):
+            return datetime.fromtimestamp(float(value), UTC)
+        return _as_utc(datetime.fromisoformat(value))
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+
+
+def _has_quota_left(remaining: object) -> bool:
+    if not isinstance(remaining, str):
+        return False
+    try:
+        return int(remaining.strip()) > 0
+    except ValueError:
+        return False
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A date without a zone (HTTP-date "-0000", ISO without offset) is taken as UTC.
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,147 @@
+"""The call log: one ``api_calls`` row per attempt against a provider.
+
+The row is written *before* the call (category ``in_flight``) and completed after it, so
+an attempt whose worker died mid-call is still on record (the sweep marks it
+``abandoned``). Headers and bodies are redacted and size-bounded on the way in.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.core import redact
+from publisher.core.db import transaction
+from publisher.core.models import ApiCall
+from publisher.engine.classify import Outcome
+from publisher.engine.exchange import Exchange
+from publisher.engine.lock import Job
+from publisher.providers.base import PreparedCall
+
+IN_FLIGHT = "in_flight"
+ABANDONED = "abandoned"
+CRASHED = "crashed"  # the worker hit an unexpected error around the call
+RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt created
+NOT_FOUND = "reconcile_not_found"
+LOOKUP_FAILED = "reconcile_failed"
+
+
+def _request_body(call: PreparedCall) -> bytes | str | None:
+    if call.data is not None:
+        return call.data
+    if call.json is None:
+        return None
+    return json.dumps(call.json)
+
+
+def insert_start(session: Session, job: Job, call: PreparedCall, token: str, now: datetime) -> int:
+    """Record, in the caller's transaction, that ``job.attempt`` is about to call."""
+    return int(
+        session.execute(
+            insert(ApiCall)
+            .values(
+                post_id=job.post_id,
+                attempt=job.attempt,
+                provider=job.provider,
+                method=call.method,
+                url=redact.text(call.url, [token]),
+                request_headers=redact.headers(call.headers, [token]),
+                request_body=redact.body(_request_body(call), [token]),
+                response_headers={},
+                category=IN_FLIGHT,
+                started_at=now,
+            )
+            .returning(ApiCall.id)
+        ).scalar_one()
+    )
+
+
+def start(
+    sessions: sessionmaker[Session], job: Job, call: PreparedCall, token: str, now: datetime
+) -> int:
+    """``insert_start`` in a transaction of its own; returns the row id."""
+    with transaction(sessions) as session:
+        return insert_start(session, job, call, token, now)
+
+
+def finish(
+    session: Session,
+    call_id: int,
+    exchange: Exchange,
+    outcome: Outcome,
+    token: str,
+    now: datetime,
+) -> None:
+    session.execute(
+        update(ApiCall)
+        .where(ApiCall.id == call_id)
+        .values(
+            status_code=exchange.status,
+            response_headers=redact.headers(exchange.headers, [token]),
+            response_body=redact.body(exchange.body, [token]),
+            duration_ms=round(exchange.duration_ms, 3),
+            category=outcome.category.value + ("_ambiguous" if outcome.ambiguous else ""),
+            error=redact.text(exchange.error, [token]) if exchange.error else None,
+            finished_at=now,
+        )
+    )
+
+
+def lookup(
+    sessions: sessionmaker[Session],
+    job: Job,
+    found: bool | None,
+    error: str | None,
+    duration_ms: float,
+    started: datetime,
+    now: datetime,
+) -> None:
+    """Record a reconciliation (the provider searched for an ambiguous attempt's post).
+
+    ``found`` is None when the lookup failed or the provider offers none.
+    """
+    category = {True: RECONCILED, False: NOT_FOUND, None: LOOKUP_FAILED}[found]
+    with transaction(sessions) as session:
+        session.add(
+            ApiCall(
+                post_id=job.post_id,
+                attempt=job.attempt,
+                provider=job.provider,
+                method="LOOKUP",
+                url=job.base_url,
+                category=category,
+                error=error,
+                duration_ms=round(duration_ms, 3),
+                started_at=started,
+                finished_at=now,
+            )
+        )
+
+
+def close_in_flight(
+    session: Session, post_id: int, attempt: int, error: str, now: datetime
+) -> None:
+    """End this attempt's unfinished call row: the worker failed before recording it."""
+    session.execute(
+        update(ApiCall)
+        .where(
+            ApiCall.post_id == post_id, ApiCall.attempt == attempt, ApiCall.category == IN_FLIGHT
+        )
+        .values(category=CRASHED, error=redact.text(error)[:2000], finished_at=now)
+    )
+
+
+def abandon(session: Session, post_id: int, now: datetime) -> None:
+    """Mark a dead worker's unfinished call rows for ``post_id``."""
+    session.execute(
+        update(ApiCall)
+        .where(ApiCall.post_id == post_id, ApiCall.category == IN_FLIGHT)
+        .values(
+            category=ABANDONED,
+            error="the worker stopped before recording a result",
+            finished_at=now,
+        )
+    )

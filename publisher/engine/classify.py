@@ -1,0 +1,86 @@
+"""Naming what a provider call's result means: the ``Outcome`` the worker acts on.
+
+Pure: an ``Exchange`` and the provider's error table in, a value out. Network errors and
+5xx/429 are Unavailable; the table names the provider-specific codes; anything else is
+Unclassified (reported to Sentry, then retried like Unavailable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from publisher.engine.backoff import earliest_from_headers
+from publisher.engine.exchange import Exchange
+from publisher.providers.base import (
+    Category,
+    Provider,
+    Published,
+    PublishRequest,
+    match_rule,
+)
+
+MESSAGE_LIMIT = 500  # characters of a provider's error message kept on the post
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to."""
+
+    category: Category
+    message: str | None = None
+    published: Published | None = None
+    not_before: datetime | None = None  # the provider's own earliest retry time
+    ambiguous: bool = False  # the provider may have created the post anyway
+    rate_limited: bool = False  # a 429 / rate-limit code: hold the credential's other posts
+
+
+RATE_LIMIT_STATUS = 429
+
+
+def _success(provider: Provider, exchange: Exchange, request: PublishRequest | None) -> Outcome:
+    assert exchange.status is not None
+    try:
+        published = provider.parse_success(exchange.status, exchange.json(), request)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        published = None
+    if published is None:
+        # 2xx but unreadable: the post very likely exists. Retry with the same idempotency
+        # key and reconcile first, and let a human see it in Sentry.
+        return Outcome(
+            Category.UNCLASSIFIED,
+            f"HTTP {exchange.status} with an unreadable body",
+            ambiguous=True,
+        )
+    return Outcome(Category.SUCCESS, published=published)
+
+
+def classify(
+    provider: Provider,
+    exchange: Exchange,
+    now: datetime,
+    request: PublishRequest | None = None,
+) -> Outcome:
+    """The outcome of ``exchange``; never raises."""
+    if exchange.status is None:
+        return Outcome(Category.UNAVAILABLE, exchange.error, ambiguous=exchange.ambiguous)
+    status = exchange.status
+    if 200 <= status < 300:
+        return _success(provider, exchange, request)
+    error = provider.parse_error(status, exchange.json())
+    message = error.message.replace("\x00", "")[:MESSAGE_LIMIT] or f"HTTP {status}"
+    category = match_rule(provider.error_table, status, error)
+    if category is None:
+        category = Category.UNAVAILABLE if status >= 500 else Category.UNCLASSIFIED
+    not_before = earliest_from_headers(exchange.headers, now)
+    rate_limited = status == RATE_LIMIT_STATUS or (
+        category is Category.UNAVAILABLE and not_before is not None
+    )
+    return Outcome(
+        category,
+        f"HTTP {status}: {message}",
+        not_before=not_before
+        if category in (Category.UNAVAILABLE, Category.UNCLASSIFIED)
+        else None,
+        rate_limited=rate_limited,
+    )

@@ -1,0 +1,11 @@
+"""The engine's timing constants, each with the reason for its value."""
+
+from __future__ import annotations
+
+# A worker will not start a call with less lease left than the call can take plus this
+# margin (s): past the lease the sweep may hand the post to another worker.
+LEASE_SAFETY_MARGIN = 10.0
+
+# A message may start this early (s) before next_run_at: beat's and workers' clocks differ a
+# little, and a claim refused for being 50 ms early would wait a whole grace period.
+CLAIM_EARLY_TOLERANCE = 1.0

@@ -1,0 +1,73 @@
+"""A process's engine dependencies, built once and passed explicitly.
+
+Workers and the sweep receive a ``Dependencies`` instead of reaching for globals: the
+settings, a session factory, the token box, a pooled HTTP session, the clock, and how to
+enqueue a post (Celery in production, anything callable in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import requests
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.core import db
+from publisher.core.models import utcnow
+from publisher.core.settings import Settings
+from publisher.core.tokens import TokenBox, token_box
+from publisher.engine import exchange
+from publisher.engine.plan import RetryPolicy
+
+Enqueue = Callable[[int, float], None]  # (post id, countdown in seconds)
+Backlog = Callable[[], int | None]  # messages waiting in the broker; None: unknown
+
+
+def _unknown_backlog() -> int | None:
+    return None
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Dependencies:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    box: TokenBox
+    http: requests.Session
+    enqueue: Enqueue
+    clock: Callable[[], datetime] = utcnow
+    owner: str = field(default_factory=_owner)
+    backlog: Backlog = _unknown_backlog
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease_seconds)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.settings.http_connect_timeout, self.settings.http_timeout)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(base=self.settings.retry_base, cap=self.settings.retry_max)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, enqueue: Enqueue, backlog: Backlog = _unknown_backlog
+    ) -> Dependencies:
+        engine = db.make_engine(settings.database_url)
+        return cls(
+            settings,
+            db.make_sessionmaker(engine),
+            token_box(settings),
+            exchange.new_session(),
+            enqueue,
+            backlog=backlog,
+        )

@@ -1,0 +1,156 @@
+"""Deciding what to do with a claimed post: the ``Plan`` value the worker applies.
+
+Three places decide, all pure: ``validate`` (billing, pauses), ``authorize`` (the
+credential), and ``after_call`` (an ``Outcome`` of the provider call). The worker applies
+whatever plan comes back in one place (``act``).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from publisher.core.models import Backoff
+from publisher.engine.backoff import delay
+from publisher.engine.classify import Outcome
+from publisher.engine.lock import Job
+from publisher.providers.base import Category, Published
+
+
+class Action(enum.StrEnum):
+    SUCCEED = "succeed"  # published: done
+    DEFER = "defer"  # transient failure: retry at next_run_at
+    GIVE_UP = "give_up"  # the last attempt failed: back to draft
+    CANCEL = "cancel"  # stop for good, with a reason
+    RELEASE = "release"  # hand back untouched, the attempt refunded
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    reason: str | None = None  # cancel reason, or why it was deferred/released
+    category: str | None = None  # the error category recorded on the post
+    message: str | None = None
+    next_run_at: datetime | None = None
+    published: Published | None = None
+    ambiguous: bool = False  # keep reconciling before the next attempt
+    notify: str | None = None  # notification kind for the main app
+    invalidate_credential: bool = False
+    hold_credential_until: datetime | None = None  # defer the credential's other posts
+    report: bool = False  # send to Sentry for triage
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base: float
+    cap: float
+
+
+def validate(job: Job) -> Plan | None:
+    """A cancel plan if the account may not publish now, else None."""
+    if job.billing_status != "active":
+        return Plan(
+            Action.CANCEL,
+            reason="billing_inactive",
+            notify="cancelled",
+            message=f"the account's billing status is {job.billing_status!r}",
+        )
+    if job.account_paused:
+        return Plan(
+            Action.CANCEL, reason="paused", notify="cancelled", message="the account is paused"
+        )
+    return None
+
+
+def authorize(job: Job, now: datetime, token_ok: bool) -> Plan | None:
+    """A plan that stops before the call if the credential cannot be used, else None."""
+    if job.credential_invalid or not token_ok:
+        why = (
+            "the provider rejected this credential"
+            if job.credential_invalid
+            else ("the stored token cannot be decrypted with the configured keys")
+        )
+        return Plan(
+            Action.CANCEL,
+            reason="unauthorized",
+            category="unauthorized",
+            message=why,
+            notify="reauthorize",
+        )
+    if job.rate_limited_until is not None and job.rate_limited_until > now:
+        return Plan(
+            Action.RELEASE,
+            reason="credential rate-limited",
+            next_run_at=job.rate_limited_until,
+            ambiguous=job.ambiguous,
+        )
+    return None
+
+
+def _retry(
+    job: Job, outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Random | None
+) -> Plan:
+    ambiguous = job.ambiguous or outcome.ambiguous
+    report = outcome.category is Category.UNCLASSIFIED
+    if job.attempt >= job.max_attempts:
+        return Plan(
+            Action.GIVE_UP,
+            reason=f"gave up after {job.attempt} attempts",
+            category=outcome.category.value,
+            message=outcome.message,
+            ambiguous=ambiguous,
+            notify="gave_up",
+            report=report,
+        )
+    base = job.retry_base if job.retry_base is not None else policy.base
+    wait = delay(Backoff(job.backoff), job.attempt, base, policy.cap, rng)
+    when = now + timedelta(seconds=wait)
+    if outcome.not_before is not None and outcome.not_before > when:
+        when = outcome.not_before
+    return Plan(
+        Action.DEFER,
+        reason=outcome.category.value,
+        category=outcome.category.value,
+        message=outcome.message,
+        next_run_at=when,
+        ambiguous=ambiguous,
+        hold_credential_until=when if outcome.rate_limited else None,
+        report=report,
+    )
+
+
+def after_call(
+    job: Job, outcome: Outcome, now: datetime, policy: RetryPolicy, rng: random.Random | None = None
+) -> Plan:
+    """What to do after the provider answered (or did not) with ``outcome``."""
+    match outcome.category:
+        case Category.SUCCESS:
+            return Plan(Action.SUCCEED, published=outcome.published)
+        case Category.DUPLICATE if job.ambiguous:
+            # An earlier attempt timed out but did land: this is our own post.
+            return Plan(
+                Action.SUCCEED,
+                published=outcome.published,
+                reason="duplicate after an ambiguous attempt",
+            )
+        case Category.UNAUTHORIZED:
+            return Plan(
+                Action.CANCEL,
+                reason="unauthorized",
+                category="unauthorized",
+                message=outcome.message,
+                notify="reauthorize",
+                invalidate_credential=True,
+            )
+        case Category.FORBIDDEN | Category.DUPLICATE:
+            return Plan(
+                Action.CANCEL,
+                reason="forbidden",
+                category=outcome.category.value,
+                message=outcome.message,
+                notify="forbidden",
+            )
+        case _:
+            return _retry(job, outcome, now, policy, rng)

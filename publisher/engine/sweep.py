@@ -1,0 +1,179 @@
+"""The sweep (beat, every ``PUBLISHER_SWEEP_INTERVAL``): due posts -> broker messages.
+
+Each run: rescue posts whose worker lost its lease, enqueue every post due before the next
+run (those not due yet get a countdown, so they start on time), and record a heartbeat.
+A post is enqueued once: ``enqueued_at`` marks it, and only a message older than the
+grace period (lost with a Redis restart, say) is sent again. Batches are bounded and
+walk the partial due-index, so a sweep's cost follows the due posts, not the table.
+It is safe to run twice at once: claims are atomic, and marks are compare-and-set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.orm import Session
+
+from publisher.core import control, lifecycle
+from publisher.core.db import transaction
+from publisher.core.models import DUE_WHERE, Post
+from publisher.core.states import DUE_STATES, Actor, State, Trigger
+from publisher.engine import call_log
+from publisher.engine.dependencies import Dependencies
+
+log = logging.getLogger(__name__)
+
+DUE = [s.value for s in DUE_STATES]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    at: str
+    enqueued: int
+    rescued: int
+    paused: bool
+    duration_ms: float
+
+
+def _due_batch(
+    session: Session, now: datetime, horizon: datetime, grace: timedelta | None, limit: int
+) -> Sequence[tuple[int, datetime]]:
+    """Due posts not enqueued yet, and (with ``grace``) those enqueued longer ago."""
+    unsent = Post.enqueued_at.is_(None)
+    query = (
+        select(Post.id, Post.next_run_at)
+        .where(
+            # The partial index's own predicate, as literal SQL: with bound parameters
+            # neither SQLite nor PostgreSQL's generic plan could prove it and use the index.
+            text(DUE_WHERE),
+            Post.next_run_at <= horizon,
+            unsent if grace is None else or_(unsent, Post.enqueued_at < now - grace),
+        )
+        .order_by(Post.next_run_at)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [(row.id, row.next_run_at) for row in session.execute(query)]
+
+
+def _mark(session: Session, ids: Sequence[int], value: datetime | None) -> None:
+    session.execute(
+        update(Post)
+        .where(Post.id.in_(ids), Post.state.in_(DUE))
+        .values(enqueued_at=value)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _send(deps: Dependencies, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Send the messages of posts already marked enqueued; unmark what could not be sent,
+    so the next sweep tries again. Returns how many were sent."""
+    failed = []
+    for post_id, when in due:
+        try:
+            # The countdown is taken at send time: a long sweep must not make posts late.
+            deps.enqueue(post_id, max(0.0, (when - deps.clock()).total_seconds()))
+        except Exception:
+            log.warning("could not enqueue post %s", post_id, exc_info=True)
+            failed.append(post_id)
+    if failed:
+        with transaction(deps.sessions) as session:
+            _mark(session, failed, None)
+    return len(due) - len(failed)
+
+
+def enqueue_now(deps: Dependencies, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Mark ``due`` posts enqueued and send their messages; returns how many were sent."""
+    if not due:
+        return 0
+    with transaction(deps.sessions) as session:
+        _mark(session, [post_id for post_id, _ in due], now)
+    return _send(deps, due, now)
+
+
+def rescue_expired(deps: Dependencies, now: datetime) -> int:
+    """Hand posts whose lease expired back to ``retry`` (attempt refunded, reconciled)."""
+    rescued = 0
+    with transaction(deps.sessions) as session:
+        rows = session.execute(
+            select(Post.id, Post.version)
+            .where(Post.state == State.RUNNING.value, Post.lease_expires_at < now)
+            .limit(deps.settings.sweep_batch)
+        ).all()
+        for row in rows:
+            won = lifecycle.guarded_update(
+                session,
+                row.id,
+                trigger=Trigger.RESCUE,
+                actor=Actor.ENGINE,
+                source=State.RUNNING,
+                version=row.version,
+                now=now,
+                reason="the worker's lease expired",
+                changes={
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "attempts": Post.attempts - 1,
+                    "next_run_at": now,
+                    "enqueued_at": None,
+                    "ambiguous": True,
+                },
+            )
+            if won:
+                call_log.abandon(session, row.id, now)
+                rescued += 1
+    if rescued:
+        log.warning("rescued %s posts whose worker lost its lease", rescued)
+    return rescued
+
+
+def run(deps: Dependencies) -> SweepReport:
+    """One sweep. Returns what it did (also written as the heartbeat)."""
+    now = deps.clock()
+    with transaction(deps.sessions) as session:
+        paused = control.is_paused(session)
+    rescued = enqueued = 0
+    if not paused:
+        rescued = rescue_expired(deps, now)
+        enqueued = _enqueue_due(deps, now)
+    duration = (deps.clock() - now).total_seconds() * 1000
+    report = SweepReport(now.isoformat(), enqueued, rescued, paused, round(duration, 3))
+    _heartbeat(deps, report, now)
+    return report
+
+
+def _enqueue_due(deps: Dependencies, now: datetime) -> int:
+    # Half an interval more than the lookahead: a sweep that runs a little late still
+    # finds the posts due before the next one (the overlap is harmless: posts are marked).
+    # (PUBLISHER_LOOKAHEAD=0 turns look-ahead off entirely: the plain sweep.)
+    ahead = deps.settings.lookahead
+    horizon = now + timedelta(seconds=ahead + deps.settings.sweep_interval / 2 if ahead else 0)
+    # A message older than the grace period was lost (Redis restarted) unless the queue
+    # still holds messages: then it is waiting its turn, and sending it again would only
+    # lengthen the queue (a burst would feed on itself).
+    waiting = deps.backlog()
+    grace = timedelta(seconds=deps.settings.enqueue_grace) if not waiting else None
+    total = 0
+    while True:
+        # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP
+        # LOCKED), so a second sweep running at the same time takes other posts.
+        with transaction(deps.sessions) as session:
+            batch = _due_batch(session, now, horizon, grace, deps.settings.sweep_batch)
+            if batch:
+                _mark(session, [post_id for post_id, _ in batch], now)
+        sent = _send(deps, batch, now)
+        total += sent
+        if len(batch) < deps.settings.sweep_batch or sent < len(batch):
+            return total
+
+
+def _heartbeat(deps: Dependencies, report: SweepReport, now: datetime) -> None:
+    with transaction(deps.sessions) as session:
+        previous = control.read(session, control.HEARTBEAT) or {}
+        value = asdict(report) | {"count": int(previous.get("count", 0)) + 1}
+        control.write(session, control.HEARTBEAT, value, now, db_clock=True)

@@ -1,0 +1,134 @@
+"""Sentry: setup with secret scrubbing, and the engine's reports for triage.
+
+Without ``SENTRY_DSN`` nothing is sent and every function here is a no-op. Events never
+carry tokens: local variables are off, ``send_default_pii`` is off, and ``before_send`` /
+``before_breadcrumb`` redact secret-named fields and Authorization headers everywhere.
+Reporting never raises into the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, cast
+
+import sentry_sdk
+
+from publisher.core import redact
+from publisher.core.settings import Settings
+from publisher.engine.classify import Outcome
+from publisher.engine.exchange import Exchange
+from publisher.engine.lock import Job
+from publisher.engine.plan import Plan
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import MonitorConfig
+
+log = logging.getLogger(__name__)
+
+
+def _scrub(event: Any, _hint: Any) -> Any:
+    return redact.data(event)
+
+
+def init(settings: Settings, *, celery: bool = False) -> bool:
+    """Start Sentry if a DSN is configured; returns whether it did."""
+    if not settings.sentry_dsn:
+        return False
+    integrations: list[Any] = []
+    if celery:
+        from sentry_sdk.integrations.celery import CeleryIntegration
+
+        # Beat monitoring is done by ``sweep_check_in``: Sentry Crons cannot watch a
+        # schedule shorter than a minute.
+        integrations.append(CeleryIntegration(monitor_beat_tasks=False))
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        send_default_pii=False,
+        include_local_variables=False,
+        max_request_body_size="never",
+        before_send=_scrub,
+        before_breadcrumb=_scrub,
+        integrations=integrations,
+        traces_sample_rate=0.0,
+    )
+    return True
+
+
+def _context(job: Job) -> dict[str, Any]:
+    return {
+        "post_id": job.post_id,
+        "provider": job.provider,
+        "attempt": job.attempt,
+        "account_id": job.account_id,
+        "credential_id": job.credential_id,
+    }
+
+
+def unclassified(job: Job, outcome: Outcome, exchange: Exchange, token: str) -> None:
+    """An answer nobody classified yet: a human should look and add a table row."""
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("provider", job.provider)
+            scope.set_tag("category", outcome.category.value)
+            scope.set_context("post", _context(job))
+            scope.set_context(
+                "response",
+                {
+                    "status": exchange.status,
+                    "error": redact.text(exchange.error or "", [token]),
+                    "headers": redact.headers(exchange.headers, [token]),
+                    "body": redact.body(exchange.body, [token]),
+                },
+            )
+            scope.fingerprint = ["unclassified", job.provider, str(exchange.status)]
+            sentry_sdk.capture_message(
+                f"unclassified {job.provider} response: {outcome.message}", level="warning"
+            )
+    except Exception:  # pragma: no cover - reporting must not break publishing
+        log.warning("could not report to Sentry", exc_info=True)
+
+
+def exception(exc: BaseException, job: Job) -> None:
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("provider", job.provider)
+            scope.set_context("post", _context(job))
+            sentry_sdk.capture_exception(exc)
+    except Exception:  # pragma: no cover
+        log.warning("could not report to Sentry", exc_info=True)
+    log.error("post %s: unexpected %s", job.post_id, exc.__class__.__name__, exc_info=exc)
+
+
+def lease_lost(job: Job, decided: Plan) -> None:
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_context("post", _context(job))
+            sentry_sdk.capture_message(
+                f"post {job.post_id}: lease lost before recording {decided.action.value}",
+                level="error",
+            )
+    except Exception:  # pragma: no cover
+        log.warning("could not report to Sentry", exc_info=True)
+
+
+SWEEP_MONITOR = "publisher-sweep"
+SWEEP_MONITOR_CONFIG: dict[str, Any] = {
+    "schedule": {"type": "interval", "value": 1, "unit": "minute"},
+    "checkin_margin": 2,  # minutes late before Sentry alerts
+    "max_runtime": 5,
+    "timezone": "UTC",
+}
+
+
+def sweep_check_in() -> None:
+    """A Sentry Crons check-in for the sweep (the caller sends at most one a minute)."""
+    try:
+        from sentry_sdk.crons import MonitorStatus, capture_checkin
+
+        capture_checkin(
+            monitor_slug=SWEEP_MONITOR,
+            monitor_config=cast("MonitorConfig", SWEEP_MONITOR_CONFIG),
+            status=MonitorStatus.OK,
+        )
+    except Exception:  # pragma: no cover
+        log.warning("could not check in with Sentry", exc_info=True)

@@ -1,0 +1,277 @@
+"""The worker's one job: lock -> validate -> authorize -> call -> record -> act.
+
+``process(post_id, deps)`` is plain code; the Celery task is a one-line wrapper
+around it. It never publishes a post twice: the claim is atomic, every write after it is
+fenced by the lease, the provider gets the post's stable idempotency key, and a post
+whose earlier attempt may have landed is looked up at the provider before a new call.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from publisher.core import control
+from publisher.core.db import transaction
+from publisher.engine import act, call_log, lock, plan, sweep
+from publisher.engine.classify import Outcome, classify
+from publisher.engine.constants import LEASE_SAFETY_MARGIN
+from publisher.engine.dependencies import Dependencies
+from publisher.engine.exchange import Exchange, perform
+from publisher.engine.lock import Job
+from publisher.engine.plan import Action, Plan
+from publisher.engine.telemetry import metrics, sentry
+from publisher.errors import TokenError
+from publisher.providers import get_provider
+from publisher.providers.base import (
+    Category,
+    PreparedCall,
+    Provider,
+    Published,
+    PublishRequest,
+)
+
+log = logging.getLogger(__name__)
+
+FINISH_TRIES = 4  # the database may blink; the lease outlasts these waits (0.5+1+2 s)
+
+
+class Result(enum.StrEnum):
+    PAUSED = "paused"  # the kill switch is on: the message was dropped, nothing touched
+    NOT_CLAIMED = "not_claimed"  # not due, not ours, or already taken: dropped quietly
+    DONE = "done"
+    DEFERRED = "deferred"
+    GAVE_UP = "gave_up"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+    LEASE_LOST = "lease_lost"  # we ran too long; another owner decides now
+
+
+RESULTS = {
+    Action.SUCCEED: Result.DONE,
+    Action.DEFER: Result.DEFERRED,
+    Action.GIVE_UP: Result.GAVE_UP,
+    Action.CANCEL: Result.CANCELLED,
+    Action.RELEASE: Result.RELEASED,
+}
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A claimed post cleared to call: the request, and its call-log row if written yet."""
+
+    provider: Provider
+    request: PublishRequest
+    call: PreparedCall
+    call_id: int | None  # None: an ambiguous post logs its call after reconciling
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A call that was made, for the record."""
+
+    call_id: int
+    exchange: Exchange
+    outcome: Outcome
+    token: str
+
+
+def process(post_id: int, deps: Dependencies) -> Result:
+    """Take one post through the pipeline; returns what happened (never raises for a post's
+    own failures; a database outage propagates so the message is retried)."""
+    now = deps.clock()
+    with transaction(deps.sessions) as session:
+        if control.is_paused(session):
+            return Result.PAUSED
+        job = lock.claim(session, post_id, deps.owner, now, deps.lease, deps.settings.max_attempts)
+        if job is None:
+            log.debug("post %s not claimed", post_id)
+            return Result.NOT_CLAIMED
+        # Claim, checks and the call-log row share one transaction: fewer round trips.
+        step = _prepare(session, job, deps, now)
+    metrics.observe_start(job, now)
+    try:
+        if isinstance(step, Plan):
+            return _finish(deps, job, step, None)
+        return _call(job, deps, step)
+    except OperationalError:
+        raise  # the database is down: the lease expires and the sweep rescues the post
+    except Exception as exc:  # a bug: report it, then treat it like a transient failure
+        return _crashed(deps, job, exc)
+
+
+def _crashed(deps: Dependencies, job: Job, exc: Exception) -> Result:
+    sentry.exception(exc, job)
+    # The call may have gone out before the error: reconcile before the next one.
+    outcome = Outcome(Category.UNCLASSIFIED, f"{exc.__class__.__name__}: {exc}", ambiguous=True)
+    decided = plan.after_call(job, outcome, deps.clock(), deps.retry_policy)
+    return _finish(deps, job, decided, None, crash=outcome.message)
+
+
+def _prepare(session: Session, job: Job, deps: Dependencies, now: datetime) -> Plan | Ready:
+    """Validate and authorize (a plan: no call is made), else get the call ready."""
+    token = _token(job, deps)
+    stop = plan.validate(job) or plan.authorize(job, now, token is not None)
+    if stop is not None:
+        return stop
+    assert token is not None
+    longest = sum(deps.timeout)
+    margin = min(LEASE_SAFETY_MARGIN, (deps.settings.lease_seconds - longest) / 2)
+    if act.lease_left(job, now).total_seconds() < longest + margin:
+        return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
+    provider = get_provider(job.provider)
+    request = _request(job, token)
+    call = provider.prepare(request)
+    call_id = None if job.ambiguous else call_log.insert_start(session, job, call, token, now)
+    return Ready(provider, request, call, call_id)
+
+
+def _token(job: Job, deps: Dependencies) -> str | None:
+    try:
+        return deps.box.decrypt(job.token_encrypted)
+    except TokenError:
+        return None
+
+
+def _request(job: Job, token: str) -> PublishRequest:
+    return PublishRequest(
+        base_url=job.base_url,
+        token=token,
+        text=job.text,
+        options=job.options,
+        idempotency_key=job.idempotency_key,
+    )
+
+
+def _reconcile(
+    provider: Provider, job: Job, request: PublishRequest, deps: Dependencies
+) -> Published | None:
+    """Look for the post at the provider after an ambiguous attempt; None if not found.
+
+    The lookup is recorded in the call log like any call.
+    """
+    since = job.first_started_at or deps.clock()
+    started, clock = deps.clock(), time.perf_counter()
+    found: Published | None = None
+    error: str | None = None
+    try:
+        found = provider.lookup(deps.http, request, since, deps.timeout)
+    except Exception as exc:  # an unknown answer: fall back on the idempotency key
+        error = f"{exc.__class__.__name__}: {exc}"
+        log.info(
+            "post %s: lookup failed (%s); relying on the idempotency key",
+            job.post_id,
+            exc.__class__.__name__,
+        )
+    duration = (time.perf_counter() - clock) * 1000
+    outcome = None if error else found is not None
+    call_log.lookup(deps.sessions, job, outcome, error, duration, started, deps.clock())
+    return found
+
+
+def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
+    provider, request = ready.provider, ready.request
+    call_id = ready.call_id
+    if call_id is None:  # an earlier attempt may have landed: look before calling again
+        found = _reconcile(provider, job, request, deps)
+        if found is not None:
+            why = "found at the provider after an ambiguous attempt"
+            return _finish(deps, job, Plan(Action.SUCCEED, published=found, reason=why), None)
+        call_id = call_log.start(deps.sessions, job, ready.call, request.token, deps.clock())
+    exchange = perform(deps.http, ready.call, deps.timeout)
+    now = deps.clock()
+    outcome = classify(provider, exchange, now, request)
+    if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
+        found = _reconcile(provider, job, request, deps)
+        outcome = Outcome(Category.DUPLICATE, outcome.message, published=found)
+    decided = plan.after_call(job, outcome, now, deps.retry_policy)
+    if decided.action is Action.GIVE_UP and decided.ambiguous:
+        decided = _last_look(provider, job, request, deps, decided)
+    metrics.observe_call(job, outcome, exchange)
+    if decided.report:
+        sentry.unclassified(job, outcome, exchange, request.token)
+    return _finish(deps, job, decided, Attempt(call_id, exchange, outcome, request.token))
+
+
+def _last_look(
+    provider: Provider, job: Job, request: PublishRequest, deps: Dependencies, giving_up: Plan
+) -> Plan:
+    """Before giving up on a post that may have landed, look for it at the provider."""
+    found = _reconcile(provider, job, request, deps)
+    if found is not None:
+        why = "found at the provider before giving up"
+        return Plan(Action.SUCCEED, published=found, reason=why)
+    note = "an attempt's outcome is unknown: check the provider before approving it again"
+    return replace(giving_up, message=f"{giving_up.message} ({note})")
+
+
+def _finish(
+    deps: Dependencies, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None = None
+) -> Result:
+    """Record the attempt and apply the plan in one transaction, riding out DB blips."""
+    for tried in range(FINISH_TRIES):
+        try:
+            return _finish_once(deps, job, decided, attempt, crash)
+        except OperationalError:
+            if tried == FINISH_TRIES - 1:
+                raise  # the lease expires and the sweep rescues the post (ambiguous)
+            log.warning("post %s: database unavailable while finishing; retrying", job.post_id)
+            time.sleep(0.5 * 2**tried)
+    raise AssertionError("unreachable")
+
+
+def _finish_once(
+    deps: Dependencies, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None
+) -> Result:
+    now = deps.clock()
+    with transaction(deps.sessions) as session:
+        if crash is not None:  # the attempt's call row, if written, ends with the error
+            call_log.close_in_flight(session, job.post_id, job.attempt, crash, now)
+        if attempt is not None:
+            call_log.finish(
+                session, attempt.call_id, attempt.exchange, attempt.outcome, attempt.token, now
+            )
+        won = act.apply(session, job, decided, now)
+    if not won:
+        log.error("post %s: lease lost before recording %s", job.post_id, decided.action)
+        sentry.lease_lost(job, decided)
+        return Result.LEASE_LOST
+    metrics.observe_result(job, decided)
+    _log(job, decided)
+    if decided.action in (Action.DEFER, Action.RELEASE) and decided.next_run_at is not None:
+        _enqueue_soon(deps, job.post_id, decided.next_run_at, now)
+    return RESULTS[decided.action]
+
+
+def _log(job: Job, decided: Plan) -> None:
+    fields = {
+        "post_id": job.post_id,
+        "attempt": job.attempt,
+        "provider": job.provider,
+        "category": decided.category,
+        "action": decided.action.value,
+    }
+    level = logging.ERROR if decided.action in (Action.GIVE_UP,) else logging.INFO
+    log.log(
+        level,
+        "post %s attempt %s: %s (%s)",
+        job.post_id,
+        job.attempt,
+        decided.action.value,
+        decided.reason or "ok",
+        extra=fields,
+    )
+
+
+def _enqueue_soon(deps: Dependencies, post_id: int, when: datetime, now: datetime) -> None:
+    """A retry due within the lookahead is enqueued now, with a countdown, to start on time."""
+    countdown = (when - now).total_seconds()
+    if countdown > deps.settings.lookahead:
+        return  # the sweep will pick it up
+    sweep.enqueue_now(deps, [(post_id, when)], now)

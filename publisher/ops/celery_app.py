@@ -1,0 +1,56 @@
+"""The Celery application (``celery -A publisher worker|beat``): configuration only.
+
+Redis is the broker; a message carries only a post id and the database row is the truth.
+Tasks are acknowledged late and re-queued if their worker dies; the row's lease decides
+who may act, so a redelivered message is harmless. Countdowns are never longer than one
+lookahead, well inside the broker's visibility timeout.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu.entity import Queue
+
+from publisher.core.settings import Settings
+from publisher.ops.constants import BROKER_VISIBILITY_TIMEOUT
+
+QUEUE = "publisher"
+# The sweep and notification deliveries get their own queue, so a backlog of publish
+# messages never delays the sweep (and with it, every post's start time).
+CONTROL_QUEUE = "publisher.control"
+SWEEP_ENTRY = "publisher-sweep"
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("publisher", include=["publisher.ops.tasks"])
+    interval = settings.sweep_interval
+    app.conf.update(
+        broker_url=settings.broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": BROKER_VISIBILITY_TIMEOUT},
+        task_default_queue=QUEUE,
+        task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),  # type: ignore[no-untyped-call]
+        task_routes={
+            "publisher.sweep": {"queue": CONTROL_QUEUE},
+            "publisher.deliver_notifications": {"queue": CONTROL_QUEUE},
+        },
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=4,
+        worker_hijack_root_logger=False,
+        beat_schedule={SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval}},
+        beat_scheduler="publisher.ops.beat_scheduler:HealingRedBeatScheduler",
+        beat_max_loop_interval=min(interval, 5.0),
+        redbeat_redis_url=settings.redis_client_url,
+        redbeat_key_prefix="publisher:redbeat:",
+        redbeat_lock_timeout=max(3 * interval, 15.0),
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+app = create_app(Settings.from_env())

@@ -1,0 +1,21 @@
+"""Broker and Redis constants of the Celery processes, each with the reason for its value."""
+
+from __future__ import annotations
+
+# Celery's Redis transport re-delivers an unacknowledged message after this long (s). It
+# must exceed the longest countdown (one lookahead) plus the longest task (one lease).
+BROKER_VISIBILITY_TIMEOUT = 1_800
+
+# Redis keys: every key publisher writes starts with this prefix.
+REDIS_PREFIX = "publisher:"
+REDIS_HEARTBEAT_KEY = REDIS_PREFIX + "sweep:heartbeat"
+# Set for 55 s after a Sentry Crons check-in, so the sweep checks in about once a minute
+# whichever worker process runs it.
+SENTRY_CHECK_IN_KEY = REDIS_PREFIX + "sentry:check-in"
+# Held while one process delivers notifications; it expires on its own if that process
+# dies, long enough for one batch of deliveries at the longest timeouts.
+NOTIFY_LOCK_KEY = REDIS_PREFIX + "notify:lock"
+NOTIFY_LOCK_SECONDS = 600
+# Held while a sweep runs; expires by itself if that process dies (6 intervals, 60 s at
+# least: longer than any sweep should take, short enough not to stall the pipeline).
+SWEEP_LOCK_KEY = REDIS_PREFIX + "sweep:lock"
