@@ -49,3 +49,7 @@ class LostRace(Conflict):
 
 class TokenError(PublisherError):
     """A credential's token cannot be decrypted with the configured keys."""
+
+
+class LookupFailed(PublisherError):
+    """The provider could not say whether the post exists."""

@@ -11,9 +11,12 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
+import requests
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -27,10 +30,11 @@ from publisher.engine.exchange import Exchange, perform
 from publisher.engine.lock import Job
 from publisher.engine.plan import Action, Plan
 from publisher.engine.telemetry import metrics, sentry
-from publisher.errors import TokenError
+from publisher.errors import LookupFailed, TokenError
 from publisher.providers import get_provider
 from publisher.providers.base import (
     Category,
+    GetJson,
     PreparedCall,
     Provider,
     Published,
@@ -149,6 +153,18 @@ def _request(job: Job, token: str) -> PublishRequest:
     )
 
 
+def _get_json(deps: Dependencies) -> GetJson:
+    def get_json(url: str, headers: Mapping[str, str]) -> Any:
+        try:
+            response = deps.http.get(url, headers=headers, timeout=deps.timeout)
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise LookupFailed(f"{exc.__class__.__name__}: {exc}") from exc
+
+    return get_json
+
+
 def _reconcile(
     provider: Provider, job: Job, request: PublishRequest, deps: Dependencies
 ) -> Published | None:
@@ -161,14 +177,11 @@ def _reconcile(
     found: Published | None = None
     error: str | None = None
     try:
-        found = provider.lookup(deps.http, request, since, deps.timeout)
-    except Exception as exc:  # an unknown answer: fall back on the idempotency key
-        error = f"{exc.__class__.__name__}: {exc}"
-        log.info(
-            "post %s: lookup failed (%s); relying on the idempotency key",
-            job.post_id,
-            exc.__class__.__name__,
-        )
+        candidates = provider.lookup(_get_json(deps), request, since)
+        found = candidates[0] if candidates else None
+    except LookupFailed as exc:  # an unknown answer: fall back on the idempotency key
+        error = exc.message
+        log.info("post %s: lookup failed (%s); relying on the idempotency key", job.post_id, error)
     duration = (time.perf_counter() - clock) * 1000
     outcome = None if error else found is not None
     call_log.lookup(deps.sessions, job, outcome, error, duration, started, deps.clock())

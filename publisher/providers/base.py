@@ -9,12 +9,10 @@ database.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
-
-import requests
 
 
 class Category(enum.StrEnum):
@@ -77,10 +75,24 @@ class ProviderError:
     codes: Sequence[int | str] = field(default_factory=tuple)
 
 
+GetJson = Callable[[str, Mapping[str, str]], Any]
+"""``get_json(url, headers)``: one GET to the provider, its JSON body parsed.
+
+The engine supplies it: it renews the post's lease first, bounds the request's total
+time and the answer's size, and logs it. It raises ``errors.LookupFailed`` when no 2xx
+JSON answer came back.
+"""
+
+
 class Provider(Protocol):
     name: str
     max_text_length: int
     error_table: Sequence[ErrorRule]
+    # How long a repeated Idempotency-Key returns the first post instead of a second one;
+    # None: the provider honours no key, so only a lookup can make a re-send safe.
+    idempotency_window: timedelta | None
+    # Whether ``lookup`` can tell if a post exists (False: it always raises LookupFailed).
+    can_lookup: bool
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """The HTTP request that publishes ``request`` (sends its idempotency key if honoured)."""
@@ -97,16 +109,13 @@ class Provider(Protocol):
         ...
 
     def lookup(
-        self,
-        session: requests.Session,
-        request: PublishRequest,
-        since: datetime,
-        timeout: tuple[float, float],
-    ) -> Published | None:
-        """Find a post created from ``request`` at or after ``since`` (reconciliation).
+        self, get_json: GetJson, request: PublishRequest, since: datetime
+    ) -> Sequence[Published]:
+        """Every post at the provider that ``request`` may have created at or after
+        ``since``, oldest first (reconciliation after an ambiguous attempt).
 
-        Returns None when not found or when the provider offers no way to look.
-        May raise ``requests.RequestException``; the caller treats that as "unknown".
+        Empty means the provider says there is none. Raises ``errors.LookupFailed``
+        when it cannot tell (a failed call, an unreadable answer, no way to look).
         """
         ...
 

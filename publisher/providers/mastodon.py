@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-import requests
-
+from publisher.errors import LookupFailed
 from publisher.providers import rest
 from publisher.providers.base import (
     Category,
     ErrorRule,
+    GetJson,
     PreparedCall,
     ProviderError,
     Published,
@@ -73,6 +73,11 @@ class MastodonProvider:
     name: str = "mastodon"
     max_text_length: int = 500
     error_table: Sequence[ErrorRule] = ERROR_TABLE
+    # "Idempotency keys are stored for up to 1 hour" (docs.joinmastodon.org, POST
+    # /api/v1/statuses), and only once the status exists: two requests in flight at
+    # once both post. So a lookup still comes first after an ambiguous attempt.
+    idempotency_window: timedelta | None = timedelta(hours=1)
+    can_lookup: bool = True
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /api/v1/statuses`` with the idempotency key and the allowed options."""
@@ -108,38 +113,33 @@ class MastodonProvider:
         return ProviderError(message=message.strip()[:MAX_MESSAGE])
 
     def lookup(
-        self,
-        session: requests.Session,
-        request: PublishRequest,
-        since: datetime,
-        timeout: tuple[float, float],
-    ) -> Published | None:
-        """The newest of the account's latest statuses with the post's text, created at or
-        after ``since`` (less ``CLOCK_SKEW``); None when there is none.
+        self, get_json: GetJson, request: PublishRequest, since: datetime
+    ) -> list[Published]:
+        """The account's latest statuses with the post's text, created at or after
+        ``since`` (less ``CLOCK_SKEW``), oldest first.
 
-        Raises ``requests.RequestException`` on a failed or non-2xx call.
+        Raises ``LookupFailed`` on a failed call or an answer of the wrong shape.
         """
         root = rest.root(request.base_url)
         headers = rest.bearer(request.token)
-        account = rest.get_json(
-            session, f"{root}/api/v1/accounts/verify_credentials", headers, timeout
-        )
+        account = get_json(f"{root}/api/v1/accounts/verify_credentials", headers)
         if not isinstance(account, Mapping) or account.get("id") is None:
-            return None
-        statuses = rest.get_json(
-            session,
-            f"{root}/api/v1/accounts/{account['id']}/statuses?limit={LOOKUP_LIMIT}",
-            headers,
-            timeout,
+            raise LookupFailed("verify_credentials answered without an account id")
+        statuses = get_json(
+            f"{root}/api/v1/accounts/{account['id']}/statuses?limit={LOOKUP_LIMIT}", headers
         )
         if not isinstance(statuses, list):
-            return None
+            raise LookupFailed("the account's statuses are not a list")
         expected = normalise(request.text)
         earliest = since - CLOCK_SKEW
-        for item in statuses:
-            if isinstance(item, Mapping) and _matches(item, request.text, expected, earliest):
-                return _published(item)
-        return None
+        found = [
+            published
+            for item in statuses
+            if isinstance(item, Mapping) and _matches(item, request.text, expected, earliest)
+            for published in [_published(item)]
+            if published is not None
+        ]
+        return found[::-1]  # Mastodon lists newest first
 
 
 def html_to_text(content: str) -> str:

@@ -1,13 +1,9 @@
-"""What the JSON REST providers (Mastodon, X) share: bearer auth, GETs for lookups, and
+"""What the JSON REST providers (Mastodon, X) share: bearer auth, the API root, and
 reading the timestamps they send."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import requests
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -16,18 +12,6 @@ def bearer(token: str) -> dict[str, str]:
 
 def root(base_url: str) -> str:
     return base_url.rstrip("/")
-
-
-def get_json(
-    session: requests.Session,
-    url: str,
-    headers: Mapping[str, str],
-    timeout: tuple[float, float],
-) -> Any:
-    """GET ``url`` and parse its JSON; raises ``requests.RequestException`` on failure."""
-    response = session.get(url, headers=headers, timeout=timeout)
-    response.raise_for_status()
-    return response.json()
 
 
 def parse_time(value: object) -> datetime | None:

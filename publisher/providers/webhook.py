@@ -3,22 +3,24 @@
 The body is serialised once (compact JSON, sorted keys) and those exact bytes are both
 sent and signed with HMAC-SHA256 keyed by the credential's token
 (``X-Publisher-Signature``, see ``providers.signing``), so the receiver can verify them.
-The receiver is expected to honour ``Idempotency-Key`` and to answer 409 when it already
-has the key. There is no way to look a post up afterwards.
+The receiver contract (README, "Never twice, never lost"): keep each ``Idempotency-Key``
+for at least ``KEY_WINDOW`` and answer a repeat with 2xx or 409 without acting twice.
+That key is all a re-send after an ambiguous attempt can rely on: there is no way to
+look a post up afterwards.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-
+from publisher.errors import LookupFailed
 from publisher.providers.base import (
     Category,
     ErrorRule,
+    GetJson,
     PreparedCall,
     ProviderError,
     Published,
@@ -27,6 +29,9 @@ from publisher.providers.base import (
 from publisher.providers.signing import sign
 
 SIGNATURE_HEADER = "X-Publisher-Signature"
+# How long the receiver contract asks receivers to remember an Idempotency-Key (as long
+# as Stripe keeps its keys); past it, an ambiguous delivery is not sent again.
+KEY_WINDOW = timedelta(hours=24)
 
 # An HTML error page can be large; the message only needs its start.
 MAX_MESSAGE = 500
@@ -68,6 +73,8 @@ class WebhookProvider:
     name: str = "webhook"
     max_text_length: int = 100_000
     error_table: Sequence[ErrorRule] = ERROR_TABLE
+    idempotency_window: timedelta | None = KEY_WINDOW
+    can_lookup: bool = False
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST`` to ``base_url`` itself with the signed body as raw ``data``."""
@@ -120,11 +127,7 @@ class WebhookProvider:
         return ProviderError(message=message.strip()[:MAX_MESSAGE], codes=codes)
 
     def lookup(
-        self,
-        session: requests.Session,
-        request: PublishRequest,
-        since: datetime,
-        timeout: tuple[float, float],
-    ) -> Published | None:
-        """Always None: a receiver offers no way to look a post up."""
-        return None
+        self, get_json: GetJson, request: PublishRequest, since: datetime
+    ) -> list[Published]:
+        """A receiver offers no way to look a post up: always ``LookupFailed``."""
+        raise LookupFailed("a webhook receiver cannot be asked what it received")

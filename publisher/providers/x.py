@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import requests
-
+from publisher.errors import LookupFailed
 from publisher.providers import rest
 from publisher.providers.base import (
     Category,
     ErrorRule,
+    GetJson,
     PreparedCall,
     ProviderError,
     Published,
@@ -74,6 +74,8 @@ class XProvider:
     name: str = "x"
     max_text_length: int = 280
     error_table: Sequence[ErrorRule] = ERROR_TABLE
+    idempotency_window: timedelta | None = None  # X has no idempotency key
+    can_lookup: bool = True
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /2/tweets`` with the text and the allowed options; no idempotency key."""
@@ -112,43 +114,41 @@ class XProvider:
         return ProviderError(message=message[:MAX_MESSAGE], codes=tuple(codes))
 
     def lookup(
-        self,
-        session: requests.Session,
-        request: PublishRequest,
-        since: datetime,
-        timeout: tuple[float, float],
-    ) -> Published | None:
-        """The newest of the account's latest posts with exactly the post's text (HTML
-        entities unescaped), not created before ``since`` less ``CLOCK_SKEW`` when X says
-        when; None when there is none.
+        self, get_json: GetJson, request: PublishRequest, since: datetime
+    ) -> list[Published]:
+        """The account's posts with exactly the post's text (HTML entities unescaped),
+        not created before ``since`` less ``CLOCK_SKEW`` when X says when, oldest first.
 
-        Raises ``requests.RequestException`` on a failed or non-2xx call.
+        Raises ``LookupFailed`` on a failed call or an answer of the wrong shape.
         """
         root = rest.root(request.base_url)
         headers = rest.bearer(request.token)
-        me = rest.get_json(session, f"{root}/2/users/me", headers, timeout)
+        me = get_json(f"{root}/2/users/me", headers)
         user = me.get("data") if isinstance(me, Mapping) else None
         if not isinstance(user, Mapping) or user.get("id") is None:
-            return None
+            raise LookupFailed("users/me answered without a user id")
         earliest = since - CLOCK_SKEW
         url = (
             f"{root}/2/users/{user['id']}/tweets?max_results={LOOKUP_LIMIT}"
             f"&tweet.fields=created_at&start_time={earliest.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         )
+        found: list[Published] = []
         page_url = url
         for _ in range(LOOKUP_PAGES):
-            timeline = rest.get_json(session, page_url, headers, timeout)
+            timeline = get_json(page_url, headers)
             if not isinstance(timeline, Mapping):
-                return None
+                raise LookupFailed("the timeline is not a JSON object")
             posts = timeline.get("data")  # X leaves out "data" when there is none
             for post in posts if isinstance(posts, list) else ():
                 if isinstance(post, Mapping) and _matches(post, request.text, earliest):
-                    return _published(post)
+                    published = _published(post)
+                    if published is not None:
+                        found.append(published)
             token = (timeline.get("meta") or {}).get("next_token")
             if not token:
-                return None
+                return found[::-1]  # X lists newest first
             page_url = f"{url}&pagination_token={token}"
-        return None
+        raise LookupFailed(f"more than {LOOKUP_PAGES} pages of posts since the first attempt")
 
 
 def _read_problem(body: Mapping[str, Any]) -> tuple[list[str], list[int | str]]:

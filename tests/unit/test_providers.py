@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 import requests
 
-from publisher.errors import InvalidInput
+from publisher.errors import InvalidInput, LookupFailed
 from publisher.providers import PROVIDERS, get_provider
 from publisher.providers.base import (
     Category,
     ErrorRule,
+    GetJson,
     Provider,
     ProviderError,
     Published,
@@ -113,6 +114,18 @@ def api() -> Iterator[FakeApi]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def get_json(session: requests.Session) -> GetJson:
+    """A ``GetJson`` over ``session``, failing as the engine's does."""
+
+    def fetch(url: str, headers: Mapping[str, str]) -> Any:
+        response = session.get(url, headers=headers, timeout=TIMEOUT)
+        if not response.ok:
+            raise LookupFailed(f"HTTP {response.status_code}")
+        return response.json()
+
+    return fetch
 
 
 @pytest.fixture
@@ -503,11 +516,11 @@ def test_mastodon_lookup(
 ) -> None:
     api.routes["/api/v1/accounts/verify_credentials"] = (200, {"id": "77", "username": "me"})
     api.routes[MASTODON_TIMELINE] = (200, statuses)
-    found = MASTODON.lookup(session, publish_request(api.url + "/", text=text), SINCE, TIMEOUT)
+    found = MASTODON.lookup(get_json(session), publish_request(api.url + "/", text=text), SINCE)
     if expected_id is None:
-        assert found is None
+        assert found == []
     else:
-        assert found == Published(expected_id, f"https://social.example/@me/{expected_id}")
+        assert found == [Published(expected_id, f"https://social.example/@me/{expected_id}")]
     assert [seen.path for seen in api.seen] == [
         "/api/v1/accounts/verify_credentials",
         MASTODON_TIMELINE,
@@ -520,8 +533,8 @@ def test_mastodon_lookup_raises_on_an_http_error(api: FakeApi, session: requests
         401,
         {"error": "The access token is invalid"},
     )
-    with pytest.raises(requests.HTTPError):
-        MASTODON.lookup(session, publish_request(api.url), SINCE, TIMEOUT)
+    with pytest.raises(LookupFailed):
+        MASTODON.lookup(get_json(session), publish_request(api.url), SINCE)
 
 
 # --- X -----------------------------------------------------------------------------------
@@ -605,11 +618,11 @@ def test_x_lookup(
 ) -> None:
     api.routes["/2/users/me"] = (200, {"data": {"id": "99", "username": "me"}})
     api.routes[X_TIMELINE] = (200, timeline)
-    found = X.lookup(session, publish_request(api.url, text=text), SINCE, TIMEOUT)
+    found = X.lookup(get_json(session), publish_request(api.url, text=text), SINCE)
     expected = (
-        None
+        []
         if expected_id is None
-        else Published(expected_id, f"https://x.com/i/web/status/{expected_id}")
+        else [Published(expected_id, f"https://x.com/i/web/status/{expected_id}")]
     )
     assert found == expected
     assert [seen.path for seen in api.seen] == ["/2/users/me", X_TIMELINE]
@@ -618,8 +631,8 @@ def test_x_lookup(
 
 def test_x_lookup_raises_on_an_http_error(api: FakeApi, session: requests.Session) -> None:
     api.routes["/2/users/me"] = (503, {"title": "Service Unavailable"})
-    with pytest.raises(requests.HTTPError):
-        X.lookup(session, publish_request(api.url), SINCE, TIMEOUT)
+    with pytest.raises(LookupFailed):
+        X.lookup(get_json(session), publish_request(api.url), SINCE)
 
 
 # --- webhook and signing -----------------------------------------------------------------
@@ -706,4 +719,6 @@ def test_webhook_parse_success(
 
 
 def test_webhook_lookup_has_no_way_to_look(session: requests.Session) -> None:
-    assert WEBHOOK.lookup(session, publish_request(), SINCE, TIMEOUT) is None
+    assert not WEBHOOK.can_lookup
+    with pytest.raises(LookupFailed):
+        WEBHOOK.lookup(get_json(session), publish_request(), SINCE)
