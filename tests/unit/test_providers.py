@@ -460,7 +460,7 @@ MASTODON_TIMELINE = "/api/v1/accounts/77/statuses?limit=40"
 @pytest.mark.parametrize(
     ("text", "statuses", "expected_id"),
     [
-        # newest first; the first match wins
+        # listed newest first; every match is a candidate, oldest first
         (
             "Hello & welcome\n\nsecond  paragraph",
             [
@@ -476,7 +476,7 @@ MASTODON_TIMELINE = "/api/v1/accounts/77/statuses?limit=40"
                     "2024-05-01T11:58:00.000Z",
                 ),
             ],
-            "2",
+            "1,2",
         ),
         # created a little before "since" (clock skew) still counts
         ("Hi", [_status("5", "<p>Hi</p>", "2024-05-01T11:56:00.000Z")], "5"),
@@ -517,10 +517,8 @@ def test_mastodon_lookup(
     api.routes["/api/v1/accounts/verify_credentials"] = (200, {"id": "77", "username": "me"})
     api.routes[MASTODON_TIMELINE] = (200, statuses)
     found = MASTODON.lookup(get_json(session), publish_request(api.url + "/", text=text), SINCE)
-    if expected_id is None:
-        assert found == []
-    else:
-        assert found == [Published(expected_id, f"https://social.example/@me/{expected_id}")]
+    ids = expected_id.split(",") if expected_id else []
+    assert found == [Published(i, f"https://social.example/@me/{i}") for i in ids]
     assert [seen.path for seen in api.seen] == [
         "/api/v1/accounts/verify_credentials",
         MASTODON_TIMELINE,
@@ -619,11 +617,8 @@ def test_x_lookup(
     api.routes["/2/users/me"] = (200, {"data": {"id": "99", "username": "me"}})
     api.routes[X_TIMELINE] = (200, timeline)
     found = X.lookup(get_json(session), publish_request(api.url, text=text), SINCE)
-    expected = (
-        []
-        if expected_id is None
-        else [Published(expected_id, f"https://x.com/i/web/status/{expected_id}")]
-    )
+    ids = expected_id.split(",") if expected_id else []
+    expected = [Published(i, f"https://x.com/i/web/status/{i}") for i in ids]
     assert found == expected
     assert [seen.path for seen in api.seen] == ["/2/users/me", X_TIMELINE]
     assert all(seen.headers["Authorization"] == "Bearer tok-123" for seen in api.seen)
