@@ -133,6 +133,9 @@ class Post(Base):
         ),
         Index("ix_posts_state_next_run_at", "state", "next_run_at"),
         Index("ix_posts_account_state", "account_id", "state"),
+        # A remote post belongs to one of our posts at most: two reconciliations racing
+        # for one remote post cannot both take it.
+        Index("ux_posts_credential_external_id", "credential_id", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -152,7 +155,14 @@ class Post(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
     first_started_at: Mapped[datetime | None] = mapped_column(default=None)
-    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)  # last call may have landed
+    # An earlier attempt may have created the post: look it up before any new call. Set
+    # until the post is done, whatever moves it makes in between.
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Since when lookups could not tell whether the post exists (bounded: PUBLISHER_
+    # RECONCILE_TIMEOUT, then back to draft as "unconfirmed").
+    unconfirmed_since: Mapped[datetime | None] = mapped_column(default=None)
+    # How often the sweep took the post back from a worker whose lease expired.
+    rescues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     external_id: Mapped[str | None] = mapped_column(String(200), default=None)
     external_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     published_at: Mapped[datetime | None] = mapped_column(default=None)

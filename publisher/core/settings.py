@@ -83,6 +83,8 @@ class Settings:
     notify_secret: str | None = None
     max_body_bytes: int = 1_000_000
     watchdog_due_limit: float = 60.0
+    reconcile_timeout: float = 3600.0
+    max_rescues: int = 3
 
     @property
     def embedded_redis(self) -> bool:
@@ -133,6 +135,8 @@ class Settings:
             watchdog_due_limit=_float(
                 env, "PUBLISHER_WATCHDOG_DUE_LIMIT", max(60.0, 6 * sweep_interval)
             ),
+            reconcile_timeout=_float(env, "PUBLISHER_RECONCILE_TIMEOUT", 3600.0),
+            max_rescues=_int(env, "PUBLISHER_MAX_RESCUES", 3, minimum=1),
         )
         settings.check()
         return settings

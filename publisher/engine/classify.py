@@ -3,6 +3,10 @@
 Pure: an ``Exchange`` and the provider's error table in, a value out. Network errors and
 5xx/429 are Unavailable; the table names the provider-specific codes; anything else is
 Unclassified (reported to Sentry, then retried like Unavailable).
+
+Ambiguous means the post may exist although the answer does not say so: no answer after
+the request went out, an unreadable or oversized 2xx, and any 5xx (a gateway can fail
+after the backend stored the post). The next attempt looks the post up first.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Outcome:
 
 
 RATE_LIMIT_STATUS = 429
+SERVER_ERROR = 500  # and up: the request reached the provider, which may have acted on it
 
 
 def _success(provider: Provider, exchange: Exchange, request: PublishRequest | None) -> Outcome:
@@ -65,6 +70,10 @@ def classify(
     if exchange.status is None:
         return Outcome(Category.UNAVAILABLE, exchange.error, ambiguous=exchange.ambiguous)
     status = exchange.status
+    if exchange.oversized:
+        return Outcome(
+            Category.UNCLASSIFIED, f"HTTP {status} with an oversized answer", ambiguous=True
+        )
     if 200 <= status < 300:
         return _success(provider, exchange, request)
     error = provider.parse_error(status, exchange.json())
@@ -82,5 +91,6 @@ def classify(
         not_before=not_before
         if category in (Category.UNAVAILABLE, Category.UNCLASSIFIED)
         else None,
+        ambiguous=status >= SERVER_ERROR,
         rate_limited=rate_limited,
     )

@@ -2,7 +2,9 @@
 
 ``perform`` never raises for network trouble: a refused connection, a reset, a timeout
 and a response all come back as an ``Exchange``, with ``ambiguous`` telling whether the
-provider may have acted on the request although no answer came back.
+provider may have acted on the request although no answer came back. Every call ends by
+its deadline (connect, send and the whole answer together, see ``deadline``) and reads at
+most ``MAX_RESPONSE_BYTES`` of the answer; a bigger answer is unreadable.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
+from publisher.engine.constants import MAX_RESPONSE_BYTES
+from publisher.engine.deadline import DeadlineAdapter, guarded
+from publisher.errors import LookupFailed
 from publisher.providers.base import PreparedCall
 
 USER_AGENT = "publisher/0.1 (+https://github.com/)"
@@ -35,6 +39,7 @@ class Exchange:
     error: str | None = None  # exception class and message when no response came
     ambiguous: bool = False  # the provider may have created the post anyway
     duration_ms: float = 0.0
+    oversized: bool = False  # the answer was longer than MAX_RESPONSE_BYTES: unreadable
 
     def json(self) -> Any:
         """The body parsed as JSON, the text if it is not JSON, None if there is none."""
@@ -50,7 +55,7 @@ class Exchange:
 def new_session() -> requests.Session:
     """A pooled session for one process (keep-alive to each provider host)."""
     session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
+    adapter = DeadlineAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -80,29 +85,46 @@ def _is_ambiguous(exc: requests.RequestException) -> bool:
 
 
 def perform(
-    session: requests.Session, call: PreparedCall, timeout: tuple[float, float]
+    session: requests.Session,
+    call: PreparedCall,
+    timeout: tuple[float, float],
+    deadline: float | None = None,
 ) -> Exchange:
-    """Send ``call`` once (no retries here: the engine decides) and record the result."""
+    """Send ``call`` once (no retries here: the engine decides) and record the result.
+
+    ``timeout`` bounds the connect and each read; ``deadline`` (``time.monotonic()``,
+    default: now plus both timeouts) ends the whole call, answer included.
+    """
     body, headers = _encode(call)
     started = time.perf_counter()
-    try:
-        response = session.request(
-            call.method,
-            call.url,
-            data=body,
-            headers=headers,
-            timeout=timeout,
-            allow_redirects=False,
-        )
-        content = response.content
-    except requests.RequestException as exc:
-        return Exchange(
-            call=call,
-            sent_body=body,
-            error=f"{exc.__class__.__name__}: {exc}",
-            ambiguous=_is_ambiguous(exc),
-            duration_ms=(time.perf_counter() - started) * 1000,
-        )
+    if deadline is None:
+        deadline = time.monotonic() + sum(timeout)
+    with guarded(deadline) as guard:
+        try:
+            response = session.request(
+                call.method,
+                call.url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                content, oversized = _read(response)
+            finally:
+                response.close()
+        except requests.RequestException as exc:
+            error = f"{exc.__class__.__name__}: {exc}"
+            if guard.fired:
+                error = f"deadline passed before the answer was complete ({error})"
+            return Exchange(
+                call=call,
+                sent_body=body,
+                error=error,
+                ambiguous=guard.fired or _is_ambiguous(exc),
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
     return Exchange(
         call=call,
         sent_body=body,
@@ -110,4 +132,31 @@ def perform(
         headers=dict(response.headers),
         body=content,
         duration_ms=(time.perf_counter() - started) * 1000,
+        oversized=oversized,
     )
+
+
+def _read(response: requests.Response) -> tuple[bytes, bool]:
+    """The body, cut at ``MAX_RESPONSE_BYTES``; True when there was more."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            return b"".join(parts)[:MAX_RESPONSE_BYTES], True
+    return b"".join(parts), False
+
+
+def json_of(exchange: Exchange) -> Any:
+    """A lookup's JSON body; raises ``LookupFailed`` unless it is a readable 2xx."""
+    if exchange.status is None:
+        raise LookupFailed(exchange.error or "no answer")
+    if not 200 <= exchange.status < 300:
+        raise LookupFailed(f"HTTP {exchange.status}")
+    if exchange.oversized:
+        raise LookupFailed(f"the answer is larger than {MAX_RESPONSE_BYTES} bytes")
+    try:
+        return json.loads(exchange.body or b"")
+    except ValueError:
+        raise LookupFailed(f"HTTP {exchange.status} with a body that is not JSON") from None

@@ -52,6 +52,35 @@ def test_unreadable_success_is_ambiguous() -> None:
     assert outcome.ambiguous
 
 
+@pytest.mark.parametrize(
+    ("provider", "status", "body", "ambiguous"),
+    [
+        # A gateway can fail after the backend stored the post: every 5xx may have landed.
+        ("mastodon", 500, {"error": "Internal Server Error"}, True),
+        ("mastodon", 502, b"<html>Bad Gateway</html>", True),
+        ("mastodon", 503, {"error": "Service Unavailable"}, True),
+        ("x", 504, {"title": "Gateway Timeout"}, True),
+        ("x", 503, {"errors": [{"code": 130, "message": "Over capacity"}]}, True),
+        ("webhook", 500, b"oops", True),
+        # Refused before anything was stored.
+        ("mastodon", 429, {"error": "Too many requests"}, False),
+        ("mastodon", 422, {"error": "Validation failed"}, False),
+        ("x", 401, {"title": "Unauthorized"}, False),
+        ("webhook", 408, b"timeout", False),
+    ],
+)
+def test_a_5xx_answer_is_ambiguous(
+    provider: str, status: int, body: object, ambiguous: bool
+) -> None:
+    assert classify(get_provider(provider), exchange(status, body), NOW).ambiguous is ambiguous
+
+
+def test_an_oversized_answer_is_unreadable_and_ambiguous() -> None:
+    oversized = Exchange(CALL, None, status=201, body=b"{" * 10, oversized=True)
+    outcome = classify(get_provider("mastodon"), oversized, NOW)
+    assert (outcome.category, outcome.ambiguous) == (Category.UNCLASSIFIED, True)
+
+
 def test_network_error_is_unavailable_and_keeps_ambiguity() -> None:
     outcome = classify(
         get_provider("mastodon"), exchange(None, error="ReadTimeout: x", ambiguous=True), NOW
