@@ -55,12 +55,15 @@ def guarded_update(
     reason: str | None = None,
     changes: Mapping[str, Any] | None = None,
     lease_owner: str | None = None,
+    lease_expired_by: datetime | None = None,
 ) -> bool:
     """Move the row from ``source`` at ``version``; True if this call won.
 
     With ``lease_owner`` the row must also still be leased to that owner (the fence for a
-    worker whose lease may have expired). Raises ``IllegalTransition`` if the table has no
-    such edge; returns False, writing nothing, if the row changed underneath.
+    worker whose lease may have expired); with ``lease_expired_by`` its lease must have
+    expired by then (a rescue loses to a worker that renewed its lease in time). Raises
+    ``IllegalTransition`` if the table has no such edge; returns False, writing nothing,
+    if the row changed underneath.
     """
     dest = destination(trigger, source, actor)
     statement = (
@@ -71,6 +74,8 @@ def guarded_update(
     )
     if lease_owner is not None:
         statement = statement.where(Post.lease_owner == lease_owner)
+    if lease_expired_by is not None:
+        statement = statement.where(Post.lease_expires_at < lease_expired_by)
     if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
         return False
     _insert_event(session, post_id, source, dest, trigger, actor, reason, now)

@@ -341,7 +341,11 @@ def approve(
     *,
     reason: str | None = None,
 ) -> Post:
-    """Approve a draft, due at ``scheduled_at`` (else its own scheduled time, else now)."""
+    """Approve a draft, due at ``scheduled_at`` (else its own scheduled time, else now).
+
+    A post whose earlier attempt may have landed stays ``ambiguous``: its next attempt
+    looks it up at the provider before calling. Its rescue count starts again.
+    """
     post = get_post(session, post_id)
     when = _aware(scheduled_at, "scheduled_at") or post.scheduled_at or now
     return lifecycle.move(
@@ -355,6 +359,8 @@ def approve(
             "scheduled_at": when,
             "next_run_at": when,
             "attempts": 0,
+            "rescues": 0,
+            "unconfirmed_since": None,
             "enqueued_at": None,
             "cancel_reason": None,
         },

@@ -30,12 +30,15 @@ TRIGGERS = {
 }
 
 
-def _changes(plan: Plan, now: datetime) -> dict[str, Any]:
+def _changes(job: Job, plan: Plan, now: datetime) -> dict[str, Any]:
     changes: dict[str, Any] = {
         "lease_owner": None,
         "lease_expires_at": None,
         "enqueued_at": None,
-        "ambiguous": plan.ambiguous,
+        # Once an attempt may have landed, every later move keeps saying so (a cancel, a
+        # return to draft): whoever approves the post again, the next attempt looks first.
+        "ambiguous": job.ambiguous or plan.ambiguous,
+        "unconfirmed_since": plan.unconfirmed_since,
     }
     if plan.action is Action.SUCCEED:
         published = plan.published
@@ -72,7 +75,7 @@ def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
         version=job.version,
         now=now,
         reason=plan.reason if plan.message is None else f"{plan.reason}: {plan.message}",
-        changes=_changes(plan, now),
+        changes=_changes(job, plan, now),
         lease_owner=job.owner,
     )
     if not won:
@@ -104,6 +107,10 @@ def _message(job: Job, plan: Plan) -> str:
         "forbidden": "was refused",
         "gave_up": "could not be published",
         "cancelled": "was cancelled",
+        "unconfirmed": (
+            "may have been published, and the provider cannot confirm it: check the account "
+            "before approving it again"
+        ),
     }
     head = f"post {job.post_id} ({job.provider}) {what.get(plan.notify or '', plan.reason)}"
     return f"{head}: {plan.message}" if plan.message else head

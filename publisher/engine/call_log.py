@@ -134,6 +134,15 @@ def close_in_flight(
     )
 
 
+def not_sent(session: Session, call_id: int, why: str, now: datetime) -> None:
+    """End call row ``call_id`` whose request was never sent (the lease was lost first)."""
+    session.execute(
+        update(ApiCall)
+        .where(ApiCall.id == call_id, ApiCall.category == IN_FLIGHT)
+        .values(category=ABANDONED, error=why, finished_at=now)
+    )
+
+
 def abandon(session: Session, post_id: int, now: datetime) -> None:
     """Mark a dead worker's unfinished call rows for ``post_id``."""
     session.execute(

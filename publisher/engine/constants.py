@@ -18,3 +18,8 @@ MAX_RESPONSE_BYTES = 1 << 20
 # The lease is written again before a provider request when it was last written longer
 # ago than this (s): the claim itself just wrote it, so the first call needs no write.
 LEASE_RENEW_AFTER = 1.0
+
+# A post's enqueue mark is written just before its message is sent (s): a batch of sends
+# and the clocks of the processes that send take at most this long, so a mark this much
+# older than the oldest waiting message cannot belong to a message still in the queue.
+SEND_MARGIN = 5.0

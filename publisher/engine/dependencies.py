@@ -24,11 +24,21 @@ from publisher.engine import exchange
 from publisher.engine.plan import RetryPolicy
 
 Enqueue = Callable[[int, float], None]  # (post id, countdown in seconds)
-Backlog = Callable[[], int | None]  # messages waiting in the broker; None: unknown
 
 
-def _unknown_backlog() -> int | None:
-    return None
+@dataclass(frozen=True)
+class QueueState:
+    """The broker's publish queue, as far as it can tell."""
+
+    waiting: int | None  # messages waiting; None: unknown
+    oldest_sent_at: datetime | None = None  # when the oldest waiting one was sent
+
+
+Backlog = Callable[[], QueueState]
+
+
+def _unknown_backlog() -> QueueState:
+    return QueueState(waiting=None)
 
 
 def _owner() -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import Session
 
 from publisher.core import lifecycle
@@ -37,6 +37,7 @@ class Job:
     first_started_at: datetime | None
     lease_expires_at: datetime
     ambiguous: bool  # an earlier attempt may have created the post
+    unconfirmed_since: datetime | None  # since when lookups could not tell
     recurrence: str | None
     timezone: str | None
     series_id: int | None
@@ -114,6 +115,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
             Post.first_started_at,
             Post.lease_expires_at,
             Post.ambiguous,
+            Post.unconfirmed_since,
             Post.recurrence,
             Post.timezone,
             Post.series_id,
@@ -148,6 +150,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
         first_started_at=row.first_started_at,
         lease_expires_at=row.lease_expires_at,
         ambiguous=row.ambiguous,
+        unconfirmed_since=row.unconfirmed_since,
         recurrence=row.recurrence,
         timezone=row.timezone,
         series_id=row.series_id,
@@ -164,3 +167,21 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
         retry_base=row.retry_base,
         last_verified_at=row.last_verified_at,
     )
+
+
+def renew(session: Session, job: Job, now: datetime, lease: timedelta) -> datetime | None:
+    """Extend ``job``'s lease to ``now + lease`` and return the new expiry, or None
+    (writing nothing) when the post is no longer this job's: rescued, or moved on."""
+    expires = now + lease
+    result = session.execute(
+        update(Post)
+        .where(
+            Post.id == job.post_id,
+            Post.state == State.RUNNING.value,
+            Post.version == job.version,
+            Post.lease_owner == job.owner,
+        )
+        .values(lease_expires_at=expires)
+        .execution_options(synchronize_session=False)
+    )
+    return expires if result.rowcount == 1 else None  # type: ignore[attr-defined]

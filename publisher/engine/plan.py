@@ -40,6 +40,24 @@ class Plan:
     invalidate_credential: bool = False
     hold_credential_until: datetime | None = None  # defer the credential's other posts
     report: bool = False  # send to Sentry for triage
+    unconfirmed_since: datetime | None = None  # lookups cannot tell yet (kept while waiting)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What a lookup after an ambiguous attempt found out."""
+
+    found: Published | None  # our post at the provider (not one of our other posts')
+    known: bool  # the provider could tell; False: the lookup failed or is impossible
+
+
+@dataclass(frozen=True)
+class ResendRules:
+    """What makes calling again safe after an ambiguous attempt, for one provider."""
+
+    idempotency_window: timedelta | None  # a repeated key is harmless this long
+    can_lookup: bool
+    reconcile_timeout: timedelta  # how long to wait for a lookup that can tell
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,50 @@ def authorize(job: Job, now: datetime, token_ok: bool) -> Plan | None:
             ambiguous=job.ambiguous,
         )
     return None
+
+
+def before_call(
+    job: Job,
+    reconciled: Reconciled,
+    rules: ResendRules,
+    now: datetime,
+    policy: RetryPolicy,
+) -> Plan | None:
+    """After a lookup for an ambiguous post: a plan that makes no call, or None to call.
+
+    Never calls again blind: only when the lookup said "not there", or when the
+    provider's idempotency key still covers every earlier attempt (all sent the same key
+    since ``first_started_at``). Otherwise the lookup is tried again later (no attempt
+    used), and after ``reconcile_timeout`` the post returns to draft as ``unconfirmed``.
+    """
+    if reconciled.found is not None:
+        why = "found at the provider after an ambiguous attempt"
+        return Plan(Action.SUCCEED, published=reconciled.found, reason=why)
+    if reconciled.known:
+        return None
+    window = rules.idempotency_window
+    first = job.first_started_at or now
+    if window is not None and now < first + window:
+        return None
+    waited = now - (job.unconfirmed_since or now)
+    if not rules.can_lookup or waited >= rules.reconcile_timeout:
+        return Plan(
+            Action.GIVE_UP,
+            reason="unconfirmed",
+            category="unconfirmed",
+            message="an attempt may have published it and the provider cannot confirm",
+            ambiguous=True,
+            notify="unconfirmed",
+        )
+    # Wait as long as we have waited so far (between the base and the cap): doubling.
+    wait = min(max(waited.total_seconds(), policy.base), policy.cap)
+    return Plan(
+        Action.RELEASE,
+        reason="waiting for the provider to confirm an ambiguous attempt",
+        next_run_at=now + timedelta(seconds=wait),
+        ambiguous=True,
+        unconfirmed_since=job.unconfirmed_since or now,
+    )
 
 
 def _retry(

@@ -14,16 +14,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
-from publisher.core import control, lifecycle
+from publisher.core import control, lifecycle, notifications
 from publisher.core.db import transaction
 from publisher.core.models import DUE_WHERE, Post
 from publisher.core.states import DUE_STATES, Actor, State, Trigger
 from publisher.engine import call_log
-from publisher.engine.dependencies import Dependencies
+from publisher.engine.constants import SEND_MARGIN
+from publisher.engine.dependencies import Dependencies, QueueState
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,31 @@ class SweepReport:
     duration_ms: float
 
 
+def resend_cutoff(queue: QueueState, now: datetime, grace: timedelta) -> datetime | None:
+    """Posts marked as enqueued before this have lost their message: send it again.
+    None: send none again.
+
+    A message is lost when Redis restarted without it, or when the worker holding it
+    died. Past the grace period, with an empty queue every older mark is lost; with a
+    backlog, only a mark older than the oldest waiting message (less ``SEND_MARGIN``)
+    is: a newer one may still wait its turn, and sending it again would only lengthen
+    the queue (a backlog never feeds on itself). So a lost message goes out again
+    within the grace period and one sweep interval, backlog or not.
+    """
+    if queue.waiting is None:
+        return None
+    cutoff = now - grace
+    if queue.waiting == 0:
+        return cutoff
+    if queue.oldest_sent_at is None:
+        return None
+    return min(cutoff, queue.oldest_sent_at - timedelta(seconds=SEND_MARGIN))
+
+
 def _due_batch(
-    session: Session, now: datetime, horizon: datetime, grace: timedelta | None, limit: int
+    session: Session, now: datetime, horizon: datetime, cutoff: datetime | None, limit: int
 ) -> Sequence[tuple[int, datetime]]:
-    """Due posts not enqueued yet, and (with ``grace``) those enqueued longer ago."""
+    """Due posts not enqueued yet, and those marked before ``cutoff`` (lost messages)."""
     unsent = Post.enqueued_at.is_(None)
     query = (
         select(Post.id, Post.next_run_at)
@@ -51,7 +74,7 @@ def _due_batch(
             # neither SQLite nor PostgreSQL's generic plan could prove it and use the index.
             text(DUE_WHERE),
             Post.next_run_at <= horizon,
-            unsent if grace is None else or_(unsent, Post.enqueued_at < now - grace),
+            unsent if cutoff is None else or_(unsent, Post.enqueued_at < cutoff),
         )
         .order_by(Post.next_run_at)
         .limit(limit)
@@ -97,39 +120,65 @@ def enqueue_now(deps: Dependencies, due: Sequence[tuple[int, datetime]], now: da
 
 
 def rescue_expired(deps: Dependencies, now: datetime) -> int:
-    """Hand posts whose lease expired back to ``retry`` (attempt refunded, reconciled)."""
+    """Take posts whose lease expired back from their worker (attempt refunded, marked
+    ambiguous: the call may have landed). A post rescued ``max_rescues`` times already
+    (a call that always overruns, an answer that kills its worker) returns to draft with
+    a notification instead of looping forever."""
     rescued = 0
     with transaction(deps.sessions) as session:
         rows = session.execute(
-            select(Post.id, Post.version)
+            select(Post.id, Post.version, Post.rescues, Post.account_id)
             .where(Post.state == State.RUNNING.value, Post.lease_expires_at < now)
             .limit(deps.settings.sweep_batch)
         ).all()
         for row in rows:
-            won = lifecycle.guarded_update(
-                session,
-                row.id,
-                trigger=Trigger.RESCUE,
-                actor=Actor.ENGINE,
-                source=State.RUNNING,
-                version=row.version,
-                now=now,
-                reason="the worker's lease expired",
-                changes={
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "attempts": Post.attempts - 1,
-                    "next_run_at": now,
-                    "enqueued_at": None,
-                    "ambiguous": True,
-                },
-            )
-            if won:
+            if _rescue(session, row, now, deps.settings.max_rescues):
                 call_log.abandon(session, row.id, now)
                 rescued += 1
     if rescued:
         log.warning("rescued %s posts whose worker lost its lease", rescued)
     return rescued
+
+
+def _rescue(session: Session, row: Any, now: datetime, max_rescues: int) -> bool:
+    changes: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "attempts": Post.attempts - 1,
+        "enqueued_at": None,
+        "ambiguous": True,
+        "rescues": Post.rescues + 1,
+    }
+    give_up = row.rescues >= max_rescues
+    if give_up:
+        why = f"taken back from a worker {row.rescues + 1} times (its lease expired each time)"
+        changes |= {
+            "next_run_at": None,
+            "last_error_category": "rescued",
+            "last_error_message": why,
+        }
+    else:
+        why = "the worker's lease expired"
+        changes["next_run_at"] = now
+    won = lifecycle.guarded_update(
+        session,
+        row.id,
+        trigger=Trigger.GIVE_UP if give_up else Trigger.RESCUE,
+        actor=Actor.ENGINE,
+        source=State.RUNNING,
+        version=row.version,
+        now=now,
+        reason=why,
+        changes=changes,
+        lease_expired_by=now,
+    )
+    if won and give_up:
+        message = (
+            f"post {row.id} was returned to draft: {why}. It may have been published: "
+            "check the account before approving it again"
+        )
+        notifications.add(session, row.account_id, row.id, "rescued", message, now)
+    return won
 
 
 def run(deps: Dependencies) -> SweepReport:
@@ -153,17 +202,14 @@ def _enqueue_due(deps: Dependencies, now: datetime) -> int:
     # (PUBLISHER_LOOKAHEAD=0 turns look-ahead off entirely: the plain sweep.)
     ahead = deps.settings.lookahead
     horizon = now + timedelta(seconds=ahead + deps.settings.sweep_interval / 2 if ahead else 0)
-    # A message older than the grace period was lost (Redis restarted) unless the queue
-    # still holds messages: then it is waiting its turn, and sending it again would only
-    # lengthen the queue (a burst would feed on itself).
-    waiting = deps.backlog()
-    grace = timedelta(seconds=deps.settings.enqueue_grace) if not waiting else None
+    grace = timedelta(seconds=deps.settings.enqueue_grace)
+    cutoff = resend_cutoff(deps.backlog(), now, grace)
     total = 0
     while True:
         # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP
         # LOCKED), so a second sweep running at the same time takes other posts.
         with transaction(deps.sessions) as session:
-            batch = _due_batch(session, now, horizon, grace, deps.settings.sweep_batch)
+            batch = _due_batch(session, now, horizon, cutoff, deps.settings.sweep_batch)
             if batch:
                 _mark(session, [post_id for post_id, _ in batch], now)
         sent = _send(deps, batch, now)

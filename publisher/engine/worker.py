@@ -2,8 +2,9 @@
 
 ``process(post_id, deps)`` is plain code; the Celery task is a one-line wrapper
 around it. It never publishes a post twice: the claim is atomic, every write after it is
-fenced by the lease, the provider gets the post's stable idempotency key, and a post
-whose earlier attempt may have landed is looked up at the provider before a new call.
+fenced by the lease, the lease is renewed before every request to the provider and no
+request outlives it, and a post whose earlier attempt may have landed is looked up at
+the provider before a new call (``reconcile``, ``plan.before_call``).
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-import requests
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from publisher.core import control
 from publisher.core.db import transaction
-from publisher.engine import act, call_log, lock, plan, sweep
+from publisher.engine import act, call_log, lock, plan, reconcile, sweep
 from publisher.engine.classify import Outcome, classify
-from publisher.engine.constants import LEASE_SAFETY_MARGIN
+from publisher.engine.constants import LEASE_RENEW_AFTER, LEASE_SAFETY_MARGIN
 from publisher.engine.dependencies import Dependencies
-from publisher.engine.exchange import Exchange, perform
+from publisher.engine.exchange import Exchange, json_of, perform
 from publisher.engine.lock import Job
-from publisher.engine.plan import Action, Plan
+from publisher.engine.plan import Action, Plan, ResendRules
 from publisher.engine.telemetry import metrics, sentry
 from publisher.errors import LookupFailed, TokenError
 from publisher.providers import get_provider
@@ -37,7 +37,6 @@ from publisher.providers.base import (
     GetJson,
     PreparedCall,
     Provider,
-    Published,
     PublishRequest,
 )
 
@@ -118,6 +117,12 @@ def _crashed(deps: Dependencies, job: Job, exc: Exception) -> Result:
     return _finish(deps, job, decided, None, crash=outcome.message)
 
 
+def _margin(deps: Dependencies) -> float:
+    """Seconds of lease a request must leave unused (clock drift, the final write)."""
+    longest = sum(deps.timeout)
+    return min(LEASE_SAFETY_MARGIN, (deps.settings.lease_seconds - longest) / 2)
+
+
 def _prepare(session: Session, job: Job, deps: Dependencies, now: datetime) -> Plan | Ready:
     """Validate and authorize (a plan: no call is made), else get the call ready."""
     token = _token(job, deps)
@@ -125,9 +130,7 @@ def _prepare(session: Session, job: Job, deps: Dependencies, now: datetime) -> P
     if stop is not None:
         return stop
     assert token is not None
-    longest = sum(deps.timeout)
-    margin = min(LEASE_SAFETY_MARGIN, (deps.settings.lease_seconds - longest) / 2)
-    if act.lease_left(job, now).total_seconds() < longest + margin:
+    if act.lease_left(job, now).total_seconds() < sum(deps.timeout) + _margin(deps):
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
     provider = get_provider(job.provider)
     request = _request(job, token)
@@ -153,70 +156,93 @@ def _request(job: Job, token: str) -> PublishRequest:
     )
 
 
-def _get_json(deps: Dependencies) -> GetJson:
+@dataclass
+class Lease:
+    """The post's lease as this worker last wrote it."""
+
+    expires_at: datetime
+    written_at: datetime
+
+    def budget(self, deps: Dependencies, job: Job) -> float | None:
+        """Seconds the next provider request may take, after renewing the lease (a
+        fenced write) if it was written over ``LEASE_RENEW_AFTER`` ago; None when the
+        post is no longer this worker's (rescued, or moved on): make no request."""
+        now = deps.clock()
+        if (now - self.written_at).total_seconds() > LEASE_RENEW_AFTER:
+            with transaction(deps.sessions) as session:
+                expires = lock.renew(session, job, now, deps.lease)
+            if expires is None:
+                return None
+            self.expires_at, self.written_at = expires, now
+        left = (self.expires_at - now).total_seconds() - _margin(deps)
+        return min(sum(deps.timeout), left) if left > 0 else None
+
+
+def _get_json(deps: Dependencies, job: Job, lease: Lease) -> GetJson:
+    """The lookups' GET: lease renewed first, then the same deadline and size bound."""
+
     def get_json(url: str, headers: Mapping[str, str]) -> Any:
-        try:
-            response = deps.http.get(url, headers=headers, timeout=deps.timeout)
-            response.raise_for_status()
-            return response.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise LookupFailed(f"{exc.__class__.__name__}: {exc}") from exc
+        budget = lease.budget(deps, job)
+        if budget is None:
+            raise LookupFailed("the post's lease was lost")
+        call = PreparedCall("GET", url, headers)
+        return json_of(perform(deps.http, call, deps.timeout, time.monotonic() + budget))
 
     return get_json
 
 
-def _reconcile(
-    provider: Provider, job: Job, request: PublishRequest, deps: Dependencies
-) -> Published | None:
-    """Look for the post at the provider after an ambiguous attempt; None if not found.
-
-    The lookup is recorded in the call log like any call.
-    """
-    since = job.first_started_at or deps.clock()
-    started, clock = deps.clock(), time.perf_counter()
-    found: Published | None = None
-    error: str | None = None
-    try:
-        candidates = provider.lookup(_get_json(deps), request, since)
-        found = candidates[0] if candidates else None
-    except LookupFailed as exc:  # an unknown answer: fall back on the idempotency key
-        error = exc.message
-        log.info("post %s: lookup failed (%s); relying on the idempotency key", job.post_id, error)
-    duration = (time.perf_counter() - clock) * 1000
-    outcome = None if error else found is not None
-    call_log.lookup(deps.sessions, job, outcome, error, duration, started, deps.clock())
-    return found
+def _rules(provider: Provider, deps: Dependencies) -> ResendRules:
+    timeout = timedelta(seconds=deps.settings.reconcile_timeout)
+    return ResendRules(provider.idempotency_window, provider.can_lookup, timeout)
 
 
 def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     provider, request = ready.provider, ready.request
+    lease = Lease(job.lease_expires_at, job.lease_expires_at - deps.lease)  # the claim's
+    get_json = _get_json(deps, job, lease)
     call_id = ready.call_id
     if call_id is None:  # an earlier attempt may have landed: look before calling again
-        found = _reconcile(provider, job, request, deps)
-        if found is not None:
-            why = "found at the provider after an ambiguous attempt"
-            return _finish(deps, job, Plan(Action.SUCCEED, published=found, reason=why), None)
+        found = reconcile.look_up(provider, job, request, deps, get_json)
+        stop = plan.before_call(job, found, _rules(provider, deps), deps.clock(), deps.retry_policy)
+        if stop is not None:
+            return _finish(deps, job, stop, None)
         call_id = call_log.start(deps.sessions, job, ready.call, request.token, deps.clock())
-    exchange = perform(deps.http, ready.call, deps.timeout)
+    budget = lease.budget(deps, job)
+    if budget is None:
+        return _lease_lost_before_call(deps, job, call_id)
+    exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget)
     now = deps.clock()
     outcome = classify(provider, exchange, now, request)
     if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
-        found = _reconcile(provider, job, request, deps)
-        outcome = Outcome(Category.DUPLICATE, outcome.message, published=found)
+        found = reconcile.look_up(provider, job, request, deps, get_json)
+        outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
     decided = plan.after_call(job, outcome, now, deps.retry_policy)
     if decided.action is Action.GIVE_UP and decided.ambiguous:
-        decided = _last_look(provider, job, request, deps, decided)
+        decided = _last_look(provider, job, request, deps, get_json, decided)
     metrics.observe_call(job, outcome, exchange)
     if decided.report:
         sentry.unclassified(job, outcome, exchange, request.token)
     return _finish(deps, job, decided, Attempt(call_id, exchange, outcome, request.token))
 
 
+def _lease_lost_before_call(deps: Dependencies, job: Job, call_id: int) -> Result:
+    """Another owner decides now; this attempt's call-log row ends unsent."""
+    log.warning("post %s: lease lost before the call; not calling", job.post_id)
+    with transaction(deps.sessions) as session:
+        call_log.not_sent(session, call_id, "lease lost before the call", deps.clock())
+    return Result.LEASE_LOST
+
+
 def _last_look(
-    provider: Provider, job: Job, request: PublishRequest, deps: Dependencies, giving_up: Plan
+    provider: Provider,
+    job: Job,
+    request: PublishRequest,
+    deps: Dependencies,
+    get_json: GetJson,
+    giving_up: Plan,
 ) -> Plan:
     """Before giving up on a post that may have landed, look for it at the provider."""
-    found = _reconcile(provider, job, request, deps)
+    found = reconcile.look_up(provider, job, request, deps, get_json).found
     if found is not None:
         why = "found at the provider before giving up"
         return Plan(Action.SUCCEED, published=found, reason=why)

@@ -19,3 +19,12 @@ NOTIFY_LOCK_SECONDS = 600
 # Held while a sweep runs; expires by itself if that process dies (6 intervals, 60 s at
 # least: longer than any sweep should take, short enough not to stall the pipeline).
 SWEEP_LOCK_KEY = REDIS_PREFIX + "sweep:lock"
+
+# A publish message whose worker could not reach the database is sent again after this
+# many seconds, doubling per try up to the maximum: a short outage costs seconds, a long
+# one a message a minute per waiting post.
+DB_RETRY_BASE = 1.0
+DB_RETRY_MAX = 60.0
+
+# The message header carrying when a publish message was sent (epoch seconds).
+SENT_AT_HEADER = "publisher_sent_at"

@@ -4,45 +4,75 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 
+from celery import Task
 from celery.signals import beat_init, celeryd_init, worker_process_init
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from publisher.core.notifications import deliver_pending
 from publisher.core.settings import Settings
 from publisher.engine import sweep, worker
-from publisher.engine.dependencies import Dependencies
+from publisher.engine.dependencies import Dependencies, QueueState
 from publisher.engine.telemetry import sentry
 from publisher.ops.celery_app import QUEUE, app
 from publisher.ops.constants import (
+    DB_RETRY_BASE,
+    DB_RETRY_MAX,
     NOTIFY_LOCK_KEY,
     NOTIFY_LOCK_SECONDS,
     REDIS_HEARTBEAT_KEY,
+    SENT_AT_HEADER,
     SENTRY_CHECK_IN_KEY,
     SWEEP_LOCK_KEY,
 )
 
 log = logging.getLogger(__name__)
 
+# The database is unreachable: the post is untouched (the claim did not commit), so the
+# message is kept and tried again.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
 _dependencies: Dependencies | None = None
 
 
 def enqueue(post_id: int, countdown: float) -> None:
-    """Send the message for ``post_id``; a countdown below 10 ms is sent as immediate."""
+    """Send the message for ``post_id``; a countdown below 10 ms is sent as immediate.
+
+    The message says when it was sent (``SENT_AT_HEADER``): the sweep compares the
+    oldest waiting one with its marks to tell a lost message from a waiting one.
+    """
+    headers = {SENT_AT_HEADER: time.time()}
     if countdown >= 0.01:
-        publish.apply_async((post_id,), countdown=countdown)
+        publish.apply_async((post_id,), countdown=countdown, headers=headers)
     else:
-        publish.apply_async((post_id,))
+        publish.apply_async((post_id,), headers=headers)
 
 
-def backlog() -> int | None:
-    """How many publish messages wait in the broker (None if Redis cannot say)."""
+def backlog() -> QueueState:
+    """The publish queue: how many messages wait, and when the oldest was sent."""
     try:
         with app.connection_for_write() as connection:
-            return int(connection.default_channel.client.llen(QUEUE))
+            client = connection.default_channel.client
+            waiting = int(client.llen(QUEUE))
+            # kombu's Redis transport LPUSHes and BRPOPs: the oldest message is last.
+            oldest = client.lindex(QUEUE, -1) if waiting else None
     except Exception:
-        log.warning("could not read the queue length", exc_info=True)
+        log.warning("could not read the queue", exc_info=True)
+        return QueueState(waiting=None)
+    return QueueState(waiting, _sent_at(oldest))
+
+
+def _sent_at(message: bytes | None) -> datetime | None:
+    if message is None:
         return None
+    try:
+        sent = json.loads(message)["headers"][SENT_AT_HEADER]
+        return datetime.fromtimestamp(float(sent), UTC)
+    except (ValueError, KeyError, TypeError):
+        return None  # sent by an older version, or not ours: cannot tell
 
 
 def dependencies() -> Dependencies:
@@ -67,9 +97,16 @@ def _start_reporting(**_kwargs: object) -> None:
     sentry.init(Settings.from_env(), celery=True)
 
 
-@app.task(name="publisher.publish", ignore_result=True)
-def publish(post_id: int) -> str:
-    return worker.process(int(post_id), dependencies()).value
+@app.task(name="publisher.publish", ignore_result=True, bind=True, max_retries=None)
+def publish(self: Task, post_id: int) -> str:
+    """Publish one post. When the database is unreachable (before or at the claim),
+    the message is sent again with a growing countdown instead of being dropped."""
+    try:
+        return worker.process(int(post_id), dependencies()).value
+    except DATABASE_DOWN as exc:
+        countdown = min(DB_RETRY_MAX, DB_RETRY_BASE * 2**self.request.retries)
+        log.warning("post %s: database unavailable; retrying in %.0f s", post_id, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @app.task(name="publisher.sweep", ignore_result=True)

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import control, service
-from publisher.core.models import ApiCall, Post
+from publisher.core.models import ApiCall, Notification, Post
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
-from publisher.engine import exchange, sweep
-from publisher.engine.dependencies import Dependencies
+from publisher.engine import exchange, lock, sweep
+from publisher.engine.dependencies import Dependencies, QueueState
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -23,7 +23,7 @@ T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 class Broker:
     def __init__(self) -> None:
         self.sent: list[tuple[int, float]] = []
-        self.waiting: int | None = 0
+        self.queue = QueueState(waiting=0)
 
     def enqueue(self, post_id: int, countdown: float) -> None:
         self.sent.append((post_id, countdown))
@@ -46,7 +46,7 @@ def deps(settings: Settings, sessions: sessionmaker[Session], broker: Broker) ->
         exchange.new_session(),
         broker.enqueue,
         clock=lambda: T0,
-        backlog=lambda: broker.waiting,
+        backlog=lambda: broker.queue,
     )
 
 
@@ -81,22 +81,50 @@ def test_lookahead_sends_soon_due_posts_with_a_countdown(
     assert later not in [i for i, _ in broker.sent]
 
 
-def test_lost_message_is_resent_after_grace_unless_the_queue_is_busy(
-    deps: Dependencies, broker: Broker
-) -> None:
+def test_lost_message_is_resent_after_grace(deps: Dependencies, broker: Broker) -> None:
     (post_id,) = _posts(deps, 0)
     sweep.run(deps)
-    later = replace(deps, clock=lambda: T0 + timedelta(seconds=61))
-    broker.waiting = 25  # a backlog: the message is still waiting its turn
-    assert sweep.run(later).enqueued == 0
-    broker.waiting = 0  # an empty queue: the message was lost (Redis restarted)
-    assert sweep.run(later).enqueued == 1
+    assert sweep.run(replace(deps, clock=lambda: T0 + timedelta(seconds=59))).enqueued == 0
+    # An empty queue past the grace period: the message was lost (Redis restarted).
+    assert sweep.run(replace(deps, clock=lambda: T0 + timedelta(seconds=61))).enqueued == 1
     assert [i for i, _ in broker.sent] == [post_id, post_id]
 
 
-def test_expired_lease_is_rescued_refunded_and_marked_ambiguous(deps: Dependencies) -> None:
-    from publisher.engine import lock
+def test_a_lost_message_is_resent_under_a_backlog_but_a_waiting_one_is_not(
+    deps: Dependencies, broker: Broker
+) -> None:
+    # Given two posts marked as sent at T0 and T0+30 s
+    (lost,) = _posts(deps, 0)
+    sweep.run(deps)
+    (waiting,) = _posts(deps, 30)
+    sweep.run(replace(deps, clock=lambda: T0 + timedelta(seconds=30)))
+    broker.sent.clear()
+    later = replace(deps, clock=lambda: T0 + timedelta(seconds=120))
+    # When the queue holds a backlog whose oldest message was sent at T0+30 s (the
+    # second post's): the first post's message is no longer in the queue.
+    broker.queue = QueueState(waiting=5000, oldest_sent_at=T0 + timedelta(seconds=30))
+    assert sweep.run(later).enqueued == 1
+    assert [i for i, _ in broker.sent] == [lost]
+    # Then the waiting one is never sent twice while its message waits
+    assert sweep.run(replace(deps, clock=lambda: T0 + timedelta(seconds=300))).enqueued == 0
+    assert waiting not in [i for i, _ in broker.sent]
 
+
+@pytest.mark.parametrize(
+    ("queue", "cutoff"),
+    [
+        (QueueState(waiting=None), None),  # Redis cannot say: send nothing again
+        (QueueState(waiting=0), T0 - timedelta(seconds=60)),
+        (QueueState(waiting=9), None),  # a backlog of unknown age: it may all be waiting
+        (QueueState(9, T0 - timedelta(seconds=10)), T0 - timedelta(seconds=60)),
+        (QueueState(9, T0 - timedelta(seconds=600)), T0 - timedelta(seconds=605)),
+    ],
+)
+def test_resend_cutoff(queue: QueueState, cutoff: datetime | None) -> None:
+    assert sweep.resend_cutoff(queue, T0, timedelta(seconds=60)) == cutoff
+
+
+def test_expired_lease_is_rescued_refunded_and_marked_ambiguous(deps: Dependencies) -> None:
     (post_id,) = _posts(deps, 0)
     with deps.sessions.begin() as session:
         job = lock.claim(session, post_id, "dead-worker", T0, timedelta(seconds=30), 5)
@@ -152,3 +180,65 @@ def test_countdown_is_taken_when_each_message_is_sent(deps: Dependencies, broker
     assert len(countdowns) == 3
     assert countdowns == sorted(countdowns, reverse=True)
     assert countdowns[0] < 5.0
+
+
+def _claim(deps: Dependencies, post_id: int, at: datetime) -> lock.Job:
+    with deps.sessions.begin() as session:
+        job = lock.claim(session, post_id, "worker-1", at, timedelta(seconds=30), 5)
+    assert job is not None
+    return job
+
+
+def test_a_post_rescued_too_often_returns_to_draft_with_a_notification(
+    deps: Dependencies,
+) -> None:
+    # Given a post whose worker dies mid-attempt every time (max_rescues = 3)
+    (post_id,) = _posts(deps, 0)
+    at = T0
+    for _ in range(3):
+        _claim(deps, post_id, at)
+        at += timedelta(seconds=31)
+        assert sweep.run(replace(deps, clock=lambda at=at: at)).rescued == 1
+    # When its lease expires a fourth time
+    _claim(deps, post_id, at)
+    at += timedelta(seconds=31)
+    sweep.run(replace(deps, clock=lambda: at))
+    # Then it is a draft, still marked ambiguous, and the user is told to check
+    with deps.sessions() as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        assert (post.state, post.rescues, post.ambiguous) == ("draft", 4, True)
+        assert post.last_error_category == "rescued"
+        kinds = session.scalars(select(Notification.kind)).all()
+    assert kinds == ["rescued"]
+
+
+def test_a_rescue_loses_to_a_worker_that_renewed_its_lease(deps: Dependencies) -> None:
+    # Given a worker whose lease the sweep saw expired
+    (post_id,) = _posts(deps, 0)
+    job = _claim(deps, post_id, T0)
+    late = T0 + timedelta(seconds=31)
+    # When the worker renews it just before the rescue's write
+    with deps.sessions.begin() as session:
+        assert lock.renew(session, job, late, timedelta(seconds=30)) is not None
+        rescued = sweep._rescue(session, _row(session, post_id), late, max_rescues=3)
+    # Then the rescue changes nothing, and the worker still holds the post
+    assert not rescued
+    with deps.sessions() as session:
+        post = session.get(Post, post_id)
+        assert post is not None and (post.state, post.lease_owner) == ("running", "worker-1")
+
+
+def test_a_rescued_post_cannot_be_renewed_by_its_old_worker(deps: Dependencies) -> None:
+    (post_id,) = _posts(deps, 0)
+    job = _claim(deps, post_id, T0)
+    late = T0 + timedelta(seconds=31)
+    assert sweep.run(replace(deps, clock=lambda: late)).rescued == 1
+    with deps.sessions.begin() as session:
+        assert lock.renew(session, job, late, timedelta(seconds=30)) is None
+
+
+def _row(session: Session, post_id: int) -> object:
+    return session.execute(
+        select(Post.id, Post.version, Post.rescues, Post.account_id).where(Post.id == post_id)
+    ).one()

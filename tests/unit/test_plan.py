@@ -10,7 +10,16 @@ import pytest
 
 from publisher.engine.classify import Outcome
 from publisher.engine.lock import Job
-from publisher.engine.plan import Action, RetryPolicy, after_call, authorize, validate
+from publisher.engine.plan import (
+    Action,
+    Reconciled,
+    ResendRules,
+    RetryPolicy,
+    after_call,
+    authorize,
+    before_call,
+    validate,
+)
 from publisher.providers.base import Category, Published
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -28,6 +37,7 @@ JOB = Job(
     first_started_at=NOW,
     lease_expires_at=NOW + timedelta(minutes=2),
     ambiguous=False,
+    unconfirmed_since=None,
     recurrence=None,
     timezone=None,
     series_id=None,
@@ -167,3 +177,75 @@ def test_ambiguity_is_sticky_until_success() -> None:
         replace(JOB, ambiguous=True), Outcome(Category.UNAVAILABLE, "503"), NOW, POLICY
     )
     assert again.ambiguous
+
+
+# --- before a call, after a lookup for an ambiguous post ----------------------------------
+
+AMBIGUOUS = replace(JOB, ambiguous=True, first_started_at=NOW - timedelta(minutes=10))
+MASTODON_RULES = ResendRules(
+    timedelta(hours=1), can_lookup=True, reconcile_timeout=timedelta(hours=1)
+)
+X_RULES = ResendRules(None, can_lookup=True, reconcile_timeout=timedelta(hours=1))
+NO_KEY_NO_LOOKUP = ResendRules(None, can_lookup=False, reconcile_timeout=timedelta(hours=1))
+FOUND = Published("77", "https://x.example/77")
+NOT_THERE = Reconciled(found=None, known=True)
+UNKNOWN = Reconciled(found=None, known=False)
+
+
+def test_a_found_post_succeeds_without_a_call() -> None:
+    decided = before_call(AMBIGUOUS, Reconciled(FOUND, True), X_RULES, NOW, POLICY)
+    assert decided is not None
+    assert (decided.action, decided.published) == (Action.SUCCEED, FOUND)
+
+
+@pytest.mark.parametrize("rules", [MASTODON_RULES, X_RULES, NO_KEY_NO_LOOKUP])
+def test_a_lookup_that_says_not_there_lets_the_call_go(rules: ResendRules) -> None:
+    assert before_call(AMBIGUOUS, NOT_THERE, rules, NOW, POLICY) is None
+
+
+def test_a_key_that_still_covers_every_attempt_lets_the_call_go() -> None:
+    assert before_call(AMBIGUOUS, UNKNOWN, MASTODON_RULES, NOW, POLICY) is None
+
+
+def test_a_key_the_provider_has_forgotten_is_not_relied_on() -> None:
+    old = replace(AMBIGUOUS, first_started_at=NOW - timedelta(hours=2))
+    decided = before_call(old, UNKNOWN, MASTODON_RULES, NOW, POLICY)
+    assert decided is not None and decided.action is Action.RELEASE
+
+
+def test_without_a_key_an_unknown_lookup_waits_without_using_an_attempt() -> None:
+    decided = before_call(AMBIGUOUS, UNKNOWN, X_RULES, NOW, POLICY)
+    assert decided is not None
+    assert decided.action is Action.RELEASE  # the attempt is refunded
+    assert decided.unconfirmed_since == NOW and decided.ambiguous
+    assert decided.next_run_at == NOW + timedelta(seconds=POLICY.base)
+
+
+def test_the_wait_doubles_up_to_the_cap() -> None:
+    waiting = replace(AMBIGUOUS, unconfirmed_since=NOW - timedelta(minutes=5))
+    decided = before_call(waiting, UNKNOWN, X_RULES, NOW, POLICY)
+    assert decided is not None and decided.next_run_at == NOW + timedelta(minutes=5)
+    assert decided.unconfirmed_since == waiting.unconfirmed_since  # the clock keeps running
+
+
+def test_after_the_reconcile_timeout_the_post_returns_to_draft_unconfirmed() -> None:
+    waiting = replace(AMBIGUOUS, unconfirmed_since=NOW - timedelta(hours=1))
+    decided = before_call(waiting, UNKNOWN, X_RULES, NOW, POLICY)
+    assert decided is not None
+    assert (decided.action, decided.reason, decided.notify) == (
+        Action.GIVE_UP,
+        "unconfirmed",
+        "unconfirmed",
+    )
+    assert decided.ambiguous
+
+
+def test_no_key_and_no_lookup_returns_to_draft_at_once() -> None:
+    decided = before_call(AMBIGUOUS, UNKNOWN, NO_KEY_NO_LOOKUP, NOW, POLICY)
+    assert decided is not None and decided.action is Action.GIVE_UP
+
+
+def test_a_duplicate_rejection_after_an_ambiguous_attempt_is_success_not_forbidden() -> None:
+    outcome = Outcome(Category.DUPLICATE, "HTTP 409", published=FOUND)
+    decided = after_call(AMBIGUOUS, outcome, NOW, POLICY)
+    assert (decided.action, decided.published) == (Action.SUCCEED, FOUND)

@@ -1,0 +1,69 @@
+"""Reconciliation: after an attempt that may have landed, find our post at the provider.
+
+The provider lists its candidates (posts with our text since our first attempt); the
+first one that no other post of ours already owns is ours. Every GET goes through the
+worker's ``fetch`` (lease renewed, deadline, size bound); the lookup is written to the
+call log. The decision on what follows is ``plan.before_call``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from publisher.core.db import transaction
+from publisher.core.models import Post
+from publisher.engine import call_log
+from publisher.engine.dependencies import Dependencies
+from publisher.engine.lock import Job
+from publisher.engine.plan import Reconciled
+from publisher.errors import LookupFailed
+from publisher.providers.base import GetJson, Provider, Published, PublishRequest
+
+log = logging.getLogger(__name__)
+
+
+def look_up(
+    provider: Provider,
+    job: Job,
+    request: PublishRequest,
+    deps: Dependencies,
+    get_json: GetJson,
+) -> Reconciled:
+    """Ask the provider whether an earlier attempt of ``job`` created the post."""
+    if not provider.can_lookup:
+        return Reconciled(found=None, known=False)
+    since = job.first_started_at or deps.clock()
+    started, clock = deps.clock(), time.perf_counter()
+    error: str | None = None
+    found: Published | None = None
+    try:
+        found = _ours(deps, job, provider.lookup(get_json, request, since))
+    except LookupFailed as exc:
+        error = exc.message
+        log.info("post %s: lookup failed: %s", job.post_id, error)
+    duration = (time.perf_counter() - clock) * 1000
+    outcome = None if error else found is not None
+    call_log.lookup(deps.sessions, job, outcome, error, duration, started, deps.clock())
+    return Reconciled(found=found, known=error is None)
+
+
+def _ours(deps: Dependencies, job: Job, candidates: Sequence[Published]) -> Published | None:
+    """The oldest candidate that no other post of this credential owns."""
+    if not candidates:
+        return None
+    ids = [candidate.external_id for candidate in candidates]
+    with transaction(deps.sessions) as session:
+        taken = set(
+            session.scalars(
+                select(Post.external_id).where(
+                    Post.credential_id == job.credential_id,
+                    Post.external_id.in_(ids),
+                    Post.id != job.post_id,
+                )
+            )
+        )
+    return next((c for c in candidates if c.external_id not in taken), None)
