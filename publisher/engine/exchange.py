@@ -115,16 +115,16 @@ def perform(
             finally:
                 response.close()
         except requests.RequestException as exc:
-            error = f"{exc.__class__.__name__}: {exc}"
-            if guard.fired:
-                error = f"deadline passed before the answer was complete ({error})"
-            return Exchange(
-                call=call,
-                sent_body=body,
-                error=error,
-                ambiguous=guard.fired or _is_ambiguous(exc),
-                duration_ms=(time.perf_counter() - started) * 1000,
+            return _failed(
+                call,
+                body,
+                started,
+                f"{exc.__class__.__name__}: {exc}",
+                guard.fired,
+                _is_ambiguous(exc),
             )
+    if guard.fired:  # cut off mid-answer: what was read may parse, but it is not the answer
+        return _failed(call, body, started, "the connection was cut", True, True)
     return Exchange(
         call=call,
         sent_body=body,
@@ -133,6 +133,25 @@ def perform(
         body=content,
         duration_ms=(time.perf_counter() - started) * 1000,
         oversized=oversized,
+    )
+
+
+def _failed(
+    call: PreparedCall,
+    body: bytes | None,
+    started: float,
+    error: str,
+    deadline_passed: bool,
+    ambiguous: bool,
+) -> Exchange:
+    if deadline_passed:
+        error = f"deadline passed before the answer was complete ({error})"
+    return Exchange(
+        call=call,
+        sent_body=body,
+        error=error,
+        ambiguous=ambiguous or deadline_passed,
+        duration_ms=(time.perf_counter() - started) * 1000,
     )
 
 

@@ -1,0 +1,133 @@
+"""One provider call on a real socket: a total deadline however the server trickles, and
+a bounded answer. The server is a raw TCP server on 127.0.0.1 so it can misbehave."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from publisher.engine.constants import MAX_RESPONSE_BYTES
+from publisher.engine.exchange import new_session, perform
+from publisher.providers.base import PreparedCall
+
+TRICKLE_FOR = 20.0  # s: long enough that only the deadline ends a call before it
+Behaviour = Callable[[socket.socket], None]
+
+
+def _read_request(conn: socket.socket) -> bool:
+    """Reads one request's head; False when the client hung up instead."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    return True
+
+
+def _trickle_body(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n")
+    conn.sendall(b"Content-Length: 1000\r\n\r\n{")
+    _trickle(conn, b" ")
+
+
+def _trickle_headers(conn: socket.socket) -> None:
+    conn.sendall(b"HTTP/1.1 201 Created\r\nX-Slow: ")
+    _trickle(conn, b"a")
+
+
+def _trickle(conn: socket.socket, byte: bytes) -> None:
+    end = time.monotonic() + TRICKLE_FOR
+    while time.monotonic() < end:
+        try:
+            conn.sendall(byte)
+        except OSError:
+            return  # the client hung up: the deadline worked
+        time.sleep(0.2)
+
+
+def _huge(conn: socket.socket) -> None:
+    size = 2 * MAX_RESPONSE_BYTES
+    conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+    with contextlib.suppress(OSError):  # the client stops reading at the bound
+        conn.sendall(b"x" * size)
+
+
+def _ok(conn: socket.socket) -> None:
+    conn.sendall(b'HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{"id": "7"}')
+
+
+class RawServer:
+    """Accepts connections and answers each request with ``behaviour``."""
+
+    def __init__(self) -> None:
+        self.behaviour: Behaviour = _ok
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/api/v1/statuses"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            while _read_request(conn):
+                behaviour = self.behaviour
+                behaviour(conn)
+                if behaviour is not _ok:
+                    return
+
+
+@pytest.fixture
+def server() -> Iterator[RawServer]:
+    raw = RawServer()
+    yield raw
+    raw.sock.close()
+
+
+@pytest.mark.parametrize("behaviour", [_trickle_body, _trickle_headers], ids=["body", "headers"])
+def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(
+    server: RawServer, behaviour: Behaviour
+) -> None:
+    # Given a server that sends a byte every 0.2 s: each read is well inside the timeout
+    server.behaviour = behaviour
+    call = PreparedCall("POST", server.url, {}, json={"status": "hi"})
+    # When the call's deadline is one second away
+    exchange = perform(new_session(), call, (1.0, 1.0), deadline=time.monotonic() + 1.0)
+    # Then the call ended by its deadline, unanswered and ambiguous (the post may exist)
+    assert exchange.status is None
+    assert exchange.error is not None and "deadline passed" in exchange.error
+    assert exchange.ambiguous
+    assert exchange.duration_ms < TRICKLE_FOR * 1000
+
+
+def test_the_session_keeps_working_after_a_deadline(server: RawServer) -> None:
+    session = new_session()
+    server.behaviour = _trickle_body
+    call = PreparedCall("POST", server.url, {}, json={})
+    assert perform(session, call, (1.0, 1.0), deadline=time.monotonic() + 0.5).status is None
+    server.behaviour = _ok
+    assert perform(session, call, (1.0, 1.0)).status == 201
+
+
+def test_an_answer_over_the_bound_is_cut_and_marked(server: RawServer) -> None:
+    server.behaviour = _huge
+    exchange = perform(new_session(), PreparedCall("GET", server.url, {}), (1.0, 5.0))
+    assert (exchange.status, exchange.oversized) == (200, True)
+    assert exchange.body is not None and len(exchange.body) == MAX_RESPONSE_BYTES
+
+
+def test_a_normal_answer_is_read_whole(server: RawServer) -> None:
+    exchange = perform(new_session(), PreparedCall("GET", server.url, {}), (1.0, 5.0))
+    assert (exchange.status, exchange.oversized, exchange.json()) == (201, False, {"id": "7"})
