@@ -122,6 +122,14 @@ class _Server:
         self._halt()
         self._launch()
 
+    def stop_server(self) -> None:
+        """Stops the server, keeping its port and files for ``start_server`` (an outage)."""
+        self._halt()
+
+    def start_server(self) -> None:
+        """Starts a server stopped by ``stop_server`` again."""
+        self._launch()
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -257,6 +265,14 @@ class PostgresServer(_Server):
         self._stop_mode = "immediate" if crash else "fast"
         try:
             super().restart()
+        finally:
+            self._stop_mode = "immediate"
+
+    def stop_server(self) -> None:
+        """A clean (``fast``) stop: every committed transaction survives the outage."""
+        self._stop_mode = "fast"
+        try:
+            super().stop_server()
         finally:
             self._stop_mode = "immediate"
 
