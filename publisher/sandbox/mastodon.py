@@ -1,5 +1,10 @@
-"""The sandbox's Mastodon: create a status (honouring ``Idempotency-Key`` per token, as
-Mastodon does), verify credentials, and list an account's statuses for reconciliation.
+"""The sandbox's Mastodon: create a status, verify credentials, and list an account's
+statuses for reconciliation.
+
+Helpful (the default), it honours ``Idempotency-Key`` per token for as long as it runs, so
+a repeated key replays the first status. Strict, it ignores the key and every create
+creates: a real server keeps keys only for a while and only once the status exists, so a
+client must not count on them.
 
 Every token owns its own timeline, though all of them call the account ``1``/``user``.
 """
@@ -89,7 +94,13 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
             }
 
         _, payload = state.ledger.create(
-            kind="mastodon", path=STATUSES, token=token, text=text, key=key, build=build
+            kind="mastodon",
+            path=STATUSES,
+            token=token,
+            text=text,
+            key=key,
+            build=build,
+            honour_key=not state.is_strict("mastodon"),
         )
         return json_response(200, payload)
 

@@ -1,11 +1,12 @@
 """Everything the sandbox's routes share: the ledger, the fault plan and the knobs a test
-turns while the server runs (invalid tokens, slowness, the notification status)."""
+turns while the server runs (strict kinds, invalid tokens, slowness, the notification
+status)."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -15,6 +16,21 @@ from publisher.sandbox.ledger import Ledger
 from publisher.sandbox.wire import Request, Response
 
 T = TypeVar("T")
+
+# The provider kinds the sandbox stands in for; each can be helpful or strict on its own.
+KINDS = ("mastodon", "x", "webhook")
+
+
+def strict_kinds(strict: bool | str | Iterable[str]) -> frozenset[str]:
+    """The kinds ``strict`` names: True is every kind, False none, else the kinds listed
+    (one name alone counts as one kind). Raises ``ValueError`` for an unknown kind."""
+    if isinstance(strict, bool):
+        return frozenset(KINDS) if strict else frozenset()
+    kinds = frozenset([strict] if isinstance(strict, str) else strict)
+    unknown = sorted(kinds - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown provider kind(s) {unknown}; known: {', '.join(KINDS)}")
+    return kinds
 
 
 class Inbox(Generic[T]):
@@ -59,7 +75,13 @@ class Notification:
 
 @dataclass
 class State:
+    """The shared state; ``strict`` may be reassigned while the server runs (a frozenset
+    swap is atomic, so a request sees the old or the new set, never a mix)."""
+
     faults: FaultPlan
+    # Kinds that behave like the real provider rather than helping the client: the
+    # Idempotency-Key is ignored (every create creates) and X accepts a duplicate text.
+    strict: frozenset[str] = frozenset()
     slow_seconds: float = 3.0  # how long the ``slow`` fault sleeps before answering
     notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
     invalid_tokens: set[str] = field(default_factory=set)
@@ -72,8 +94,12 @@ class State:
     def token_ok(self, token: str | None) -> bool:
         return token is not None and token not in self.invalid_tokens
 
+    def is_strict(self, kind: str) -> bool:
+        return kind in self.strict
+
     def clear(self) -> None:
-        """Forgets everything recorded and every fault counter; keeps the settings."""
+        """Forgets everything recorded and every fault counter; keeps the settings
+        (``strict`` included)."""
         self.ledger.clear()
         self.faults.clear()
         self.invalid_tokens.clear()

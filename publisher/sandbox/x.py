@@ -1,6 +1,10 @@
-"""The sandbox's X (API v2): create a tweet, refusing a text the same token already posted
-(X has no idempotency key, so this 403 is how a retry learns its first try landed), read
-the token's user, and list its tweets newest first for reconciliation.
+"""The sandbox's X (API v2): create a tweet, read the token's user, and list its tweets
+newest first for reconciliation.
+
+X has no idempotency key. Helpful (the default), the sandbox refuses a text the same token
+already posted with X's "duplicate content" 403, which tells a retry its first try landed.
+Strict, it accepts the duplicate: X does not promise that refusal, so a client must find
+its earlier post by looking it up.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             key=key,
             build=build,
             honour_key=False,
-            unique_text=True,
+            unique_text=not state.is_strict("x"),
         )
         if outcome == "duplicate":
             return json_response(403, DUPLICATE)

@@ -1,6 +1,7 @@
 """The sandbox behaves like the providers where the publisher depends on it, over real
-HTTP: idempotency keys, X's duplicate 403, error formats, lookups, scripted and random
-faults (ambiguous timeouts and resets included), and the Sentry and notify receivers."""
+HTTP: idempotency keys and X's duplicate 403 (helpful) or neither (strict), error formats,
+lookups, scripted and random faults (ambiguous timeouts and resets included), the ledger's
+exactly-once accessors, and the Sentry and notify receivers."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 import requests
 import sentry_sdk
 
-from publisher.sandbox import Sandbox
+from publisher.sandbox import KINDS, Sandbox
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN = {"Authorization": "Bearer good-token"}
@@ -47,6 +48,29 @@ def toot(
 
 def tweet(http: requests.Session, sandbox: Sandbox, text: str, **kw: Any) -> requests.Response:
     return http.post(f"{sandbox.url}/2/tweets", json={"text": text}, headers=TOKEN, **kw)
+
+
+def hook(
+    http: requests.Session, sandbox: Sandbox, text: str, key: str | None = None, **kw: Any
+) -> requests.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    return http.post(f"{sandbox.url}/hooks/alerts", json={"text": text}, headers=headers, **kw)
+
+
+def create(
+    http: requests.Session, sandbox: Sandbox, kind: str, text: str, key: str | None = None
+) -> requests.Response:
+    """One create at ``kind`` (X is sent no key: it honours none)."""
+    if kind == "mastodon":
+        return toot(http, sandbox, text, key=key)
+    if kind == "x":
+        return tweet(http, sandbox, text)
+    return hook(http, sandbox, text, key=key)
+
+
+def created_id(answer: requests.Response) -> str:
+    body = answer.json()
+    return str(body["data"]["id"] if "data" in body else body["id"])
 
 
 # Mastodon
@@ -307,6 +331,99 @@ def test_x_lookups(http: requests.Session, sandbox: Sandbox) -> None:
     assert all(ISO_MILLIS.match(t["created_at"]) for t in listed["data"])
 
 
+# Strict and helpful modes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_helpful_mode_answers_a_repeat_with_the_first_post(
+    http: requests.Session, sandbox: Sandbox, kind: str
+) -> None:
+    first = create(http, sandbox, kind, "say it once", key="k1")
+    again = create(http, sandbox, kind, "say it once", key="k1")
+
+    assert first.status_code in (200, 201)
+    if kind == "x":  # X honours no key, but refuses the same text twice
+        assert again.status_code == 403
+    else:
+        assert again.json() == first.json()
+    assert sandbox.ids_for("say it once") == [created_id(first)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_strict_mode_creates_every_time(http: requests.Session, kind: str) -> None:
+    with Sandbox(strict=[kind]) as strict:
+        first = create(http, strict, kind, "said twice", key="k1")
+        again = create(http, strict, kind, "said twice", key="k1")
+
+        assert first.status_code == again.status_code
+        assert first.status_code in (200, 201)
+        assert strict.ids_for("said twice") == [created_id(first), created_id(again)]
+        assert created_id(first) != created_id(again)
+        assert strict.replays == []
+        assert strict.creates_by_text() == {"said twice": 2}
+
+
+def test_strict_is_per_kind_and_true_means_every_kind(http: requests.Session) -> None:
+    with Sandbox(strict=["x"]) as sandbox:
+        tweet(http, sandbox, "dup")
+        tweet(http, sandbox, "dup")
+        toot(http, sandbox, "keyed", key="k")
+        toot(http, sandbox, "keyed", key="k")
+
+        assert sandbox.strict == {"x"}
+        assert sandbox.creates_by_text(kind="x") == {"dup": 2}
+        assert sandbox.creates_by_text(kind="mastodon") == {"keyed": 1}
+    assert Sandbox(strict=True).strict == set(KINDS)
+    assert Sandbox().strict == set()
+
+
+def test_set_strict_switches_while_running(http: requests.Session, sandbox: Sandbox) -> None:
+    toot(http, sandbox, "switch", key="k")
+    sandbox.set_strict(["mastodon", "webhook"])
+    toot(http, sandbox, "switch", key="k")
+    sandbox.set_strict(False)
+    replayed = toot(http, sandbox, "switch", key="k")
+
+    assert sandbox.creates_by_key() == {"k": 2}
+    assert replayed.json()["id"] == sandbox.ids_for_key("k")[0]  # the first create's
+
+
+def test_unknown_strict_kind_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="unknown provider kind"):
+        Sandbox(strict=["myspace"])
+    with pytest.raises(ValueError, match="unknown provider kind"):
+        sandbox.set_strict(["x", "myspace"])
+    assert sandbox.strict == set()
+
+
+def test_a_single_kind_name_is_one_kind() -> None:
+    assert Sandbox(strict="webhook").strict == {"webhook"}
+
+
+# The ledger's exactly-once accessors
+
+
+def test_ledger_counts_and_names_creates_by_text_and_by_key(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    sandbox.set_strict(True)
+    a1 = created_id(toot(http, sandbox, "a", key="key-a"))
+    a2 = created_id(toot(http, sandbox, "a", key="key-a"))
+    b = created_id(tweet(http, sandbox, "b"))
+    c = created_id(hook(http, sandbox, "a", key="key-c"))
+
+    assert sandbox.creates_by_text() == {"a": 3, "b": 1}
+    assert sandbox.creates_by_text(kind="mastodon") == {"a": 2}
+    assert sandbox.ids_for("a") == [a1, a2, c]
+    assert sandbox.ids_for("a", kind="webhook") == [c]
+    assert sandbox.ids_for("b") == [b]
+    assert sandbox.ids_for("nothing") == []
+    assert sandbox.creates_by_key() == {"key-a": 2, "key-c": 1}  # X sent no key
+    assert sandbox.creates_by_key(kind="webhook") == {"key-c": 1}
+    assert sandbox.ids_for_key("key-a") == [a1, a2]
+    assert sandbox.create_count() == 4
+
+
 # Webhooks
 
 
@@ -425,3 +542,24 @@ def test_cli_serves_until_sigterm(http: requests.Session) -> None:
         process.stderr.read()
 
     assert answer.status_code == 200
+
+
+@pytest.mark.integration
+def test_cli_strict_flag(http: requests.Session) -> None:
+    command = [sys.executable, "-m", "publisher.sandbox", "--port", "0", "--strict", "x"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        found = re.search(r"listening on (http://\S+)", process.stderr.readline())
+        assert found, "the CLI logs its URL first"
+        strict_line = process.stderr.readline()
+        url = f"{found.group(1)}/2/tweets"
+        answers = [
+            http.post(url, json={"text": "again"}, headers=TOKEN, timeout=5).status_code
+            for _ in range(2)
+        ]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stderr.read()
+
+    assert "strict: x" in strict_line
+    assert answers == [201, 201]
