@@ -24,13 +24,15 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from publisher.sandbox.faults import DEFAULT_MIX, FaultPlan
+from publisher.sandbox.faults import DEFAULT_MIX, STRICT_MIX, FaultPlan
 from publisher.sandbox.ledger import CallRecord, CreateRecord, Duplicate, Replay
 from publisher.sandbox.server import SandboxHTTPServer
 from publisher.sandbox.state import KINDS, Delivery, Notification, State, strict_kinds
 
 __all__ = [
+    "DEFAULT_MIX",
     "KINDS",
+    "STRICT_MIX",
     "CallRecord",
     "CreateRecord",
     "Delivery",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from publisher.sandbox import KINDS, Sandbox
-from publisher.sandbox.faults import DEFAULT_MIX
+from publisher.sandbox.faults import DEFAULT_MIX, STRICT_MIX
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -28,7 +28,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of creates faulted")
     parser.add_argument("--seed", type=int, default=None, help="makes random faults repeatable")
     parser.add_argument(
-        "--faults", default=",".join(DEFAULT_MIX), help="comma-separated random fault mix"
+        "--faults",
+        default=",".join(DEFAULT_MIX),
+        help=f"comma-separated random fault mix (the strict soak's: {','.join(STRICT_MIX)})",
     )
     parser.add_argument("--slow-seconds", type=float, default=3.0)
     parser.add_argument(

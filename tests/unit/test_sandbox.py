@@ -13,13 +13,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
 
 import pytest
 import requests
 import sentry_sdk
 
-from publisher.sandbox import KINDS, Sandbox
+from publisher.sandbox import KINDS, STRICT_MIX, Sandbox
+from publisher.sandbox.faults import AFTER_STORE, parse_fault
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN = {"Authorization": "Bearer good-token"}
@@ -58,14 +60,19 @@ def hook(
 
 
 def create(
-    http: requests.Session, sandbox: Sandbox, kind: str, text: str, key: str | None = None
+    http: requests.Session,
+    sandbox: Sandbox,
+    kind: str,
+    text: str,
+    key: str | None = None,
+    **kw: Any,
 ) -> requests.Response:
     """One create at ``kind`` (X is sent no key: it honours none)."""
     if kind == "mastodon":
-        return toot(http, sandbox, text, key=key)
+        return toot(http, sandbox, text, key=key, **kw)
     if kind == "x":
-        return tweet(http, sandbox, text)
-    return hook(http, sandbox, text, key=key)
+        return tweet(http, sandbox, text, **kw)
+    return hook(http, sandbox, text, key=key, **kw)
 
 
 def created_id(answer: requests.Response) -> str:
@@ -276,6 +283,77 @@ def test_malformed_fault_creates_the_post_and_answers_garbage(
     assert answer.status_code == 200
     assert answer.content == b"{not json"
     assert sandbox.create_count(text="[[fault:malformed]]") == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("fault", "seen"),
+    [
+        ("reset_after", "reset"),
+        ("502_after", 502),
+        ("503_after", 503),
+        ("504_after", 504),
+        ("slow", "timeout"),
+    ],
+)
+def test_after_store_fault_stores_one_post_and_tells_the_client_nothing(
+    http: requests.Session, kind: str, fault: str, seen: str | int
+) -> None:
+    text = f"landed [[fault:{fault}]]"
+    with Sandbox(strict=True, slow_seconds=1.0) as strict:
+        # When the create meets a fault that strikes after the store
+        if seen == "reset":
+            with pytest.raises(requests.ConnectionError):
+                create(http, strict, kind, text, key="k")
+        elif seen == "timeout":
+            with pytest.raises(requests.ReadTimeout):
+                create(http, strict, kind, text, key="k", timeout=(2, 0.2))
+        else:
+            answer = create(http, strict, kind, text, key="k")
+            assert answer.status_code == seen
+            body = answer.json()
+            if kind == "x":  # each provider's own error format
+                assert (body["title"], body["status"]) == (HTTPStatus(seen).phrase, seen)
+            else:
+                assert body == {"error": HTTPStatus(seen).phrase}
+
+        # Then the post exists exactly once, with the id the provider assigned
+        [created] = strict.creates
+        assert (created.kind, created.text) == (kind, text)
+        assert strict.ids_for(text) == [created.id]
+
+
+def test_helpful_mastodon_replays_the_post_a_reset_after_hid(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    with pytest.raises(requests.ConnectionError):
+        toot(http, sandbox, "[[fault:reset_after]]", key="k")
+    retried = toot(http, sandbox, "[[fault:reset_after]]", key="k")
+
+    assert retried.json()["id"] == sandbox.ids_for_key("k")[0]
+    assert sandbox.create_count() == 1
+
+
+def test_after_store_faults_in_a_random_mix(http: requests.Session) -> None:
+    mix = ["reset_after", "502_after", "503_after", "504_after"]
+    with Sandbox(fault_rate=1.0, seed=3, fault_mix=mix, strict=True) as chaotic:
+        seen = []
+        for n in range(12):
+            try:
+                seen.append(tweet(http, chaotic, f"post {n}").status_code)
+            except requests.ConnectionError:
+                seen.append(0)
+
+        assert chaotic.create_count() == 12  # every one stored...
+    assert set(seen) <= {0, 502, 503, 504}  # ...and none answered as created
+    assert len(set(seen)) >= 3  # the mix is drawn from
+
+
+def test_strict_mix_has_faults_before_and_after_the_store() -> None:
+    faults = [parse_fault(name) for name in STRICT_MIX]
+
+    assert {f.name for f in faults if f.before_create} == {"503", "429", "reset"}
+    assert {f.name for f in faults if not f.before_create} == set(AFTER_STORE)
 
 
 def test_unknown_fault_name_is_400(http: requests.Session, sandbox: Sandbox) -> None:
