@@ -157,6 +157,19 @@ class Sandbox:
     def fault_rate(self, value: float) -> None:
         self.state.faults.rate = value
 
+    def fail_lookups(self, times: int | None, status: int = 503, token: str | None = None) -> None:
+        """Fails the next ``times`` lookup GETs (None: every one until ``fail_lookups(0)``),
+        by ``token`` only when given, with ``status`` in the provider's error format (0:
+        reset the connection). Lookup GETs are Mastodon ``verify_credentials`` and account
+        statuses, X ``users/me`` and user tweets. Replaces any earlier arming; thread-safe.
+        """
+        self.state.lookup_faults.arm(times, status, token)
+
+    @property
+    def failed_lookups(self) -> int:
+        """How many lookup GETs ``fail_lookups`` has failed since the last ``reset``."""
+        return self.state.lookup_faults.served
+
     @property
     def notify_status(self) -> int:
         return self.state.notify_status
@@ -225,6 +238,7 @@ class Sandbox:
         return self.state.ledger.duplicates()
 
     def reset(self) -> None:
-        """Forgets all calls, creates, captures, fault counters and invalid tokens; keeps
-        the settings (which kinds are strict, the fault rate, slowness)."""
+        """Forgets all calls, creates, captures, fault counters and invalid tokens, and
+        disarms ``fail_lookups``; keeps the settings (which kinds are strict, the fault
+        rate, slowness)."""
         self.state.clear()

@@ -108,6 +108,9 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
 
 
 def verify_credentials(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     if not state.token_ok(request.bearer()):
         return DIALECT.unauthorized()
     return json_response(200, account(request.base_url))
@@ -125,6 +128,9 @@ def get_status(state: State, request: Request, params: Mapping[str, str]) -> Res
 
 def account_statuses(state: State, request: Request, params: Mapping[str, str]) -> Response:
     """The token's statuses, newest first (``limit``, ``since_id`` and ``max_id`` honoured)."""
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     token = request.bearer()
     if not state.token_ok(token):
         return DIALECT.unauthorized()

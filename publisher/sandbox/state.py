@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.faults import Dialect, FaultPlan
 from publisher.sandbox.ledger import Ledger
+from publisher.sandbox.lookup_faults import LookupFaults, failure
 from publisher.sandbox.wire import Request, Response
 
 T = TypeVar("T")
@@ -86,6 +87,7 @@ class State:
     notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
     invalid_tokens: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)
+    lookup_faults: LookupFaults = field(default_factory=LookupFaults)
     deliveries: Inbox[Delivery] = field(default_factory=Inbox)
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
@@ -97,11 +99,17 @@ class State:
     def is_strict(self, kind: str) -> bool:
         return kind in self.strict
 
+    def lookup_failure(self, request: Request, dialect: Dialect) -> Response | None:
+        """The answer to a lookup GET the test asked to fail, or None to serve it."""
+        status = self.lookup_faults.take(request.bearer())
+        return None if status is None else failure(status, dialect)
+
     def clear(self) -> None:
         """Forgets everything recorded and every fault counter; keeps the settings
         (``strict`` included)."""
         self.ledger.clear()
         self.faults.clear()
+        self.lookup_faults.clear()
         self.invalid_tokens.clear()
         self.deliveries.clear()
         self.sentry_events.clear()

@@ -95,12 +95,18 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
 
 
 def me(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     refused = _authorize(state, request)
     return refused or json_response(200, {"data": USER})
 
 
 def user_tweets(state: State, request: Request, params: Mapping[str, str]) -> Response:
     """The token's tweets newest first; like X, no ``data`` key when there are none."""
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     refused = _authorize(state, request)
     if refused is not None:
         return refused

@@ -378,6 +378,95 @@ def test_lookups_are_never_faulted(http: requests.Session) -> None:
         assert answer.status_code == 200
 
 
+# Lookup faults
+
+LOOKUPS = [
+    ("/api/v1/accounts/verify_credentials", {"error": "Service Unavailable"}),
+    ("/api/v1/accounts/1/statuses", {"error": "Service Unavailable"}),
+    ("/2/users/me", {"title": "Service Unavailable", "status": 503}),
+    ("/2/users/42/tweets", {"title": "Service Unavailable", "status": 503}),
+]
+
+
+@pytest.mark.parametrize(("path", "error"), LOOKUPS)
+def test_fail_lookups_fails_the_next_ones_in_the_providers_format(
+    http: requests.Session, sandbox: Sandbox, path: str, error: dict[str, Any]
+) -> None:
+    sandbox.fail_lookups(2)
+
+    answers = [http.get(sandbox.url + path, headers=TOKEN) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [503, 503, 200]
+    assert error.items() <= answers[0].json().items()
+    assert sandbox.failed_lookups == 2
+
+
+def test_fail_lookups_until_disarmed_and_with_a_reset(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    url = f"{sandbox.url}/2/users/me"
+    sandbox.fail_lookups(None, status=429)
+    throttled = [http.get(url, headers=TOKEN).status_code for _ in range(4)]
+    sandbox.fail_lookups(1, status=0)
+    with pytest.raises(requests.ConnectionError):
+        http.get(url, headers=TOKEN)
+    served = http.get(url, headers=TOKEN)
+    sandbox.fail_lookups(None)
+    sandbox.fail_lookups(0)
+
+    assert throttled == [429] * 4
+    assert served.status_code == 200
+    assert http.get(url, headers=TOKEN).status_code == 200
+
+
+def test_fail_lookups_for_one_token_leaves_the_others(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    url = f"{sandbox.url}/api/v1/accounts/verify_credentials"
+    sandbox.fail_lookups(1, token="good-token")
+
+    other = http.get(url, headers={"Authorization": "Bearer other"})
+    mine = http.get(url, headers=TOKEN)
+
+    assert (other.status_code, mine.status_code) == (200, 503)
+
+
+def test_fail_lookups_never_touches_creates(http: requests.Session, sandbox: Sandbox) -> None:
+    sandbox.fail_lookups(None)
+
+    assert toot(http, sandbox, "still posts").status_code == 200
+    assert tweet(http, sandbox, "still tweets").status_code == 201
+    assert sandbox.failed_lookups == 0
+
+
+def test_fail_lookups_counts_exactly_under_concurrency(sandbox: Sandbox) -> None:
+    sandbox.fail_lookups(5)
+
+    def look(_: int) -> int:
+        with requests.Session() as own:
+            return own.get(f"{sandbox.url}/2/users/me", headers=TOKEN).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(look, range(24)))
+
+    assert statuses.count(503) == 5
+    assert statuses.count(200) == 19
+
+
+def test_fail_lookups_refuses_nonsense_and_reset_disarms(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    with pytest.raises(ValueError, match="times"):
+        sandbox.fail_lookups(-1)
+    with pytest.raises(ValueError, match="status"):
+        sandbox.fail_lookups(1, status=200)
+    sandbox.fail_lookups(None)
+
+    sandbox.reset()
+
+    assert http.get(f"{sandbox.url}/2/users/me", headers=TOKEN).status_code == 200
+
+
 # X
 
 
