@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from publisher.sandbox.faults import Dialect, FaultPlan
 from publisher.sandbox.ledger import Ledger
 from publisher.sandbox.lookup_faults import LookupFaults, failure
+from publisher.sandbox.quota import Quota
 from publisher.sandbox.wire import Request, Response
 
 T = TypeVar("T")
@@ -88,6 +89,7 @@ class State:
     invalid_tokens: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)
     lookup_faults: LookupFaults = field(default_factory=LookupFaults)
+    quota: Quota = field(default_factory=Quota)  # rate-limit headers (reported only)
     deliveries: Inbox[Delivery] = field(default_factory=Inbox)
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
@@ -110,6 +112,7 @@ class State:
         self.ledger.clear()
         self.faults.clear()
         self.lookup_faults.clear()
+        self.quota.clear()
         self.invalid_tokens.clear()
         self.deliveries.clear()
         self.sentry_events.clear()

@@ -6,13 +6,16 @@ exactly-once accessors, and the Sentry and notify receivers."""
 from __future__ import annotations
 
 import gzip
+import html
 import json
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -20,13 +23,14 @@ import pytest
 import requests
 import sentry_sdk
 
-from publisher.sandbox import KINDS, STRICT_MIX, Sandbox
+from publisher.sandbox import KINDS, STRICT_MIX, CreateRecord, Sandbox, x_timeline
 from publisher.sandbox.faults import AFTER_STORE, parse_fault
+from publisher.sandbox.x_text import render
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN = {"Authorization": "Bearer good-token"}
 MASTODON_401 = {"error": "The access token is invalid"}
-X_401 = {"errors": [{"code": 89, "message": "Invalid or expired token."}]}
+X_401 = {"title": "Unauthorized", "detail": "Unauthorized", "type": "about:blank", "status": 401}
 
 
 @pytest.fixture
@@ -486,16 +490,223 @@ def test_x_create_refuses_duplicate_text(http: requests.Session, sandbox: Sandbo
     assert sandbox.create_count(kind="x") == 1
 
 
+def timeline(http: requests.Session, sandbox: Sandbox, **params: Any) -> requests.Response:
+    return http.get(f"{sandbox.url}/2/users/42/tweets", params=params, headers=TOKEN)
+
+
 def test_x_lookups(http: requests.Session, sandbox: Sandbox) -> None:
     me = http.get(f"{sandbox.url}/2/users/me", headers=TOKEN).json()["data"]
-    empty = http.get(f"{sandbox.url}/2/users/{me['id']}/tweets", headers=TOKEN).json()
+    empty = timeline(http, sandbox).json()
     ids = [tweet(http, sandbox, f"t{n}").json()["data"]["id"] for n in range(2)]
-    listed = http.get(f"{sandbox.url}/2/users/{me['id']}/tweets", headers=TOKEN).json()
+    plain = timeline(http, sandbox).json()
+    dated = timeline(http, sandbox, **{"tweet.fields": "created_at"}).json()
 
     assert me == {"id": "42", "name": "Sandbox user", "username": "user"}
     assert empty == {"meta": {"result_count": 0}}  # as X: no "data" when nothing matches
-    assert [t["id"] for t in listed["data"]] == ids[::-1]
-    assert all(ISO_MILLIS.match(t["created_at"]) for t in listed["data"])
+    assert [t["id"] for t in plain["data"]] == ids[::-1]
+    assert plain["data"][0] == {"id": ids[1], "text": "t1", "edit_history_tweet_ids": [ids[1]]}
+    assert all(ISO_MILLIS.match(t["created_at"]) for t in dated["data"])
+    assert plain["meta"] == {"result_count": 2, "newest_id": ids[1], "oldest_id": ids[0]}
+
+
+LINKED = "Tom & Jerry <3 https://example.com/a?b=1&c=2, see (https://en.wikipedia.org/wiki/X_(y))."
+
+
+def test_x_create_answer_shortens_links_and_escapes(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    answer = tweet(http, sandbox, LINKED)
+
+    data = answer.json()["data"]
+    [first, second] = re.findall(r"https://t\.co/\w{10}", data["text"])
+    assert answer.status_code == 201
+    assert data["text"] == f"Tom &amp; Jerry &lt;3 {first}, see ({second})."
+    assert set(data) == {"id", "text", "edit_history_tweet_ids"}  # no entities, no created_at
+    assert data["edit_history_tweet_ids"] == [data["id"]]
+    assert len(first) == 23
+    assert sandbox.ids_for(LINKED) == [data["id"]]  # the ledger keeps the text as sent
+
+
+def test_x_timeline_gives_the_links_only_in_entities_when_asked(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    created = tweet(http, sandbox, LINKED).json()["data"]
+
+    [bare] = timeline(http, sandbox).json()["data"]
+    [full] = timeline(http, sandbox, **{"tweet.fields": "created_at,entities"}).json()["data"]
+
+    assert "entities" not in bare
+    assert bare["text"] == full["text"] == created["text"]
+    assert "example.com" not in full["text"]
+    urls = full["entities"]["urls"]
+    assert [u["expanded_url"] for u in urls] == [
+        "https://example.com/a?b=1&c=2",
+        "https://en.wikipedia.org/wiki/X_(y)",
+    ]
+    assert [u["display_url"] for u in urls] == ["example.com/a?b=1&c=2", "en.wikipedia.org/wiki/…"]
+    unescaped = html.unescape(full["text"])  # offsets count code points before escaping
+    assert [unescaped[u["start"] : u["end"]] for u in urls] == [u["url"] for u in urls]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "expanded"),
+    [
+        ("a & b <c> \"q\" 'q'", "a &amp; b &lt;c&gt; \"q\" 'q'", []),
+        ("https://a.example/x.", "{0}.", ["https://a.example/x"]),
+        ("https://a.example/x?! ok", "{0}?! ok", ["https://a.example/x"]),
+        ('"https://a.example/q"', '"{0}"', ["https://a.example/q"]),
+        ("é👍 http://a.example", "é👍 {0}", ["http://a.example"]),
+        ("https://. and https://", "https://. and https://", []),
+        ("https://a.example/1 https://a.example/1", "{0} {0}", ["https://a.example/1"] * 2),
+    ],
+)
+def test_x_text_rendering(text: str, shown: str, expanded: list[str]) -> None:
+    rendered = render(text)
+
+    links = [u["url"] for u in rendered.urls]
+    assert rendered.text == shown.format(*links)
+    assert [u["expanded_url"] for u in rendered.urls] == expanded
+    assert all(re.fullmatch(r"https://t\.co/[0-9A-Za-z]{10}", link) for link in links)
+    plain = html.unescape(rendered.text)
+    assert all(plain[u["start"] : u["end"]] == u["url"] for u in rendered.urls)
+
+
+def test_x_timeline_pages_with_next_token(http: requests.Session, sandbox: Sandbox) -> None:
+    sandbox.set_strict(["x"])
+    ids = [tweet(http, sandbox, f"n{n}").json()["data"]["id"] for n in range(12)]
+
+    pages, token = [], None
+    while True:
+        params = {"max_results": "5", **({"pagination_token": token} if token else {})}
+        body = timeline(http, sandbox, **params).json()
+        pages.append(body)
+        token = body["meta"].get("next_token")
+        if token is None:
+            break
+
+    assert [p["meta"]["result_count"] for p in pages] == [5, 5, 2]
+    assert [t["id"] for p in pages for t in p["data"]] == ids[::-1]
+    assert [(p["meta"]["newest_id"], p["meta"]["oldest_id"]) for p in pages] == [
+        (ids[11], ids[7]),
+        (ids[6], ids[2]),
+        (ids[1], ids[0]),
+    ]
+
+
+def test_x_timeline_bounds_by_id_and_time(http: requests.Session, sandbox: Sandbox) -> None:
+    ids = [tweet(http, sandbox, f"b{n}").json()["data"]["id"] for n in range(5)]
+    first, last = sandbox.creates[0].at, sandbox.creates[-1].at
+    before = (first - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # X reads seconds
+    after = (last + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def listed(**params: str) -> list[str]:
+        return [t["id"] for t in timeline(http, sandbox, **params).json().get("data", [])]
+
+    assert listed(since_id=ids[1]) == ids[:1:-1]
+    assert listed(until_id=ids[3]) == ids[2::-1]
+    assert listed(since_id=ids[0], until_id=ids[4]) == ids[3:0:-1]
+    assert listed(start_time=before) == ids[::-1]
+    assert listed(start_time=after) == []
+    assert listed(end_time=before) == []
+    assert listed(end_time=after) == ids[::-1]
+    assert listed(start_time=after, since_id=ids[3]) == ids[4:]  # the id wins
+
+
+def _at(n: int, at: str) -> CreateRecord:
+    return CreateRecord(
+        "x", "t", f"t{n}", None, str(n), datetime.fromisoformat(at), "/2/tweets", {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "admitted"),
+    [
+        # start_time is inclusive and end_time exclusive, both to the second
+        ({"start_time": "2024-05-01T12:00:01Z"}, [2, 3, 4]),
+        ({"end_time": "2024-05-01T12:00:02Z"}, [1, 2, 3]),
+        ({"start_time": "2024-05-01T12:00:01.900Z"}, [2, 3, 4]),
+        ({"since_id": "2", "start_time": "2024-05-01T12:00:03Z"}, [3, 4]),
+        ({"until_id": "3", "end_time": "2024-05-01T12:00:00Z"}, [1, 2]),
+    ],
+)
+def test_x_timeline_time_bounds(params: dict[str, str], admitted: list[int]) -> None:
+    records = [
+        _at(1, "2024-05-01T12:00:00.999+00:00"),
+        _at(2, "2024-05-01T12:00:01.000+00:00"),
+        _at(3, "2024-05-01T12:00:01.999+00:00"),
+        _at(4, "2024-05-01T12:00:02.000+00:00"),
+    ]
+    query = x_timeline.parse(params)
+
+    assert [int(r.id) for r in records if query.admits(r)] == admitted
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"max_results": "4"}, "max_results"),
+        ({"max_results": "101"}, "max_results"),
+        ({"max_results": "ten"}, "max_results"),
+        ({"since_id": "abc"}, "since_id"),
+        ({"start_time": "yesterday"}, "start_time"),
+        ({"pagination_token": "not-a-token"}, "pagination_token"),
+    ],
+)
+def test_x_timeline_refuses_bad_parameters_as_x_does(
+    http: requests.Session, sandbox: Sandbox, params: dict[str, str], parameter: str
+) -> None:
+    answer = timeline(http, sandbox, **params)
+
+    body = answer.json()
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert (body["title"], body["type"]) == (
+        "Invalid Request",
+        "https://api.twitter.com/2/problems/invalid-request",
+    )
+    assert list(body["errors"][0]["parameters"]) == [parameter]
+
+
+def test_x_errors_are_problem_json(http: requests.Session, sandbox: Sandbox) -> None:
+    tweet(http, sandbox, "once")
+    duplicate = tweet(http, sandbox, "once")
+    refused = tweet(http, sandbox, "[[fault:503]]")
+    unreadable = http.post(f"{sandbox.url}/2/tweets", data=b"{", headers=TOKEN)
+
+    for answer in (duplicate, refused, unreadable):
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert {"title", "detail", "type", "status"} <= set(answer.json())
+    assert (refused.status_code, refused.json()["status"]) == (503, 503)
+    assert unreadable.status_code == 400
+
+
+def test_x_rate_limit_headers_on_every_answer(http: requests.Session, sandbox: Sandbox) -> None:
+    sandbox.invalid_tokens.add("revoked")
+    answers = {
+        "created": tweet(http, sandbox, "counted"),
+        "again": tweet(http, sandbox, "counted 2"),
+        "faulted": tweet(http, sandbox, "[[fault:503_after]]"),
+        "me": http.get(f"{sandbox.url}/2/users/me", headers=TOKEN),
+        "timeline": timeline(http, sandbox),
+        "invalid": timeline(http, sandbox, max_results="1"),
+        "revoked": http.get(
+            f"{sandbox.url}/2/users/me", headers={"Authorization": "Bearer revoked"}
+        ),
+        "throttled": tweet(http, sandbox, "[[fault:429]]"),
+    }
+    sandbox.fail_lookups(1)
+    answers["lookup fault"] = http.get(f"{sandbox.url}/2/users/me", headers=TOKEN)
+    now = time.time()
+
+    for name, answer in answers.items():
+        headers = answer.headers
+        assert {"x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"} <= {
+            h.lower() for h in headers
+        }, name
+        assert now < int(headers["x-rate-limit-reset"]) <= now + 15 * 60 + 1, name
+    remaining = [int(answers[n].headers["x-rate-limit-remaining"]) for n in ("created", "again")]
+    assert remaining == [99, 98]  # 100 creates per 15 minutes per user
+    assert answers["throttled"].headers["x-rate-limit-remaining"] == "0"
 
 
 # Strict and helpful modes
