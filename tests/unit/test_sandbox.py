@@ -163,6 +163,50 @@ def test_mastodon_lookups(http: requests.Session, sandbox: Sandbox) -> None:
     assert one["id"] == ids[0]
 
 
+def statuses(http: requests.Session, url: str, **params: Any) -> requests.Response:
+    return http.get(url, params=params, headers=TOKEN)
+
+
+def test_mastodon_statuses_page_back_with_the_link_header(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    ids = [toot(http, sandbox, f"s{n}").json()["id"] for n in range(45)]
+    url = f"{sandbox.url}/api/v1/accounts/1/statuses"
+
+    default = statuses(http, url).json()
+    pages: list[list[str]] = []
+    links: list[dict[str, Any]] = []
+    next_url: str | None = f"{url}?limit=50"  # more than the maximum: 40
+    while next_url:
+        answer = http.get(next_url, headers=TOKEN)
+        pages.append([s["id"] for s in answer.json()])
+        links.append(answer.links)
+        next_url = answer.links.get("next", {}).get("url")
+
+    assert len(default) == 20
+    assert [len(p) for p in pages] == [40, 5]
+    assert [i for p in pages for i in p] == ids[::-1]
+    assert links[0]["next"]["url"] == f"{url}?limit=40&max_id={ids[5]}"
+    assert links[0]["prev"]["url"] == f"{url}?limit=40&min_id={ids[44]}"
+    assert "next" not in links[1]  # a short page is the last
+
+
+def test_mastodon_statuses_max_since_and_min_id(http: requests.Session, sandbox: Sandbox) -> None:
+    ids = [toot(http, sandbox, f"m{n}").json()["id"] for n in range(6)]
+    url = f"{sandbox.url}/api/v1/accounts/1/statuses"
+
+    def listed(**params: Any) -> list[str]:
+        return [s["id"] for s in statuses(http, url, **params).json()]
+
+    assert listed(max_id=ids[3]) == ids[2::-1]
+    assert listed(since_id=ids[2], limit=2) == [ids[5], ids[4]]  # the newest
+    assert listed(min_id=ids[2], limit=2) == [ids[4], ids[3]]  # immediately newer
+    assert listed(min_id=ids[1], max_id=ids[4]) == [ids[3], ids[2]]
+    assert listed(max_id=ids[0]) == []
+    assert "Link" not in statuses(http, url, max_id=ids[0]).headers
+    assert statuses(http, url, limit="many").status_code == 400
+
+
 def test_mastodon_blank_status_is_422(http: requests.Session, sandbox: Sandbox) -> None:
     answer = toot(http, sandbox, "  ")
 
