@@ -27,6 +27,8 @@ from publisher.providers.base import (
     PublishRequest,
     match_rule,
 )
+from publisher.providers.mastodon import LOOKUP_LIMIT as MASTODON_PAGE
+from publisher.providers.mastodon import LOOKUP_PAGES as MASTODON_PAGES
 from publisher.providers.mastodon import MastodonProvider, html_to_text
 from publisher.providers.signing import sign, verify
 from publisher.providers.webhook import SIGNATURE_HEADER, WebhookProvider, encode_body
@@ -133,6 +135,20 @@ def get_json(session: requests.Session) -> GetJson:
 def session() -> Iterator[requests.Session]:
     with requests.Session() as http:
         yield http
+
+
+class FakeGetJson:
+    """A ``GetJson`` answering from ``pages`` (by URL), recording each URL asked."""
+
+    def __init__(self, pages: Mapping[str, Any]) -> None:
+        self.pages = pages
+        self.urls: list[str] = []
+
+    def __call__(self, url: str, headers: Mapping[str, str]) -> Any:
+        self.urls.append(url)
+        if url not in self.pages:
+            raise LookupFailed(f"HTTP 404 for {url}")
+        return self.pages[url]
 
 
 # --- registry ----------------------------------------------------------------------------
@@ -456,6 +472,17 @@ def _status(status_id: str, content: str, created_at: str, **extra: Any) -> dict
 
 
 MASTODON_TIMELINE = "/api/v1/accounts/77/statuses?limit=40"
+_NOON = "2024-05-01T12:00:00.000Z"
+
+
+def _linked(url: str) -> str:
+    """Mastodon's rendering of "see <url>"."""
+    scheme, rest = url.split("//", 1)
+    return (
+        f'<p>see <a href="{url}" rel="nofollow noopener" target="_blank">'
+        f'<span class="invisible">{scheme}//</span><span class="">{rest}</span>'
+        '<span class="invisible"></span></a></p>'
+    )
 
 
 @pytest.mark.parametrize(
@@ -504,6 +531,9 @@ MASTODON_TIMELINE = "/api/v1/accounts/77/statuses?limit=40"
             ],
             "8",
         ),
+        # a link: its hidden spans spell it out, so one that differs is another post
+        ("see https://a.example/x", [_status("9", _linked("https://a.example/x"), _NOON)], "9"),
+        ("see https://a.example/x", [_status("9", _linked("https://a.example/y"), _NOON)], None),
         ("Hi", [], None),
         ("Hi", ["junk", {"id": "9"}], None),
     ],
@@ -534,6 +564,90 @@ def test_mastodon_lookup_raises_on_an_http_error(api: FakeApi, session: requests
     )
     with pytest.raises(LookupFailed):
         MASTODON.lookup(get_json(session), publish_request(api.url), SINCE)
+
+
+M_ROOT = "https://social.example"
+M_FIRST = f"{M_ROOT}{MASTODON_TIMELINE}"
+
+
+def toots(
+    first: int, count: int, text: str = "other", at: str = "2024-05-01T12:00:30Z"
+) -> list[Any]:
+    """``count`` statuses, newest first, ids counting down from ``first``."""
+    return [_status(str(first - n), f"<p>{text}</p>", at) for n in range(count)]
+
+
+def mastodon_pages(*pages: list[Any]) -> FakeGetJson:
+    """``pages`` in order: the first at ``M_FIRST``, each next at the previous page's
+    oldest id as ``max_id``."""
+    served: dict[str, Any] = {f"{M_ROOT}/api/v1/accounts/verify_credentials": {"id": "77"}}
+    url = M_FIRST
+    for page in pages:
+        served[url] = page
+        url = f"{M_FIRST}&max_id={page[-1].get('id') if page else None}"
+    return FakeGetJson(served)
+
+
+def test_mastodon_lookup_pages_back_and_returns_every_match_oldest_first() -> None:
+    first = toots(1000, MASTODON_PAGE)
+    first[3] = _status("997", "<p>Hi</p>", "2024-05-01T12:00:40Z")
+    second = [*toots(900, 3), _status("800", "<p>Hi</p>", "2024-05-01T12:00:01Z")]
+    fake = mastodon_pages(first, second)
+
+    found = MASTODON.lookup(fake, publish_request(M_ROOT, text="Hi"), SINCE)
+
+    assert [p.external_id for p in found] == ["800", "997"]
+    assert fake.urls[1:] == [M_FIRST, f"{M_FIRST}&max_id={1000 - MASTODON_PAGE + 1}"]
+
+
+def test_mastodon_lookup_stops_at_statuses_older_than_the_window() -> None:
+    page = [
+        *toots(1000, MASTODON_PAGE - 1, "Hi"),
+        _status("1", "<p>Hi</p>", "2024-05-01T11:00:00Z"),
+    ]
+    fake = mastodon_pages(page)
+
+    found = MASTODON.lookup(fake, publish_request(M_ROOT, text="Hi"), SINCE)
+
+    assert len(found) == MASTODON_PAGE - 1
+    assert found[0].external_id == str(1000 - MASTODON_PAGE + 2)  # oldest first
+    assert fake.urls[1:] == [M_FIRST]
+
+
+def test_mastodon_lookup_cannot_tell_past_its_page_bound() -> None:
+    fake = mastodon_pages(*[toots(10_000 - 100 * n, MASTODON_PAGE) for n in range(6)])
+
+    with pytest.raises(LookupFailed, match="pages"):
+        MASTODON.lookup(fake, publish_request(M_ROOT, text="Hi"), SINCE)
+    assert len(fake.urls) == 1 + MASTODON_PAGES
+
+
+def test_mastodon_lookup_cannot_page_back_without_an_id() -> None:
+    page: list[Any] = [*toots(1000, MASTODON_PAGE - 1), {"content": "<p>x</p>"}]
+
+    with pytest.raises(LookupFailed, match="id"):
+        MASTODON.lookup(mastodon_pages(page), publish_request(M_ROOT, text="Hi"), SINCE)
+
+
+def test_mastodon_lookup_finds_every_copy_in_the_strict_sandbox(session: requests.Session) -> None:
+    text = "Hello & <welcome> @bob@other.social"
+    auth = {"Authorization": "Bearer tok-123"}
+    with Sandbox(strict=["mastodon"]) as sandbox:
+
+        def create(words: str) -> str:
+            url = f"{sandbox.url}/api/v1/statuses"
+            headers = {**auth, "Idempotency-Key": "same-key"}
+            answer = session.post(url, json={"status": words}, headers=headers, timeout=TIMEOUT)
+            return str(answer.json()["id"])
+
+        since = datetime.now(UTC)
+        ids = [create(text), create(text)]
+        for n in range(50):  # newer statuses push ours onto the second page
+            create(f"other {n}")
+
+        found = MASTODON.lookup(get_json(session), publish_request(sandbox.url, text=text), since)
+
+    assert [p.external_id for p in found] == ids
 
 
 # --- X -----------------------------------------------------------------------------------
@@ -703,20 +817,6 @@ def test_x_lookup(
     assert found == expected
     assert [seen.path for seen in api.seen] == ["/2/users/me", X_TIMELINE]
     assert all(seen.headers["Authorization"] == "Bearer tok-123" for seen in api.seen)
-
-
-class FakeGetJson:
-    """A ``GetJson`` answering from ``pages`` (by URL), recording each URL asked."""
-
-    def __init__(self, pages: Mapping[str, Any]) -> None:
-        self.pages = pages
-        self.urls: list[str] = []
-
-    def __call__(self, url: str, headers: Mapping[str, str]) -> Any:
-        self.urls.append(url)
-        if url not in self.pages:
-            raise LookupFailed(f"HTTP 404 for {url}")
-        return self.pages[url]
 
 
 X_ROOT = "https://api.x.example"
