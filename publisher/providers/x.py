@@ -154,7 +154,7 @@ class XProvider:
             found += [
                 published
                 for post in posts
-                if _matches(post, request.text, earliest)
+                if isinstance(post, Mapping) and _matches(post, request.text, earliest)
                 for published in [_published(post)]
                 if published is not None
             ]

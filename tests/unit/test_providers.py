@@ -743,6 +743,7 @@ TCO2 = "https://t.co/ZyXwVuTsRq"
         ("Hi", {"data": [{"id": "23", "text": "Hi", "created_at": "2024-05-01T11:50:00Z"}]}, None),
         ("Hi", {"data": [{"id": "24", "text": "Hi ", "created_at": "2024-05-01T12:00:00Z"}]}, None),
         ("Hi", {"meta": {"result_count": 0}}, None),
+        ("Hi", {"data": ["junk", {"id": "9"}, {"id": "10", "text": None}]}, None),
         # t.co links expanded back through the entities
         (
             "Read https://example.com/a?b=1&c=2 now & then",
