@@ -2,8 +2,10 @@
 webhook receiver, a Sentry ingest endpoint and a notification receiver, in one HTTP server.
 
 It exists for the integration tests and the ``publisher demo`` command, never for
-production. It injects faults on demand (see ``faults``), and records every call and every
-created post so a test can assert "exactly once" with ``duplicates() == []``.
+production. It injects faults into creates on demand, before or after the post is stored
+(see ``faults``; ``STRICT_MIX`` for a chaos soak), fails lookups on request
+(``fail_lookups``), and records every call and every created post so a test can assert
+"exactly once": ``duplicates() == []``, or per text ``ids_for(text) == [external_id]``.
 
 Each provider kind ("mastodon", "x", "webhook") is helpful or strict. Helpful (the
 default) does part of the publisher's job for it: a repeated Idempotency-Key replays the
