@@ -2,8 +2,10 @@
 
 Mastodon honours ``Idempotency-Key`` on ``POST /api/v1/statuses`` (kept about an hour):
 a retry with the same key returns the original status instead of posting twice.
-Reconciliation reads the account's latest statuses and matches the post's text against
-the rendered HTML ``content``.
+Reconciliation reads the account's statuses newest first, paging back with ``max_id``
+until they are older than the first attempt, and matches the post's text against the
+rendered HTML ``content``. Sources: https://docs.joinmastodon.org/methods/accounts/#statuses
+(``limit`` at most 40, ``max_id``), https://docs.joinmastodon.org/api/guidelines/#pagination.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import quote
 
 from publisher.errors import LookupFailed
 from publisher.providers import rest
@@ -42,8 +45,10 @@ ALLOWED_OPTIONS = (
 # ``since`` (clock skew between us and the instance).
 CLOCK_SKEW = timedelta(minutes=5)
 
-# 40 is the API's maximum page; a post we just sent is among the newest.
+# 40 is the API's maximum page; a post we just sent is among the newest, and a few pages
+# bound the requests a busy account can cost us.
 LOOKUP_LIMIT = 40
+LOOKUP_PAGES = 5
 
 # "@user@example.social" renders as "@user" in the status HTML.
 _REMOTE_MENTION = re.compile(r"(?<![\w@])@(\w+)@[\w.-]*\w")
@@ -115,31 +120,40 @@ class MastodonProvider:
     def lookup(
         self, get_json: GetJson, request: PublishRequest, since: datetime
     ) -> list[Published]:
-        """The account's latest statuses with the post's text, created at or after
+        """Every status of the account with the post's text, created at or after
         ``since`` (less ``CLOCK_SKEW``), oldest first.
 
-        Raises ``LookupFailed`` on a failed call or an answer of the wrong shape.
+        Pages back with ``max_id`` for at most ``LOOKUP_PAGES`` pages, stopping at a short
+        page or one that reaches statuses older than that. Raises ``LookupFailed`` on a
+        failed call, an answer of the wrong shape, or when a full page remains after the
+        last one read (it cannot tell).
         """
         root = rest.root(request.base_url)
         headers = rest.bearer(request.token)
         account = get_json(f"{root}/api/v1/accounts/verify_credentials", headers)
         if not isinstance(account, Mapping) or account.get("id") is None:
             raise LookupFailed("verify_credentials answered without an account id")
-        statuses = get_json(
-            f"{root}/api/v1/accounts/{account['id']}/statuses?limit={LOOKUP_LIMIT}", headers
-        )
-        if not isinstance(statuses, list):
-            raise LookupFailed("the account's statuses are not a list")
+        url = f"{root}/api/v1/accounts/{account['id']}/statuses?limit={LOOKUP_LIMIT}"
         expected = normalise(request.text)
         earliest = since - CLOCK_SKEW
-        found = [
-            published
-            for item in statuses
-            if isinstance(item, Mapping) and _matches(item, request.text, expected, earliest)
-            for published in [_published(item)]
-            if published is not None
-        ]
-        return found[::-1]  # Mastodon lists newest first
+        found: list[Published] = []
+        page_url = url
+        for _ in range(LOOKUP_PAGES):
+            statuses = get_json(page_url, headers)
+            if not isinstance(statuses, list):
+                raise LookupFailed("the account's statuses are not a list")
+            found += [
+                published
+                for item in statuses
+                if isinstance(item, Mapping) and _matches(item, request.text, expected, earliest)
+                for published in [_published(item)]
+                if published is not None
+            ]
+            # A short page is the last (Mastodon offers a next page only after a full one).
+            if len(statuses) < LOOKUP_LIMIT or _reaches_before(statuses, earliest):
+                return found[::-1]  # Mastodon lists newest first
+            page_url = f"{url}&max_id={_oldest_id(statuses)}"
+        raise LookupFailed(f"more than {LOOKUP_PAGES} pages of statuses since the first attempt")
 
 
 def html_to_text(content: str) -> str:
@@ -188,6 +202,22 @@ def _matches(status: Mapping[str, Any], text: str, expected: str, earliest: date
         return True
     content = status.get("content")
     return isinstance(content, str) and normalise(html_to_text(content)) == expected
+
+
+def _reaches_before(statuses: list[Any], earliest: datetime) -> bool:
+    """Whether the page's oldest status is older than ``earliest`` (the rest are older)."""
+    oldest = statuses[-1]
+    created = rest.parse_time(oldest.get("created_at")) if isinstance(oldest, Mapping) else None
+    return created is not None and created < earliest
+
+
+def _oldest_id(statuses: list[Any]) -> str:
+    """The ``max_id`` of the next page: the id of this page's oldest status."""
+    oldest = statuses[-1]
+    status_id = oldest.get("id") if isinstance(oldest, Mapping) else None
+    if not isinstance(status_id, str | int) or isinstance(status_id, bool) or status_id == "":
+        raise LookupFailed("a full page of statuses ends without an id to page back from")
+    return quote(str(status_id), safe="")
 
 
 def _published(status: Mapping[str, Any]) -> Published | None:

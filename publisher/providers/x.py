@@ -1,17 +1,30 @@
 """X (Twitter): publish a post through API v2 ``POST /2/tweets``.
 
 X honours no idempotency key, so none is sent; a retry after an ambiguous timeout relies
-on reconciliation (``lookup``) and on X refusing duplicate content. Errors come as v2
-problem JSON (``title``/``detail``/``type``) or in the classic ``errors`` list with
-numeric codes; the table names the codes first, then the HTTP statuses.
+on reconciliation (``lookup``), and on X refusing duplicate content only when it happens
+to. Errors come as v2 problem JSON (``title``/``detail``/``type``) or in the classic
+``errors`` list with numeric codes; the table names the codes first, then the statuses.
+
+A lookup reads the account's posts since the first attempt (``GET /2/users/:id/tweets``
+with ``start_time``, following ``meta.next_token`` as ``pagination_token``) and compares
+each post's text with ours exactly, once X's rewriting is undone: X returns ``&``, ``<``
+and ``>`` as HTML entities and every link as a ``https://t.co/...`` link whose original is
+the ``expanded_url`` of its ``entities.urls`` item (asked for with
+``tweet.fields=entities``); a link X appends for attached media (an item with a
+``media_key``) was never in our text. Sources:
+https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id,
+https://docs.x.com/x-api/fundamentals/pagination,
+https://developer.twitter.com/en/docs/twitter-api/data-dictionary/example-payloads.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from publisher.errors import LookupFailed
 from publisher.providers import rest
@@ -35,6 +48,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 # cannot push ours out of the window; a few pages bound the read quota spent.
 LOOKUP_LIMIT = 100  # the most X returns in one page
 LOOKUP_PAGES = 5  # pages searched (posts since the first attempt, newest first)
+# created_at to keep to the window; entities to expand t.co links back to ours.
+LOOKUP_FIELDS = "created_at,entities"
 
 # A problem "type" that names nothing; not worth keeping as a code.
 _BLANK_TYPE = "about:blank"
@@ -116,39 +131,99 @@ class XProvider:
     def lookup(
         self, get_json: GetJson, request: PublishRequest, since: datetime
     ) -> list[Published]:
-        """The account's posts with exactly the post's text (HTML entities unescaped),
-        not created before ``since`` less ``CLOCK_SKEW`` when X says when, oldest first.
+        """Every post of the account whose text, with its t.co links expanded and its HTML
+        entities unescaped, is exactly the post's text, not created before ``since`` less
+        ``CLOCK_SKEW`` (when X says when), oldest first.
 
-        Raises ``LookupFailed`` on a failed call or an answer of the wrong shape.
+        Reads at most ``LOOKUP_PAGES`` pages, stopping early once a page reaches posts
+        older than that. Raises ``LookupFailed`` on a failed call, an answer of the wrong
+        shape, or when more pages remain after the last one read (it cannot tell).
         """
         root = rest.root(request.base_url)
         headers = rest.bearer(request.token)
-        me = get_json(f"{root}/2/users/me", headers)
-        user = me.get("data") if isinstance(me, Mapping) else None
-        if not isinstance(user, Mapping) or user.get("id") is None:
-            raise LookupFailed("users/me answered without a user id")
+        user_id = _user_id(get_json(f"{root}/2/users/me", headers))
         earliest = since - CLOCK_SKEW
         url = (
-            f"{root}/2/users/{user['id']}/tweets?max_results={LOOKUP_LIMIT}"
-            f"&tweet.fields=created_at&start_time={earliest.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+            f"{root}/2/users/{user_id}/tweets?max_results={LOOKUP_LIMIT}"
+            f"&tweet.fields={LOOKUP_FIELDS}&start_time={earliest.strftime('%Y-%m-%dT%H:%M:%SZ')}"
         )
         found: list[Published] = []
         page_url = url
         for _ in range(LOOKUP_PAGES):
-            timeline = get_json(page_url, headers)
-            if not isinstance(timeline, Mapping):
-                raise LookupFailed("the timeline is not a JSON object")
-            posts = timeline.get("data")  # X leaves out "data" when there is none
-            for post in posts if isinstance(posts, list) else ():
-                if isinstance(post, Mapping) and _matches(post, request.text, earliest):
-                    published = _published(post)
-                    if published is not None:
-                        found.append(published)
-            token = (timeline.get("meta") or {}).get("next_token")
-            if not token:
+            posts, next_token = _page(get_json(page_url, headers))
+            found += [
+                published
+                for post in posts
+                if isinstance(post, Mapping) and _matches(post, request.text, earliest)
+                for published in [_published(post)]
+                if published is not None
+            ]
+            if next_token is None or _reaches_before(posts, earliest):
                 return found[::-1]  # X lists newest first
-            page_url = f"{url}&pagination_token={token}"
+            page_url = f"{url}&pagination_token={quote(next_token, safe='')}"
         raise LookupFailed(f"more than {LOOKUP_PAGES} pages of posts since the first attempt")
+
+
+def posted_text(post: Mapping[str, Any]) -> str | None:
+    """The text the author sent for ``post`` as X returns it: HTML entities unescaped, each
+    t.co link replaced by the link it wraps, links X appended for media dropped; None when
+    the post has no text."""
+    text = post.get("text")
+    if not isinstance(text, str):
+        return None
+    expansions, appended = _links(post.get("entities"))
+    text = html.unescape(text)  # t.co links hold no entity, so this order is safe
+    for link in appended:
+        text = re.sub(r"\s?" + re.escape(link), "", text)
+    if not expansions:
+        return text
+    # One pass, longest first: an expanded link is never expanded again.
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(expansions, key=len, reverse=True)))
+    return pattern.sub(lambda found: expansions[found.group()], text)
+
+
+def _links(entities: object) -> tuple[dict[str, str], list[str]]:
+    """The t.co links of ``entities.urls``: those to expand (-> the original link), and
+    those X appended for attached media."""
+    urls = entities.get("urls") if isinstance(entities, Mapping) else None
+    expansions: dict[str, str] = {}
+    appended: list[str] = []
+    for item in urls if isinstance(urls, list) else ():
+        short = item.get("url") if isinstance(item, Mapping) else None
+        if not isinstance(short, str) or not short:
+            continue
+        if item.get("media_key") is not None:
+            appended.append(short)
+        elif isinstance(item.get("expanded_url"), str):
+            expansions[short] = item["expanded_url"]
+    return expansions, appended
+
+
+def _user_id(me: Any) -> str:
+    user = me.get("data") if isinstance(me, Mapping) else None
+    if not isinstance(user, Mapping) or user.get("id") is None:
+        raise LookupFailed("users/me answered without a user id")
+    return str(user["id"])
+
+
+def _page(timeline: Any) -> tuple[list[Any], str | None]:
+    """A timeline page's posts (X leaves out "data" when there is none) and its
+    ``next_token``; raises ``LookupFailed`` when the page has the wrong shape."""
+    if not isinstance(timeline, Mapping):
+        raise LookupFailed("the timeline is not a JSON object")
+    posts = timeline.get("data", [])
+    if not isinstance(posts, list):
+        raise LookupFailed("the timeline's data is not a list")
+    meta = timeline.get("meta")
+    token = meta.get("next_token") if isinstance(meta, Mapping) else None
+    return posts, token if isinstance(token, str) and token else None
+
+
+def _reaches_before(posts: list[Any], earliest: datetime) -> bool:
+    """Whether the page's oldest post is older than ``earliest`` (the rest are older)."""
+    oldest = posts[-1] if posts else None
+    created = rest.parse_time(oldest.get("created_at")) if isinstance(oldest, Mapping) else None
+    return created is not None and created < earliest
 
 
 def _read_problem(body: Mapping[str, Any]) -> tuple[list[str], list[int | str]]:
@@ -175,9 +250,7 @@ def _matches(post: Mapping[str, Any], text: str, earliest: datetime) -> bool:
         created = rest.parse_time(post["created_at"])
         if created is None or created < earliest:
             return False
-    found = post.get("text")
-    # v2 returns "&", "<" and ">" escaped as HTML entities.
-    return isinstance(found, str) and text in (found, html.unescape(found))
+    return posted_text(post) == text
 
 
 def _published(post: Mapping[str, Any]) -> Published | None:

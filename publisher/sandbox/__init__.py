@@ -2,29 +2,39 @@
 webhook receiver, a Sentry ingest endpoint and a notification receiver, in one HTTP server.
 
 It exists for the integration tests and the ``publisher demo`` command, never for
-production. It behaves like the real providers where the publisher's guarantees depend on
-it (idempotency keys, X's duplicate-content 403, error formats, lookups for
-reconciliation), injects faults on demand (see ``faults``), and records every call and
-every created post so a test can assert "exactly once" with ``duplicates() == []``.
+production. It injects faults into creates on demand, before or after the post is stored
+(see ``faults``; ``STRICT_MIX`` for a chaos soak), fails lookups on request
+(``fail_lookups``), and records every call and every created post so a test can assert
+"exactly once": ``duplicates() == []``, or per text ``ids_for(text) == [external_id]``.
 
-    with Sandbox() as sandbox:
-        requests.post(sandbox.url + "/api/v1/statuses", ...)
-        assert sandbox.create_count(text="hello") == 1
+Each provider kind ("mastodon", "x", "webhook") is helpful or strict. Helpful (the
+default) does part of the publisher's job for it: a repeated Idempotency-Key replays the
+first answer (Mastodon, webhook) and X refuses a duplicate text with a 403. Strict behaves
+like a provider that promises neither: every create creates, so only the publisher's own
+reconciliation keeps a post from appearing twice.
+
+    with Sandbox(strict=["x"]) as sandbox:
+        requests.post(sandbox.url + "/2/tweets", ...)
+        assert sandbox.creates_by_text()["hello"] == 1
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
-from publisher.sandbox.faults import DEFAULT_MIX, FaultPlan
+from publisher.sandbox.faults import DEFAULT_MIX, STRICT_MIX, FaultPlan
 from publisher.sandbox.ledger import CallRecord, CreateRecord, Duplicate, Replay
 from publisher.sandbox.server import SandboxHTTPServer
-from publisher.sandbox.state import Delivery, Notification, State
+from publisher.sandbox.state import KINDS, Delivery, Notification, State, strict_kinds
 
 __all__ = [
+    "DEFAULT_MIX",
+    "KINDS",
+    "STRICT_MIX",
     "CallRecord",
     "CreateRecord",
     "Delivery",
@@ -40,7 +50,9 @@ class Sandbox:
 
     ``fault_rate`` > 0 faults that share of create calls at random (from ``fault_mix``,
     reproducibly with ``seed``); scripted ``[[fault:...]]`` markers work in any mode.
-    State survives ``stop()``/``start()`` (same port), so a test can take it down and up.
+    ``strict`` makes the kinds it names (True: all of ``KINDS``) strict; ``set_strict``
+    changes that while the server runs. State survives ``stop()``/``start()`` (same port),
+    so a test can take it down and up.
     """
 
     def __init__(
@@ -52,10 +64,15 @@ class Sandbox:
         seed: int | None = None,
         fault_mix: Sequence[str] = DEFAULT_MIX,
         slow_seconds: float = 3.0,
+        strict: bool | Iterable[str] = False,
     ) -> None:
         self.host = host
         self.port = port
-        self.state = State(FaultPlan(fault_rate, seed, fault_mix), slow_seconds=slow_seconds)
+        self.state = State(
+            FaultPlan(fault_rate, seed, fault_mix),
+            strict=strict_kinds(strict),
+            slow_seconds=slow_seconds,
+        )
         self._server: SandboxHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -112,6 +129,16 @@ class Sandbox:
     # The knobs a test turns while the server runs.
 
     @property
+    def strict(self) -> frozenset[str]:
+        """The provider kinds that are strict now."""
+        return self.state.strict
+
+    def set_strict(self, kinds: bool | Iterable[str]) -> None:
+        """Makes exactly ``kinds`` strict (True: every kind, False: none) from the next
+        request on; the others turn helpful. Raises ``ValueError`` for an unknown kind."""
+        self.state.strict = strict_kinds(kinds)
+
+    @property
     def invalid_tokens(self) -> set[str]:
         """Tokens every provider refuses with 401; mutate this set in place."""
         return self.state.invalid_tokens
@@ -131,6 +158,19 @@ class Sandbox:
     @fault_rate.setter
     def fault_rate(self, value: float) -> None:
         self.state.faults.rate = value
+
+    def fail_lookups(self, times: int | None, status: int = 503, token: str | None = None) -> None:
+        """Fails the next ``times`` lookup GETs (None: every one until ``fail_lookups(0)``),
+        by ``token`` only when given, with ``status`` in the provider's error format (0:
+        reset the connection). Lookup GETs are Mastodon ``verify_credentials`` and account
+        statuses, X ``users/me`` and user tweets. Replaces any earlier arming; thread-safe.
+        """
+        self.state.lookup_faults.arm(times, status, token)
+
+    @property
+    def failed_lookups(self) -> int:
+        """How many lookup GETs ``fail_lookups`` has failed since the last ``reset``."""
+        return self.state.lookup_faults.served
 
     @property
     def notify_status(self) -> int:
@@ -177,10 +217,30 @@ class Sandbox:
         """How many posts were created matching every given filter."""
         return self.state.ledger.create_count(text, key, kind)
 
+    def creates_by_text(self, kind: str | None = None) -> Counter[str]:
+        """How many posts were created with each text (exactly once: every count is 1)."""
+        return self.state.ledger.creates_by_text(kind)
+
+    def ids_for(self, text: str, kind: str | None = None) -> list[str]:
+        """The ids the provider assigned to the posts created with ``text``, oldest first
+        (exactly once, done with the provider's id: ``ids_for(text) == [external_id]``)."""
+        return self.state.ledger.ids_for(text, kind)
+
+    def creates_by_key(self, kind: str | None = None) -> Counter[str]:
+        """How many posts were created with each idempotency key (creates sent without a
+        key are left out)."""
+        return self.state.ledger.creates_by_key(kind)
+
+    def ids_for_key(self, key: str, kind: str | None = None) -> list[str]:
+        """The ids of the posts created with idempotency key ``key``, oldest first."""
+        return self.state.ledger.ids_for_key(key, kind)
+
     def duplicates(self) -> list[Duplicate]:
         """Texts and idempotency keys created more than once (exactly-once wants [])."""
         return self.state.ledger.duplicates()
 
     def reset(self) -> None:
-        """Forgets all calls, creates, captures, fault counters and invalid tokens."""
+        """Forgets all calls, creates, captures, fault counters and invalid tokens, and
+        disarms ``fail_lookups``; keeps the settings (which kinds are strict, the fault
+        rate, slowness)."""
         self.state.clear()

@@ -1,6 +1,8 @@
 """Runs the sandbox in the foreground until SIGINT or SIGTERM (for the demo and manual tests):
 
-python -m publisher.sandbox --port 8765 --fault-rate 0.2 --seed 7
+python -m publisher.sandbox --port 8765 --fault-rate 0.2 --seed 7 --strict x mastodon
+
+``--strict`` alone makes every provider kind strict; followed by kinds, only those.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from publisher.sandbox import Sandbox
-from publisher.sandbox.faults import DEFAULT_MIX
+from publisher.sandbox import KINDS, Sandbox
+from publisher.sandbox.faults import DEFAULT_MIX, STRICT_MIX
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -26,11 +28,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of creates faulted")
     parser.add_argument("--seed", type=int, default=None, help="makes random faults repeatable")
     parser.add_argument(
-        "--faults", default=",".join(DEFAULT_MIX), help="comma-separated random fault mix"
+        "--faults",
+        default=",".join(DEFAULT_MIX),
+        help=f"comma-separated random fault mix (the strict soak's: {','.join(STRICT_MIX)})",
     )
     parser.add_argument("--slow-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--strict",
+        nargs="*",
+        choices=KINDS,
+        metavar="KIND",
+        default=None,
+        help="behave like the real providers (no key replay, no duplicate 403): "
+        f"the kinds listed, or all when none is ({', '.join(KINDS)})",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser.parse_args(argv)
+
+
+def strict_of(kinds: list[str] | None) -> bool | list[str]:
+    """``--strict`` absent: none strict; given alone: all; given with kinds: those."""
+    if kinds is None:
+        return False
+    return kinds or True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,9 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         fault_mix=[name for name in args.faults.split(",") if name.strip()],
         slow_seconds=args.slow_seconds,
+        strict=strict_of(args.strict),
     )
     with sandbox:
         logging.info("sandbox listening on %s (Sentry DSN %s)", sandbox.url, sandbox.sentry_dsn)
+        if sandbox.strict:
+            logging.info("strict: %s", ", ".join(sorted(sandbox.strict)))
         stop.wait()
     logging.info("sandbox stopped: %d calls, %d creates", len(sandbox.calls), len(sandbox.creates))
     return 0

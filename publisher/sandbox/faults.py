@@ -3,12 +3,16 @@
 Two ways to ask for them: a post whose text carries ``[[fault:503,429,ok]]`` gets those
 faults on its 1st, 2nd, 3rd create call, then ``ok`` forever (calls are counted per
 endpoint and idempotency key, or per exact text when no key is sent); or a ``FaultPlan``
-with a ``rate`` picks a fault from a mix for any create call (the chaos soak). Lookups are
-never faulted.
+with a ``rate`` picks a fault from a mix for any create call (the chaos soak). Neither
+touches lookups (``lookup_faults`` fails those on request).
 
-A fault either answers instead of creating (``before_create``) or alters the answer of a
-real create (``malformed``, ``slow``: the post exists although the client sees garbage or
-a timeout). Each provider renders errors in its own ``Dialect``.
+A fault either answers instead of creating (``before_create``: nothing is stored) or
+alters the answer of a real create (``AFTER_STORE``: the post exists, yet the client
+learns nothing useful): ``malformed`` answers garbage, ``slow`` answers after
+``slow_seconds`` (longer than a client's timeout), ``reset_after`` resets the connection
+without answering, ``502_after``/``503_after``/``504_after`` answer that status as a
+gateway in front of a provider that did the work would. Each provider renders errors in its
+own ``Dialect``.
 """
 
 from __future__ import annotations
@@ -49,9 +53,31 @@ X_CODES: Mapping[int, tuple[int, str]] = {
     261: (403, "Application cannot perform write actions."),
     326: (403, "To protect our users from spam, this account is temporarily locked."),
 }
-NAMES = ("ok", *HTTP_FAULTS, "401", "reset", "malformed", "slow", "x_code:NNN")
+# Faults that store the post, then answer this error instead of the post.
+AFTER_STATUS: Mapping[str, tuple[int, str]] = {
+    "502_after": (502, "Bad Gateway"),
+    "503_after": (503, "Service Unavailable"),
+    "504_after": (504, "Gateway Timeout"),
+}
+# Faults that store the post, then hide it from the client.
+AFTER_STORE = ("malformed", "slow", "reset_after", *AFTER_STATUS)
+NAMES = ("ok", *HTTP_FAULTS, "401", "reset", *AFTER_STORE, "x_code:NNN")
 # The random mix: failures a correct client must survive without a duplicate.
 DEFAULT_MIX = ("503", "500", "429", "reset", "slow", "malformed")
+# The chaos soak's mix against strict providers: refusals before the store (nothing
+# created) and ambiguous answers after it (created, the client cannot tell), so only
+# reconciliation keeps a retry from posting twice.
+STRICT_MIX = (
+    "503",
+    "429",
+    "reset",
+    "reset_after",
+    "502_after",
+    "503_after",
+    "504_after",
+    "slow",
+    "malformed",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +87,8 @@ class Fault:
 
     @property
     def before_create(self) -> bool:
-        return self.name not in ("ok", "malformed", "slow")
+        """Answers instead of creating (False: the create runs first)."""
+        return self.name != "ok" and self.name not in AFTER_STORE
 
 
 OK = Fault("ok")
@@ -151,12 +178,17 @@ def refusal(fault: Fault, dialect: Dialect) -> Response:
     return dialect.error(status, message, _throttle_headers(dialect) if status == 429 else None)
 
 
-def alter(fault: Fault, response: Response, slow_seconds: float) -> Response:
-    """The answer to a real create under an ``ok``, ``malformed`` or ``slow`` fault."""
+def alter(fault: Fault, response: Response, slow_seconds: float, dialect: Dialect) -> Response:
+    """The answer to a create that ran, under ``ok`` or an ``AFTER_STORE`` fault (the
+    status faults and ``reset_after`` hide even an error the create answered)."""
     if fault.name == "malformed" and 200 <= response.status < 300:
         return Response(response.status, b"{not json", {"Content-Type": "application/json"})
     if fault.name == "slow":
         return replace(response, delay=slow_seconds)
+    if fault.name == "reset_after":
+        return Response(0, reset=True)
+    if fault.name in AFTER_STATUS:
+        return dialect.error(*AFTER_STATUS[fault.name])
     return response
 
 
@@ -173,7 +205,7 @@ def with_faults(
     fault = plan.next(scope, text, key)
     if fault.before_create:
         return refusal(fault, dialect)
-    return alter(fault, create(), slow_seconds)
+    return alter(fault, create(), slow_seconds, dialect)
 
 
 def _throttle_headers(dialect: Dialect) -> dict[str, str]:

@@ -3,8 +3,13 @@
 Every request is a ``CallRecord``; every post the fake providers created is a
 ``CreateRecord``; a repeated idempotency key is a ``Replay``, not a create. The ledger also
 owns the provider-side idempotency store and duplicate-text check, so "create unless seen"
-is one atomic step even under concurrent workers. All access goes through one lock; the
-read accessors return copies.
+is one atomic step even under concurrent workers (whether to apply them is the caller's
+choice: a strict provider applies neither). All access goes through one lock; the read
+accessors return copies.
+
+For exactly-once assertions: ``creates_by_text``/``ids_for`` count and name the creates of
+each text (providers with or without keys), ``creates_by_key``/``ids_for_key`` the same
+per idempotency key, where one was sent.
 """
 
 from __future__ import annotations
@@ -152,6 +157,31 @@ class Ledger:
             and (key is None or c.idempotency_key == key)
             and (kind is None or c.kind == kind)
         )
+
+    def creates_by_text(self, kind: str | None = None) -> Counter[str]:
+        """How many posts were created with each text (of ``kind``, when given)."""
+        return Counter(c.text for c in self.creates if kind is None or c.kind == kind)
+
+    def ids_for(self, text: str, kind: str | None = None) -> list[str]:
+        """The ids the provider assigned to the creates with ``text``, oldest first."""
+        return [c.id for c in self.creates if c.text == text and (kind is None or c.kind == kind)]
+
+    def creates_by_key(self, kind: str | None = None) -> Counter[str]:
+        """How many posts were created with each idempotency key (creates without one are
+        left out)."""
+        return Counter(
+            c.idempotency_key
+            for c in self.creates
+            if c.idempotency_key is not None and (kind is None or c.kind == kind)
+        )
+
+    def ids_for_key(self, key: str, kind: str | None = None) -> list[str]:
+        """The ids of the creates sent with idempotency key ``key``, oldest first."""
+        return [
+            c.id
+            for c in self.creates
+            if c.idempotency_key == key and (kind is None or c.kind == kind)
+        ]
 
     def duplicates(self) -> list[Duplicate]:
         """Texts and keys created more than once at one endpoint by one token."""

@@ -1,7 +1,18 @@
-"""The sandbox's Mastodon: create a status (honouring ``Idempotency-Key`` per token, as
-Mastodon does), verify credentials, and list an account's statuses for reconciliation.
+"""The sandbox's Mastodon: create a status, verify credentials, and list an account's
+statuses for reconciliation.
+
+Helpful (the default), it honours ``Idempotency-Key`` per token for as long as it runs, so
+a repeated key replays the first status. Strict, it ignores the key and every create
+creates: a real server keeps keys only for a while and only once the status exists, so a
+client must not count on them.
 
 Every token owns its own timeline, though all of them call the account ``1``/``user``.
+Reading it pages as Mastodon does: newest first, ``limit`` (default 20, at most 40),
+``max_id`` (older than), ``since_id`` (newer than), ``min_id`` (the page immediately newer
+than), and a ``Link`` header whose ``next`` (older statuses, given when the page is full)
+and ``prev`` (newer ones) carry the cursors. Sources:
+https://docs.joinmastodon.org/methods/accounts/#statuses and
+https://docs.joinmastodon.org/api/guidelines/#pagination.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.sandbox.faults import with_faults
+from publisher.sandbox.ledger import CreateRecord
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, iso_millis, json_response
 
@@ -89,7 +101,13 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
             }
 
         _, payload = state.ledger.create(
-            kind="mastodon", path=STATUSES, token=token, text=text, key=key, build=build
+            kind="mastodon",
+            path=STATUSES,
+            token=token,
+            text=text,
+            key=key,
+            build=build,
+            honour_key=not state.is_strict("mastodon"),
         )
         return json_response(200, payload)
 
@@ -97,6 +115,9 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
 
 
 def verify_credentials(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     if not state.token_ok(request.bearer()):
         return DIALECT.unauthorized()
     return json_response(200, account(request.base_url))
@@ -113,22 +134,47 @@ def get_status(state: State, request: Request, params: Mapping[str, str]) -> Res
 
 
 def account_statuses(state: State, request: Request, params: Mapping[str, str]) -> Response:
-    """The token's statuses, newest first (``limit``, ``since_id`` and ``max_id`` honoured)."""
+    """A page of the token's statuses, newest first, with Mastodon's ``Link`` header."""
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     token = request.bearer()
     if not state.token_ok(token):
         return DIALECT.unauthorized()
+    query = request.query
     try:
-        limit = min(max(int(request.query.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
-        since_id = int(request.query.get("since_id") or 0)
-        max_id = int(request.query.get("max_id") or 0)
+        limit = min(max(int(query.get("limit", DEFAULT_LIMIT)), 1), MAX_LIMIT)
+        max_id, since_id, min_id = (_id(query, name) for name in ("max_id", "since_id", "min_id"))
     except ValueError:
-        return DIALECT.error(400, "limit, since_id and max_id must be integers")
-    statuses = [
-        r.payload
+        return DIALECT.error(400, "limit, max_id, since_id and min_id must be integers")
+    newest_first = [
+        r
         for r in state.ledger.created_by(STATUSES, token)
-        if int(r.id) > since_id and (not max_id or int(r.id) < max_id)
+        if (max_id is None or int(r.id) < max_id)
+        and (since_id is None or int(r.id) > since_id)
+        and (min_id is None or int(r.id) > min_id)
     ]
-    return json_response(200, statuses[:limit])
+    # min_id pages forward: the statuses immediately newer than it, still newest first.
+    page = newest_first[-limit:] if min_id is not None else newest_first[:limit]
+    link = _link(f"{request.base_url}{request.path}", page, limit, "limit" in query)
+    return json_response(200, [r.payload for r in page], {"Link": link} if link else None)
+
+
+def _id(query: Mapping[str, str], name: str) -> int | None:
+    value = query.get(name)
+    return int(value) if value else None
+
+
+def _link(url: str, page: list[CreateRecord], limit: int, limit_given: bool) -> str | None:
+    """Mastodon's ``Link``: ``next`` for older statuses when the page is full, ``prev`` for
+    newer ones when it is not empty."""
+    keep = f"limit={limit}&" if limit_given else ""
+    links = []
+    if page and len(page) == limit:
+        links.append(f'<{url}?{keep}max_id={page[-1].id}>; rel="next"')
+    if page:
+        links.append(f'<{url}?{keep}min_id={page[0].id}>; rel="prev"')
+    return ", ".join(links) or None
 
 
 ROUTES: list[Route] = [

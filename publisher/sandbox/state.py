@@ -1,20 +1,38 @@
 """Everything the sandbox's routes share: the ledger, the fault plan and the knobs a test
-turns while the server runs (invalid tokens, slowness, the notification status)."""
+turns while the server runs (strict kinds, invalid tokens, slowness, the notification
+status)."""
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from publisher.sandbox.faults import FaultPlan
+from publisher.sandbox.faults import Dialect, FaultPlan
 from publisher.sandbox.ledger import Ledger
+from publisher.sandbox.lookup_faults import LookupFaults, failure
+from publisher.sandbox.quota import Quota
 from publisher.sandbox.wire import Request, Response
 
 T = TypeVar("T")
+
+# The provider kinds the sandbox stands in for; each can be helpful or strict on its own.
+KINDS = ("mastodon", "x", "webhook")
+
+
+def strict_kinds(strict: bool | str | Iterable[str]) -> frozenset[str]:
+    """The kinds ``strict`` names: True is every kind, False none, else the kinds listed
+    (one name alone counts as one kind). Raises ``ValueError`` for an unknown kind."""
+    if isinstance(strict, bool):
+        return frozenset(KINDS) if strict else frozenset()
+    kinds = frozenset([strict] if isinstance(strict, str) else strict)
+    unknown = sorted(kinds - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown provider kind(s) {unknown}; known: {', '.join(KINDS)}")
+    return kinds
 
 
 class Inbox(Generic[T]):
@@ -59,11 +77,19 @@ class Notification:
 
 @dataclass
 class State:
+    """The shared state; ``strict`` may be reassigned while the server runs (a frozenset
+    swap is atomic, so a request sees the old or the new set, never a mix)."""
+
     faults: FaultPlan
+    # Kinds that behave like the real provider rather than helping the client: the
+    # Idempotency-Key is ignored (every create creates) and X accepts a duplicate text.
+    strict: frozenset[str] = frozenset()
     slow_seconds: float = 3.0  # how long the ``slow`` fault sleeps before answering
     notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
     invalid_tokens: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)
+    lookup_faults: LookupFaults = field(default_factory=LookupFaults)
+    quota: Quota = field(default_factory=Quota)  # rate-limit headers (reported only)
     deliveries: Inbox[Delivery] = field(default_factory=Inbox)
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
@@ -72,10 +98,21 @@ class State:
     def token_ok(self, token: str | None) -> bool:
         return token is not None and token not in self.invalid_tokens
 
+    def is_strict(self, kind: str) -> bool:
+        return kind in self.strict
+
+    def lookup_failure(self, request: Request, dialect: Dialect) -> Response | None:
+        """The answer to a lookup GET the test asked to fail, or None to serve it."""
+        status = self.lookup_faults.take(request.bearer())
+        return None if status is None else failure(status, dialect)
+
     def clear(self) -> None:
-        """Forgets everything recorded and every fault counter; keeps the settings."""
+        """Forgets everything recorded and every fault counter; keeps the settings
+        (``strict`` included)."""
         self.ledger.clear()
         self.faults.clear()
+        self.lookup_faults.clear()
+        self.quota.clear()
         self.invalid_tokens.clear()
         self.deliveries.clear()
         self.sentry_events.clear()

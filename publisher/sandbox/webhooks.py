@@ -1,7 +1,9 @@
-"""The sandbox's webhook receiver: ``POST /hooks/{name}`` stores each delivery and dedupes
-on ``Idempotency-Key`` (a repeated key is answered with the first delivery's id and URL,
-and counted as a replay, not a create). A bearer token is optional; one in the invalid
-set is refused.
+"""The sandbox's webhook receiver: ``POST /hooks/{name}`` stores each delivery.
+
+Helpful (the default), it dedupes on ``Idempotency-Key``: a repeated key is answered with
+the first delivery's id and URL, and counted as a replay, not a create. Strict, it ignores
+the key and every delivery creates, as a receiver that never promised dedup does. A bearer
+token is optional; one in the invalid set is refused.
 """
 
 from __future__ import annotations
@@ -48,7 +50,13 @@ def receive(state: State, request: Request, params: Mapping[str, str]) -> Respon
             return {"id": post_id, "url": f"{request.base_url}{path}/{post_id}"}
 
         outcome, payload = state.ledger.create(
-            kind="webhook", path=path, token=token, text=text, key=key, build=build
+            kind="webhook",
+            path=path,
+            token=token,
+            text=text,
+            key=key,
+            build=build,
+            honour_key=not state.is_strict("webhook"),
         )
         replay = outcome == "replayed"
         headers = dict(request.headers)

@@ -1,6 +1,19 @@
-"""The sandbox's X (API v2): create a tweet, refusing a text the same token already posted
-(X has no idempotency key, so this 403 is how a retry learns its first try landed), read
-the token's user, and list its tweets newest first for reconciliation.
+"""The sandbox's X (API v2): create a tweet, read the token's user, and list its tweets
+newest first for reconciliation.
+
+X has no idempotency key. Helpful (the default), the sandbox refuses a text the same token
+already posted with X's "duplicate content" 403, which tells a retry its first try landed.
+Strict, it accepts the duplicate: X does not promise that refusal, so a client must find
+its earlier post by looking it up.
+
+Like X, it returns a tweet's text with links wrapped as t.co and ``& < >`` escaped
+(``x_text``), reads timelines with X's parameters and pagination (``x_timeline``), answers
+errors as ``application/problem+json`` (``title``, ``detail``, ``type``, ``status``), and
+sends ``x-rate-limit-limit``/``-remaining``/``-reset`` on every response (counted per token
+and endpoint, never enforced). Sources: https://docs.x.com/x-api/posts/create-or-edit-post
+(``POST /2/tweets`` answers ``data.id`` and ``data.text``),
+https://docs.x.com/x-api/fundamentals/response-codes-and-errors (problem details),
+https://docs.x.com/x-api/fundamentals/rate-limits (headers and per-user limits).
 """
 
 from __future__ import annotations
@@ -10,20 +23,31 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+from publisher.sandbox import x_timeline
 from publisher.sandbox.faults import with_faults
-from publisher.sandbox.state import Route, State, route
-from publisher.sandbox.wire import Request, Response, iso_millis, json_response
+from publisher.sandbox.state import Handler, Route, State, route
+from publisher.sandbox.wire import BadRequest, Request, Response, iso_millis, json_response
+from publisher.sandbox.x_text import render
 
 TWEETS = "/2/tweets"
 USER = {"id": "42", "name": "Sandbox user", "username": "user"}
-DEFAULT_RESULTS, MIN_RESULTS, MAX_RESULTS = 10, 5, 100  # X's max_results bounds
+PROBLEM_JSON = "application/problem+json"
 DUPLICATE = {
     "title": "Forbidden",
     "detail": "You are not allowed to create a Tweet with duplicate content.",
     "type": "about:blank",
     "status": 403,
 }
-INVALID_TOKEN = {"errors": [{"code": 89, "message": "Invalid or expired token."}]}
+# Per-user requests per 15 minutes, as X's rate-limit table lists them; reported in the
+# headers, never enforced.
+LIMITS = {"create": 100, "me": 75, "timeline": 900}
+
+
+def problem(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    """``body`` as an ``application/problem+json`` answer."""
+    return json_response(status, body, {**(headers or {}), "Content-Type": PROBLEM_JSON})
 
 
 class XDialect:
@@ -33,15 +57,15 @@ class XDialect:
         self, status: int, message: str, headers: Mapping[str, str] | None = None
     ) -> Response:
         title = HTTPStatus(status).phrase
-        problem = {"title": title, "detail": message, "type": "about:blank", "status": status}
-        return json_response(status, problem, headers)
+        body = {"title": title, "detail": message, "type": "about:blank", "status": status}
+        return problem(status, body, headers)
 
     def unauthorized(self) -> Response:
-        return json_response(401, INVALID_TOKEN)
+        return self.error(401, "Unauthorized")
 
     def rate_limit_headers(self, now: datetime) -> dict[str, str]:
         return {
-            "x-rate-limit-limit": "200",
+            "x-rate-limit-limit": str(LIMITS["create"]),
             "x-rate-limit-remaining": "0",
             "x-rate-limit-reset": str(int(now.timestamp()) + 1),
         }
@@ -51,10 +75,7 @@ DIALECT = XDialect()
 
 
 def _authorize(state: State, request: Request) -> Response | None:
-    token = request.bearer()
-    if token is None:
-        return DIALECT.error(401, "Unauthorized")
-    return None if state.token_ok(token) else DIALECT.unauthorized()
+    return None if state.token_ok(request.bearer()) else DIALECT.unauthorized()
 
 
 def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> Response:
@@ -69,8 +90,18 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
     key = request.header("Idempotency-Key")
 
     def create() -> Response:
+        shown = render(text)
+
         def build(post_id: str, at: datetime) -> dict[str, Any]:
-            return {"id": post_id, "text": text, "created_at": iso_millis(at)}
+            tweet: dict[str, Any] = {
+                "id": post_id,
+                "text": shown.text,
+                "edit_history_tweet_ids": [post_id],
+                "created_at": iso_millis(at),
+            }
+            if shown.urls:
+                tweet["entities"] = {"urls": list(shown.urls)}
+            return tweet
 
         outcome, tweet = state.ledger.create(
             kind="x",
@@ -80,52 +111,66 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             key=key,
             build=build,
             honour_key=False,
-            unique_text=True,
+            unique_text=not state.is_strict("x"),
         )
         if outcome == "duplicate":
-            return json_response(403, DUPLICATE)
-        data = {"id": tweet["id"], "text": text, "edit_history_tweet_ids": [tweet["id"]]}
-        return json_response(201, {"data": data})
+            return problem(403, DUPLICATE)
+        # The create answer carries the default fields only: no created_at, no entities.
+        return json_response(201, {"data": x_timeline.fields_of(tweet, frozenset())})
 
     return with_faults(state.faults, state.slow_seconds, DIALECT, TWEETS, text, key, create)
 
 
 def me(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     refused = _authorize(state, request)
     return refused or json_response(200, {"data": USER})
 
 
 def user_tweets(state: State, request: Request, params: Mapping[str, str]) -> Response:
-    """The token's tweets newest first; like X, no ``data`` key when there are none."""
+    """The token's tweets newest first, a page at a time (see ``x_timeline``)."""
+    failed = state.lookup_failure(request, DIALECT)
+    if failed is not None:
+        return failed
     refused = _authorize(state, request)
     if refused is not None:
         return refused
-    query = request.query
     try:
-        wanted = int(query.get("max_results", DEFAULT_RESULTS))
-        since_id = int(query.get("since_id") or 0)
-        start = _utc(datetime.fromisoformat(query.get("start_time") or "1970-01-01T00:00Z"))
-    except ValueError:
-        return DIALECT.error(400, "One or more parameters to your request was invalid.")
-    limit = min(max(wanted, MIN_RESULTS), MAX_RESULTS)
-    tweets = [
-        r.payload
-        for r in state.ledger.created_by(TWEETS, request.bearer())
-        if int(r.id) > since_id and r.at >= start
-    ][:limit]
-    meta: dict[str, Any] = {"result_count": len(tweets)}
-    if not tweets:
-        return json_response(200, {"meta": meta})
-    meta |= {"newest_id": tweets[0]["id"], "oldest_id": tweets[-1]["id"]}
-    return json_response(200, {"data": tweets, "meta": meta})
+        query = x_timeline.parse(request.query)
+    except x_timeline.InvalidParameter as exc:
+        return problem(400, exc.problem)
+    tweets = state.ledger.created_by(TWEETS, request.bearer())
+    return json_response(200, x_timeline.page(tweets, query))
 
 
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+def as_x(endpoint: str, handler: Handler) -> Handler:
+    """``handler`` answering as X does: a request it cannot read is a 400 problem, and
+    every answer carries X's rate-limit headers (a reset carries none; a throttling
+    fault's own headers are kept)."""
+    limit = LIMITS[endpoint]
+
+    def serve(state: State, request: Request, params: Mapping[str, str]) -> Response:
+        try:
+            response = handler(state, request, params)
+        except BadRequest as exc:
+            response = DIALECT.error(400, str(exc))
+        if response.reset or "x-rate-limit-limit" in response.headers:
+            return response
+        used, reset = state.quota.take((endpoint, request.bearer()), datetime.now(UTC))
+        response.headers |= {
+            "x-rate-limit-limit": str(limit),
+            "x-rate-limit-remaining": str(max(limit - used, 0)),
+            "x-rate-limit-reset": str(reset),
+        }
+        return response
+
+    return serve
 
 
 ROUTES: list[Route] = [
-    route("POST", TWEETS, create_tweet),
-    route("GET", "/2/users/me", me),
-    route("GET", r"/2/users/(?P<id>[^/]+)/tweets", user_tweets),
+    route("POST", TWEETS, as_x("create", create_tweet)),
+    route("GET", "/2/users/me", as_x("me", me)),
+    route("GET", r"/2/users/(?P<id>[^/]+)/tweets", as_x("timeline", user_tweets)),
 ]

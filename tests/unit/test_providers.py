@@ -27,10 +27,13 @@ from publisher.providers.base import (
     PublishRequest,
     match_rule,
 )
+from publisher.providers.mastodon import LOOKUP_LIMIT as MASTODON_PAGE
+from publisher.providers.mastodon import LOOKUP_PAGES as MASTODON_PAGES
 from publisher.providers.mastodon import MastodonProvider, html_to_text
 from publisher.providers.signing import sign, verify
 from publisher.providers.webhook import SIGNATURE_HEADER, WebhookProvider, encode_body
-from publisher.providers.x import XProvider
+from publisher.providers.x import LOOKUP_PAGES, XProvider
+from publisher.sandbox import Sandbox
 
 MASTODON = MastodonProvider()
 WEBHOOK = WebhookProvider()
@@ -132,6 +135,20 @@ def get_json(session: requests.Session) -> GetJson:
 def session() -> Iterator[requests.Session]:
     with requests.Session() as http:
         yield http
+
+
+class FakeGetJson:
+    """A ``GetJson`` answering from ``pages`` (by URL), recording each URL asked."""
+
+    def __init__(self, pages: Mapping[str, Any]) -> None:
+        self.pages = pages
+        self.urls: list[str] = []
+
+    def __call__(self, url: str, headers: Mapping[str, str]) -> Any:
+        self.urls.append(url)
+        if url not in self.pages:
+            raise LookupFailed(f"HTTP 404 for {url}")
+        return self.pages[url]
 
 
 # --- registry ----------------------------------------------------------------------------
@@ -455,6 +472,17 @@ def _status(status_id: str, content: str, created_at: str, **extra: Any) -> dict
 
 
 MASTODON_TIMELINE = "/api/v1/accounts/77/statuses?limit=40"
+_NOON = "2024-05-01T12:00:00.000Z"
+
+
+def _linked(url: str) -> str:
+    """Mastodon's rendering of "see <url>"."""
+    scheme, rest = url.split("//", 1)
+    return (
+        f'<p>see <a href="{url}" rel="nofollow noopener" target="_blank">'
+        f'<span class="invisible">{scheme}//</span><span class="">{rest}</span>'
+        '<span class="invisible"></span></a></p>'
+    )
 
 
 @pytest.mark.parametrize(
@@ -503,6 +531,9 @@ MASTODON_TIMELINE = "/api/v1/accounts/77/statuses?limit=40"
             ],
             "8",
         ),
+        # a link: its hidden spans spell it out, so one that differs is another post
+        ("see https://a.example/x", [_status("9", _linked("https://a.example/x"), _NOON)], "9"),
+        ("see https://a.example/x", [_status("9", _linked("https://a.example/y"), _NOON)], None),
         ("Hi", [], None),
         ("Hi", ["junk", {"id": "9"}], None),
     ],
@@ -533,6 +564,90 @@ def test_mastodon_lookup_raises_on_an_http_error(api: FakeApi, session: requests
     )
     with pytest.raises(LookupFailed):
         MASTODON.lookup(get_json(session), publish_request(api.url), SINCE)
+
+
+M_ROOT = "https://social.example"
+M_FIRST = f"{M_ROOT}{MASTODON_TIMELINE}"
+
+
+def toots(
+    first: int, count: int, text: str = "other", at: str = "2024-05-01T12:00:30Z"
+) -> list[Any]:
+    """``count`` statuses, newest first, ids counting down from ``first``."""
+    return [_status(str(first - n), f"<p>{text}</p>", at) for n in range(count)]
+
+
+def mastodon_pages(*pages: list[Any]) -> FakeGetJson:
+    """``pages`` in order: the first at ``M_FIRST``, each next at the previous page's
+    oldest id as ``max_id``."""
+    served: dict[str, Any] = {f"{M_ROOT}/api/v1/accounts/verify_credentials": {"id": "77"}}
+    url = M_FIRST
+    for page in pages:
+        served[url] = page
+        url = f"{M_FIRST}&max_id={page[-1].get('id') if page else None}"
+    return FakeGetJson(served)
+
+
+def test_mastodon_lookup_pages_back_and_returns_every_match_oldest_first() -> None:
+    first = toots(1000, MASTODON_PAGE)
+    first[3] = _status("997", "<p>Hi</p>", "2024-05-01T12:00:40Z")
+    second = [*toots(900, 3), _status("800", "<p>Hi</p>", "2024-05-01T12:00:01Z")]
+    fake = mastodon_pages(first, second)
+
+    found = MASTODON.lookup(fake, publish_request(M_ROOT, text="Hi"), SINCE)
+
+    assert [p.external_id for p in found] == ["800", "997"]
+    assert fake.urls[1:] == [M_FIRST, f"{M_FIRST}&max_id={1000 - MASTODON_PAGE + 1}"]
+
+
+def test_mastodon_lookup_stops_at_statuses_older_than_the_window() -> None:
+    page = [
+        *toots(1000, MASTODON_PAGE - 1, "Hi"),
+        _status("1", "<p>Hi</p>", "2024-05-01T11:00:00Z"),
+    ]
+    fake = mastodon_pages(page)
+
+    found = MASTODON.lookup(fake, publish_request(M_ROOT, text="Hi"), SINCE)
+
+    assert len(found) == MASTODON_PAGE - 1
+    assert found[0].external_id == str(1000 - MASTODON_PAGE + 2)  # oldest first
+    assert fake.urls[1:] == [M_FIRST]
+
+
+def test_mastodon_lookup_cannot_tell_past_its_page_bound() -> None:
+    fake = mastodon_pages(*[toots(10_000 - 100 * n, MASTODON_PAGE) for n in range(6)])
+
+    with pytest.raises(LookupFailed, match="pages"):
+        MASTODON.lookup(fake, publish_request(M_ROOT, text="Hi"), SINCE)
+    assert len(fake.urls) == 1 + MASTODON_PAGES
+
+
+def test_mastodon_lookup_cannot_page_back_without_an_id() -> None:
+    page: list[Any] = [*toots(1000, MASTODON_PAGE - 1), {"content": "<p>x</p>"}]
+
+    with pytest.raises(LookupFailed, match="id"):
+        MASTODON.lookup(mastodon_pages(page), publish_request(M_ROOT, text="Hi"), SINCE)
+
+
+def test_mastodon_lookup_finds_every_copy_in_the_strict_sandbox(session: requests.Session) -> None:
+    text = "Hello & <welcome> @bob@other.social"
+    auth = {"Authorization": "Bearer tok-123"}
+    with Sandbox(strict=["mastodon"]) as sandbox:
+
+        def create(words: str) -> str:
+            url = f"{sandbox.url}/api/v1/statuses"
+            headers = {**auth, "Idempotency-Key": "same-key"}
+            answer = session.post(url, json={"status": words}, headers=headers, timeout=TIMEOUT)
+            return str(answer.json()["id"])
+
+        since = datetime.now(UTC)
+        ids = [create(text), create(text)]
+        for n in range(50):  # newer statuses push ours onto the second page
+            create(f"other {n}")
+
+        found = MASTODON.lookup(get_json(session), publish_request(sandbox.url, text=text), since)
+
+    assert [p.external_id for p in found] == ids
 
 
 # --- X -----------------------------------------------------------------------------------
@@ -579,13 +694,32 @@ def test_x_parse_success(status: int, body: Any, expected: Published | None) -> 
 
 
 X_TIMELINE = (
-    "/2/users/99/tweets?max_results=100&tweet.fields=created_at&start_time=2024-05-01T11:55:00Z"
+    "/2/users/99/tweets?max_results=100&tweet.fields=created_at,entities"
+    "&start_time=2024-05-01T11:55:00Z"
 )
+
+
+def link(url: str, expanded: str, start: int = 0, **extra: Any) -> dict[str, Any]:
+    """An ``entities.urls`` item (offsets are not read by the lookup)."""
+    end = start + len(url)
+    return {"start": start, "end": end, "url": url, "expanded_url": expanded, **extra}
+
+
+def post(post_id: str, text: str, *urls: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {"id": post_id, "text": text, "created_at": "2024-05-01T12:00:01Z"}
+    if urls:
+        found["entities"] = {"urls": list(urls)}
+    return {**found, **extra}
+
+
+TCO = "https://t.co/AbCdEfGhIj"
+TCO2 = "https://t.co/ZyXwVuTsRq"
 
 
 @pytest.mark.parametrize(
     ("text", "timeline", "expected_id"),
     [
+        # HTML entities unescaped
         (
             "Hello & welcome",
             {
@@ -600,11 +734,73 @@ X_TIMELINE = (
             },
             "20",
         ),
+        ("a <b> & c", {"data": [post("25", "a &lt;b&gt; &amp; c")]}, "25"),
+        # a text that is literally an entity is told apart from the character it names
+        ("a &amp; b", {"data": [post("26", "a &amp; b")]}, None),
+        ("a &amp; b", {"data": [post("27", "a &amp;amp; b")]}, "27"),
         ("Hi", {"data": [{"id": "21", "text": "Hi"}]}, "21"),  # no created_at: text alone
         ("Hi", {"data": [{"id": "22", "text": "Hi", "created_at": "2024-05-01T11:56:00Z"}]}, "22"),
         ("Hi", {"data": [{"id": "23", "text": "Hi", "created_at": "2024-05-01T11:50:00Z"}]}, None),
         ("Hi", {"data": [{"id": "24", "text": "Hi ", "created_at": "2024-05-01T12:00:00Z"}]}, None),
         ("Hi", {"meta": {"result_count": 0}}, None),
+        ("Hi", {"data": ["junk", {"id": "9"}, {"id": "10", "text": None}]}, None),
+        # t.co links expanded back through the entities
+        (
+            "Read https://example.com/a?b=1&c=2 now & then",
+            {
+                "data": [
+                    post(
+                        "40",
+                        f"Read {TCO} now &amp; then",
+                        link(TCO, "https://example.com/a?b=1&c=2", 5),
+                    )
+                ]
+            },
+            "40",
+        ),
+        (
+            "two: https://a.example/1 and https://a.example/1, https://b.example",
+            {
+                "data": [
+                    post(
+                        "41",
+                        f"two: {TCO} and {TCO}, {TCO2}",
+                        link(TCO, "https://a.example/1", 5),
+                        link(TCO, "https://a.example/1", 33),
+                        link(TCO2, "https://b.example", 58),
+                    )
+                ]
+            },
+            "41",
+        ),
+        # a text that differs only by its link is another post
+        (
+            "Read https://example.com/a",
+            {"data": [post("42", f"Read {TCO}", link(TCO, "https://example.com/b", 5))]},
+            None,
+        ),
+        # without entities a t.co link cannot be told from ours
+        ("Read https://example.com/a", {"data": [post("43", f"Read {TCO}")]}, None),
+        # a link X appended for attached media was never in our text
+        (
+            "Look",
+            {
+                "data": [
+                    post(
+                        "44",
+                        f"Look {TCO}",
+                        link(TCO, "https://x.com/u/status/44/photo/1", 5, media_key="3_1"),
+                    )
+                ]
+            },
+            "44",
+        ),
+        # every candidate, oldest first
+        (
+            "Same",
+            {"data": [post("52", "Same"), post("51", "Other"), post("50", "Same")]},
+            "50,52",
+        ),
     ],
 )
 def test_x_lookup(
@@ -622,6 +818,97 @@ def test_x_lookup(
     assert found == expected
     assert [seen.path for seen in api.seen] == ["/2/users/me", X_TIMELINE]
     assert all(seen.headers["Authorization"] == "Bearer tok-123" for seen in api.seen)
+
+
+X_ROOT = "https://api.x.example"
+X_FIRST = f"{X_ROOT}{X_TIMELINE}"
+
+
+def x_pages(*pages: dict[str, Any]) -> FakeGetJson:
+    """``pages`` served in order: the first at ``X_FIRST``, each next one at the
+    pagination_token the previous one names."""
+    served: dict[str, Any] = {f"{X_ROOT}/2/users/me": {"data": {"id": "99"}}}
+    url = X_FIRST
+    for number, page in enumerate(pages):
+        served[url] = page
+        url = f"{X_FIRST}&pagination_token=tok%2F{number + 1}"
+    return FakeGetJson(served)
+
+
+def with_token(page: dict[str, Any], number: int) -> dict[str, Any]:
+    return {
+        **page,
+        "meta": {"result_count": len(page.get("data", [])), "next_token": f"tok/{number}"},
+    }
+
+
+def test_x_lookup_follows_pagination_and_returns_oldest_first() -> None:
+    fake = x_pages(
+        with_token({"data": [post("9", "Same"), post("8", "Other")]}, 1),
+        with_token({"data": [post("7", "Same"), post("6", "Same")]}, 2),
+        {"data": [post("5", "Other")], "meta": {"result_count": 1}},
+    )
+
+    found = X.lookup(fake, publish_request(X_ROOT, text="Same"), SINCE)
+
+    assert [p.external_id for p in found] == ["6", "7", "9"]
+    assert fake.urls[1:] == [
+        X_FIRST,
+        f"{X_FIRST}&pagination_token=tok%2F1",
+        f"{X_FIRST}&pagination_token=tok%2F2",
+    ]
+
+
+def test_x_lookup_stops_at_a_page_older_than_the_window() -> None:
+    old = post("4", "Same", created_at="2024-05-01T11:00:00Z")
+    fake = x_pages(with_token({"data": [post("9", "Same"), old]}, 1))
+
+    found = X.lookup(fake, publish_request(X_ROOT, text="Same"), SINCE)
+
+    assert [p.external_id for p in found] == ["9"]
+    assert fake.urls[1:] == [X_FIRST]  # the next page is not read
+
+
+def test_x_lookup_cannot_tell_past_its_page_bound() -> None:
+    fake = x_pages(*[with_token({"data": [post(str(n), "Other")]}, n + 1) for n in range(6)])
+
+    with pytest.raises(LookupFailed, match="pages"):
+        X.lookup(fake, publish_request(X_ROOT, text="Same"), SINCE)
+    assert len(fake.urls) == 1 + LOOKUP_PAGES
+
+
+@pytest.mark.parametrize(
+    "timeline", [[], "oops", {"data": {"id": "1"}}, {"data": "none"}], ids=repr
+)
+def test_x_lookup_refuses_a_timeline_of_the_wrong_shape(timeline: Any) -> None:
+    fake = FakeGetJson({f"{X_ROOT}/2/users/me": {"data": {"id": "99"}}, X_FIRST: timeline})
+
+    with pytest.raises(LookupFailed):
+        X.lookup(fake, publish_request(X_ROOT, text="Same"), SINCE)
+
+
+def test_x_lookup_finds_every_copy_of_a_link_post_in_the_strict_sandbox(
+    session: requests.Session,
+) -> None:
+    text = "Tom & Jerry <3 https://example.com/a?b=1&c=2."
+    auth = {"Authorization": "Bearer tok-123"}
+    with Sandbox(strict=["x"]) as sandbox:
+
+        def create(words: str) -> str:
+            url = f"{sandbox.url}/2/tweets"
+            answer = session.post(url, json={"text": words}, headers=auth, timeout=TIMEOUT)
+            return str(answer.json()["data"]["id"])
+
+        since = datetime.now(UTC)
+        ids = [create(text), create(text)]
+        for n in range(120):  # newer posts push ours onto the second page
+            create(f"{text[:-1]}{n}")
+        create(text.replace("c=2", "c=3"))  # differs only by its link
+
+        found = X.lookup(get_json(session), publish_request(sandbox.url, text=text), since)
+
+    assert [p.external_id for p in found] == ids
+    assert sandbox.creates_by_text()[text] == 2
 
 
 def test_x_lookup_raises_on_an_http_error(api: FakeApi, session: requests.Session) -> None:

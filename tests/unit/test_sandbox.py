@@ -1,29 +1,36 @@
 """The sandbox behaves like the providers where the publisher depends on it, over real
-HTTP: idempotency keys, X's duplicate 403, error formats, lookups, scripted and random
-faults (ambiguous timeouts and resets included), and the Sentry and notify receivers."""
+HTTP: idempotency keys and X's duplicate 403 (helpful) or neither (strict), error formats,
+lookups, scripted and random faults (ambiguous timeouts and resets included), the ledger's
+exactly-once accessors, and the Sentry and notify receivers."""
 
 from __future__ import annotations
 
 import gzip
+import html
 import json
 import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 import pytest
 import requests
 import sentry_sdk
 
-from publisher.sandbox import Sandbox
+from publisher.sandbox import KINDS, STRICT_MIX, CreateRecord, Sandbox, x_timeline
+from publisher.sandbox.faults import AFTER_STORE, parse_fault
+from publisher.sandbox.x_text import render
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN = {"Authorization": "Bearer good-token"}
 MASTODON_401 = {"error": "The access token is invalid"}
-X_401 = {"errors": [{"code": 89, "message": "Invalid or expired token."}]}
+X_401 = {"title": "Unauthorized", "detail": "Unauthorized", "type": "about:blank", "status": 401}
 
 
 @pytest.fixture
@@ -47,6 +54,34 @@ def toot(
 
 def tweet(http: requests.Session, sandbox: Sandbox, text: str, **kw: Any) -> requests.Response:
     return http.post(f"{sandbox.url}/2/tweets", json={"text": text}, headers=TOKEN, **kw)
+
+
+def hook(
+    http: requests.Session, sandbox: Sandbox, text: str, key: str | None = None, **kw: Any
+) -> requests.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    return http.post(f"{sandbox.url}/hooks/alerts", json={"text": text}, headers=headers, **kw)
+
+
+def create(
+    http: requests.Session,
+    sandbox: Sandbox,
+    kind: str,
+    text: str,
+    key: str | None = None,
+    **kw: Any,
+) -> requests.Response:
+    """One create at ``kind`` (X is sent no key: it honours none)."""
+    if kind == "mastodon":
+        return toot(http, sandbox, text, key=key, **kw)
+    if kind == "x":
+        return tweet(http, sandbox, text, **kw)
+    return hook(http, sandbox, text, key=key, **kw)
+
+
+def created_id(answer: requests.Response) -> str:
+    body = answer.json()
+    return str(body["data"]["id"] if "data" in body else body["id"])
 
 
 # Mastodon
@@ -126,6 +161,50 @@ def test_mastodon_lookups(http: requests.Session, sandbox: Sandbox) -> None:
     assert (me["id"], me["username"], me["acct"]) == ("1", "user", "user")
     assert [s["id"] for s in listed] == [ids[2], ids[1]]
     assert one["id"] == ids[0]
+
+
+def statuses(http: requests.Session, url: str, **params: Any) -> requests.Response:
+    return http.get(url, params=params, headers=TOKEN)
+
+
+def test_mastodon_statuses_page_back_with_the_link_header(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    ids = [toot(http, sandbox, f"s{n}").json()["id"] for n in range(45)]
+    url = f"{sandbox.url}/api/v1/accounts/1/statuses"
+
+    default = statuses(http, url).json()
+    pages: list[list[str]] = []
+    links: list[dict[str, Any]] = []
+    next_url: str | None = f"{url}?limit=50"  # more than the maximum: 40
+    while next_url:
+        answer = http.get(next_url, headers=TOKEN)
+        pages.append([s["id"] for s in answer.json()])
+        links.append(answer.links)
+        next_url = answer.links.get("next", {}).get("url")
+
+    assert len(default) == 20
+    assert [len(p) for p in pages] == [40, 5]
+    assert [i for p in pages for i in p] == ids[::-1]
+    assert links[0]["next"]["url"] == f"{url}?limit=40&max_id={ids[5]}"
+    assert links[0]["prev"]["url"] == f"{url}?limit=40&min_id={ids[44]}"
+    assert "next" not in links[1]  # a short page is the last
+
+
+def test_mastodon_statuses_max_since_and_min_id(http: requests.Session, sandbox: Sandbox) -> None:
+    ids = [toot(http, sandbox, f"m{n}").json()["id"] for n in range(6)]
+    url = f"{sandbox.url}/api/v1/accounts/1/statuses"
+
+    def listed(**params: Any) -> list[str]:
+        return [s["id"] for s in statuses(http, url, **params).json()]
+
+    assert listed(max_id=ids[3]) == ids[2::-1]
+    assert listed(since_id=ids[2], limit=2) == [ids[5], ids[4]]  # the newest
+    assert listed(min_id=ids[2], limit=2) == [ids[4], ids[3]]  # immediately newer
+    assert listed(min_id=ids[1], max_id=ids[4]) == [ids[3], ids[2]]
+    assert listed(max_id=ids[0]) == []
+    assert "Link" not in statuses(http, url, max_id=ids[0]).headers
+    assert statuses(http, url, limit="many").status_code == 400
 
 
 def test_mastodon_blank_status_is_422(http: requests.Session, sandbox: Sandbox) -> None:
@@ -254,6 +333,77 @@ def test_malformed_fault_creates_the_post_and_answers_garbage(
     assert sandbox.create_count(text="[[fault:malformed]]") == 1
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("fault", "seen"),
+    [
+        ("reset_after", "reset"),
+        ("502_after", 502),
+        ("503_after", 503),
+        ("504_after", 504),
+        ("slow", "timeout"),
+    ],
+)
+def test_after_store_fault_stores_one_post_and_tells_the_client_nothing(
+    http: requests.Session, kind: str, fault: str, seen: str | int
+) -> None:
+    text = f"landed [[fault:{fault}]]"
+    with Sandbox(strict=True, slow_seconds=1.0) as strict:
+        # When the create meets a fault that strikes after the store
+        if seen == "reset":
+            with pytest.raises(requests.ConnectionError):
+                create(http, strict, kind, text, key="k")
+        elif seen == "timeout":
+            with pytest.raises(requests.ReadTimeout):
+                create(http, strict, kind, text, key="k", timeout=(2, 0.2))
+        else:
+            answer = create(http, strict, kind, text, key="k")
+            assert answer.status_code == seen
+            body = answer.json()
+            if kind == "x":  # each provider's own error format
+                assert (body["title"], body["status"]) == (HTTPStatus(seen).phrase, seen)
+            else:
+                assert body == {"error": HTTPStatus(seen).phrase}
+
+        # Then the post exists exactly once, with the id the provider assigned
+        [created] = strict.creates
+        assert (created.kind, created.text) == (kind, text)
+        assert strict.ids_for(text) == [created.id]
+
+
+def test_helpful_mastodon_replays_the_post_a_reset_after_hid(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    with pytest.raises(requests.ConnectionError):
+        toot(http, sandbox, "[[fault:reset_after]]", key="k")
+    retried = toot(http, sandbox, "[[fault:reset_after]]", key="k")
+
+    assert retried.json()["id"] == sandbox.ids_for_key("k")[0]
+    assert sandbox.create_count() == 1
+
+
+def test_after_store_faults_in_a_random_mix(http: requests.Session) -> None:
+    mix = ["reset_after", "502_after", "503_after", "504_after"]
+    with Sandbox(fault_rate=1.0, seed=3, fault_mix=mix, strict=True) as chaotic:
+        seen = []
+        for n in range(12):
+            try:
+                seen.append(tweet(http, chaotic, f"post {n}").status_code)
+            except requests.ConnectionError:
+                seen.append(0)
+
+        assert chaotic.create_count() == 12  # every one stored...
+    assert set(seen) <= {0, 502, 503, 504}  # ...and none answered as created
+    assert len(set(seen)) >= 3  # the mix is drawn from
+
+
+def test_strict_mix_has_faults_before_and_after_the_store() -> None:
+    faults = [parse_fault(name) for name in STRICT_MIX]
+
+    assert {f.name for f in faults if f.before_create} == {"503", "429", "reset"}
+    assert {f.name for f in faults if not f.before_create} == set(AFTER_STORE)
+
+
 def test_unknown_fault_name_is_400(http: requests.Session, sandbox: Sandbox) -> None:
     assert toot(http, sandbox, "[[fault:teapot]]").status_code == 400
 
@@ -276,6 +426,95 @@ def test_lookups_are_never_faulted(http: requests.Session) -> None:
         assert answer.status_code == 200
 
 
+# Lookup faults
+
+LOOKUPS = [
+    ("/api/v1/accounts/verify_credentials", {"error": "Service Unavailable"}),
+    ("/api/v1/accounts/1/statuses", {"error": "Service Unavailable"}),
+    ("/2/users/me", {"title": "Service Unavailable", "status": 503}),
+    ("/2/users/42/tweets", {"title": "Service Unavailable", "status": 503}),
+]
+
+
+@pytest.mark.parametrize(("path", "error"), LOOKUPS)
+def test_fail_lookups_fails_the_next_ones_in_the_providers_format(
+    http: requests.Session, sandbox: Sandbox, path: str, error: dict[str, Any]
+) -> None:
+    sandbox.fail_lookups(2)
+
+    answers = [http.get(sandbox.url + path, headers=TOKEN) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [503, 503, 200]
+    assert error.items() <= answers[0].json().items()
+    assert sandbox.failed_lookups == 2
+
+
+def test_fail_lookups_until_disarmed_and_with_a_reset(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    url = f"{sandbox.url}/2/users/me"
+    sandbox.fail_lookups(None, status=429)
+    throttled = [http.get(url, headers=TOKEN).status_code for _ in range(4)]
+    sandbox.fail_lookups(1, status=0)
+    with pytest.raises(requests.ConnectionError):
+        http.get(url, headers=TOKEN)
+    served = http.get(url, headers=TOKEN)
+    sandbox.fail_lookups(None)
+    sandbox.fail_lookups(0)
+
+    assert throttled == [429] * 4
+    assert served.status_code == 200
+    assert http.get(url, headers=TOKEN).status_code == 200
+
+
+def test_fail_lookups_for_one_token_leaves_the_others(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    url = f"{sandbox.url}/api/v1/accounts/verify_credentials"
+    sandbox.fail_lookups(1, token="good-token")
+
+    other = http.get(url, headers={"Authorization": "Bearer other"})
+    mine = http.get(url, headers=TOKEN)
+
+    assert (other.status_code, mine.status_code) == (200, 503)
+
+
+def test_fail_lookups_never_touches_creates(http: requests.Session, sandbox: Sandbox) -> None:
+    sandbox.fail_lookups(None)
+
+    assert toot(http, sandbox, "still posts").status_code == 200
+    assert tweet(http, sandbox, "still tweets").status_code == 201
+    assert sandbox.failed_lookups == 0
+
+
+def test_fail_lookups_counts_exactly_under_concurrency(sandbox: Sandbox) -> None:
+    sandbox.fail_lookups(5)
+
+    def look(_: int) -> int:
+        with requests.Session() as own:
+            return own.get(f"{sandbox.url}/2/users/me", headers=TOKEN).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(look, range(24)))
+
+    assert statuses.count(503) == 5
+    assert statuses.count(200) == 19
+
+
+def test_fail_lookups_refuses_nonsense_and_reset_disarms(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    with pytest.raises(ValueError, match="times"):
+        sandbox.fail_lookups(-1)
+    with pytest.raises(ValueError, match="status"):
+        sandbox.fail_lookups(1, status=200)
+    sandbox.fail_lookups(None)
+
+    sandbox.reset()
+
+    assert http.get(f"{sandbox.url}/2/users/me", headers=TOKEN).status_code == 200
+
+
 # X
 
 
@@ -295,16 +534,316 @@ def test_x_create_refuses_duplicate_text(http: requests.Session, sandbox: Sandbo
     assert sandbox.create_count(kind="x") == 1
 
 
+def timeline(http: requests.Session, sandbox: Sandbox, **params: Any) -> requests.Response:
+    return http.get(f"{sandbox.url}/2/users/42/tweets", params=params, headers=TOKEN)
+
+
 def test_x_lookups(http: requests.Session, sandbox: Sandbox) -> None:
     me = http.get(f"{sandbox.url}/2/users/me", headers=TOKEN).json()["data"]
-    empty = http.get(f"{sandbox.url}/2/users/{me['id']}/tweets", headers=TOKEN).json()
+    empty = timeline(http, sandbox).json()
     ids = [tweet(http, sandbox, f"t{n}").json()["data"]["id"] for n in range(2)]
-    listed = http.get(f"{sandbox.url}/2/users/{me['id']}/tweets", headers=TOKEN).json()
+    plain = timeline(http, sandbox).json()
+    dated = timeline(http, sandbox, **{"tweet.fields": "created_at"}).json()
 
     assert me == {"id": "42", "name": "Sandbox user", "username": "user"}
     assert empty == {"meta": {"result_count": 0}}  # as X: no "data" when nothing matches
-    assert [t["id"] for t in listed["data"]] == ids[::-1]
-    assert all(ISO_MILLIS.match(t["created_at"]) for t in listed["data"])
+    assert [t["id"] for t in plain["data"]] == ids[::-1]
+    assert plain["data"][0] == {"id": ids[1], "text": "t1", "edit_history_tweet_ids": [ids[1]]}
+    assert all(ISO_MILLIS.match(t["created_at"]) for t in dated["data"])
+    assert plain["meta"] == {"result_count": 2, "newest_id": ids[1], "oldest_id": ids[0]}
+
+
+LINKED = "Tom & Jerry <3 https://example.com/a?b=1&c=2, see (https://en.wikipedia.org/wiki/X_(y))."
+
+
+def test_x_create_answer_shortens_links_and_escapes(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    answer = tweet(http, sandbox, LINKED)
+
+    data = answer.json()["data"]
+    [first, second] = re.findall(r"https://t\.co/\w{10}", data["text"])
+    assert answer.status_code == 201
+    assert data["text"] == f"Tom &amp; Jerry &lt;3 {first}, see ({second})."
+    assert set(data) == {"id", "text", "edit_history_tweet_ids"}  # no entities, no created_at
+    assert data["edit_history_tweet_ids"] == [data["id"]]
+    assert len(first) == 23
+    assert sandbox.ids_for(LINKED) == [data["id"]]  # the ledger keeps the text as sent
+
+
+def test_x_timeline_gives_the_links_only_in_entities_when_asked(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    created = tweet(http, sandbox, LINKED).json()["data"]
+
+    [bare] = timeline(http, sandbox).json()["data"]
+    [full] = timeline(http, sandbox, **{"tweet.fields": "created_at,entities"}).json()["data"]
+
+    assert "entities" not in bare
+    assert bare["text"] == full["text"] == created["text"]
+    assert "example.com" not in full["text"]
+    urls = full["entities"]["urls"]
+    assert [u["expanded_url"] for u in urls] == [
+        "https://example.com/a?b=1&c=2",
+        "https://en.wikipedia.org/wiki/X_(y)",
+    ]
+    assert [u["display_url"] for u in urls] == ["example.com/a?b=1&c=2", "en.wikipedia.org/wiki/…"]
+    unescaped = html.unescape(full["text"])  # offsets count code points before escaping
+    assert [unescaped[u["start"] : u["end"]] for u in urls] == [u["url"] for u in urls]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown", "expanded"),
+    [
+        ("a & b <c> \"q\" 'q'", "a &amp; b &lt;c&gt; \"q\" 'q'", []),
+        ("https://a.example/x.", "{0}.", ["https://a.example/x"]),
+        ("https://a.example/x?! ok", "{0}?! ok", ["https://a.example/x"]),
+        ('"https://a.example/q"', '"{0}"', ["https://a.example/q"]),
+        ("é👍 http://a.example", "é👍 {0}", ["http://a.example"]),
+        ("https://. and https://", "https://. and https://", []),
+        ("https://a.example/1 https://a.example/1", "{0} {0}", ["https://a.example/1"] * 2),
+    ],
+)
+def test_x_text_rendering(text: str, shown: str, expanded: list[str]) -> None:
+    rendered = render(text)
+
+    links = [u["url"] for u in rendered.urls]
+    assert rendered.text == shown.format(*links)
+    assert [u["expanded_url"] for u in rendered.urls] == expanded
+    assert all(re.fullmatch(r"https://t\.co/[0-9A-Za-z]{10}", link) for link in links)
+    plain = html.unescape(rendered.text)
+    assert all(plain[u["start"] : u["end"]] == u["url"] for u in rendered.urls)
+
+
+def test_x_timeline_pages_with_next_token(http: requests.Session, sandbox: Sandbox) -> None:
+    sandbox.set_strict(["x"])
+    ids = [tweet(http, sandbox, f"n{n}").json()["data"]["id"] for n in range(12)]
+
+    pages, token = [], None
+    while True:
+        params = {"max_results": "5", **({"pagination_token": token} if token else {})}
+        body = timeline(http, sandbox, **params).json()
+        pages.append(body)
+        token = body["meta"].get("next_token")
+        if token is None:
+            break
+
+    assert [p["meta"]["result_count"] for p in pages] == [5, 5, 2]
+    assert [t["id"] for p in pages for t in p["data"]] == ids[::-1]
+    assert [(p["meta"]["newest_id"], p["meta"]["oldest_id"]) for p in pages] == [
+        (ids[11], ids[7]),
+        (ids[6], ids[2]),
+        (ids[1], ids[0]),
+    ]
+
+
+def test_x_timeline_bounds_by_id_and_time(http: requests.Session, sandbox: Sandbox) -> None:
+    ids = [tweet(http, sandbox, f"b{n}").json()["data"]["id"] for n in range(5)]
+    first, last = sandbox.creates[0].at, sandbox.creates[-1].at
+    before = (first - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")  # X reads seconds
+    after = (last + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def listed(**params: str) -> list[str]:
+        return [t["id"] for t in timeline(http, sandbox, **params).json().get("data", [])]
+
+    assert listed(since_id=ids[1]) == ids[:1:-1]
+    assert listed(until_id=ids[3]) == ids[2::-1]
+    assert listed(since_id=ids[0], until_id=ids[4]) == ids[3:0:-1]
+    assert listed(start_time=before) == ids[::-1]
+    assert listed(start_time=after) == []
+    assert listed(end_time=before) == []
+    assert listed(end_time=after) == ids[::-1]
+    assert listed(start_time=after, since_id=ids[3]) == ids[4:]  # the id wins
+
+
+def _at(n: int, at: str) -> CreateRecord:
+    return CreateRecord(
+        "x", "t", f"t{n}", None, str(n), datetime.fromisoformat(at), "/2/tweets", {}
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "admitted"),
+    [
+        # start_time is inclusive and end_time exclusive, both to the second
+        ({"start_time": "2024-05-01T12:00:01Z"}, [2, 3, 4]),
+        ({"end_time": "2024-05-01T12:00:02Z"}, [1, 2, 3]),
+        ({"start_time": "2024-05-01T12:00:01.900Z"}, [2, 3, 4]),
+        ({"since_id": "2", "start_time": "2024-05-01T12:00:03Z"}, [3, 4]),
+        ({"until_id": "3", "end_time": "2024-05-01T12:00:00Z"}, [1, 2]),
+    ],
+)
+def test_x_timeline_time_bounds(params: dict[str, str], admitted: list[int]) -> None:
+    records = [
+        _at(1, "2024-05-01T12:00:00.999+00:00"),
+        _at(2, "2024-05-01T12:00:01.000+00:00"),
+        _at(3, "2024-05-01T12:00:01.999+00:00"),
+        _at(4, "2024-05-01T12:00:02.000+00:00"),
+    ]
+    query = x_timeline.parse(params)
+
+    assert [int(r.id) for r in records if query.admits(r)] == admitted
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"max_results": "4"}, "max_results"),
+        ({"max_results": "101"}, "max_results"),
+        ({"max_results": "ten"}, "max_results"),
+        ({"since_id": "abc"}, "since_id"),
+        ({"start_time": "yesterday"}, "start_time"),
+        ({"pagination_token": "not-a-token"}, "pagination_token"),
+    ],
+)
+def test_x_timeline_refuses_bad_parameters_as_x_does(
+    http: requests.Session, sandbox: Sandbox, params: dict[str, str], parameter: str
+) -> None:
+    answer = timeline(http, sandbox, **params)
+
+    body = answer.json()
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert (body["title"], body["type"]) == (
+        "Invalid Request",
+        "https://api.twitter.com/2/problems/invalid-request",
+    )
+    assert list(body["errors"][0]["parameters"]) == [parameter]
+
+
+def test_x_errors_are_problem_json(http: requests.Session, sandbox: Sandbox) -> None:
+    tweet(http, sandbox, "once")
+    duplicate = tweet(http, sandbox, "once")
+    refused = tweet(http, sandbox, "[[fault:503]]")
+    unreadable = http.post(f"{sandbox.url}/2/tweets", data=b"{", headers=TOKEN)
+
+    for answer in (duplicate, refused, unreadable):
+        assert answer.headers["Content-Type"] == "application/problem+json"
+        assert {"title", "detail", "type", "status"} <= set(answer.json())
+    assert (refused.status_code, refused.json()["status"]) == (503, 503)
+    assert unreadable.status_code == 400
+
+
+def test_x_rate_limit_headers_on_every_answer(http: requests.Session, sandbox: Sandbox) -> None:
+    sandbox.invalid_tokens.add("revoked")
+    answers = {
+        "created": tweet(http, sandbox, "counted"),
+        "again": tweet(http, sandbox, "counted 2"),
+        "faulted": tweet(http, sandbox, "[[fault:503_after]]"),
+        "me": http.get(f"{sandbox.url}/2/users/me", headers=TOKEN),
+        "timeline": timeline(http, sandbox),
+        "invalid": timeline(http, sandbox, max_results="1"),
+        "revoked": http.get(
+            f"{sandbox.url}/2/users/me", headers={"Authorization": "Bearer revoked"}
+        ),
+        "throttled": tweet(http, sandbox, "[[fault:429]]"),
+    }
+    sandbox.fail_lookups(1)
+    answers["lookup fault"] = http.get(f"{sandbox.url}/2/users/me", headers=TOKEN)
+    now = time.time()
+
+    for name, answer in answers.items():
+        headers = answer.headers
+        assert {"x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"} <= {
+            h.lower() for h in headers
+        }, name
+        assert now < int(headers["x-rate-limit-reset"]) <= now + 15 * 60 + 1, name
+    remaining = [int(answers[n].headers["x-rate-limit-remaining"]) for n in ("created", "again")]
+    assert remaining == [99, 98]  # 100 creates per 15 minutes per user
+    assert answers["throttled"].headers["x-rate-limit-remaining"] == "0"
+
+
+# Strict and helpful modes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_helpful_mode_answers_a_repeat_with_the_first_post(
+    http: requests.Session, sandbox: Sandbox, kind: str
+) -> None:
+    first = create(http, sandbox, kind, "say it once", key="k1")
+    again = create(http, sandbox, kind, "say it once", key="k1")
+
+    assert first.status_code in (200, 201)
+    if kind == "x":  # X honours no key, but refuses the same text twice
+        assert again.status_code == 403
+    else:
+        assert again.json() == first.json()
+    assert sandbox.ids_for("say it once") == [created_id(first)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_strict_mode_creates_every_time(http: requests.Session, kind: str) -> None:
+    with Sandbox(strict=[kind]) as strict:
+        first = create(http, strict, kind, "said twice", key="k1")
+        again = create(http, strict, kind, "said twice", key="k1")
+
+        assert first.status_code == again.status_code
+        assert first.status_code in (200, 201)
+        assert strict.ids_for("said twice") == [created_id(first), created_id(again)]
+        assert created_id(first) != created_id(again)
+        assert strict.replays == []
+        assert strict.creates_by_text() == {"said twice": 2}
+
+
+def test_strict_is_per_kind_and_true_means_every_kind(http: requests.Session) -> None:
+    with Sandbox(strict=["x"]) as sandbox:
+        tweet(http, sandbox, "dup")
+        tweet(http, sandbox, "dup")
+        toot(http, sandbox, "keyed", key="k")
+        toot(http, sandbox, "keyed", key="k")
+
+        assert sandbox.strict == {"x"}
+        assert sandbox.creates_by_text(kind="x") == {"dup": 2}
+        assert sandbox.creates_by_text(kind="mastodon") == {"keyed": 1}
+    assert Sandbox(strict=True).strict == set(KINDS)
+    assert Sandbox().strict == set()
+
+
+def test_set_strict_switches_while_running(http: requests.Session, sandbox: Sandbox) -> None:
+    toot(http, sandbox, "switch", key="k")
+    sandbox.set_strict(["mastodon", "webhook"])
+    toot(http, sandbox, "switch", key="k")
+    sandbox.set_strict(False)
+    replayed = toot(http, sandbox, "switch", key="k")
+
+    assert sandbox.creates_by_key() == {"k": 2}
+    assert replayed.json()["id"] == sandbox.ids_for_key("k")[0]  # the first create's
+
+
+def test_unknown_strict_kind_is_refused(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="unknown provider kind"):
+        Sandbox(strict=["myspace"])
+    with pytest.raises(ValueError, match="unknown provider kind"):
+        sandbox.set_strict(["x", "myspace"])
+    assert sandbox.strict == set()
+
+
+def test_a_single_kind_name_is_one_kind() -> None:
+    assert Sandbox(strict="webhook").strict == {"webhook"}
+
+
+# The ledger's exactly-once accessors
+
+
+def test_ledger_counts_and_names_creates_by_text_and_by_key(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    sandbox.set_strict(True)
+    a1 = created_id(toot(http, sandbox, "a", key="key-a"))
+    a2 = created_id(toot(http, sandbox, "a", key="key-a"))
+    b = created_id(tweet(http, sandbox, "b"))
+    c = created_id(hook(http, sandbox, "a", key="key-c"))
+
+    assert sandbox.creates_by_text() == {"a": 3, "b": 1}
+    assert sandbox.creates_by_text(kind="mastodon") == {"a": 2}
+    assert sandbox.ids_for("a") == [a1, a2, c]
+    assert sandbox.ids_for("a", kind="webhook") == [c]
+    assert sandbox.ids_for("b") == [b]
+    assert sandbox.ids_for("nothing") == []
+    assert sandbox.creates_by_key() == {"key-a": 2, "key-c": 1}  # X sent no key
+    assert sandbox.creates_by_key(kind="webhook") == {"key-c": 1}
+    assert sandbox.ids_for_key("key-a") == [a1, a2]
+    assert sandbox.create_count() == 4
 
 
 # Webhooks
@@ -425,3 +964,24 @@ def test_cli_serves_until_sigterm(http: requests.Session) -> None:
         process.stderr.read()
 
     assert answer.status_code == 200
+
+
+@pytest.mark.integration
+def test_cli_strict_flag(http: requests.Session) -> None:
+    command = [sys.executable, "-m", "publisher.sandbox", "--port", "0", "--strict", "x"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        found = re.search(r"listening on (http://\S+)", process.stderr.readline())
+        assert found, "the CLI logs its URL first"
+        strict_line = process.stderr.readline()
+        url = f"{found.group(1)}/2/tweets"
+        answers = [
+            http.post(url, json={"text": "again"}, headers=TOKEN, timeout=5).status_code
+            for _ in range(2)
+        ]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stderr.read()
+
+    assert "strict: x" in strict_line
+    assert answers == [201, 201]
