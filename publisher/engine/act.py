@@ -61,6 +61,8 @@ def _changes(job: Job, plan: Plan, now: datetime) -> dict[str, Any]:
         }
         if plan.action is Action.CANCEL:
             changes["cancel_reason"] = plan.reason
+        if not plan.attempt_used:
+            changes["attempts"] = Post.attempts - 1
     return changes
 
 

@@ -41,6 +41,7 @@ class Plan:
     hold_credential_until: datetime | None = None  # defer the credential's other posts
     report: bool = False  # send to Sentry for triage
     unconfirmed_since: datetime | None = None  # lookups cannot tell yet (kept while waiting)
+    attempt_used: bool = True  # False: no publish was tried (the attempt is refunded)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def before_call(
             message="an attempt may have published it and the provider cannot confirm",
             ambiguous=True,
             notify="unconfirmed",
+            attempt_used=False,
         )
     # Wait as long as we have waited so far (between the base and the cap): doubling.
     wait = min(max(waited.total_seconds(), policy.base), policy.cap)

@@ -1,9 +1,12 @@
 """The chaos soak: many posts through the real pipeline while everything goes wrong.
 
 N posts over several accounts (Mastodon, webhook and X credentials, plus one account whose
-billing is suspended) fall due over a short window. The sandbox faults 20% of create calls
-(503, 429, connection reset, and "slow": the post is created but the answer outlives the
-client's read timeout, so the attempt is ambiguous). Two Celery workers and beat run on
+billing is suspended) fall due over a short window. The sandbox is strict for Mastodon and
+X (it ignores Idempotency-Key and accepts duplicate text: only publisher's own
+reconciliation keeps a post single; webhooks keep the receiver contract, deduplicating on
+the key) and faults 20% of create calls from ``STRICT_MIX``: before the post is stored
+(503, 429, reset) and after it (reset, 502/503/504, an answer slower than the client's
+timeout, an unreadable 2xx), so many attempts are ambiguous. Two Celery workers and beat run on
 fast settings while the soak SIGKILLs a random worker (its main process and its pool
 children) every few seconds and starts a fresh one, restarts redis-server (every queued
 message is lost) and, on PostgreSQL, restarts the database. A process that exits on its
@@ -16,8 +19,10 @@ always resumes by itself.
 
 At the end every post must be final and nothing published twice:
 
-* ``done`` (created exactly once at the provider), ``draft`` only after the last attempt
-  (and never created), ``cancelled`` only for the suspended account (never created);
+* ``done`` (created exactly once at the provider, with the id the provider assigned),
+  ``draft`` only after the last attempt (and never created) or as ``rescued`` /
+  ``unconfirmed`` (which may exist: the user is told to check), ``cancelled`` only for the
+  suspended account (never created);
 * no post ``running`` (stuck) or still due (lost);
 * the sandbox saw no duplicate text or idempotency key;
 * every attempt 1..attempts of a post is in its call log, and no call row is in flight.
@@ -54,12 +59,15 @@ from sqlalchemy.exc import DBAPIError
 
 from publisher.core import service
 from publisher.core.models import ApiCall, Post, PostEvent, utcnow
-from publisher.sandbox import Sandbox
+from publisher.sandbox import STRICT_MIX, Sandbox
 from tests.support.pipeline import Pipeline
 from tests.support.services import PostgresServer, RedisServer
 
 PROVIDERS = ("mastodon", "webhook", "x")
-FAULT_MIX = ("503", "429", "reset", "slow")
+FAULT_MIX = STRICT_MIX
+STRICT_KINDS = ("mastodon", "x")  # webhooks keep the receiver contract (key dedupe)
+# Drafts that say "this may have been published, check": a create is no failure for them.
+UNCERTAIN_DRAFTS = {"rescued", "unconfirmed"}
 # A "slow" create answers after this long: past the 1 s read timeout, so the client gives
 # up on a post that does exist (the ambiguous case reconciliation is for).
 SLOW_SECONDS = 1.6
@@ -76,7 +84,7 @@ SANDBOX_DRAIN = SLOW_SECONDS + 1.0  # let a last slow answer finish before readi
 ACTIVE_FINAL = {"done", "draft"}
 SUSPENDED_REASON = "billing_inactive"
 Say = Callable[[str], None]
-PostRow = Row[int, str, int, str | None, str | None]  # id, state, attempts, ...
+PostRow = Row[int, str, int, str | None, str | None, str | None]  # id, state, attempts, ...
 
 
 @dataclass
@@ -130,6 +138,10 @@ class Report:
     done_not_created: int = 0  # done, but the provider has no such post
     unexpected: int = 0  # a final state the scenario does not allow for that post
     no_external_id: int = 0  # done without the provider's id (informational)
+    wrong_id: int = 0  # done with an id that is not the provider's for that post
+    by_lookup: int = 0  # lookups that found a post an ambiguous attempt had created
+    uncertain_drafts: int = 0  # drafts as rescued/unconfirmed
+    uncertain_published: int = 0  # of those, created at the provider
     counters: Counter[str] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)  # call rows by category
     creates: int = 0
@@ -144,7 +156,8 @@ class Report:
             f"chaos: posts={self.posts} done={self.done} draft={self.draft} "
             f"kills={c['kills']} redis_restarts={c['redis_restarts']} "
             f"pg_restarts={c['pg_restarts']} lost={self.lost} duplicates={self.duplicates} "
-            f"stuck={self.stuck} missing_calls={self.missing_calls}"
+            f"stuck={self.stuck} wrong_id={self.wrong_id} missing_calls={self.missing_calls} "
+            f"settled_by_lookup={self.by_lookup}"
         )
 
     def details(self) -> str:
@@ -155,6 +168,8 @@ class Report:
             f"draft_published={self.draft_published} done_not_created="
             f"{self.done_not_created} unexpected={self.unexpected} "
             f"no_external_id={self.no_external_id} creates={self.creates} "
+            f"uncertain_drafts={self.uncertain_drafts} "
+            f"uncertain_published={self.uncertain_published} "
             f"beat_restarts={c['beat_restarts']} worker_exits={c['worker_exits']} "
             f"leftover_processes={c['leftover_processes']} "
             f"seconds={self.seconds:.0f}\nchaos calls: {calls}"
@@ -413,7 +428,14 @@ class Soak:
         """Judge every post; the posts behind each finding go to ``FINDINGS_FILE``."""
         with self.pipeline.sessions() as session:
             posts = session.execute(
-                select(Post.id, Post.state, Post.attempts, Post.cancel_reason, Post.external_id)
+                select(
+                    Post.id,
+                    Post.state,
+                    Post.attempts,
+                    Post.cancel_reason,
+                    Post.external_id,
+                    Post.last_error_category,
+                )
             ).all()
             calls = session.execute(select(ApiCall.post_id, ApiCall.attempt, ApiCall.category))
             attempts: dict[int, set[int]] = defaultdict(set)
@@ -422,11 +444,16 @@ class Soak:
                 report.calls[category] += 1
         sandbox = self.pipeline.sandbox
         creates = Counter(self.texts.get(c.text, -1) for c in sandbox.creates)
+        ids = {self.texts.get(c.text, -1): c.id for c in sandbox.creates}
         report.creates = sum(creates.values())
         report.in_flight = report.calls["in_flight"]
+        report.by_lookup = report.calls["reconciled"]
         found = Findings()
         for post in posts:
             self._judge(post, creates[post.id], attempts[post.id], report, found)
+            if post.state == "done" and creates[post.id] == 1 and post.external_id != ids[post.id]:
+                report.wrong_id += 1
+                found.problem("done with an id the provider did not assign", post.id)
         duplicates = sandbox.duplicates()
         report.duplicates += len(duplicates)
         report.problems = found.lines(found.problems)
@@ -458,15 +485,7 @@ class Soak:
         elif not self._expected(post):
             report.unexpected += 1
             found.problem(f"unexpected final state {state} ({post.cancel_reason})", post_id)
-        if created > 1:
-            report.duplicates += 1
-            found.problem("created more than once at the provider", post_id)
-        if state == "done" and created == 0:
-            report.done_not_created += 1
-            found.problem("done but never created at the provider", post_id)
-        if state in ("draft", "cancelled") and created:
-            report.draft_published += state == "draft"
-            found.problem(f"{state} but published at the provider", post_id)
+        self._judge_creates(post, created, report, found)
         if state == "done" and not post.external_id:
             report.no_external_id += 1
             found.note("done without the provider's id", post_id)
@@ -475,11 +494,32 @@ class Soak:
             report.missing_calls += 1
             found.problem("an attempt missing from the call log", post_id)
 
+    def _judge_creates(self, post: PostRow, created: int, report: Report, found: Findings) -> None:
+        """What the provider holds for the post, against its final state."""
+        state, post_id = post.state, post.id
+        if created > 1:
+            report.duplicates += 1
+            found.problem("created more than once at the provider", post_id)
+        if state == "done" and created == 0:
+            report.done_not_created += 1
+            found.problem("done but never created at the provider", post_id)
+        uncertain = state == "draft" and post.last_error_category in UNCERTAIN_DRAFTS
+        if uncertain:
+            report.uncertain_drafts += 1
+            report.uncertain_published += bool(created)
+            found.note(f"draft as {post.last_error_category}", post_id)
+        elif state in ("draft", "cancelled") and created:
+            report.draft_published += state == "draft"
+            found.problem(f"{state} but published at the provider", post_id)
+
     def _expected(self, post: PostRow) -> bool:
         if post.id in self.suspended:
             return bool(post.state == "cancelled" and post.cancel_reason == SUSPENDED_REASON)
         if post.state == "draft":
-            return bool(post.attempts == self.scenario.max_attempts)
+            return bool(
+                post.attempts == self.scenario.max_attempts
+                or post.last_error_category in UNCERTAIN_DRAFTS
+            )
         return post.state in ACTIVE_FINAL
 
     def last_error(self) -> str:
@@ -611,6 +651,7 @@ def run(
             seed=scenario.seed,
             fault_mix=scenario.fault_mix,
             slow_seconds=SLOW_SECONDS,
+            strict=STRICT_KINDS,
         ) as sandbox,
     ):
         soak = Soak(scenario, workdir, database_url, redis, sandbox, postgres, say)

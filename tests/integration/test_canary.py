@@ -26,7 +26,10 @@ REPLACEMENT = "canary-2d8e4b6a0f"
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Pipeline, str]]:
-    with Sandbox(slow_seconds=2.0) as sandbox, RedisServer() as redis_server:
+    with (
+        Sandbox(slow_seconds=2.0, strict=("mastodon", "x")) as sandbox,
+        RedisServer() as redis_server,
+    ):
         pipeline = Pipeline(
             tmp_path,
             f"sqlite:///{tmp_path / 'publisher.db'}",

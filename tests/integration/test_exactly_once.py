@@ -68,23 +68,28 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("provider", ["mastodon", "x"])
-@pytest.mark.parametrize("fault", ["503_after", "502_after", "504_after", "reset_after", "slow"])
-def test_a_fault_after_the_post_was_stored_is_reconciled_not_resent(
-    pipeline: Pipeline, provider: str, fault: str
-) -> None:
-    # Given a provider that stores the post, then fails the answer
-    pipeline.start_worker(concurrency=1)
+AFTER_STORE = ("503_after", "502_after", "504_after", "reset_after", "slow", "malformed")
+
+
+def test_faults_after_the_post_was_stored_are_reconciled_not_resent(pipeline: Pipeline) -> None:
+    # Given a provider that stores each post, then fails the answer, in every way
+    pipeline.start_worker(concurrency=4)
     pipeline.start_beat()
     account = pipeline.account()
-    post_id = pipeline.post(
-        account, pipeline.credential(account, provider), f"[[fault:{fault}]] after {provider}"
-    )
-    # When the worker retries, it looks the post up first
-    pipeline.wait_final([post_id])
-    # Then it was created once and is done with the provider's id
-    _created_once_and_done(pipeline, post_id)
-    assert "reconciled" in [c.category for c in pipeline.calls(post_id)]
+    posts = {}
+    for provider in ("mastodon", "x"):
+        credential = pipeline.credential(account, provider, token=f"tok-{provider}")
+        for fault in AFTER_STORE:
+            text = f"[[fault:{fault}]] after store, {provider}"
+            posts[pipeline.post(account, credential, text)] = (provider, fault)
+    # When the workers retry, each looks its post up first
+    pipeline.wait_final(posts, timeout=120)
+    # Then each was created once and is done with the provider's id, found by a lookup
+    for post_id, case in posts.items():
+        post = pipeline.get(post_id)
+        assert post.state == "done", (case, post.state, post.last_error_message)
+        assert pipeline.sandbox.ids_for(post.text) == [post.external_id], case
+        assert "reconciled" in [c.category for c in pipeline.calls(post_id)], case
 
 
 def test_a_frozen_worker_writes_nothing_when_it_wakes(pipeline: Pipeline) -> None:

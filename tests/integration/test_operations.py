@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(slow_seconds=2.0) as running:
+    with Sandbox(slow_seconds=2.0, strict=("mastodon", "x")) as running:
         yield running
 
 

@@ -237,7 +237,7 @@ def test_after_the_reconcile_timeout_the_post_returns_to_draft_unconfirmed() -> 
         "unconfirmed",
         "unconfirmed",
     )
-    assert decided.ambiguous
+    assert decided.ambiguous and not decided.attempt_used
 
 
 def test_no_key_and_no_lookup_returns_to_draft_at_once() -> None:
