@@ -104,7 +104,8 @@ def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(
     server.behaviour = behaviour
     call = PreparedCall("POST", server.url, {}, json={"status": "hi"})
     # When the call's deadline is one second away
-    exchange = perform(new_session(), call, (1.0, 1.0), deadline=time.monotonic() + 1.0)
+    with new_session() as session:
+        exchange = perform(session, call, (1.0, 1.0), deadline=time.monotonic() + 1.0)
     # Then the call ended by its deadline, unanswered and ambiguous (the post may exist)
     assert exchange.status is None
     assert exchange.error is not None and "deadline passed" in exchange.error
@@ -113,21 +114,23 @@ def test_a_trickling_server_cannot_hold_a_call_past_its_deadline(
 
 
 def test_the_session_keeps_working_after_a_deadline(server: RawServer) -> None:
-    session = new_session()
     server.behaviour = _trickle_body
     call = PreparedCall("POST", server.url, {}, json={})
-    assert perform(session, call, (1.0, 1.0), deadline=time.monotonic() + 0.5).status is None
-    server.behaviour = _ok
-    assert perform(session, call, (1.0, 1.0)).status == 201
+    with new_session() as session:
+        assert perform(session, call, (1.0, 1.0), deadline=time.monotonic() + 0.5).status is None
+        server.behaviour = _ok
+        assert perform(session, call, (1.0, 1.0)).status == 201
 
 
 def test_an_answer_over_the_bound_is_cut_and_marked(server: RawServer) -> None:
     server.behaviour = _huge
-    exchange = perform(new_session(), PreparedCall("GET", server.url, {}), (1.0, 5.0))
+    with new_session() as session:
+        exchange = perform(session, PreparedCall("GET", server.url, {}), (1.0, 5.0))
     assert (exchange.status, exchange.oversized) == (200, True)
     assert exchange.body is not None and len(exchange.body) == MAX_RESPONSE_BYTES
 
 
 def test_a_normal_answer_is_read_whole(server: RawServer) -> None:
-    exchange = perform(new_session(), PreparedCall("GET", server.url, {}), (1.0, 5.0))
+    with new_session() as session:
+        exchange = perform(session, PreparedCall("GET", server.url, {}), (1.0, 5.0))
     assert (exchange.status, exchange.oversized, exchange.json()) == (201, False, {"id": "7"})
