@@ -89,6 +89,8 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(200))
     billing_status: Mapped[str] = mapped_column(String(20), default="active")
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Default lateness limit (s) of the account's posts; None: the setting's default.
+    max_lateness: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -106,6 +108,11 @@ class Credential(Base):
     rate_limited_until: Mapped[datetime | None] = mapped_column(default=None)
     backoff: Mapped[str] = mapped_column(String(20), default=Backoff.EXPONENTIAL.value)
     retry_base: Mapped[float | None] = mapped_column(Float, default=None)
+    # Calls in flight at once on this credential; None: PUBLISHER_CREDENTIAL_CONCURRENCY.
+    max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The credential's kill switch: set, nothing of it is published (who, when).
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    paused_by: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -172,6 +179,14 @@ class Post(Base):
     recurrence: Mapped[str | None] = mapped_column(String(200), default=None)
     timezone: Mapped[str | None] = mapped_column(String(64), default=None)
     series_id: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)
+    # A series ends after this time or this many occurrences (None: never); this post is
+    # occurrence number ``occurrence`` (1-based) of its series.
+    recurrence_until: Mapped[datetime | None] = mapped_column(default=None)
+    recurrence_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    occurrence: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Not published when claimed more than this many seconds after its time (None: the
+    # account's, else PUBLISHER_MAX_LATENESS, else no limit).
+    max_lateness: Mapped[float | None] = mapped_column(Float, default=None)
     version: Mapped[int] = mapped_column(Integer, default=1)  # fencing token
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
