@@ -21,9 +21,10 @@ from publisher.api.schemas import (
     PostOut,
     PostPage,
     PostPatch,
+    SeriesOut,
     TokenIn,
 )
-from publisher.core import control, db, service
+from publisher.core import control, db, series, service
 
 router = APIRouter(prefix="/v1")
 ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -46,7 +47,11 @@ def get_account(request: Request, account_id: ObjectId) -> AccountOut:
 def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -> AccountOut:
     with db.transaction(context(request).sessions) as session:
         account = service.update_account(
-            session, account_id, billing_status=body.billing_status, paused=body.paused
+            session,
+            account_id,
+            billing_status=body.billing_status,
+            paused=body.paused,
+            max_lateness=body.max_lateness,
         )
         return AccountOut.of(account)
 
@@ -123,6 +128,9 @@ def create_post(request: Request, response: Response, body: PostIn) -> PostOut:
             recurrence_rule=body.recurrence,
             timezone=body.timezone,
             idempotency_key=body.idempotency_key,
+            recurrence_until=body.recurrence_until,
+            recurrence_count=body.recurrence_count,
+            max_lateness=body.max_lateness,
         )
         return PostOut.of(post, service.history(session, post.id))
 
@@ -238,3 +246,31 @@ def resume(request: Request) -> dict[str, bool]:
     with db.transaction(ctx.sessions) as session:
         control.resume(session, ctx.clock(), by="api")
     return {"paused": False}
+
+
+@router.get("/series/{series_id}", tags=["series"])
+def get_series(request: Request, series_id: ObjectId) -> SeriesOut:
+    """A recurring post's series: its state, past occurrences and the times ahead."""
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        return SeriesOut.of(series.get(session, series_id, ctx.clock()))
+
+
+@router.post("/series/{series_id}/pause", tags=["series"])
+def pause_series(request: Request, series_id: ObjectId) -> SeriesOut:
+    """Hold the waiting occurrence as a draft (409 when none is waiting)."""
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        series.pause(session, series_id, ctx.clock())
+        return SeriesOut.of(series.get(session, series_id, ctx.clock()))
+
+
+@router.post("/series/{series_id}/resume", tags=["series"])
+def resume_series(request: Request, series_id: ObjectId) -> SeriesOut:
+    """Approve the paused occurrence for its next time, or restart a stopped series."""
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        post = series.resume(session, series_id, ctx.clock())
+        view = SeriesOut.of(series.get(session, series_id, ctx.clock()))
+    ctx.announce(post.id, post.next_run_at)
+    return view

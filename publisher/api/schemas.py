@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
+from publisher.core.series import SeriesView
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal["mastodon", "webhook", "x"]
@@ -31,6 +32,7 @@ class AccountIn(Strict):
 class AccountPatch(Strict):
     billing_status: Billing | None = None
     paused: bool | None = None
+    max_lateness: float | None = Field(default=None, gt=0, le=366 * 86_400)
 
 
 class CredentialIn(Strict):
@@ -55,7 +57,10 @@ class PostIn(Strict):
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     recurrence: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
+    recurrence_until: AwareDatetime | None = None
+    recurrence_count: int | None = Field(default=None, ge=1, le=1_000_000)
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=64)
+    max_lateness: float | None = Field(default=None, gt=0, le=366 * 86_400)
 
 
 class PostPatch(Strict):
@@ -74,6 +79,7 @@ class AccountOut(BaseModel):
     name: str
     billing_status: str
     paused: bool
+    max_lateness: float | None
     created_at: datetime
 
     @classmethod
@@ -83,6 +89,7 @@ class AccountOut(BaseModel):
             name=row.name,
             billing_status=row.billing_status,
             paused=row.paused,
+            max_lateness=row.max_lateness,
             created_at=row.created_at,
         )
 
@@ -158,6 +165,10 @@ class PostOut(BaseModel):
     recurrence: str | None
     timezone: str | None
     series_id: int | None
+    occurrence: int | None
+    recurrence_until: datetime | None
+    recurrence_count: int | None
+    max_lateness: float | None
     created_at: datetime
     updated_at: datetime
     history: list[EventOut] | None = None
@@ -187,6 +198,10 @@ class PostOut(BaseModel):
             recurrence=row.recurrence,
             timezone=row.timezone,
             series_id=row.series_id,
+            occurrence=row.occurrence,
+            recurrence_until=row.recurrence_until,
+            recurrence_count=row.recurrence_count,
+            max_lateness=row.max_lateness,
             created_at=row.created_at,
             updated_at=row.updated_at,
             history=None if events is None else [EventOut.of(e) for e in events],
@@ -269,3 +284,46 @@ class ErrorOut(BaseModel):
     field: str | None = None
     state: str | None = None
     problems: list[dict[str, Any]] | None = None
+
+
+class OccurrenceOut(BaseModel):
+    post_id: int
+    occurrence: int | None
+    state: str
+    scheduled_at: datetime | None
+    external_id: str | None
+    external_url: str | None
+
+
+class SeriesOut(BaseModel):
+    id: int
+    state: str  # active | paused | stopped | ended
+    recurrence: str
+    timezone: str
+    recurrence_until: datetime | None
+    recurrence_count: int | None
+    occurrences: list[OccurrenceOut]  # newest first
+    upcoming: list[datetime]
+
+    @classmethod
+    def of(cls, view: SeriesView) -> SeriesOut:
+        return cls(
+            id=view.id,
+            state=view.state,
+            recurrence=view.rule,
+            timezone=view.timezone,
+            recurrence_until=view.until,
+            recurrence_count=view.count,
+            occurrences=[
+                OccurrenceOut(
+                    post_id=p.id,
+                    occurrence=p.occurrence,
+                    state=p.state,
+                    scheduled_at=p.scheduled_at,
+                    external_id=p.external_id,
+                    external_url=p.external_url,
+                )
+                for p in view.occurrences
+            ],
+            upcoming=list(view.upcoming),
+        )

@@ -143,6 +143,8 @@ class Post(Base):
         # A remote post belongs to one of our posts at most: two reconciliations racing
         # for one remote post cannot both take it.
         Index("ux_posts_credential_external_id", "credential_id", "external_id", unique=True),
+        # One post per occurrence of a series: the next occurrence is never created twice.
+        Index("ux_posts_series_occurrence", "series_id", "occurrence", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

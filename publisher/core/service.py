@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from publisher.core import lifecycle, recurrence
+from publisher.core import lifecycle, recurrence, series
 from publisher.core.models import (
     Account,
     ApiCall,
@@ -35,6 +35,7 @@ from publisher.providers import get_provider
 BILLING_STATUSES = ("active", "past_due", "suspended")
 MAX_ATTEMPTS_LIMIT = 100  # beyond this a post would retry for days: surely a mistake
 PAGE_LIMIT = 500  # the largest page a listing returns
+MAX_LATENESS = 366 * 86_400.0  # s: a limit beyond a year means "no limit": leave it unset
 
 
 T = TypeVar("T")
@@ -66,6 +67,12 @@ def _check_text(text: str, provider_name: str) -> str:
     if len(text) > limit:
         raise InvalidInput("text", f"is {len(text)} characters; {provider_name} allows {limit}")
     return text
+
+
+def _check_lateness(value: float | None) -> float | None:
+    if value is not None and not 0 < value <= MAX_LATENESS:
+        raise InvalidInput("max_lateness", f"must be between 0 and {MAX_LATENESS:g} seconds")
+    return value
 
 
 def _check_max_attempts(value: int | None) -> int | None:
@@ -103,8 +110,11 @@ def update_account(
     *,
     billing_status: str | None = None,
     paused: bool | None = None,
+    max_lateness: float | None = None,
 ) -> Account:
     account = get_account(session, account_id)
+    if max_lateness is not None:
+        account.max_lateness = _check_lateness(max_lateness)
     if billing_status is not None:
         account.billing_status = _check_billing(billing_status)
     if paused is not None:
@@ -219,6 +229,9 @@ def create_post(
     recurrence_rule: str | None = None,
     timezone: str | None = None,
     idempotency_key: str | None = None,
+    recurrence_until: datetime | None = None,
+    recurrence_count: int | None = None,
+    max_lateness: float | None = None,
 ) -> Post:
     """A new post in ``draft``.
 
@@ -237,6 +250,9 @@ def create_post(
         raise InvalidInput("credential_id", f"credential {credential_id} is not this account's")
     if recurrence_rule is not None:
         recurrence.validate(recurrence_rule, timezone or "UTC")
+        series.check_end(recurrence_until, recurrence_count)
+    elif recurrence_until is not None or recurrence_count is not None:
+        raise InvalidInput("recurrence", "an end (until, count) needs a recurrence rule")
     post = Post(
         account_id=account_id,
         credential_id=credential_id,
@@ -247,6 +263,10 @@ def create_post(
         max_attempts=_check_max_attempts(max_attempts),
         recurrence=recurrence_rule,
         timezone=(timezone or "UTC") if recurrence_rule else timezone,
+        recurrence_until=_aware(recurrence_until, "recurrence_until"),
+        recurrence_count=recurrence_count,
+        occurrence=1 if recurrence_rule else None,
+        max_lateness=_check_lateness(max_lateness),
     )
     if idempotency_key is not None:
         post.idempotency_key = _check_key(idempotency_key)
@@ -254,6 +274,9 @@ def create_post(
         with session.begin_nested():  # a concurrent twin may insert the key first
             session.add(post)
             session.flush()
+            if recurrence_rule is not None:
+                post.series_id = post.id  # the first occurrence names its series
+                session.flush()
     except IntegrityError:
         existing = post_by_key(session, idempotency_key) if idempotency_key else None
         if existing is None:

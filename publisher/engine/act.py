@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from publisher.core import lifecycle, notifications, recurrence
+from publisher.core import lifecycle, notifications, series
 from publisher.core.models import Credential, Post
 from publisher.core.states import DUE_STATES, Actor, State, Trigger
 from publisher.engine.lock import Job
@@ -98,8 +98,9 @@ def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
         job.last_verified_at is None or job.last_verified_at < now - VERIFIED_EVERY
     ):
         _verified(session, job.credential_id, now)
-        if job.recurrence:
-            schedule_next(session, job, now)
+    # Whatever else this transaction did: an occurrence that ended leads to the next.
+    if job.recurrence and series.continues_after(plan.action.value, plan.reason):
+        series.schedule_next(session, job.post_id, now, Actor.ENGINE)
     return True
 
 
@@ -115,7 +116,11 @@ def _message(job: Job, plan: Plan) -> str:
         ),
     }
     head = f"post {job.post_id} ({job.provider}) {what.get(plan.notify or '', plan.reason)}"
-    return f"{head}: {plan.message}" if plan.message else head
+    text = f"{head}: {plan.message}" if plan.message else head
+    if job.recurrence and not series.continues_after(plan.action.value, plan.reason):
+        series_id = job.series_id or job.post_id
+        text += f". Its series stops here; POST /v1/series/{series_id}/resume starts it again"
+    return text
 
 
 def _verified(session: Session, credential_id: int, now: datetime) -> None:
@@ -148,36 +153,6 @@ def hold_credential(session: Session, credential_id: int, until: datetime) -> No
         .values(next_run_at=until, enqueued_at=None)
         .execution_options(synchronize_session=False)
     )
-
-
-def schedule_next(session: Session, job: Job, now: datetime) -> Post:
-    """The next occurrence of a recurring post: a new approved post in the same series."""
-    assert job.recurrence is not None
-    after = max(now, job.scheduled_at or now)
-    when = recurrence.next_occurrence(job.recurrence, job.timezone or "UTC", after)
-    post = Post(
-        account_id=job.account_id,
-        credential_id=job.credential_id,
-        text=job.text,
-        options=dict(job.options),
-        state=State.DRAFT.value,
-        scheduled_at=when,
-        recurrence=job.recurrence,
-        timezone=job.timezone,
-        series_id=job.series_id or job.post_id,
-    )
-    session.add(post)
-    session.flush()
-    lifecycle.move(
-        session,
-        post.id,
-        Trigger.APPROVE,
-        Actor.ENGINE,
-        now,
-        reason=f"next occurrence of post {job.post_id}",
-        changes={"next_run_at": when},
-    )
-    return post
 
 
 def lease_left(job: Job, now: datetime) -> timedelta:

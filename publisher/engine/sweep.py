@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
-from publisher.core import control, lifecycle, notifications
+from publisher.core import control, lifecycle, notifications, series
 from publisher.core.db import transaction
 from publisher.core.models import DUE_WHERE, Post
 from publisher.core.states import DUE_STATES, Actor, State, Trigger
@@ -127,7 +127,7 @@ def rescue_expired(deps: Dependencies, now: datetime) -> int:
     rescued = 0
     with transaction(deps.sessions) as session:
         rows = session.execute(
-            select(Post.id, Post.version, Post.rescues, Post.account_id)
+            select(Post.id, Post.version, Post.rescues, Post.account_id, Post.recurrence)
             .where(Post.state == State.RUNNING.value, Post.lease_expires_at < now)
             .limit(deps.settings.sweep_batch)
         ).all()
@@ -178,6 +178,8 @@ def _rescue(session: Session, row: Any, now: datetime, max_rescues: int) -> bool
             "check the account before approving it again"
         )
         notifications.add(session, row.account_id, row.id, "rescued", message, now)
+        if row.recurrence:  # one occurrence gave up; its series goes on
+            series.schedule_next(session, row.id, now, Actor.ENGINE)
     return won
 
 

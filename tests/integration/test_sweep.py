@@ -240,5 +240,7 @@ def test_a_rescued_post_cannot_be_renewed_by_its_old_worker(deps: Dependencies) 
 
 def _row(session: Session, post_id: int) -> object:
     return session.execute(
-        select(Post.id, Post.version, Post.rescues, Post.account_id).where(Post.id == post_id)
+        select(Post.id, Post.version, Post.rescues, Post.account_id, Post.recurrence).where(
+            Post.id == post_id
+        )
     ).one()

@@ -28,6 +28,9 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("recurrence_count", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("occurrence", sa.Integer(), nullable=True))
+        batch_op.create_index(
+            "ux_posts_series_occurrence", ["series_id", "occurrence"], unique=True
+        )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("max_lateness", sa.Float(), nullable=True))
     with op.batch_alter_table("credentials", schema=None) as batch_op:
@@ -46,6 +49,7 @@ def downgrade() -> None:
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_column("max_lateness")
     with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.drop_index("ux_posts_series_occurrence")
         batch_op.drop_column("occurrence")
         batch_op.drop_column("recurrence_count")
         batch_op.drop_column("recurrence_until")
