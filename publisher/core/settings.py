@@ -85,6 +85,7 @@ class Settings:
     watchdog_due_limit: float = 60.0
     reconcile_timeout: float = 3600.0
     max_rescues: int = 3
+    max_lateness: float | None = None  # s; None: a post is published however late
 
     @property
     def embedded_redis(self) -> bool:
@@ -137,6 +138,7 @@ class Settings:
             ),
             reconcile_timeout=_float(env, "PUBLISHER_RECONCILE_TIMEOUT", 3600.0),
             max_rescues=_int(env, "PUBLISHER_MAX_RESCUES", 3, minimum=1),
+            max_lateness=_float(env, "PUBLISHER_MAX_LATENESS", 0.0) or None,
         )
         settings.check()
         return settings

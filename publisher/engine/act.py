@@ -110,6 +110,7 @@ def _message(job: Job, plan: Plan) -> str:
         "forbidden": "was refused",
         "gave_up": "could not be published",
         "cancelled": "was cancelled",
+        "missed": "was not published: it is too late for it; it is a draft again",
         "unconfirmed": (
             "may have been published, and the provider cannot confirm it: check the account "
             "before approving it again"

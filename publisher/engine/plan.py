@@ -83,6 +83,26 @@ def validate(job: Job) -> Plan | None:
     return None
 
 
+def missed(job: Job, now: datetime, default_limit: float | None) -> Plan | None:
+    """A plan back to draft (no call, no attempt used) when the post is claimed later
+    after its time than its lateness limit allows (the post's, its account's, else the
+    setting's; none: publish however late), else None."""
+    limit = job.max_lateness if job.max_lateness is not None else default_limit
+    if limit is None or job.scheduled_at is None:
+        return None
+    late = (now - job.scheduled_at).total_seconds()
+    if late <= limit:
+        return None
+    return Plan(
+        Action.GIVE_UP,
+        reason="missed",
+        category="missed",
+        message=f"claimed {late:.0f} s after its time; its limit is {limit:g} s",
+        notify="missed",
+        attempt_used=False,
+    )
+
+
 def authorize(job: Job, now: datetime, token_ok: bool) -> Plan | None:
     """A plan that stops before the call if the credential cannot be used, else None."""
     if job.credential_invalid or not token_ok:

@@ -126,7 +126,11 @@ def _margin(deps: Dependencies) -> float:
 def _prepare(session: Session, job: Job, deps: Dependencies, now: datetime) -> Plan | Ready:
     """Validate and authorize (a plan: no call is made), else get the call ready."""
     token = _token(job, deps)
-    stop = plan.validate(job) or plan.authorize(job, now, token is not None)
+    stop = (
+        plan.validate(job)
+        or plan.missed(job, now, deps.settings.max_lateness)
+        or plan.authorize(job, now, token is not None)
+    )
     if stop is not None:
         return stop
     assert token is not None

@@ -4,8 +4,11 @@ leads to the next (or stops the series, by rule), end conditions, pause and resu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,11 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.api.app import create_app
 from publisher.core import service
-from publisher.core.models import Credential, Notification, Post
+from publisher.core.models import Credential, Notification, Post, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.engine import act, lock
 from publisher.engine.plan import Action, Plan
+from publisher.sandbox import Sandbox
+from tests.support.pipeline import Pipeline, wait_for
+from tests.support.services import PostgresServer, RedisServer
 
 T0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)  # a Monday
 AUTH = {"Authorization": "Bearer test-key"}
@@ -166,3 +172,84 @@ def test_an_end_without_a_rule_is_refused(client: TestClient) -> None:
     body = {"account_id": account, "credential_id": credential, "text": "x"}
     refused = client.post("/v1/posts", json={**body, "recurrence_count": 3})
     assert (refused.status_code, refused.json()["field"]) == (422, "recurrence")
+
+
+KATHMANDU = ZoneInfo("Asia/Kathmandu")  # UTC+05:45: a wall clock no UTC minute matches
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(420)
+def test_three_minutes_of_a_minutely_series_on_a_busy_credential(
+    tmp_path: Path, postgres_binaries: Path
+) -> None:
+    """Both databases side by side (one wall-clock wait): each occurrence published once,
+    in its own minute of Kathmandu's wall clock, on a credential that publishes other
+    posts too (so it was verified within the hour: the old series-stopping bug)."""
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(Sandbox(strict=("mastodon", "x")))
+        postgres = stack.enter_context(PostgresServer(bin_dir=postgres_binaries))
+        urls = {"sqlite": f"sqlite:///{tmp_path / 'publisher.db'}", "postgres": postgres.url}
+        pipelines = {}
+        for name, url in urls.items():
+            redis_server = stack.enter_context(RedisServer())
+            workdir = tmp_path / name
+            workdir.mkdir()
+            pipeline = Pipeline(workdir, url, redis_server.url, sandbox)
+            stack.callback(pipeline.stop)
+            pipeline.start_worker(concurrency=2)
+            pipeline.start_beat()
+            pipelines[name] = pipeline
+        # Given a credential per database that has just published another post
+        series_ids = {}
+        for name, pipeline in pipelines.items():
+            account = pipeline.account()
+            credential = pipeline.credential(account, "mastodon", token=f"tok-{name}")
+            pipeline.wait_final([pipeline.post(account, credential, f"other post {name}")])
+            series_ids[name] = (account, credential)
+        # When a minutely series starts at the next full minute
+        start = _next_minute()
+        for name, pipeline in pipelines.items():
+            account, credential = series_ids[name]
+            with pipeline.sessions.begin() as session:
+                first = service.create_post(
+                    session,
+                    account,
+                    credential,
+                    f"every minute {name}",
+                    recurrence_rule="* * * * *",
+                    timezone="Asia/Kathmandu",
+                    scheduled_at=start,
+                )
+                service.approve(session, first.id, utcnow())
+                series_ids[name] = first.id
+        # Then three consecutive occurrences are published, each once, in its minute
+        for name, pipeline in pipelines.items():
+            posts = wait_for(lambda p=pipeline, n=name: _published(p, series_ids[n]), 240)
+            creates = {c.id: c.at for c in sandbox.creates if c.text == f"every minute {name}"}
+            assert sorted(creates) == sorted(p.external_id for p in posts), name
+            for offset, post in enumerate(posts):
+                local = post.scheduled_at.astimezone(KATHMANDU)
+                expected = start.astimezone(KATHMANDU) + timedelta(minutes=offset)
+                assert (local.hour, local.minute, local.second) == (
+                    expected.hour,
+                    expected.minute,
+                    0,
+                ), name
+                created = creates[post.external_id].astimezone(KATHMANDU)
+                assert (created.hour, created.minute) == (local.hour, local.minute), name
+
+
+def _next_minute() -> datetime:
+    now = utcnow()
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return start if (start - now).total_seconds() > 15 else start + timedelta(minutes=1)
+
+
+def _published(pipeline: Pipeline, series_id: int) -> list[Post] | None:
+    with pipeline.sessions() as session:
+        posts = session.scalars(
+            select(Post)
+            .where(Post.series_id == series_id, Post.state == "done")
+            .order_by(Post.occurrence)
+        ).all()
+    return list(posts[:3]) if len(posts) >= 3 else None

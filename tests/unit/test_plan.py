@@ -20,6 +20,9 @@ from publisher.engine.plan import (
     before_call,
     validate,
 )
+from publisher.engine.plan import (
+    missed as plan_missed,
+)
 from publisher.providers.base import Category, Published
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -249,3 +252,33 @@ def test_a_duplicate_rejection_after_an_ambiguous_attempt_is_success_not_forbidd
     outcome = Outcome(Category.DUPLICATE, "HTTP 409", published=FOUND)
     decided = after_call(AMBIGUOUS, outcome, NOW, POLICY)
     assert (decided.action, decided.published) == (Action.SUCCEED, FOUND)
+
+
+# --- lateness --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("own", "default", "late", "missed"),
+    [
+        (None, None, 86_400, False),  # no limit anywhere: publish however late
+        (60.0, None, 59, False),
+        (60.0, None, 61, True),
+        (None, 60.0, 61, True),  # the setting's default
+        (3600.0, 60.0, 61, False),  # the post's (or account's) own limit wins
+    ],
+)
+def test_a_post_claimed_past_its_lateness_limit_is_missed(
+    own: float | None, default: float | None, late: int, missed: bool
+) -> None:
+    job = replace(JOB, max_lateness=own, scheduled_at=NOW - timedelta(seconds=late))
+    decided = plan_missed(job, NOW, default)
+    if not missed:
+        assert decided is None
+    else:
+        assert decided is not None
+        assert (decided.action, decided.reason, decided.notify) == (
+            Action.GIVE_UP,
+            "missed",
+            "missed",
+        )
+        assert not decided.attempt_used

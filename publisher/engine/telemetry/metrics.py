@@ -41,6 +41,9 @@ OUTCOMES = Counter(
     "publisher_call_outcomes", "Provider calls by outcome category", ["provider", "category"]
 )
 RESULTS = Counter("publisher_results", "Attempts by what the engine did", ["provider", "action"])
+MISSED = Counter(
+    "publisher_missed_posts", "Posts not published: claimed past their lateness limit", ["provider"]
+)
 CALL_SECONDS = Histogram(
     "publisher_call_duration_seconds",
     "Provider call duration",
@@ -77,6 +80,8 @@ def observe_call(job: Job, outcome: Outcome, exchange: Exchange) -> None:
 def observe_result(job: Job, decided: Plan) -> None:
     try:
         RESULTS.labels(job.provider, decided.action.value).inc()
+        if decided.reason == "missed":
+            MISSED.labels(job.provider).inc()
     except Exception:  # pragma: no cover
         log.warning("metrics failed", exc_info=True)
 
