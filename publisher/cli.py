@@ -17,6 +17,7 @@ from dataclasses import asdict
 from publisher.core.settings import Settings
 from publisher.demo import runner
 from publisher.errors import PublisherError
+from publisher.providers import PROVIDERS
 
 log = logging.getLogger("publisher")
 
@@ -49,24 +50,46 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _pause(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher.core import control, db
+def _switch(args: argparse.Namespace, settings: Settings, on: bool) -> str:
+    """Flip the kill switch the arguments name; returns what was done, for the operator."""
+    from publisher.core import control, db, service
     from publisher.core.models import utcnow
 
-    with db.transaction(db.make_sessionmaker(db.make_engine(settings.database_url))) as s:
-        control.set_paused(s, True, utcnow(), by="cli")
-    print("publishing paused: nothing is enqueued or published until `publisher resume`")
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    now, verb = utcnow(), "paused" if on else "resumed"
+    with db.transaction(sessions) as session:
+        if args.credential is not None:
+            control.set_credential_paused(session, args.credential, on, now, by="cli")
+            return f"credential {args.credential} {verb}"
+        if args.provider is not None:
+            control.set_provider_paused(session, args.provider, on, now, by="cli")
+            return f"provider {args.provider} {verb}"
+        if args.account is not None:
+            service.update_account(session, args.account, paused=on)
+            return f"account {args.account} {verb} (a paused account's posts are cancelled)"
+        if on:
+            control.set_paused(session, True, now, by="cli")
+            return "publishing paused: nothing is enqueued or published until `publisher resume`"
+        control.resume(session, now, by="cli")
+        return "publishing resumed"
+
+
+def _pause(args: argparse.Namespace, settings: Settings) -> int:
+    print(_switch(args, settings, True))
     return 0
 
 
-def _resume(_args: argparse.Namespace, settings: Settings) -> int:
-    from publisher.core import control, db
-    from publisher.core.models import utcnow
-
-    with db.transaction(db.make_sessionmaker(db.make_engine(settings.database_url))) as s:
-        control.resume(s, utcnow(), by="cli")
-    print("publishing resumed")
+def _resume(args: argparse.Namespace, settings: Settings) -> int:
+    print(_switch(args, settings, False))
     return 0
+
+
+def _add_scope(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--credential", type=int, metavar="ID", help="only this credential")
+    scope.add_argument("--provider", choices=sorted(PROVIDERS), help="only this provider")
+    scope.add_argument("--account", type=int, metavar="ID", help="only this account")
+    return parser
 
 
 def _rotate_keys(_args: argparse.Namespace, settings: Settings) -> int:
@@ -95,10 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--port", type=int, default=None, help="default PUBLISHER_WEB_PORT or 8000")
     web.set_defaults(handler=_web)
 
-    commands.add_parser("pause", help="stop all publishing (kill switch)").set_defaults(
-        handler=_pause
+    _add_scope(
+        commands.add_parser("pause", help="stop publishing: all, or one credential/provider")
+    ).set_defaults(handler=_pause)
+    _add_scope(commands.add_parser("resume", help="lift a kill switch")).set_defaults(
+        handler=_resume
     )
-    commands.add_parser("resume", help="lift the kill switch").set_defaults(handler=_resume)
     commands.add_parser(
         "rotate-keys", help="re-encrypt every token with the first PUBLISHER_SECRET_KEY"
     ).set_defaults(handler=_rotate_keys)

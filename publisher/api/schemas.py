@@ -104,6 +104,8 @@ class CredentialOut(BaseModel):
     rate_limited_until: datetime | None
     backoff: str
     retry_base: float | None
+    paused_at: datetime | None
+    paused_by: str | None
 
     @classmethod
     def of(cls, row: Credential) -> CredentialOut:
@@ -117,6 +119,8 @@ class CredentialOut(BaseModel):
             rate_limited_until=row.rate_limited_until,
             backoff=row.backoff,
             retry_base=row.retry_base,
+            paused_at=row.paused_at,
+            paused_by=row.paused_by,
         )
 
 

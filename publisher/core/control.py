@@ -1,23 +1,79 @@
 """Operator switches and engine facts kept in the database's ``control`` table.
 
-The global kill switch (``paused``) and the sweep's heartbeat live here, so every web,
-worker and beat process (and the watchdog) read the same truth.
+The kill switches (all publishing, one provider, one credential) and the sweep's
+heartbeat live here and on the credential rows, so every web, worker and beat process
+(and the watchdog) read the same truth. A switch holds posts, it never cancels them: while
+it is on nothing of its scope is enqueued or published, and when it is lifted every held
+post goes out with no attempt used.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from publisher.core.models import Control, Post
+from publisher.core.models import Control, Credential, Post
 from publisher.core.states import DUE_STATES
+from publisher.errors import NotFound
 
 PAUSED = "paused"
+PAUSED_PROVIDERS = "paused_providers"  # {provider: {"by": ..., "at": ...}}
 HEARTBEAT = "sweep_heartbeat"
+
+
+@dataclass(frozen=True)
+class Pauses:
+    """The switches the engine obeys before publishing (credentials: on their rows)."""
+
+    everything: bool = False
+    providers: frozenset[str] = field(default_factory=frozenset)
+
+
+def pauses(session: Session) -> Pauses:
+    """The global and per-provider switches, in one read."""
+    found = session.execute(
+        select(Control.key, Control.value).where(Control.key.in_([PAUSED, PAUSED_PROVIDERS]))
+    )
+    rows: dict[str, dict[str, Any]] = {key: value for key, value in found}
+    everything = bool((rows.get(PAUSED) or {}).get("paused"))
+    return Pauses(everything, frozenset(rows.get(PAUSED_PROVIDERS) or {}))
+
+
+def set_provider_paused(
+    session: Session, provider: str, paused: bool, now: datetime, by: str = "operator"
+) -> None:
+    """Hold (or release) every post of ``provider``'s credentials."""
+    value = read(session, PAUSED_PROVIDERS) or {}
+    if paused:
+        value[provider] = {"by": by, "at": now.isoformat()}
+    else:
+        value.pop(provider, None)
+        forget_enqueued(session, Post.credential_id.in_(_credentials_of(provider)))
+    write(session, PAUSED_PROVIDERS, value, now)
+
+
+def set_credential_paused(
+    session: Session, credential_id: int, paused: bool, now: datetime, by: str = "operator"
+) -> Credential:
+    """Hold (or release) every post of one credential."""
+    credential = session.get(Credential, credential_id)
+    if credential is None:
+        raise NotFound(f"credential {credential_id} not found", credential_id=credential_id)
+    credential.paused_at = now if paused else None
+    credential.paused_by = by if paused else None
+    session.flush()
+    if not paused:
+        forget_enqueued(session, Post.credential_id == credential_id)
+    return credential
+
+
+def _credentials_of(provider: str) -> Any:
+    return select(Credential.id).where(Credential.provider == provider).scalar_subquery()
 
 
 def read(session: Session, key: str) -> dict[str, Any] | None:
@@ -61,11 +117,15 @@ def resume(session: Session, now: datetime, by: str = "operator") -> None:
     forget_enqueued(session)
 
 
-def forget_enqueued(session: Session) -> None:
-    """Treat every due post as not enqueued, so the next sweep sends it (again)."""
+def forget_enqueued(session: Session, scope: ColumnElement[bool] | None = None) -> None:
+    """Treat every due post (of ``scope``) as not enqueued: the next sweep sends it."""
     session.execute(
         update(Post)
-        .where(Post.state.in_([s.value for s in DUE_STATES]), Post.enqueued_at.is_not(None))
+        .where(
+            Post.state.in_([s.value for s in DUE_STATES]),
+            Post.enqueued_at.is_not(None),
+            true() if scope is None else scope,
+        )
         .values(enqueued_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -54,6 +54,7 @@ class Job:
     retry_base: float | None
     last_verified_at: datetime | None = None
     max_lateness: float | None = None  # the post's own limit, else its account's (s)
+    credential_paused: bool = False  # the credential's kill switch is on
 
 
 def _due_row(session: Session, post_id: int, now: datetime) -> Any:
@@ -133,6 +134,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
             Credential.retry_base,
             Credential.last_verified_at,
             func.coalesce(Post.max_lateness, Account.max_lateness).label("max_lateness"),
+            Credential.paused_at,
         )
         .join(Account, Account.id == Post.account_id)
         .join(Credential, Credential.id == Post.credential_id)
@@ -169,6 +171,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
         retry_base=row.retry_base,
         last_verified_at=row.last_verified_at,
         max_lateness=row.max_lateness,
+        credential_paused=row.paused_at is not None,
     )
 
 

@@ -83,6 +83,17 @@ def validate(job: Job) -> Plan | None:
     return None
 
 
+def held(job: Job, paused_providers: frozenset[str]) -> Plan | None:
+    """A plan handing the post back untouched (no attempt used, not enqueued again: the
+    sweep skips it until the switch is lifted) when its credential or provider is
+    paused, else None."""
+    if job.credential_paused:
+        return Plan(Action.RELEASE, reason="credential paused", ambiguous=job.ambiguous)
+    if job.provider in paused_providers:
+        return Plan(Action.RELEASE, reason=f"{job.provider} paused", ambiguous=job.ambiguous)
+    return None
+
+
 def missed(job: Job, now: datetime, default_limit: float | None) -> Plan | None:
     """A plan back to draft (no call, no attempt used) when the post is claimed later
     after its time than its lateness limit allows (the post's, its account's, else the

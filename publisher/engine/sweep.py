@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import or_, select, text, true, update
 from sqlalchemy.orm import Session
 
 from publisher.core import control, lifecycle, notifications, series
 from publisher.core.db import transaction
-from publisher.core.models import DUE_WHERE, Post
+from publisher.core.models import DUE_WHERE, Credential, Post
 from publisher.core.states import DUE_STATES, Actor, State, Trigger
 from publisher.engine import call_log
 from publisher.engine.constants import SEND_MARGIN
@@ -63,13 +63,22 @@ def resend_cutoff(queue: QueueState, now: datetime, grace: timedelta) -> datetim
 
 
 def _due_batch(
-    session: Session, now: datetime, horizon: datetime, cutoff: datetime | None, limit: int
+    session: Session,
+    now: datetime,
+    horizon: datetime,
+    cutoff: datetime | None,
+    limit: int,
+    paused_providers: frozenset[str],
 ) -> Sequence[tuple[int, datetime]]:
-    """Due posts not enqueued yet, and those marked before ``cutoff`` (lost messages)."""
+    """Due posts not enqueued yet, and those marked before ``cutoff`` (lost messages);
+    none of a paused credential or provider."""
     unsent = Post.enqueued_at.is_(None)
     query = (
         select(Post.id, Post.next_run_at)
+        .join(Credential, Credential.id == Post.credential_id)
         .where(
+            Credential.paused_at.is_(None),
+            Credential.provider.not_in(paused_providers) if paused_providers else true(),
             # The partial index's own predicate, as literal SQL: with bound parameters
             # neither SQLite nor PostgreSQL's generic plan could prove it and use the index.
             text(DUE_WHERE),
@@ -80,7 +89,7 @@ def _due_batch(
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=True, of=Post)
     return [(row.id, row.next_run_at) for row in session.execute(query)]
 
 
@@ -211,7 +220,8 @@ def _enqueue_due(deps: Dependencies, now: datetime) -> int:
         # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP
         # LOCKED), so a second sweep running at the same time takes other posts.
         with transaction(deps.sessions) as session:
-            batch = _due_batch(session, now, horizon, cutoff, deps.settings.sweep_batch)
+            paused = control.pauses(session).providers
+            batch = _due_batch(session, now, horizon, cutoff, deps.settings.sweep_batch, paused)
             if batch:
                 _mark(session, [post_id for post_id, _ in batch], now)
         sent = _send(deps, batch, now)

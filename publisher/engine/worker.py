@@ -90,14 +90,15 @@ def process(post_id: int, deps: Dependencies) -> Result:
     own failures; a database outage propagates so the message is retried)."""
     now = deps.clock()
     with transaction(deps.sessions) as session:
-        if control.is_paused(session):
+        pauses = control.pauses(session)
+        if pauses.everything:
             return Result.PAUSED
         job = lock.claim(session, post_id, deps.owner, now, deps.lease, deps.settings.max_attempts)
         if job is None:
             log.debug("post %s not claimed", post_id)
             return Result.NOT_CLAIMED
         # Claim, checks and the call-log row share one transaction: fewer round trips.
-        step = _prepare(session, job, deps, now)
+        step = _prepare(session, job, deps, now, pauses.providers)
     metrics.observe_start(job, now)
     try:
         if isinstance(step, Plan):
@@ -123,11 +124,18 @@ def _margin(deps: Dependencies) -> float:
     return min(LEASE_SAFETY_MARGIN, (deps.settings.lease_seconds - longest) / 2)
 
 
-def _prepare(session: Session, job: Job, deps: Dependencies, now: datetime) -> Plan | Ready:
+def _prepare(
+    session: Session,
+    job: Job,
+    deps: Dependencies,
+    now: datetime,
+    paused_providers: frozenset[str] = frozenset(),
+) -> Plan | Ready:
     """Validate and authorize (a plan: no call is made), else get the call ready."""
     token = _token(job, deps)
     stop = (
-        plan.validate(job)
+        plan.held(job, paused_providers)
+        or plan.validate(job)
         or plan.missed(job, now, deps.settings.max_lateness)
         or plan.authorize(job, now, token is not None)
     )
