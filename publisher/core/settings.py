@@ -85,6 +85,7 @@ class Settings:
     watchdog_due_limit: float = 60.0
     reconcile_timeout: float = 3600.0
     max_rescues: int = 3
+    retry_after_max: float = 3600.0  # cap (s) on a provider's Retry-After / rate-limit reset
 
     @property
     def embedded_redis(self) -> bool:
@@ -137,6 +138,7 @@ class Settings:
             ),
             reconcile_timeout=_float(env, "PUBLISHER_RECONCILE_TIMEOUT", 3600.0),
             max_rescues=_int(env, "PUBLISHER_MAX_RESCUES", 3, minimum=1),
+            retry_after_max=_float(env, "PUBLISHER_RETRY_AFTER_MAX", 3600.0),
         )
         settings.check()
         return settings

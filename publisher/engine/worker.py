@@ -212,7 +212,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         return _lease_lost_before_call(deps, job, call_id)
     exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget)
     now = deps.clock()
-    outcome = classify(provider, exchange, now, request)
+    outcome = classify(provider, exchange, now, request, deps.settings.retry_after_max)
     if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
         found = reconcile.look_up(provider, job, request, deps, get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
