@@ -1,0 +1,94 @@
+"""Rate limits end to end on real components (redis-server, celery worker and beat
+processes, SQLite or PostgreSQL, the sandbox): a 429 holds the credential until the
+provider's reset, and a credential never has more calls in flight than it allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.core.models import Credential, utcnow
+from publisher.sandbox import CallRecord, Sandbox
+from tests.support.pipeline import Pipeline, wait_for
+from tests.support.services import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+MASTODON_CREATE = "/api/v1/statuses"
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
+    """Two worker processes (two slots each) and beat, on SQLite or PostgreSQL."""
+    with RedisServer() as redis_server, Sandbox() as sandbox:
+        running = Pipeline(tmp_path, database_url, redis_server.url, sandbox)
+        running.start_worker("worker", concurrency=2)
+        running.start_worker("worker2", concurrency=2)
+        running.start_beat()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def _creates(pipeline: Pipeline, token: str) -> list[CallRecord]:
+    """The create calls ``token`` made, in the order the sandbox saw them."""
+    return [
+        call
+        for call in pipeline.sandbox.calls
+        if call.method == "POST"
+        and call.path == MASTODON_CREATE
+        and call.headers.get("Authorization") == f"Bearer {token}"
+    ]
+
+
+def _warm_up(pipeline: Pipeline) -> None:
+    """Waits until the workers publish (started and connected), on another credential."""
+    account = pipeline.account()
+    credential = pipeline.credential(account, token="tok-warm-up")
+    post = pipeline.post(account, credential, f"warm up {account}")
+    assert pipeline.wait_final([post])[post].state == "done"
+
+
+def test_429_holds_every_due_post_of_the_credential_until_the_reset(pipeline: Pipeline) -> None:
+    # Given warm workers, and a provider whose 429 asks to wait 6 s
+    _warm_up(pipeline)
+    pipeline.sandbox.throttle_seconds = 6
+    account = pipeline.account()
+    token = f"tok-held-{account}"
+    credential = pipeline.credential(account, token=token)
+    # And a post due now that meets a 429, and three more of the credential's posts that
+    # fall due soon after it, inside the provider's window
+    limited = pipeline.post(account, credential, f"[[fault:429,ok]] limited {account}")
+    soon = utcnow() + timedelta(seconds=2.5)
+    held = [
+        pipeline.post(account, credential, f"held {n} {account}", scheduled_at=soon)
+        for n in range(3)
+    ]
+    throttled = wait_for(lambda: [c for c in _creates(pipeline, token) if c.status == 429], 30)
+    assert throttled[0].at < soon, "the 429 came too late for the test to mean anything"
+
+    # When every post settles
+    posts = pipeline.wait_final([limited, *held], timeout=60)
+
+    # Then the credential was held at least as long as the provider asked
+    with pipeline.sessions() as session:
+        stored = session.get(Credential, credential)
+        assert stored is not None and stored.rate_limited_until is not None
+        until: datetime = stored.rate_limited_until
+    assert until >= throttled[0].at + timedelta(seconds=5.9)
+    # And no post of the credential called the provider after the 429 before that time
+    creates = _creates(pipeline, token)
+    after_429 = [c for c in creates if c.at > throttled[0].at]
+    early = [(c.at, c.body) for c in after_429 if c.at < until]
+    assert early == [], f"called before the reset at {until}: {early}"
+    # And all of them went out after it, once each, with no attempt spent on the hold
+    assert all(post.state == "done" for post in posts.values()), posts
+    assert posts[limited].attempts == 2
+    assert [posts[post_id].attempts for post_id in held] == [1, 1, 1]
+    assert len(creates) == 2 + len(held)  # the 429, the limited post's retry, one each
+    assert pipeline.sandbox.duplicates() == []
