@@ -53,6 +53,7 @@ class Job:
     backoff: str
     retry_base: float | None
     last_verified_at: datetime | None = None
+    max_in_flight: int | None = None  # the credential's own concurrency limit
 
 
 def _due_row(session: Session, post_id: int, now: datetime) -> Any:
@@ -131,6 +132,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
             Credential.backoff,
             Credential.retry_base,
             Credential.last_verified_at,
+            Credential.max_in_flight,
         )
         .join(Account, Account.id == Post.account_id)
         .join(Credential, Credential.id == Post.credential_id)
@@ -166,6 +168,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
         backoff=row.backoff,
         retry_base=row.retry_base,
         last_verified_at=row.last_verified_at,
+        max_in_flight=row.max_in_flight,
     )
 
 

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from publisher.core.models import Credential, utcnow
+from publisher.core.models import Credential, PostEvent, utcnow
 from publisher.sandbox import CallRecord, Sandbox
 from tests.support.pipeline import Pipeline, wait_for
 from tests.support.services import RedisServer
@@ -92,3 +93,43 @@ def test_429_holds_every_due_post_of_the_credential_until_the_reset(pipeline: Pi
     assert [posts[post_id].attempts for post_id in held] == [1, 1, 1]
     assert len(creates) == 2 + len(held)  # the 429, the limited post's retry, one each
     assert pipeline.sandbox.duplicates() == []
+
+
+def test_a_credential_never_has_more_calls_in_flight_than_it_allows(pipeline: Pipeline) -> None:
+    # Given a slow provider (every call takes 0.5 s) and two worker processes with two
+    # slots each, so calls would overlap if nothing stopped them
+    pipeline.sandbox.latency_seconds = 0.5
+    account = pipeline.account()
+    one_token, two_token = f"tok-one-{account}", f"tok-two-{account}"
+    one = pipeline.credential(account, token=one_token)  # PUBLISHER_CREDENTIAL_CONCURRENCY: 1
+    two = pipeline.credential(account, token=two_token, max_in_flight=2)
+    # When a burst of each credential's posts falls due at once
+    texts = _burst(pipeline, account, one, 8)
+    texts |= _burst(pipeline, account, two, 6)
+    posts = pipeline.wait_final(texts, timeout=120)
+
+    # Then no two creates of the first credential were ever in flight together, nor more
+    # than two of the second
+    assert pipeline.sandbox.max_in_flight("POST", MASTODON_CREATE, one_token) == 1
+    assert pipeline.sandbox.max_in_flight("POST", MASTODON_CREATE, two_token) <= 2
+    # And every post was published exactly once, none of them spending an attempt on
+    # waiting for a slot
+    assert all(post.state == "done" for post in posts.values()), posts
+    assert [post.attempts for post in posts.values()] == [1] * len(posts)
+    assert sorted(pipeline.sandbox.creates_by_text().values()) == [1] * len(posts)
+    assert {pipeline.sandbox.ids_for(text)[0] for text in texts.values()} == {
+        post.external_id for post in posts.values()
+    }
+    # And the limit did have to hold some posts back (the test could have seen overlap)
+    with pipeline.sessions() as session:
+        waited = session.scalars(
+            select(PostEvent.post_id).where(
+                PostEvent.post_id.in_(list(texts)), PostEvent.reason == "credential busy"
+            )
+        ).all()
+    assert waited, "no post ever found its credential busy: the burst did not overlap"
+
+
+def _burst(pipeline: Pipeline, account: int, credential: int, count: int) -> dict[int, str]:
+    texts = [f"burst {credential} {n}" for n in range(count)]
+    return {pipeline.post(account, credential, text): text for text in texts}
