@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
+from publisher.core.service import MAX_IN_FLIGHT
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal["mastodon", "webhook", "x"]
@@ -39,6 +40,13 @@ class CredentialIn(Strict):
     token: str = Field(min_length=1, max_length=10_000)
     backoff: BackoffName | None = None
     retry_base: float | None = Field(default=None, ge=0, le=86_400)
+    # calls in flight at once on this credential; None: PUBLISHER_CREDENTIAL_CONCURRENCY
+    max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
+
+
+class CredentialPatch(Strict):
+    # null: back to PUBLISHER_CREDENTIAL_CONCURRENCY; left out: unchanged
+    max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
 
 
 class TokenIn(Strict):
@@ -97,6 +105,7 @@ class CredentialOut(BaseModel):
     rate_limited_until: datetime | None
     backoff: str
     retry_base: float | None
+    max_in_flight: int | None
 
     @classmethod
     def of(cls, row: Credential) -> CredentialOut:
@@ -110,6 +119,7 @@ class CredentialOut(BaseModel):
             rate_limited_until=row.rate_limited_until,
             backoff=row.backoff,
             retry_base=row.retry_base,
+            max_in_flight=row.max_in_flight,
         )
 
 
