@@ -10,9 +10,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.core.models import Credential, PostEvent, utcnow
+from publisher.core import service
+from publisher.core.models import Credential, Post, PostEvent, utcnow
+from publisher.core.settings import Settings
+from publisher.core.tokens import token_box
+from publisher.engine import exchange, worker
+from publisher.engine.concurrency import Limiter, LocalLimiter, Slot
+from publisher.engine.dependencies import Dependencies
 from publisher.sandbox import CallRecord, Sandbox
 from tests.support.pipeline import Pipeline, wait_for
 from tests.support.services import RedisServer
@@ -133,3 +140,105 @@ def test_a_credential_never_has_more_calls_in_flight_than_it_allows(pipeline: Pi
 def _burst(pipeline: Pipeline, account: int, credential: int, count: int) -> dict[int, str]:
     texts = [f"burst {credential} {n}" for n in range(count)]
     return {pipeline.post(account, credential, text): text for text in texts}
+
+
+class HoldsThenGrants:
+    """A limiter whose slot's last holder, just before this worker takes the slot, met a
+    429 and recorded the credential's hold (committed), as another process would."""
+
+    def __init__(self, sessions: sessionmaker[Session], until: datetime) -> None:
+        self.sessions, self.until = sessions, until
+        self.slots = LocalLimiter()
+
+    def acquire(self, credential_id: int, limit: int, holder: str, lease: float) -> Slot | None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Credential)
+                .where(Credential.id == credential_id)
+                .values(rate_limited_until=self.until)
+            )
+        return self.slots.acquire(credential_id, limit, holder, lease)
+
+    def renew(self, slot: Slot, lease: float) -> bool:
+        return self.slots.renew(slot, lease)
+
+    def release(self, slot: Slot) -> None:
+        self.slots.release(slot)
+
+
+def _due_post(sessions: sessionmaker[Session], settings: Settings, url: str) -> tuple[int, int]:
+    with sessions.begin() as session:
+        account = service.create_account(session, "limits")
+        credential = service.add_credential(
+            session, token_box(settings), account.id, "mastodon", url, "tok-limits"
+        )
+        post_id = service.create_post(session, account.id, credential.id, "due").id
+        service.approve(session, post_id, utcnow())
+        return credential.id, post_id
+
+
+def _deps(
+    settings: Settings, sessions: sessionmaker[Session], limiter: Limiter, sent: list[int]
+) -> Dependencies:
+    return Dependencies(
+        settings,
+        sessions,
+        token_box(settings),
+        exchange.new_session(),
+        lambda post, countdown: sent.append(post),
+        limiter=limiter,
+    )
+
+
+def test_a_post_without_a_slot_is_released_and_sent_again_soon(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    with Sandbox() as sandbox:
+        # Given a due post whose credential's only slot is taken
+        credential, post_id = _due_post(sessions, settings, sandbox.url)
+        limiter = LocalLimiter()
+        assert limiter.acquire(credential, 1, "another worker", 60) is not None
+        sent: list[int] = []
+        before = utcnow()
+        # When a worker takes its message
+        result = worker.process(post_id, _deps(settings, sessions, limiter, sent))
+        # Then it makes no call and hands the post back, attempt refunded, due in 1-2 s
+        assert result is worker.Result.RELEASED and sandbox.calls == []
+        with sessions() as session:
+            post = session.get(Post, post_id)
+            assert post is not None and (post.state, post.attempts) == ("retry", 0)
+            assert post.next_run_at is not None
+            assert before + timedelta(seconds=1) <= post.next_run_at
+            assert post.next_run_at <= utcnow() + timedelta(seconds=2)
+        # And its message is sent again at once (with a countdown), not left to the sweep
+        assert sent == [post_id]
+        # And once the slot is free it is published
+        limiter = LocalLimiter()
+        with sessions.begin() as session:
+            session.execute(update(Post).where(Post.id == post_id).values(next_run_at=utcnow()))
+        assert worker.process(post_id, _deps(settings, sessions, limiter, sent)).value == "done"
+        assert sandbox.create_count(text="due") == 1
+
+
+def test_a_hold_recorded_while_waiting_for_the_slot_is_seen_before_the_call(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite serializes writers: no hold can commit inside the claim")
+    until = utcnow() + timedelta(minutes=5)
+    limiter = HoldsThenGrants(sessions, until)
+    with Sandbox() as sandbox:
+        # Given a due post whose claim saw no hold on its credential
+        credential, post_id = _due_post(sessions, settings, sandbox.url)
+        deps = _deps(settings, sessions, limiter, [])
+        # When the slot it gets was last held by a call that met a 429
+        result = worker.process(post_id, deps)
+        # Then it makes no call, and waits for the reset with its attempt refunded
+        assert result is worker.Result.RELEASED
+        assert sandbox.calls == []
+        with sessions() as session:
+            post = session.get(Post, post_id)
+            assert post is not None
+            assert (post.state, post.attempts, post.next_run_at) == ("retry", 0, until)
+        # And the slot was given back
+        assert limiter.slots.acquire(credential, 1, "next", 60) is not None
