@@ -15,6 +15,7 @@ from publisher.api.schemas import (
     CallOut,
     CredentialIn,
     CredentialOut,
+    CredentialPatch,
     NotificationOut,
     NotificationPage,
     PostIn,
@@ -70,6 +71,23 @@ def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -
             body.token,
             backoff=body.backoff,
             retry_base=body.retry_base,
+            max_in_flight=body.max_in_flight,
+        )
+        return CredentialOut.of(credential)
+
+
+@router.patch("/credentials/{credential_id}", tags=["credentials"])
+def update_credential(
+    request: Request, credential_id: ObjectId, body: CredentialPatch
+) -> CredentialOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        given = body.model_fields_set
+        credential = service.update_credential(
+            session,
+            credential_id,
+            ctx.clock(),
+            max_in_flight=body.max_in_flight if "max_in_flight" in given else ...,
         )
         return CredentialOut.of(credential)
 

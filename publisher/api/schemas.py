@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
 from publisher.core.series import SeriesView
+from publisher.core.service import MAX_IN_FLIGHT
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal["mastodon", "webhook", "x"]
@@ -41,6 +42,13 @@ class CredentialIn(Strict):
     token: str = Field(min_length=1, max_length=10_000)
     backoff: BackoffName | None = None
     retry_base: float | None = Field(default=None, ge=0, le=86_400)
+    # calls in flight at once on this credential; None: PUBLISHER_CREDENTIAL_CONCURRENCY
+    max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
+
+
+class CredentialPatch(Strict):
+    # null: back to PUBLISHER_CREDENTIAL_CONCURRENCY; left out: unchanged
+    max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
 
 
 class TokenIn(Strict):
@@ -106,6 +114,7 @@ class CredentialOut(BaseModel):
     retry_base: float | None
     paused_at: datetime | None
     paused_by: str | None
+    max_in_flight: int | None
 
     @classmethod
     def of(cls, row: Credential) -> CredentialOut:
@@ -121,6 +130,7 @@ class CredentialOut(BaseModel):
             retry_base=row.retry_base,
             paused_at=row.paused_at,
             paused_by=row.paused_by,
+            max_in_flight=row.max_in_flight,
         )
 
 

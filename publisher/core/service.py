@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +37,9 @@ BILLING_STATUSES = ("active", "past_due", "suspended")
 MAX_ATTEMPTS_LIMIT = 100  # beyond this a post would retry for days: surely a mistake
 PAGE_LIMIT = 500  # the largest page a listing returns
 MAX_LATENESS = 366 * 86_400.0  # s: a limit beyond a year means "no limit": leave it unset
+# A credential's calls in flight at once: providers limit requests per token, so more than
+# this is surely a mistake (each slot is a worker busy on that one token).
+MAX_IN_FLIGHT = 1000
 
 
 T = TypeVar("T")
@@ -136,7 +140,10 @@ def add_credential(
     *,
     backoff: str | None = None,
     retry_base: float | None = None,
+    max_in_flight: int | None = None,
 ) -> Credential:
+    """A new credential of the account. ``max_in_flight``: calls in flight at once on it
+    (None: ``PUBLISHER_CREDENTIAL_CONCURRENCY``)."""
     get_account(session, account_id)
     get_provider(provider)
     if not token:
@@ -145,6 +152,7 @@ def add_credential(
         raise InvalidInput("backoff", f"must be one of: {', '.join(b.value for b in Backoff)}")
     if retry_base is not None and retry_base < 0:
         raise InvalidInput("retry_base", "must be >= 0")
+    _check_max_in_flight(max_in_flight)
     credential = Credential(
         account_id=account_id,
         provider=provider,
@@ -152,6 +160,7 @@ def add_credential(
         token_encrypted=box.encrypt(token),
         backoff=backoff or Backoff.EXPONENTIAL.value,
         retry_base=retry_base,
+        max_in_flight=max_in_flight,
     )
     session.add(credential)
     session.flush()
@@ -160,6 +169,33 @@ def add_credential(
 
 def get_credential(session: Session, credential_id: int) -> Credential:
     return _get(session, Credential, credential_id, "credential_id")
+
+
+def update_credential(
+    session: Session,
+    credential_id: int,
+    now: datetime,
+    *,
+    max_in_flight: int | EllipsisType | None = ...,
+) -> Credential:
+    """Change the credential's settings; a setting not passed keeps its value.
+    ``max_in_flight`` None: back to ``PUBLISHER_CREDENTIAL_CONCURRENCY``."""
+    credential = get_credential(session, credential_id)
+    if max_in_flight is not ...:
+        _check_max_in_flight(max_in_flight)
+        credential.max_in_flight = max_in_flight
+    credential.updated_at = now
+    session.flush()
+    return credential
+
+
+def _check_max_in_flight(value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("max_in_flight", "must be an integer")
+    if not 1 <= value <= MAX_IN_FLIGHT:
+        raise InvalidInput("max_in_flight", f"must be between 1 and {MAX_IN_FLIGHT}")
 
 
 def replace_token(

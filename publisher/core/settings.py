@@ -86,6 +86,8 @@ class Settings:
     reconcile_timeout: float = 3600.0
     max_rescues: int = 3
     max_lateness: float | None = None  # s; None: a post is published however late
+    retry_after_max: float = 3600.0  # cap (s) on a provider's Retry-After / rate-limit reset
+    credential_concurrency: int = 1  # calls in flight per credential, unless it says
 
     @property
     def embedded_redis(self) -> bool:
@@ -139,6 +141,8 @@ class Settings:
             reconcile_timeout=_float(env, "PUBLISHER_RECONCILE_TIMEOUT", 3600.0),
             max_rescues=_int(env, "PUBLISHER_MAX_RESCUES", 3, minimum=1),
             max_lateness=_float(env, "PUBLISHER_MAX_LATENESS", 0.0) or None,
+            retry_after_max=_float(env, "PUBLISHER_RETRY_AFTER_MAX", 3600.0),
+            credential_concurrency=_int(env, "PUBLISHER_CREDENTIAL_CONCURRENCY", 1, minimum=1),
         )
         settings.check()
         return settings

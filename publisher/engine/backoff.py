@@ -2,8 +2,9 @@
 
 A pure policy: ``delay`` turns (policy, failed attempt number) into seconds, and
 ``earliest_from_headers`` reads the provider's own "not before" hints (``Retry-After``,
-``X-RateLimit-Reset``). The classifier takes the later of the two; nothing here sleeps,
-reads a clock or touches the database.
+X's ``x-rate-limit-reset``, Mastodon's ``X-RateLimit-Reset``), capped so that one bad
+header cannot park a credential for years. The classifier takes the later of the two;
+nothing here sleeps, reads a clock or touches the database.
 """
 
 from __future__ import annotations
@@ -20,6 +21,20 @@ from publisher.core.models import Backoff
 MAX_EXPONENT = 63
 
 _NUMBER = re.compile(r"\d+(\.\d+)?")
+
+# The furthest a provider's header may push a retry (s) unless the caller says otherwise:
+# the default of PUBLISHER_RETRY_AFTER_MAX, an hour, like PUBLISHER_RETRY_MAX.
+HEADER_CAP = 3600.0
+
+# The rate-limit reset headers: (reset, remaining). X spells them with a hyphen after
+# "rate" and sends epoch seconds (https://docs.x.com/x-api/fundamentals/rate-limits);
+# Mastodon without it, and sends an ISO 8601 time
+# (https://docs.joinmastodon.org/api/rate-limits/). Each value is read by its shape, so
+# either spelling takes either form.
+_RESET_HEADERS = (
+    ("x-rate-limit-reset", "x-rate-limit-remaining"),
+    ("x-ratelimit-reset", "x-ratelimit-remaining"),
+)
 
 
 DEFAULT = Backoff.EXPONENTIAL
@@ -53,23 +68,30 @@ def delay(
     return uniform(nominal / 2, nominal)
 
 
-def earliest_from_headers(headers: Mapping[str, str], now: datetime) -> datetime | None:
+def earliest_from_headers(
+    headers: Mapping[str, str], now: datetime, cap: float = HEADER_CAP
+) -> datetime | None:
     """The earliest time the provider will accept a retry, from its response headers.
 
-    Reads ``Retry-After`` (delta seconds or HTTP-date) and ``X-RateLimit-Reset`` (epoch
-    seconds as X sends, or ISO 8601 as Mastodon sends; told apart by shape), matching
-    header names case-insensitively. ``X-RateLimit-Reset`` is ignored when
-    ``X-RateLimit-Remaining`` says requests are left, since Mastodon sends the reset on
-    every response. Returns the later of the times found, in UTC, or None when none is
-    present or parseable. Never raises on junk values. ``now`` must be aware.
+    Reads ``Retry-After`` (delta seconds or HTTP-date), X's ``x-rate-limit-reset`` and
+    Mastodon's ``X-RateLimit-Reset`` (epoch seconds or ISO 8601, told apart by shape),
+    matching header names case-insensitively. A reset header is ignored when its
+    ``...-remaining`` companion says requests are left, since both providers send it on
+    every response. Returns the latest of the times found, in UTC, never later than
+    ``now + cap`` seconds and never earlier than ``now``; None when none is present or
+    parseable. Never raises on junk values. ``now`` must be aware.
     """
     lowered = {str(name).lower(): value for name, value in headers.items()}
-    found = [
-        _retry_after(lowered.get("retry-after"), now),
-        _rate_limit_reset(lowered.get("x-ratelimit-reset"), lowered.get("x-ratelimit-remaining")),
+    found = [_retry_after(lowered.get("retry-after"), now)]
+    found += [
+        _rate_limit_reset(lowered.get(reset), lowered.get(remaining))
+        for reset, remaining in _RESET_HEADERS
     ]
     times = [moment for moment in found if moment is not None]
-    return max(times) if times else None
+    if not times:
+        return None
+    latest = now.astimezone(UTC) + timedelta(seconds=max(cap, 0.0))
+    return max(now.astimezone(UTC), min(max(times), latest))
 
 
 def _retry_after(value: object, now: datetime) -> datetime | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from publisher.engine.backoff import earliest_from_headers
+from publisher.engine.backoff import HEADER_CAP, earliest_from_headers
 from publisher.engine.exchange import Exchange
 from publisher.providers.base import (
     Category,
@@ -65,8 +65,10 @@ def classify(
     exchange: Exchange,
     now: datetime,
     request: PublishRequest | None = None,
+    header_cap: float = HEADER_CAP,
 ) -> Outcome:
-    """The outcome of ``exchange``; never raises."""
+    """The outcome of ``exchange``; never raises. The provider's "retry after" headers
+    count up to ``header_cap`` seconds from ``now`` (PUBLISHER_RETRY_AFTER_MAX)."""
     if exchange.status is None:
         return Outcome(Category.UNAVAILABLE, exchange.error, ambiguous=exchange.ambiguous)
     status = exchange.status
@@ -81,7 +83,7 @@ def classify(
     category = match_rule(provider.error_table, status, error)
     if category is None:
         category = Category.UNAVAILABLE if status >= 500 else Category.UNCLASSIFIED
-    not_before = earliest_from_headers(exchange.headers, now)
+    not_before = earliest_from_headers(exchange.headers, now, header_cap)
     rate_limited = status == RATE_LIMIT_STATUS or (
         category is Category.UNAVAILABLE and not_before is not None
     )

@@ -1,8 +1,9 @@
 """A process's engine dependencies, built once and passed explicitly.
 
 Workers and the sweep receive a ``Dependencies`` instead of reaching for globals: the
-settings, a session factory, the token box, a pooled HTTP session, the clock, and how to
-enqueue a post (Celery in production, anything callable in tests).
+settings, a session factory, the token box, a pooled HTTP session, the clock, how to
+enqueue a post (Celery in production, anything callable in tests) and the call slots per
+credential (Redis in production, ``concurrency``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import TokenBox, token_box
 from publisher.engine import exchange
+from publisher.engine.concurrency import Limiter, LocalLimiter
 from publisher.engine.plan import RetryPolicy
 
 Enqueue = Callable[[int, float], None]  # (post id, countdown in seconds)
@@ -55,6 +57,7 @@ class Dependencies:
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=_owner)
     backlog: Backlog = _unknown_backlog
+    limiter: Limiter = field(default_factory=LocalLimiter)  # call slots per credential
 
     @property
     def lease(self) -> timedelta:
@@ -70,8 +73,13 @@ class Dependencies:
 
     @classmethod
     def build(
-        cls, settings: Settings, enqueue: Enqueue, backlog: Backlog = _unknown_backlog
+        cls,
+        settings: Settings,
+        enqueue: Enqueue,
+        backlog: Backlog = _unknown_backlog,
+        limiter: Limiter | None = None,
     ) -> Dependencies:
+        """``limiter`` None: slots in this process only (``LocalLimiter``)."""
         engine = db.make_engine(settings.database_url)
         return cls(
             settings,
@@ -80,4 +88,5 @@ class Dependencies:
             exchange.new_session(),
             enqueue,
             backlog=backlog,
+            limiter=limiter or LocalLimiter(),
         )

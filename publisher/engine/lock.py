@@ -55,6 +55,7 @@ class Job:
     last_verified_at: datetime | None = None
     max_lateness: float | None = None  # the post's own limit, else its account's (s)
     credential_paused: bool = False  # the credential's kill switch is on
+    max_in_flight: int | None = None  # the credential's own concurrency limit
 
 
 def _due_row(session: Session, post_id: int, now: datetime) -> Any:
@@ -135,6 +136,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
             Credential.last_verified_at,
             func.coalesce(Post.max_lateness, Account.max_lateness).label("max_lateness"),
             Credential.paused_at,
+            Credential.max_in_flight,
         )
         .join(Account, Account.id == Post.account_id)
         .join(Credential, Credential.id == Post.credential_id)
@@ -172,6 +174,7 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
         last_verified_at=row.last_verified_at,
         max_lateness=row.max_lateness,
         credential_paused=row.paused_at is not None,
+        max_in_flight=row.max_in_flight,
     )
 
 

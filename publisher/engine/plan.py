@@ -139,6 +139,18 @@ def authorize(job: Job, now: datetime, token_ok: bool) -> Plan | None:
     return None
 
 
+def busy(job: Job, now: datetime, wait: float) -> Plan:
+    """The credential has as many calls in flight as it allows: hand the post back
+    untouched (no attempt used) to try again ``wait`` seconds from ``now``."""
+    return Plan(
+        Action.RELEASE,
+        reason="credential busy",
+        next_run_at=now + timedelta(seconds=wait),
+        ambiguous=job.ambiguous,
+        unconfirmed_since=job.unconfirmed_since,
+    )
+
+
 def before_call(
     job: Job,
     reconciled: Reconciled,

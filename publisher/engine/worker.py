@@ -12,18 +12,22 @@ from __future__ import annotations
 import enum
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from publisher.core import control
 from publisher.core.db import transaction
+from publisher.core.models import Credential
 from publisher.engine import act, call_log, lock, plan, reconcile, sweep
 from publisher.engine.classify import Outcome, classify
+from publisher.engine.concurrency import Slot, busy_wait
 from publisher.engine.constants import LEASE_RENEW_AFTER, LEASE_SAFETY_MARGIN
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.exchange import Exchange, json_of, perform
@@ -73,6 +77,7 @@ class Ready:
     request: PublishRequest
     call: PreparedCall
     call_id: int | None  # None: an ambiguous post logs its call after reconciling
+    slot: Slot | None = None  # the credential's call slot, given back after the attempt
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,9 @@ def process(post_id: int, deps: Dependencies) -> Result:
         raise  # the database is down: the lease expires and the sweep rescues the post
     except Exception as exc:  # a bug: report it, then treat it like a transient failure
         return _crashed(deps, job, exc)
+    finally:  # after the attempt is recorded (a 429's hold included), never before
+        if isinstance(step, Ready) and step.slot is not None:
+            deps.limiter.release(step.slot)
 
 
 def _crashed(deps: Dependencies, job: Job, exc: Exception) -> Result:
@@ -144,11 +152,37 @@ def _prepare(
     assert token is not None
     if act.lease_left(job, now).total_seconds() < sum(deps.timeout) + _margin(deps):
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
-    provider = get_provider(job.provider)
-    request = _request(job, token)
-    call = provider.prepare(request)
-    call_id = None if job.ambiguous else call_log.insert_start(session, job, call, token, now)
-    return Ready(provider, request, call, call_id)
+    slot = _take_slot(session, job, deps, now)
+    if isinstance(slot, Plan):
+        return slot
+    try:
+        provider = get_provider(job.provider)
+        request = _request(job, token)
+        call = provider.prepare(request)
+        call_id = None if job.ambiguous else call_log.insert_start(session, job, call, token, now)
+    except BaseException:
+        deps.limiter.release(slot)
+        raise
+    return Ready(provider, request, call, call_id, slot)
+
+
+def _take_slot(session: Session, job: Job, deps: Dependencies, now: datetime) -> Slot | Plan:
+    """One of the credential's call slots, or a plan that hands the post back: the
+    credential is busy, or (read again now the slot is ours: a 429 recorded by the slot's
+    last holder must be seen) rate-limited."""
+    limit = job.max_in_flight or deps.settings.credential_concurrency
+    holder = f"{deps.owner}:{job.post_id}:{uuid.uuid4().hex}"
+    slot = deps.limiter.acquire(job.credential_id, limit, holder, deps.settings.lease_seconds)
+    if slot is None:
+        return plan.busy(job, now, busy_wait())
+    held = session.scalar(
+        select(Credential.rate_limited_until).where(Credential.id == job.credential_id)
+    )
+    stop = plan.authorize(replace(job, rate_limited_until=held), now, token_ok=True)
+    if stop is not None:
+        deps.limiter.release(slot)
+        return stop
+    return slot
 
 
 def _token(job: Job, deps: Dependencies) -> str | None:
@@ -174,6 +208,7 @@ class Lease:
 
     expires_at: datetime
     written_at: datetime
+    slot: Slot | None = None  # renewed with the lease
 
     def budget(self, deps: Dependencies, job: Job) -> float | None:
         """Seconds the next provider request may take, after renewing the lease (a
@@ -186,6 +221,10 @@ class Lease:
             if expires is None:
                 return None
             self.expires_at, self.written_at = expires, now
+            if self.slot is not None and not deps.limiter.renew(
+                self.slot, deps.settings.lease_seconds
+            ):
+                log.warning("post %s: its call slot expired", job.post_id)
         left = (self.expires_at - now).total_seconds() - _margin(deps)
         return min(sum(deps.timeout), left) if left > 0 else None
 
@@ -210,7 +249,7 @@ def _rules(provider: Provider, deps: Dependencies) -> ResendRules:
 
 def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     provider, request = ready.provider, ready.request
-    lease = Lease(job.lease_expires_at, job.lease_expires_at - deps.lease)  # the claim's
+    lease = Lease(job.lease_expires_at, job.lease_expires_at - deps.lease, ready.slot)
     get_json = _get_json(deps, job, lease)
     call_id = ready.call_id
     if call_id is None:  # an earlier attempt may have landed: look before calling again
@@ -224,7 +263,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         return _lease_lost_before_call(deps, job, call_id)
     exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget)
     now = deps.clock()
-    outcome = classify(provider, exchange, now, request)
+    outcome = classify(provider, exchange, now, request, deps.settings.retry_after_max)
     if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
         found = reconcile.look_up(provider, job, request, deps, get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)

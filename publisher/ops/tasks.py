@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+import redis
 from celery import Task
 from celery.signals import beat_init, celeryd_init, worker_process_init
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -15,6 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from publisher.core.notifications import deliver_pending
 from publisher.core.settings import Settings
 from publisher.engine import sweep, worker
+from publisher.engine.concurrency import RedisLimiter
 from publisher.engine.dependencies import Dependencies, QueueState
 from publisher.engine.telemetry import sentry
 from publisher.ops.celery_app import QUEUE, app
@@ -34,6 +36,11 @@ log = logging.getLogger(__name__)
 # The database is unreachable: the post is untouched (the claim did not commit), so the
 # message is kept and tried again.
 DATABASE_DOWN = (OperationalError, InterfaceError)
+
+# A worker waits this long (s) for Redis to answer a call-slot request before it treats
+# the credential as busy: a slot is taken before every provider call, so a stalled Redis
+# must cost seconds, not the post's lease.
+REDIS_SOCKET_TIMEOUT = 5.0
 
 _dependencies: Dependencies | None = None
 
@@ -79,8 +86,19 @@ def dependencies() -> Dependencies:
     """This process's engine dependencies, built on first use (after the prefork fork)."""
     global _dependencies
     if _dependencies is None:
-        _dependencies = Dependencies.build(Settings.from_env(), enqueue, backlog)
+        settings = Settings.from_env()
+        _dependencies = Dependencies.build(settings, enqueue, backlog, limiter(settings))
     return _dependencies
+
+
+def limiter(settings: Settings) -> RedisLimiter:
+    """Call slots per credential in the broker's Redis, which every worker reaches."""
+    client = redis.Redis.from_url(
+        settings.redis_client_url,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT,
+    )
+    return RedisLimiter(client)
 
 
 @worker_process_init.connect

@@ -152,6 +152,26 @@ class Sandbox:
         self.state.slow_seconds = value
 
     @property
+    def latency_seconds(self) -> float:
+        """How much later every provider request (one with a bearer token) is answered:
+        a slow but healthy provider, so that concurrent calls overlap. 0 by default."""
+        return self.state.latency_seconds
+
+    @latency_seconds.setter
+    def latency_seconds(self, value: float) -> None:
+        self.state.latency_seconds = value
+
+    @property
+    def throttle_seconds(self) -> int:
+        """What a scripted or random 429 asks the client to wait, in ``Retry-After`` and
+        the provider's rate-limit reset header (1 s by default)."""
+        return self.state.faults.throttle_seconds
+
+    @throttle_seconds.setter
+    def throttle_seconds(self, value: int) -> None:
+        self.state.faults.throttle_seconds = value
+
+    @property
     def fault_rate(self) -> float:
         return self.state.faults.rate
 
@@ -234,6 +254,11 @@ class Sandbox:
     def ids_for_key(self, key: str, kind: str | None = None) -> list[str]:
         """The ids of the posts created with idempotency key ``key``, oldest first."""
         return self.state.ledger.ids_for_key(key, kind)
+
+    def max_in_flight(self, method: str, path: str, token: str | None) -> int:
+        """The most requests with this method, path (no query) and bearer token that were
+        ever in flight at once, since the start or the last ``reset`` (0: none seen)."""
+        return self.state.in_flight.peak(method, path, token)
 
     def duplicates(self) -> list[Duplicate]:
         """Texts and idempotency keys created more than once (exactly-once wants [])."""

@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from publisher.sandbox.wire import BadRequest, Response, json_response
@@ -122,6 +122,7 @@ class FaultPlan:
         self, rate: float = 0.0, seed: int | None = None, mix: Sequence[str] = DEFAULT_MIX
     ) -> None:
         self.rate = rate
+        self.throttle_seconds = 1  # what a 429 asks to wait (Retry-After, reset)
         self.mix = tuple(parse_fault(name) for name in mix)
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -158,13 +159,14 @@ class Dialect(Protocol):
         """This provider's answer to an invalid token."""
         ...
 
-    def rate_limit_headers(self, now: datetime) -> dict[str, str]:
-        """The headers of a 429, resetting one second after ``now``."""
+    def rate_limit_headers(self, until: datetime) -> dict[str, str]:
+        """The headers of a 429 whose window resets at ``until``."""
         ...
 
 
-def refusal(fault: Fault, dialect: Dialect) -> Response:
-    """The answer of a ``before_create`` fault, in ``dialect``."""
+def refusal(fault: Fault, dialect: Dialect, throttle_seconds: int = 1) -> Response:
+    """The answer of a ``before_create`` fault, in ``dialect``; a 429 says to wait
+    ``throttle_seconds``."""
     if fault.name == "reset":
         return Response(0, reset=True)
     if fault.name == "401":
@@ -172,10 +174,11 @@ def refusal(fault: Fault, dialect: Dialect) -> Response:
     if fault.name == "x_code":
         code = fault.code or 0
         status, message = X_CODES.get(code, (400, f"Sandbox error code {code}."))
-        headers = _throttle_headers(dialect) if status == 429 else {}
+        headers = _throttle_headers(dialect, throttle_seconds) if status == 429 else {}
         return json_response(status, {"errors": [{"code": code, "message": message}]}, headers)
     status, message = HTTP_FAULTS[fault.name]
-    return dialect.error(status, message, _throttle_headers(dialect) if status == 429 else None)
+    throttle = _throttle_headers(dialect, throttle_seconds) if status == 429 else None
+    return dialect.error(status, message, throttle)
 
 
 def alter(fault: Fault, response: Response, slow_seconds: float, dialect: Dialect) -> Response:
@@ -204,9 +207,10 @@ def with_faults(
     """Runs ``create`` under the fault ``plan`` chooses for this call."""
     fault = plan.next(scope, text, key)
     if fault.before_create:
-        return refusal(fault, dialect)
+        return refusal(fault, dialect, plan.throttle_seconds)
     return alter(fault, create(), slow_seconds, dialect)
 
 
-def _throttle_headers(dialect: Dialect) -> dict[str, str]:
-    return {"Retry-After": "1", **dialect.rate_limit_headers(datetime.now(UTC))}
+def _throttle_headers(dialect: Dialect, seconds: int) -> dict[str, str]:
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    return {"Retry-After": str(seconds), **dialect.rate_limit_headers(until)}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from publisher.sandbox.faults import with_faults
@@ -42,11 +42,11 @@ class MastodonDialect:
     def unauthorized(self) -> Response:
         return self.error(401, "The access token is invalid")
 
-    def rate_limit_headers(self, now: datetime) -> dict[str, str]:
+    def rate_limit_headers(self, until: datetime) -> dict[str, str]:
         return {
             "X-RateLimit-Limit": "300",
             "X-RateLimit-Remaining": "0",
-            "X-RateLimit-Reset": iso_millis(now + timedelta(seconds=1)),
+            "X-RateLimit-Reset": iso_millis(until),
         }
 
 

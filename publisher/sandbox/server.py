@@ -109,18 +109,22 @@ class _Handler(BaseHTTPRequestHandler):
         request = Request(
             self.command, split.path, dict(parse_qsl(split.query)), headers, body, f"http://{host}"
         )
-        response = dispatch(self.server.state, request)
-        call = CallRecord(
-            self.command, self.path, headers, body, response.status, datetime.now(UTC)
-        )
-        self.server.state.ledger.record_call(call)
-        if response.reset:
-            self._reset()
-            return
-        if response.delay and self.server.stopping.wait(response.delay):
-            self.close_connection = True
-            return
-        self._write(response)
+        state = self.server.state
+        token = request.bearer()
+        with state.in_flight.serving((self.command, split.path, token)):
+            response = dispatch(state, request)
+            call = CallRecord(
+                self.command, self.path, headers, body, response.status, datetime.now(UTC)
+            )
+            state.ledger.record_call(call)
+            if response.reset:
+                self._reset()
+                return
+            delay = response.delay + (state.latency_seconds if token is not None else 0.0)
+            if delay and self.server.stopping.wait(delay):
+                self.close_connection = True
+                return
+            self._write(response)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

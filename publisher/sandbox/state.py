@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from publisher.sandbox.faults import Dialect, FaultPlan
+from publisher.sandbox.inflight import InFlight
 from publisher.sandbox.ledger import Ledger
 from publisher.sandbox.lookup_faults import LookupFaults, failure
 from publisher.sandbox.quota import Quota
@@ -85,11 +86,15 @@ class State:
     # Idempotency-Key is ignored (every create creates) and X accepts a duplicate text.
     strict: frozenset[str] = frozenset()
     slow_seconds: float = 3.0  # how long the ``slow`` fault sleeps before answering
+    # Every request with a bearer token (the providers' API) is answered this much later:
+    # a slow but healthy provider, so that concurrent calls overlap.
+    latency_seconds: float = 0.0
     notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
     invalid_tokens: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)
     lookup_faults: LookupFaults = field(default_factory=LookupFaults)
     quota: Quota = field(default_factory=Quota)  # rate-limit headers (reported only)
+    in_flight: InFlight = field(default_factory=InFlight)  # concurrent requests, peaks
     deliveries: Inbox[Delivery] = field(default_factory=Inbox)
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
@@ -113,6 +118,7 @@ class State:
         self.faults.clear()
         self.lookup_faults.clear()
         self.quota.clear()
+        self.in_flight.clear()
         self.invalid_tokens.clear()
         self.deliveries.clear()
         self.sentry_events.clear()

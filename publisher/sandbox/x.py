@@ -18,6 +18,7 @@ https://docs.x.com/x-api/fundamentals/rate-limits (headers and per-user limits).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -63,11 +64,11 @@ class XDialect:
     def unauthorized(self) -> Response:
         return self.error(401, "Unauthorized")
 
-    def rate_limit_headers(self, now: datetime) -> dict[str, str]:
+    def rate_limit_headers(self, until: datetime) -> dict[str, str]:
         return {
             "x-rate-limit-limit": str(LIMITS["create"]),
             "x-rate-limit-remaining": "0",
-            "x-rate-limit-reset": str(int(now.timestamp()) + 1),
+            "x-rate-limit-reset": str(math.ceil(until.timestamp())),
         }
 
 

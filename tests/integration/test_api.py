@@ -356,3 +356,82 @@ def test_retried_create_with_idempotency_key_returns_the_same_post(
     assert different.status_code == 409 and different.json()["field"] == "idempotency_key"
     short = client.post("/v1/posts", json=body | {"idempotency_key": "x"})
     assert short.status_code == 422 and short.json()["field"] == "idempotency_key"
+
+
+# A credential's concurrency limit (max_in_flight)
+
+BASE = {"provider": "mastodon", "base_url": "https://social.example", "token": "t"}
+
+
+def test_max_in_flight_on_create_and_update(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    account_id = _account(client)
+    created = client.post(
+        f"/v1/accounts/{account_id}/credentials", json={**BASE, "max_in_flight": 3}
+    )
+    assert created.status_code == 201 and created.json()["max_in_flight"] == 3
+    credential_id = created.json()["id"]
+    # left out: unchanged; a number: set; null: back to PUBLISHER_CREDENTIAL_CONCURRENCY
+    assert client.patch(f"/v1/credentials/{credential_id}", json={}).json()["max_in_flight"] == 3
+    patched = client.patch(f"/v1/credentials/{credential_id}", json={"max_in_flight": 1})
+    assert patched.status_code == 200 and patched.json()["max_in_flight"] == 1
+    with sessions() as session:
+        stored = session.get(Credential, credential_id)
+        assert stored is not None and stored.max_in_flight == 1
+    cleared = client.patch(f"/v1/credentials/{credential_id}", json={"max_in_flight": None})
+    assert cleared.status_code == 200 and cleared.json()["max_in_flight"] is None
+    assert client.get(f"/v1/credentials/{credential_id}").json()["max_in_flight"] is None
+    default = client.post(f"/v1/accounts/{account_id}/credentials", json=BASE)
+    assert default.json()["max_in_flight"] is None
+
+
+@pytest.mark.parametrize("value", [0, -1, 1001, 1.5, "2", True])
+def test_max_in_flight_must_be_at_least_one(
+    client: TestClient, sessions: sessionmaker[Session], value: Any
+) -> None:
+    account_id = _account(client)
+    created = client.post(
+        f"/v1/accounts/{account_id}/credentials", json={**BASE, "max_in_flight": value}
+    )
+    assert created.status_code == 422 and created.json()["field"] == "max_in_flight"
+    credential_id = _credential(client, account_id)
+    patched = client.patch(f"/v1/credentials/{credential_id}", json={"max_in_flight": value})
+    assert patched.status_code == 422 and patched.json()["field"] == "max_in_flight"
+    with sessions() as session:
+        stored = session.get(Credential, credential_id)
+        assert stored is not None and stored.max_in_flight is None
+
+
+def test_patching_an_unknown_credential_is_404(client: TestClient) -> None:
+    response = client.patch("/v1/credentials/999999", json={"max_in_flight": 2})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("value", [0, -3, 1001, True, 2.0])
+def test_python_api_validates_max_in_flight(
+    sessions: sessionmaker[Session], settings: Settings, value: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from publisher.core import service
+    from publisher.core.tokens import token_box
+    from publisher.errors import InvalidInput
+
+    box = token_box(settings)
+    with sessions.begin() as session:
+        account = service.create_account(session, "acme")
+        with pytest.raises(InvalidInput) as refused:
+            service.add_credential(
+                session, box, account.id, "mastodon", "https://m.example", "t", max_in_flight=value
+            )
+        assert refused.value.field == "max_in_flight"
+        credential = service.add_credential(
+            session, box, account.id, "mastodon", "https://m.example", "t", max_in_flight=2
+        )
+        now = datetime.now(UTC)
+        with pytest.raises(InvalidInput):
+            service.update_credential(session, credential.id, now, max_in_flight=value)
+        assert service.update_credential(session, credential.id, now).max_in_flight == 2
+        updated = service.update_credential(session, credential.id, now, max_in_flight=None)
+        assert updated.max_in_flight is None

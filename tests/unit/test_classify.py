@@ -99,3 +99,23 @@ def test_retry_after_sets_not_before_and_rate_limit() -> None:
 def test_x_duplicate_code() -> None:
     body = {"errors": [{"code": 187, "message": "Status is a duplicate."}]}
     assert classify(get_provider("x"), exchange(403, body), NOW).category is Category.DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("provider", "headers", "cap", "wait"),
+    [
+        # X's own spelling, epoch seconds (2030-01-01T00:15:00Z)
+        ("x", {"x-rate-limit-reset": "1893456900", "x-rate-limit-remaining": "0"}, 3600.0, 900),
+        # Mastodon's, ISO 8601
+        ("mastodon", {"X-RateLimit-Reset": "2030-01-01T00:15:00.000Z"}, 3600.0, 900),
+        # one bad header cannot hold the credential past PUBLISHER_RETRY_AFTER_MAX
+        ("mastodon", {"Retry-After": "31536000"}, 3600.0, 3600),
+        ("x", {"x-rate-limit-reset": "4102444800"}, 120.0, 120),
+    ],
+)
+def test_429_waits_for_the_providers_reset_up_to_the_cap(
+    provider: str, headers: dict[str, str], cap: float, wait: int
+) -> None:
+    outcome = classify(get_provider(provider), exchange(429, {}, headers), NOW, header_cap=cap)
+    assert outcome.category is Category.UNAVAILABLE and outcome.rate_limited
+    assert outcome.not_before == NOW + timedelta(seconds=wait)

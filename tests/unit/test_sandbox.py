@@ -297,6 +297,47 @@ def test_429_carries_retry_after_and_rate_limit_headers(
     assert ISO_MILLIS.match(answer.headers["X-RateLimit-Reset"])
 
 
+@pytest.mark.parametrize("seconds", [1, 30])
+def test_429_says_how_long_to_wait_in_each_providers_headers(
+    http: requests.Session, sandbox: Sandbox, seconds: int
+) -> None:
+    sandbox.throttle_seconds = seconds
+    before = datetime.now().astimezone()
+    mastodon = toot(http, sandbox, "[[fault:429]] m")
+    x = tweet(http, sandbox, "[[fault:x_code:88]] x")
+
+    assert mastodon.headers["Retry-After"] == x.headers["Retry-After"] == str(seconds)
+    reset = datetime.fromisoformat(mastodon.headers["X-RateLimit-Reset"])
+    assert reset >= before + timedelta(seconds=seconds - 0.001)
+    assert x.headers["x-rate-limit-remaining"] == "0"
+    assert int(x.headers["x-rate-limit-reset"]) >= (before + timedelta(seconds=seconds)).timestamp()
+
+
+def test_in_flight_peak_counts_overlapping_requests_per_token(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    # Given a slow provider: every API request is answered 2 s late
+    sandbox.latency_seconds = 2.0
+    path = "/api/v1/statuses"
+    # When one create runs alone, then two overlap (the second starts once the first is
+    # recorded, so while the first is still waiting to be answered)
+    assert toot(http, sandbox, "alone").status_code == 200
+    assert sandbox.max_in_flight("POST", path, "good-token") == 1
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(toot, requests.Session(), sandbox, "first")
+        deadline = time.monotonic() + 10
+        while not any(b"first" in call.body for call in sandbox.calls):
+            assert time.monotonic() < deadline, "the first create never arrived"
+            time.sleep(0.01)
+        second = pool.submit(toot, requests.Session(), sandbox, "second")
+        assert first.result().status_code == second.result().status_code == 200
+    # Then the peak says two were in flight at once, for that token only
+    assert sandbox.max_in_flight("POST", path, "good-token") == 2
+    assert sandbox.max_in_flight("POST", path, "other-token") == 0
+    sandbox.reset()
+    assert sandbox.max_in_flight("POST", path, "good-token") == 0
+
+
 def test_slow_fault_creates_the_post_but_the_client_times_out(
     http: requests.Session, sandbox: Sandbox
 ) -> None:

@@ -42,6 +42,11 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
     assert settings.embedded_redis and settings.broker_url.startswith("redis+socket://")
     assert settings.sweep_interval == 10.0 and settings.max_attempts == 5
     assert settings.api_keys == ()
+    assert settings.retry_after_max == 3600.0
+
+
+def test_retry_after_max_is_read() -> None:
+    assert Settings.from_env({"PUBLISHER_RETRY_AFTER_MAX": "90"}).retry_after_max == 90.0
 
 
 @pytest.mark.parametrize(
@@ -50,6 +55,7 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
         ({"PUBLISHER_MAX_ATTEMPTS": "many"}, "PUBLISHER_MAX_ATTEMPTS must be an integer"),
         ({"PUBLISHER_SWEEP_INTERVAL": "0"}, "PUBLISHER_SWEEP_INTERVAL must be >= 0.1"),
         ({"PUBLISHER_LEASE_SECONDS": "10"}, "PUBLISHER_LEASE_SECONDS (10) must exceed"),
+        ({"PUBLISHER_RETRY_AFTER_MAX": "-1"}, "PUBLISHER_RETRY_AFTER_MAX must be >= 0"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
