@@ -35,6 +35,9 @@ from publisher.providers import get_provider
 BILLING_STATUSES = ("active", "past_due", "suspended")
 MAX_ATTEMPTS_LIMIT = 100  # beyond this a post would retry for days: surely a mistake
 PAGE_LIMIT = 500  # the largest page a listing returns
+# A token goes in an HTTP header: visible ASCII only ("!" to "~"), so no whitespace or
+# control character can break the header or make ``requests`` quote the token in an error.
+TOKEN_FIRST, TOKEN_LAST = "!", "~"
 
 
 T = TypeVar("T")
@@ -72,6 +75,17 @@ def _check_max_attempts(value: int | None) -> int | None:
     if value is not None and not 1 <= value <= MAX_ATTEMPTS_LIMIT:
         raise InvalidInput("max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")
     return value
+
+
+def _check_token(token: str) -> str:
+    """A token that can go in an HTTP header as is (a refused token is never echoed)."""
+    if not token:
+        raise InvalidInput("token", "must not be empty")
+    if not all(TOKEN_FIRST <= ch <= TOKEN_LAST for ch in token):
+        raise InvalidInput(
+            "token", "must be printable ASCII without spaces, tabs, line breaks or NUL"
+        )
+    return token
 
 
 def _check_url(url: str) -> str:
@@ -129,8 +143,7 @@ def add_credential(
 ) -> Credential:
     get_account(session, account_id)
     get_provider(provider)
-    if not token:
-        raise InvalidInput("token", "must not be empty")
+    _check_token(token)
     if backoff is not None and backoff not in Backoff.__members__.values():
         raise InvalidInput("backoff", f"must be one of: {', '.join(b.value for b in Backoff)}")
     if retry_base is not None and retry_base < 0:
@@ -157,8 +170,7 @@ def replace_token(
 ) -> Credential:
     """Store a new token and clear the credential's invalid mark."""
     credential = get_credential(session, credential_id)
-    if not token:
-        raise InvalidInput("token", "must not be empty")
+    _check_token(token)
     credential.token_encrypted = box.encrypt(token)
     credential.invalid_since = None
     credential.last_verified_at = None

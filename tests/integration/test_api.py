@@ -11,8 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.api.app import create_app
-from publisher.core.models import Credential, Post, PostEvent
+from publisher.core import service
+from publisher.core.models import Credential, Post, PostEvent, utcnow
 from publisher.core.settings import Settings
+from publisher.core.tokens import token_box
+from publisher.errors import InvalidInput
 
 AUTH = {"Authorization": "Bearer test-key"}
 
@@ -271,6 +274,56 @@ def test_bad_base_url_is_422(client: TestClient) -> None:
         json={"provider": "mastodon", "base_url": "ftp:/x", "token": "t"},
     )
     assert response.status_code == 422 and response.json()["field"] == "base_url"
+
+
+# Tokens go in an HTTP header as they are: whatever cannot is refused, never echoed.
+BAD_TOKENS = [
+    "tok-line\nbreak",
+    "tok-carriage\rreturn",
+    "tok-tab\there",
+    "tok-nul\x00here",
+    " tok-leading-space",
+    "tok-trailing-space ",
+    "tok inner space",
+    "tok-bell\x07",
+    "tok-delete\x7f",
+    "tok-nbsp\u00a0x",
+    "tok-unicode-\u00e9t\u00e9",
+    "tok-line-sep\u2028x",
+]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=repr)
+def test_token_that_cannot_go_in_a_header_is_422(
+    client: TestClient, sessions: sessionmaker[Session], token: str
+) -> None:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id)
+    created = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "mastodon", "base_url": "https://social.example", "token": token},
+    )
+    replaced = client.put(f"/v1/credentials/{credential_id}/token", json={"token": token})
+    for response in (created, replaced):
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "token"
+        assert token not in response.text and token.strip() not in response.text
+    assert _count(sessions, Credential) == 1
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=repr)
+def test_python_api_refuses_a_token_that_cannot_go_in_a_header(
+    settings: Settings, sessions: sessionmaker[Session], token: str
+) -> None:
+    box = token_box(settings)
+    with sessions.begin() as session:
+        account = service.create_account(session, "acme")
+        good = service.add_credential(session, box, account.id, "x", "https://x.example", "t0k!")
+        with pytest.raises(InvalidInput) as created:
+            service.add_credential(session, box, account.id, "x", "https://x.example", token)
+        with pytest.raises(InvalidInput) as replaced:
+            service.replace_token(session, box, good.id, token, utcnow())
+    assert created.value.field == replaced.value.field == "token"
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:
