@@ -87,6 +87,11 @@ class Settings:
     max_rescues: int = 3
 
     @property
+    def embedded_database(self) -> bool:
+        """The laptop mode's SQLite: the only database that may run on a generated key."""
+        return self.database_url.startswith("sqlite")
+
+    @property
     def embedded_redis(self) -> bool:
         return self.redis_url is None
 
@@ -143,6 +148,12 @@ class Settings:
 
     def check(self) -> None:
         """Refuse settings that would break the engine's guarantees."""
+        if not self.secret_keys and not self.embedded_database:
+            # A process with a key of its own could decrypt no stored token.
+            raise ConfigError(
+                "PUBLISHER_SECRET_KEY is not set: it is required with any database other "
+                "than the embedded SQLite (set the Fernet keys every process shares)"
+            )
         if self.notify_url and not self.notify_secret:
             raise ConfigError(
                 "PUBLISHER_NOTIFY_URL is set but PUBLISHER_NOTIFY_SECRET is not: "

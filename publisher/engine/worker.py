@@ -143,6 +143,9 @@ def _token(job: Job, deps: Dependencies) -> str | None:
     try:
         return deps.box.decrypt(job.token_encrypted)
     except TokenError:
+        # WARNING, not ERROR: Sentry's logging integration would alert once per post.
+        log.warning("post %s: credential %s cannot be decrypted", job.post_id, job.credential_id)
+        sentry.undecryptable(job)  # once per credential; the post is released (plan)
         return None
 
 

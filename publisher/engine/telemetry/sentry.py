@@ -99,6 +99,29 @@ def exception(exc: BaseException, job: Job) -> None:
     log.error("post %s: unexpected %s", job.post_id, exc.__class__.__name__, exc_info=exc)
 
 
+_undecryptable_reported: set[int] = set()  # credential ids this process already reported
+
+
+def undecryptable(job: Job) -> None:
+    """A credential's token cannot be decrypted (a missing or wrong key): one alert per
+    credential, not per post (its fingerprint also groups other processes' alerts)."""
+    if job.credential_id in _undecryptable_reported:
+        return
+    _undecryptable_reported.add(job.credential_id)
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("provider", job.provider)
+            scope.set_context("post", _context(job))
+            scope.fingerprint = ["undecryptable-token", str(job.credential_id)]
+            sentry_sdk.capture_message(
+                f"credential {job.credential_id}: its token cannot be decrypted with "
+                "PUBLISHER_SECRET_KEY; its posts wait until the key is restored",
+                level="error",
+            )
+    except Exception:  # pragma: no cover
+        log.warning("could not report to Sentry", exc_info=True)
+
+
 def lease_lost(job: Job, decided: Plan) -> None:
     try:
         with sentry_sdk.new_scope() as scope:
