@@ -23,7 +23,7 @@ from publisher.api.schemas import (
     PostPatch,
     TokenIn,
 )
-from publisher.core import control, db, service
+from publisher.core import control, db, redact, service
 
 router = APIRouter(prefix="/v1")
 ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -54,7 +54,7 @@ def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -
 @router.post("/accounts/{account_id}/credentials", status_code=201, tags=["credentials"])
 def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -> CredentialOut:
     ctx = context(request)
-    with db.transaction(ctx.sessions) as session:
+    with redact.activated(redact.Redactor([body.token])), db.transaction(ctx.sessions) as session:
         credential = service.add_credential(
             session,
             ctx.box,
@@ -78,7 +78,7 @@ def get_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
 def replace_token(request: Request, credential_id: ObjectId, body: TokenIn) -> CredentialOut:
     ctx = context(request)
     now = ctx.clock()
-    with db.transaction(ctx.sessions) as session:
+    with redact.activated(redact.Redactor([body.token])), db.transaction(ctx.sessions) as session:
         credential = service.replace_token(session, ctx.box, credential_id, body.token, now)
         reapproved = []
         if body.reapprove:

@@ -120,6 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         if response.delay and self.server.stopping.wait(response.delay):
             self.close_connection = True
             return
+        if response.raw is not None:  # not HTTP: the client's parser fails on it
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.wfile.write(response.raw)
+            return
         self._write(response)
 
     def _read_body(self) -> bytes:

@@ -2,7 +2,8 @@
 
 Without ``SENTRY_DSN`` nothing is sent and every function here is a no-op. Events never
 carry tokens: local variables are off, ``send_default_pii`` is off, and ``before_send`` /
-``before_breadcrumb`` redact secret-named fields and Authorization headers everywhere.
+``before_breadcrumb`` redact secret-named fields and Authorization headers everywhere, and
+every string with the active job's ``Redactor`` (its token in any common encoding).
 Reporting never raises into the engine.
 """
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def _scrub(event: Any, _hint: Any) -> Any:
-    return redact.data(event)
+    return redact.active().data(redact.data(event))
 
 
 def init(settings: Settings, *, celery: bool = False) -> bool:
@@ -64,7 +65,7 @@ def _context(job: Job) -> dict[str, Any]:
     }
 
 
-def unclassified(job: Job, outcome: Outcome, exchange: Exchange, token: str) -> None:
+def unclassified(job: Job, outcome: Outcome, exchange: Exchange, secrets: redact.Redactor) -> None:
     """An answer nobody classified yet: a human should look and add a table row."""
     try:
         with sentry_sdk.new_scope() as scope:
@@ -75,14 +76,15 @@ def unclassified(job: Job, outcome: Outcome, exchange: Exchange, token: str) -> 
                 "response",
                 {
                     "status": exchange.status,
-                    "error": redact.text(exchange.error or "", [token]),
-                    "headers": redact.headers(exchange.headers, [token]),
-                    "body": redact.body(exchange.body, [token]),
+                    "error": redact.text(exchange.error or "", secrets),
+                    "headers": redact.headers(exchange.headers, secrets),
+                    "body": redact.body(exchange.body, secrets),
                 },
             )
             scope.fingerprint = ["unclassified", job.provider, str(exchange.status)]
             sentry_sdk.capture_message(
-                f"unclassified {job.provider} response: {outcome.message}", level="warning"
+                redact.text(f"unclassified {job.provider} response: {outcome.message}", secrets),
+                level="warning",
             )
     except Exception:  # pragma: no cover - reporting must not break publishing
         log.warning("could not report to Sentry", exc_info=True)
