@@ -64,6 +64,7 @@ def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -
             body.token,
             backoff=body.backoff,
             retry_base=body.retry_base,
+            allow_private=ctx.settings.allow_private_urls,
         )
         return CredentialOut.of(credential)
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher.core import lifecycle, recurrence
+from publisher.core.addresses import url_problem
 from publisher.core.models import (
     Account,
     ApiCall,
@@ -88,10 +89,13 @@ def _check_token(token: str) -> str:
     return token
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, allow_private: bool) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput("base_url", "must be an absolute http(s) URL")
+    problem = url_problem(url, allow_private)
+    if problem:
+        raise InvalidInput("base_url", problem)
     return url.rstrip("/")
 
 
@@ -140,7 +144,12 @@ def add_credential(
     *,
     backoff: str | None = None,
     retry_base: float | None = None,
+    allow_private: bool = True,
 ) -> Credential:
+    """A credential for ``account_id``. ``base_url`` is refused when it points at a
+    link-local or cloud-metadata address, or (``allow_private`` false: pass
+    ``settings.allow_private_urls``) at a loopback or private one; the engine checks the
+    resolved address again at every call."""
     get_account(session, account_id)
     get_provider(provider)
     _check_token(token)
@@ -151,7 +160,7 @@ def add_credential(
     credential = Credential(
         account_id=account_id,
         provider=provider,
-        base_url=_check_url(base_url),
+        base_url=_check_url(base_url, allow_private),
         token_encrypted=box.encrypt(token),
         backoff=backoff or Backoff.EXPONENTIAL.value,
         retry_base=retry_base,

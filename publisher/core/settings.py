@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from publisher.core.addresses import url_problem
 from publisher.errors import ConfigError
 
 DEFAULT_DATA_DIR = "./publisher-data"
@@ -41,6 +42,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("1", "true", "yes", "on")
 
 
 def safe_url(url: str) -> str:
@@ -85,6 +95,7 @@ class Settings:
     watchdog_due_limit: float = 60.0
     reconcile_timeout: float = 3600.0
     max_rescues: int = 3
+    allow_private_urls: bool = True  # loopback/private destinations (embedded mode only)
 
     @property
     def embedded_database(self) -> bool:
@@ -142,6 +153,9 @@ class Settings:
             ),
             reconcile_timeout=_float(env, "PUBLISHER_RECONCILE_TIMEOUT", 3600.0),
             max_rescues=_int(env, "PUBLISHER_MAX_RESCUES", 3, minimum=1),
+            allow_private_urls=_bool(
+                env, "PUBLISHER_ALLOW_PRIVATE_URLS", database_url.startswith("sqlite")
+            ),
         )
         settings.check()
         return settings
@@ -154,6 +168,9 @@ class Settings:
                 "PUBLISHER_SECRET_KEY is not set: it is required with any database other "
                 "than the embedded SQLite (set the Fernet keys every process shares)"
             )
+        problem = self.notify_url and url_problem(self.notify_url, self.allow_private_urls)
+        if problem:
+            raise ConfigError(f"PUBLISHER_NOTIFY_URL {problem}")
         if self.notify_url and not self.notify_secret:
             raise ConfigError(
                 "PUBLISHER_NOTIFY_URL is set but PUBLISHER_NOTIFY_SECRET is not: "

@@ -194,7 +194,8 @@ def _get_json(deps: Dependencies, job: Job, lease: Lease) -> GetJson:
         if budget is None:
             raise LookupFailed("the post's lease was lost")
         call = PreparedCall("GET", url, headers)
-        return json_of(perform(deps.http, call, deps.timeout, time.monotonic() + budget))
+        private = deps.settings.allow_private_urls
+        return json_of(perform(deps.http, call, deps.timeout, time.monotonic() + budget, private))
 
     return get_json
 
@@ -218,9 +219,12 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     budget = lease.budget(deps, job)
     if budget is None:
         return _lease_lost_before_call(deps, job, call_id)
-    exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget)
+    private = deps.settings.allow_private_urls
+    exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget, private)
     now = deps.clock()
     outcome = classify(provider, exchange, now, request)
+    if exchange.forbidden:  # the base URL now leads somewhere we never call: not retried
+        outcome = Outcome(Category.FORBIDDEN, exchange.error)
     if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
         found = reconcile.look_up(provider, job, request, deps, get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)

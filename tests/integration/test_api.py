@@ -326,6 +326,43 @@ def test_python_api_refuses_a_token_that_cannot_go_in_a_header(
     assert created.value.field == replaced.value.field == "token"
 
 
+# (base_url, refused even when private destinations are allowed)
+DESTINATIONS = [
+    ("http://169.254.169.254/latest/meta-data", True),
+    ("http://[fd00:ec2::254]/", True),
+    ("http://[fe80::1]/", True),
+    ("http://metadata.google.internal/", True),
+    ("http://2852039166/", True),
+    ("file:///etc/passwd", True),
+    ("gopher://127.0.0.1:6379/_", True),
+    ("http://127.0.0.1:8000/", False),
+    ("http://localhost/", False),
+    ("http://[::1]/", False),
+    ("http://10.0.0.1/", False),
+    ("http://192.168.0.10/", False),
+    ("http://100.64.0.1/", False),
+    ("http://0.0.0.0/", False),
+]
+
+
+@pytest.mark.parametrize(("base_url", "always"), DESTINATIONS)
+def test_forbidden_destination_is_422(
+    client: TestClient, settings: Settings, base_url: str, always: bool
+) -> None:
+    # Private ranges are allowed only in the embedded mode (the SQLite database here)
+    refused = always or not settings.allow_private_urls
+    account_id = _account(client)
+    response = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "webhook", "base_url": base_url, "token": "tok-dest"},
+    )
+    if refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "base_url"
+    else:
+        assert response.status_code == 201, response.text
+
+
 def test_malformed_json_is_422(client: TestClient) -> None:
     response = client.post(
         "/v1/accounts", content=b"{not json", headers={"Content-Type": "application/json"}

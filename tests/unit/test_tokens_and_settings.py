@@ -81,3 +81,44 @@ def test_a_database_other_than_the_embedded_sqlite_needs_the_secret_key(
     with pytest.raises(ConfigError, match="PUBLISHER_SECRET_KEY"):
         token_box(unchecked)
     assert not (tmp_path / "secret.key").exists()
+
+
+@pytest.mark.parametrize(
+    ("database", "allow", "notify_url", "refused"),
+    [
+        ("sqlite:///x.db", "", "http://127.0.0.1:9000/n", False),  # embedded: allowed
+        ("sqlite:///x.db", "false", "http://127.0.0.1:9000/n", True),
+        ("postgresql://u@h/p", "", "http://127.0.0.1:9000/n", True),  # default: refused
+        ("postgresql://u@h/p", "", "http://10.0.0.8/n", True),
+        ("postgresql://u@h/p", "true", "http://10.0.0.8/n", False),
+        ("postgresql://u@h/p", "true", "http://169.254.169.254/n", True),  # never
+        ("sqlite:///x.db", "", "http://metadata.google.internal/n", True),
+        ("sqlite:///x.db", "", "ftp://app.example/n", True),
+        ("postgresql://u@h/p", "", "https://app.example/n", False),
+    ],
+)
+def test_notify_url_destination_is_checked_at_start(
+    database: str, allow: str, notify_url: str, refused: bool
+) -> None:
+    env = {
+        "PUBLISHER_DATABASE_URL": database,
+        "PUBLISHER_SECRET_KEY": Fernet.generate_key().decode(),
+        "PUBLISHER_ALLOW_PRIVATE_URLS": allow,
+        "PUBLISHER_NOTIFY_URL": notify_url,
+        "PUBLISHER_NOTIFY_SECRET": "s",
+    }
+    if refused:
+        with pytest.raises(ConfigError, match="PUBLISHER_NOTIFY_URL"):
+            Settings.from_env(env)
+    else:
+        Settings.from_env(env)
+
+
+def test_private_urls_are_allowed_by_default_only_with_the_embedded_sqlite() -> None:
+    key = Fernet.generate_key().decode()
+    assert Settings.from_env({}).allow_private_urls
+    pg = {"PUBLISHER_DATABASE_URL": "postgresql://u@h/p", "PUBLISHER_SECRET_KEY": key}
+    assert not Settings.from_env(pg).allow_private_urls
+    assert Settings.from_env({**pg, "PUBLISHER_ALLOW_PRIVATE_URLS": "yes"}).allow_private_urls
+    with pytest.raises(ConfigError, match="PUBLISHER_ALLOW_PRIVATE_URLS must be true or false"):
+        Settings.from_env({"PUBLISHER_ALLOW_PRIVATE_URLS": "maybe"})
