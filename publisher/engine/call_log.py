@@ -22,6 +22,10 @@ from publisher.engine.exchange import Exchange
 from publisher.engine.lock import Job
 from publisher.providers.base import PreparedCall
 
+# The url column's size: a longer URL (a credential stored before its base_url was bounded)
+# is cut rather than failing the attempt's first write.
+URL_LIMIT: int = getattr(ApiCall.__table__.c.url.type, "length", None) or 2_000
+
 IN_FLIGHT = "in_flight"
 ABANDONED = "abandoned"
 CRASHED = "crashed"  # the worker hit an unexpected error around the call
@@ -50,7 +54,7 @@ def insert_start(
                 attempt=job.attempt,
                 provider=job.provider,
                 method=call.method,
-                url=redact.text(call.url, secrets),
+                url=redact.text(call.url, secrets)[:URL_LIMIT],
                 request_headers=redact.headers(call.headers, secrets),
                 request_body=redact.body(_request_body(call), secrets),
                 response_headers={},
@@ -121,7 +125,7 @@ def lookup(
                 attempt=job.attempt,
                 provider=job.provider,
                 method="LOOKUP",
-                url=redact.text(job.base_url, secrets),
+                url=redact.text(job.base_url, secrets)[:URL_LIMIT],
                 category=category,
                 error=None if error is None else redact.text(error, secrets),
                 duration_ms=round(duration_ms, 3),

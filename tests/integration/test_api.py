@@ -363,6 +363,84 @@ def test_forbidden_destination_is_422(
         assert response.status_code == 201, response.text
 
 
+EARLIEST = "0001-01-01T00:00:00+01:00"  # before year 1 in UTC
+LATEST = "9999-12-31T23:59:59-01:00"  # after year 9999 in UTC
+LONG_BASE_URL = "https://social.example/" + "a" * 1_950  # fits the column, not the log
+
+# (method, path, body, field): hostile input is a 422 naming the field, on both databases
+HOSTILE = [
+    ("post", "/v1/posts", {"scheduled_at": EARLIEST}, "scheduled_at"),
+    ("post", "/v1/posts", {"scheduled_at": LATEST}, "scheduled_at"),
+    ("post", "/v1/posts", {"scheduled_at": "9999-12-31T23:59:59Z"}, "scheduled_at"),
+    ("post", "/v1/posts", {"text": "hello\x00world"}, "text"),
+    ("post", "/v1/posts", {"idempotency_key": "key\x00-12345678"}, "idempotency_key"),
+    ("post", "/v1/posts", {"idempotency_key": "cl\u00e9-unique-1234"}, "idempotency_key"),
+    (
+        "post",
+        "/v1/posts",
+        {"idempotency_key": "\u043a\u043b\u044e\u0447-1234567"},
+        "idempotency_key",
+    ),
+    ("post", "/v1/posts", {"idempotency_key": "emoji-\U0001f600-1234"}, "idempotency_key"),
+    ("post", "/v1/posts", {"options": {"visibility": "pub\x00lic"}}, "options"),
+    ("post", "/v1/posts", {"options": {"k\x00": "v"}}, "options"),
+    ("post", "/v1/posts", {"options": {"poll": {"options": ["a\x00"]}}}, "options"),
+    ("post", "/v1/posts", {"timezone": "UTC\x00"}, "timezone"),
+    ("post", "/v1/posts", {"recurrence": "0 9 * * *\x00", "timezone": "UTC"}, "recurrence"),
+    ("patch", "/v1/posts/{post}", {"text": "a\x00"}, "text"),
+    ("patch", "/v1/posts/{post}", {"options": {"spoiler_text": "\x00"}}, "options"),
+    ("patch", "/v1/posts/{post}", {"scheduled_at": EARLIEST}, "scheduled_at"),
+    ("patch", "/v1/posts/{post}", {"scheduled_at": LATEST}, "scheduled_at"),
+    ("post", "/v1/posts/{post}/approve", {"scheduled_at": EARLIEST}, "scheduled_at"),
+    ("post", "/v1/posts/{post}/approve", {"scheduled_at": LATEST}, "scheduled_at"),
+    ("post", "/v1/accounts", {"name": "ac\x00me"}, "name"),
+    (
+        "post",
+        "/v1/accounts/{account}/credentials",
+        {"base_url": "https://a\x00.example"},
+        "base_url",
+    ),
+    (
+        "post",
+        "/v1/accounts/{account}/credentials",
+        {"base_url": "https://a.example/ x"},
+        "base_url",
+    ),
+    ("post", "/v1/accounts/{account}/credentials", {"base_url": LONG_BASE_URL}, "base_url"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "change", "field"), HOSTILE)
+def test_hostile_input_is_422_and_writes_nothing(
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    method: str,
+    path: str,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    draft = _post(client)
+    account, credential = draft["account_id"], draft["credential_id"]
+    defaults = {
+        "/v1/posts": {"account_id": account, "credential_id": credential, "text": "ok"},
+        "/v1/accounts": {"name": "ok"},
+        "/v1/accounts/{account}/credentials": {
+            "provider": "mastodon",
+            "base_url": "https://social.example",
+            "token": "tok-hostile",
+        },
+    }
+    before = client.get(f"/v1/posts/{draft['id']}").json()
+    counts = [_count(sessions, model) for model in (Post, Credential, PostEvent)]
+    body = {**defaults.get(path, {}), **change}
+    url = path.format(post=draft["id"], account=account)
+    response = client.request(method.upper(), url, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field, response.text
+    assert [_count(sessions, model) for model in (Post, Credential, PostEvent)] == counts
+    assert client.get(f"/v1/posts/{draft['id']}").json() == before
+
+
 def test_malformed_json_is_422(client: TestClient) -> None:
     response = client.post(
         "/v1/accounts", content=b"{not json", headers={"Content-Type": "application/json"}
