@@ -122,3 +122,13 @@ def test_active_redactor_scrubs_a_sentry_like_event() -> None:
         scrubbed = redact.active().data(event)
     assert TOKEN not in json.dumps(scrubbed) and repr(TOKEN)[1:-1] not in json.dumps(scrubbed)
     assert scrubbed["n"] == 1
+
+
+def test_sentry_events_are_scrubbed_with_the_active_redactor() -> None:
+    from publisher.engine.telemetry import sentry
+
+    event = {"message": f"crash: {TOKEN!r}", "extra": {"url": f"/cb?t={quote_plus(TOKEN)}"}}
+    with redact.activated(redact.Redactor([TOKEN])):
+        scrubbed = json.dumps(sentry._scrub(event, None))
+    for encoded in _written(TOKEN):
+        assert encoded not in scrubbed
