@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.api import errors, routes
 from publisher.api.context import Context
 from publisher.api.limits import BodyLimit
-from publisher.core import db
+from publisher.core import db, redact
 from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
@@ -66,6 +66,7 @@ def create_app(
         description="Publishes approved posts to third-party APIs, on time and exactly once.",
     )
     app.state.context = Context(settings, sessions, token_box(settings), clock, on_approved)
+    redact.install_log_filter()  # a token in a request is scrubbed from what its route logs
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 

@@ -26,7 +26,7 @@ from publisher.api.schemas import (
     SeriesOut,
     TokenIn,
 )
-from publisher.core import control, db, series, service
+from publisher.core import control, db, redact, series, service
 
 router = APIRouter(prefix="/v1")
 ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -61,7 +61,7 @@ def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -
 @router.post("/accounts/{account_id}/credentials", status_code=201, tags=["credentials"])
 def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -> CredentialOut:
     ctx = context(request)
-    with db.transaction(ctx.sessions) as session:
+    with redact.activated(redact.Redactor([body.token])), db.transaction(ctx.sessions) as session:
         credential = service.add_credential(
             session,
             ctx.box,
@@ -72,6 +72,7 @@ def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -
             backoff=body.backoff,
             retry_base=body.retry_base,
             max_in_flight=body.max_in_flight,
+            allow_private=ctx.settings.allow_private_urls,
         )
         return CredentialOut.of(credential)
 
@@ -102,7 +103,7 @@ def get_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
 def replace_token(request: Request, credential_id: ObjectId, body: TokenIn) -> CredentialOut:
     ctx = context(request)
     now = ctx.clock()
-    with db.transaction(ctx.sessions) as session:
+    with redact.activated(redact.Redactor([body.token])), db.transaction(ctx.sessions) as session:
         credential = service.replace_token(session, ctx.box, credential_id, body.token, now)
         reapproved = []
         if body.reapprove:

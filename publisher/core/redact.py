@@ -1,39 +1,152 @@
 """Removing secrets from what is recorded: call-log headers and bodies, log lines, events.
 
-Redaction is by name (Authorization, token fields...) and by value (the credential's own
-token, wherever it appears), so a provider echoing the token back cannot leak it either.
+Redaction is by name (Authorization, token fields...) and by value: a ``Redactor`` built
+from the credential's own token replaces it, and its common encodings (repr and JSON
+escapes, URL encoding, base64 as in a ``Basic`` header), wherever they appear, so a
+provider echoing the token back cannot leak it either. The worker builds one per job and
+makes it ``active`` for the job's duration, so log lines (``LogFilter``), Sentry events and
+call-log rows written deep in the engine are scrubbed with it too.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import contextvars
+import html
 import json
-from collections.abc import Iterable, Mapping
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from publisher.core.constants import CALL_LOG_BODY_LIMIT, REDACTED, SECRET_NAMES
+
+# A secret shorter than this is not searched for: it would match ordinary words.
+MIN_SECRET = 4
+# A text ending in a prefix of a secret this long (or longer) was cut mid-secret (a
+# message bounded in length); shorter prefixes are too common to tell.
+MIN_CUT_PREFIX = 6
 
 
 def _is_secret(name: str) -> bool:
     return name.lower() in SECRET_NAMES
 
 
-def headers(values: Mapping[str, str], secrets: Iterable[str] = ()) -> dict[str, str]:
+def _base64_cores(raw: bytes) -> set[str]:
+    """What ``raw`` looks like inside any base64 text (``base64(user:token)`` included):
+    for each of the three alignments, the characters that depend on ``raw`` alone."""
+    cores = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode().rstrip("=")
+        start = {0: 0, 1: 2, 2: 3}[shift]  # characters that hold bits of the padding
+        end = len(encoded) - (1 if (shift + len(raw)) % 3 else 0)  # bits of what follows
+        core = encoded[start:end]
+        cores |= {core, core.replace("+", "-").replace("/", "_")}
+    cores.add(base64.b64encode(raw).decode())  # the whole of base64(token), padding too
+    return cores
+
+
+def encodings(secret: str) -> set[str]:
+    """``secret`` and the ways it is commonly written in messages and bodies."""
+    found = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+        quote(secret),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        quote_plus(secret, safe=""),
+        html.escape(secret),
+        secret.encode("unicode_escape").decode(),
+    }
+    found |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), s) for s in set(found)}
+    found |= _base64_cores(secret.encode())
+    return {s for s in found if len(s) >= MIN_SECRET}
+
+
+class Redactor:
+    """Replaces given secrets, in every encoding ``encodings`` knows, with ``REDACTED``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        needles: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= MIN_SECRET:
+                needles |= encodings(secret)
+        # Longest first: an encoding that contains another is replaced whole.
+        self.needles = tuple(sorted(needles, key=len, reverse=True))
+
+    def __bool__(self) -> bool:
+        return bool(self.needles)
+
+    def __call__(self, value: str) -> str:
+        """``value`` without the secrets; a secret cut off at its end goes too."""
+        for needle in self.needles:
+            if needle in value:
+                value = value.replace(needle, REDACTED)
+        for needle in self.needles:
+            for size in range(len(needle) - 1, MIN_CUT_PREFIX - 1, -1):
+                if value.endswith(needle[:size]):
+                    value = value[:-size] + REDACTED
+                    break
+        return value
+
+    def data(self, value: Any) -> Any:
+        """Every string in a JSON-like structure (a Sentry event) redacted."""
+        if not self.needles:
+            return value
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {k: self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value
+
+
+NOTHING = Redactor()
+
+_active: contextvars.ContextVar[Redactor] = contextvars.ContextVar(
+    "publisher_redactor", default=NOTHING
+)
+
+
+def active() -> Redactor:
+    """The redactor of the job (or request) being handled; redacts nothing outside one."""
+    return _active.get()
+
+
+@contextlib.contextmanager
+def activated(redactor: Redactor) -> Iterator[Redactor]:
+    """Make ``redactor`` (plus any already active) the active one inside this block."""
+    combined = Redactor()
+    combined.needles = tuple(sorted({*redactor.needles, *active().needles}, key=len, reverse=True))
+    token = _active.set(combined)
+    try:
+        yield combined
+    finally:
+        _active.reset(token)
+
+
+def _redactor(secrets: Iterable[str] | Redactor) -> Redactor:
+    return secrets if isinstance(secrets, Redactor) else Redactor(secrets)
+
+
+def headers(values: Mapping[str, str], secrets: Iterable[str] | Redactor = ()) -> dict[str, str]:
     """A copy of ``values`` with secret headers replaced and known secrets scrubbed."""
-    found = list(secrets)
+    scrub = _redactor(secrets)
     return {
-        name: REDACTED if _is_secret(name) else text(value, found) for name, value in values.items()
+        name: REDACTED if _is_secret(name) else text(value, scrub) for name, value in values.items()
     }
 
 
-def text(value: str, secrets: Iterable[str] = ()) -> str:
+def text(value: str, secrets: Iterable[str] | Redactor = ()) -> str:
     """``value`` with every occurrence of each (non-trivial) secret replaced, and without
     NUL characters (PostgreSQL text cannot hold them; a provider may send them)."""
-    value = value.replace("\x00", "")
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            value = value.replace(secret, REDACTED)
-    return value
+    return _redactor(secrets)(value.replace("\x00", ""))
 
 
 def data(value: Any) -> Any:
@@ -51,7 +164,7 @@ def truncate(value: str, limit: int = CALL_LOG_BODY_LIMIT) -> str:
     return value[:limit] + f"... [{len(value) - limit} more characters]"
 
 
-def body(raw: bytes | str | None, secrets: Iterable[str] = ()) -> str | None:
+def body(raw: bytes | str | None, secrets: Iterable[str] | Redactor = ()) -> str | None:
     """A request or response body fit for the call log: secrets out, size bounded."""
     if raw is None:
         return None
@@ -59,3 +172,30 @@ def body(raw: bytes | str | None, secrets: Iterable[str] = ()) -> str | None:
     with contextlib.suppress(ValueError):  # not JSON: redact it as plain text
         decoded = json.dumps(data(json.loads(decoded)), ensure_ascii=False)
     return truncate(text(decoded, secrets))
+
+
+class LogFilter(logging.Filter):
+    """Scrubs the active redactor's secrets from a record's message and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scrub = active()
+        if not scrub:
+            return True
+        try:
+            record.msg, record.args = scrub(record.getMessage()), None
+            if record.exc_info:
+                formatted = logging.Formatter().formatException(record.exc_info)
+                record.exc_text = scrub(formatted)
+            elif record.exc_text:
+                record.exc_text = scrub(record.exc_text)
+        except Exception:  # a record that cannot be formatted: let logging report it
+            return True
+        return True
+
+
+def install_log_filter(logger: logging.Logger | None = None) -> None:
+    """Put a ``LogFilter`` on every handler of ``logger`` (the root logger by default), once;
+    safe to call again after logging was reconfigured (new handlers get one too)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, LogFilter) for f in handler.filters):
+            handler.addFilter(LogFilter())

@@ -8,8 +8,9 @@ transaction, so a failure never leaves a partial write.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import EllipsisType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher.core import lifecycle, recurrence, series
+from publisher.core.addresses import url_problem
 from publisher.core.models import (
     Account,
     ApiCall,
@@ -40,6 +42,19 @@ MAX_LATENESS = 366 * 86_400.0  # s: a limit beyond a year means "no limit": leav
 # A credential's calls in flight at once: providers limit requests per token, so more than
 # this is surely a mistake (each slot is a worker busy on that one token).
 MAX_IN_FLIGHT = 1000
+# A token goes in an HTTP header: visible ASCII only ("!" to "~"), so no whitespace or
+# control character can break the header or make ``requests`` quote the token in an error.
+TOKEN_FIRST, TOKEN_LAST = "!", "~"
+# Scheduled times outside these bounds are surely mistakes; near the calendar's ends an
+# offset (or the engine's date arithmetic) would leave the calendar.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+# api_calls.url holds 2,000 characters: this leaves room for the longest path and query
+# a provider appends, so every call the engine makes can be logged.
+BASE_URL_LIMIT = 1_000
+# Characters no stored text may hold: NUL (PostgreSQL text cannot) and lone surrogates
+# (not encodable as UTF-8).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 T = TypeVar("T")
@@ -53,8 +68,33 @@ def _get(session: Session, model: type[T], object_id: int, field: str) -> T:
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise InvalidInput(field, "must include a time zone offset, e.g. 2030-01-01T09:00:00Z")
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None  # the offset takes it past year 1 or 9999
+    if in_utc is None or not EARLIEST_TIME <= in_utc < LATEST_TIME:
+        raise InvalidInput(
+            field, f"must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} UTC"
+        )
+    return value
+
+
+def _storable(field: str, value: Any) -> Any:
+    """``value`` when every string in it (keys and items too) can be stored and sent."""
+    if isinstance(value, str):
+        if UNSTORABLE.search(value):
+            raise InvalidInput(field, "must not contain NUL characters or lone surrogates")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _storable(field, key)
+            _storable(field, item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _storable(field, item)
     return value
 
 
@@ -65,6 +105,7 @@ def _check_billing(status: str) -> str:
 
 
 def _check_text(text: str, provider_name: str) -> str:
+    _storable("text", text)
     if not text.strip():
         raise InvalidInput("text", "must not be empty")
     limit = get_provider(provider_name).max_text_length
@@ -85,10 +126,28 @@ def _check_max_attempts(value: int | None) -> int | None:
     return value
 
 
-def _check_url(url: str) -> str:
+def _check_token(token: str) -> str:
+    """A token that can go in an HTTP header as is (a refused token is never echoed)."""
+    if not token:
+        raise InvalidInput("token", "must not be empty")
+    if not all(TOKEN_FIRST <= ch <= TOKEN_LAST for ch in token):
+        raise InvalidInput(
+            "token", "must be printable ASCII without spaces, tabs, line breaks or NUL"
+        )
+    return token
+
+
+def _check_url(url: str, allow_private: bool) -> str:
+    if len(url) > BASE_URL_LIMIT:
+        raise InvalidInput("base_url", f"must be at most {BASE_URL_LIMIT} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise InvalidInput("base_url", "must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidInput("base_url", "must be an absolute http(s) URL")
+    problem = url_problem(url, allow_private)
+    if problem:
+        raise InvalidInput("base_url", problem)
     return url.rstrip("/")
 
 
@@ -96,6 +155,7 @@ def _check_url(url: str) -> str:
 
 
 def create_account(session: Session, name: str, billing_status: str = "active") -> Account:
+    _storable("name", name)
     if not name.strip():
         raise InvalidInput("name", "must not be empty")
     account = Account(name=name, billing_status=_check_billing(billing_status), paused=False)
@@ -141,13 +201,16 @@ def add_credential(
     backoff: str | None = None,
     retry_base: float | None = None,
     max_in_flight: int | None = None,
+    allow_private: bool = True,
 ) -> Credential:
-    """A new credential of the account. ``max_in_flight``: calls in flight at once on it
-    (None: ``PUBLISHER_CREDENTIAL_CONCURRENCY``)."""
+    """A credential for ``account_id``. ``max_in_flight``: calls in flight at once on it
+    (None: ``PUBLISHER_CREDENTIAL_CONCURRENCY``). ``base_url`` is refused when it points
+    at a link-local or cloud-metadata address, or (``allow_private`` false: pass
+    ``settings.allow_private_urls``) at a loopback or private one; the engine checks the
+    resolved address again at every call."""
     get_account(session, account_id)
     get_provider(provider)
-    if not token:
-        raise InvalidInput("token", "must not be empty")
+    _check_token(token)
     if backoff is not None and backoff not in Backoff.__members__.values():
         raise InvalidInput("backoff", f"must be one of: {', '.join(b.value for b in Backoff)}")
     if retry_base is not None and retry_base < 0:
@@ -156,7 +219,7 @@ def add_credential(
     credential = Credential(
         account_id=account_id,
         provider=provider,
-        base_url=_check_url(base_url),
+        base_url=_check_url(base_url, allow_private),
         token_encrypted=box.encrypt(token),
         backoff=backoff or Backoff.EXPONENTIAL.value,
         retry_base=retry_base,
@@ -203,8 +266,7 @@ def replace_token(
 ) -> Credential:
     """Store a new token and clear the credential's invalid mark."""
     credential = get_credential(session, credential_id)
-    if not token:
-        raise InvalidInput("token", "must not be empty")
+    _check_token(token)
     credential.token_encrypted = box.encrypt(token)
     credential.invalid_since = None
     credential.last_verified_at = None
@@ -284,8 +346,10 @@ def create_post(
     credential = get_credential(session, credential_id)
     if credential.account_id != account_id:
         raise InvalidInput("credential_id", f"credential {credential_id} is not this account's")
+    _storable("options", options)
+    _storable("timezone", timezone)
     if recurrence_rule is not None:
-        recurrence.validate(recurrence_rule, timezone or "UTC")
+        recurrence.validate(_storable("recurrence", recurrence_rule), timezone or "UTC")
         series.check_end(recurrence_until, recurrence_count)
     elif recurrence_until is not None or recurrence_count is not None:
         raise InvalidInput("recurrence", "an end (until, count) needs a recurrence rule")
@@ -322,13 +386,18 @@ def create_post(
 
 
 def post_by_key(session: Session, key: str) -> Post | None:
-    """The post with this idempotency key, if any."""
-    return session.scalars(select(Post).where(Post.idempotency_key == key)).one_or_none()
+    """The post with this idempotency key, if any (``InvalidInput`` for a key that could
+    never have been stored)."""
+    query = select(Post).where(Post.idempotency_key == _check_key(key))
+    return session.scalars(query).one_or_none()
 
 
 def _check_key(key: str) -> str:
-    if not 8 <= len(key) <= 64 or not key.isprintable() or " " in key:
-        raise InvalidInput("idempotency_key", "must be 8 to 64 printable characters, no spaces")
+    """A key that fits its column and an ``Idempotency-Key`` header (visible ASCII)."""
+    if not 8 <= len(key) <= 64 or not all(TOKEN_FIRST <= ch <= TOKEN_LAST for ch in key):
+        raise InvalidInput(
+            "idempotency_key", "must be 8 to 64 printable ASCII characters, no spaces"
+        )
     return key
 
 
@@ -375,7 +444,7 @@ def edit_post(
     if text is not None:
         changes["text"] = _check_text(text, credential.provider)
     if options is not None:
-        changes["options"] = dict(options)
+        changes["options"] = dict(_storable("options", options))
     if scheduled_at is not None:
         changes["scheduled_at"] = _aware(scheduled_at, "scheduled_at")
     if max_attempts is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from publisher.core.addresses import url_problem
 from publisher.errors import ConfigError
 
 DEFAULT_DATA_DIR = "./publisher-data"
@@ -41,6 +42,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("1", "true", "yes", "on")
 
 
 def safe_url(url: str) -> str:
@@ -88,6 +98,12 @@ class Settings:
     max_lateness: float | None = None  # s; None: a post is published however late
     retry_after_max: float = 3600.0  # cap (s) on a provider's Retry-After / rate-limit reset
     credential_concurrency: int = 1  # calls in flight per credential, unless it says
+    allow_private_urls: bool = True  # loopback/private destinations (embedded mode only)
+
+    @property
+    def embedded_database(self) -> bool:
+        """The laptop mode's SQLite: the only database that may run on a generated key."""
+        return self.database_url.startswith("sqlite")
 
     @property
     def embedded_redis(self) -> bool:
@@ -143,12 +159,24 @@ class Settings:
             max_lateness=_float(env, "PUBLISHER_MAX_LATENESS", 0.0) or None,
             retry_after_max=_float(env, "PUBLISHER_RETRY_AFTER_MAX", 3600.0),
             credential_concurrency=_int(env, "PUBLISHER_CREDENTIAL_CONCURRENCY", 1, minimum=1),
+            allow_private_urls=_bool(
+                env, "PUBLISHER_ALLOW_PRIVATE_URLS", database_url.startswith("sqlite")
+            ),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Refuse settings that would break the engine's guarantees."""
+        if not self.secret_keys and not self.embedded_database:
+            # A process with a key of its own could decrypt no stored token.
+            raise ConfigError(
+                "PUBLISHER_SECRET_KEY is not set: it is required with any database other "
+                "than the embedded SQLite (set the Fernet keys every process shares)"
+            )
+        problem = self.notify_url and url_problem(self.notify_url, self.allow_private_urls)
+        if problem:
+            raise ConfigError(f"PUBLISHER_NOTIFY_URL {problem}")
         if self.notify_url and not self.notify_secret:
             raise ConfigError(
                 "PUBLISHER_NOTIFY_URL is set but PUBLISHER_NOTIFY_SECRET is not: "

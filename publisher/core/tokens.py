@@ -2,7 +2,8 @@
 
 The first key in ``PUBLISHER_SECRET_KEY`` encrypts; every key decrypts, so a new key is
 rolled in by putting it first and re-encrypting (``publisher rotate-keys``). Without a
-configured key the embedded mode generates one into the data directory (mode 0600).
+configured key the embedded mode (SQLite) generates one into the data directory (mode
+0600); with any other database a missing key is a configuration error, never a new key.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def _generated_key(data_dir: Path) -> str:
 
 
 def token_box(settings: Settings) -> TokenBox:
-    """The box for ``settings``: its configured keys, else the data directory's own key."""
+    """The box for ``settings``: its configured keys, else (embedded SQLite only) the data
+    directory's own key."""
+    if not settings.secret_keys and not settings.embedded_database:
+        raise ConfigError("PUBLISHER_SECRET_KEY is not set: required with this database")
     keys = settings.secret_keys or (_generated_key(settings.data_dir),)
     return TokenBox(keys)

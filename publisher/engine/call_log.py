@@ -2,7 +2,8 @@
 
 The row is written *before* the call (category ``in_flight``) and completed after it, so
 an attempt whose worker died mid-call is still on record (the sweep marks it
-``abandoned``). Headers and bodies are redacted and size-bounded on the way in.
+``abandoned``). Headers and bodies are redacted (by name, and by value with the job's
+``Redactor``) and size-bounded on the way in; so are URLs and error messages.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from publisher.engine.exchange import Exchange
 from publisher.engine.lock import Job
 from publisher.providers.base import PreparedCall
 
+# The url column's size: a longer URL (a credential stored before its base_url was bounded)
+# is cut rather than failing the attempt's first write.
+URL_LIMIT: int = getattr(ApiCall.__table__.c.url.type, "length", None) or 2_000
+
 IN_FLIGHT = "in_flight"
 ABANDONED = "abandoned"
 CRASHED = "crashed"  # the worker hit an unexpected error around the call
@@ -37,7 +42,9 @@ def _request_body(call: PreparedCall) -> bytes | str | None:
     return json.dumps(call.json)
 
 
-def insert_start(session: Session, job: Job, call: PreparedCall, token: str, now: datetime) -> int:
+def insert_start(
+    session: Session, job: Job, call: PreparedCall, secrets: redact.Redactor, now: datetime
+) -> int:
     """Record, in the caller's transaction, that ``job.attempt`` is about to call."""
     return int(
         session.execute(
@@ -47,9 +54,9 @@ def insert_start(session: Session, job: Job, call: PreparedCall, token: str, now
                 attempt=job.attempt,
                 provider=job.provider,
                 method=call.method,
-                url=redact.text(call.url, [token]),
-                request_headers=redact.headers(call.headers, [token]),
-                request_body=redact.body(_request_body(call), [token]),
+                url=redact.text(call.url, secrets)[:URL_LIMIT],
+                request_headers=redact.headers(call.headers, secrets),
+                request_body=redact.body(_request_body(call), secrets),
                 response_headers={},
                 category=IN_FLIGHT,
                 started_at=now,
@@ -60,11 +67,15 @@ def insert_start(session: Session, job: Job, call: PreparedCall, token: str, now
 
 
 def start(
-    sessions: sessionmaker[Session], job: Job, call: PreparedCall, token: str, now: datetime
+    sessions: sessionmaker[Session],
+    job: Job,
+    call: PreparedCall,
+    secrets: redact.Redactor,
+    now: datetime,
 ) -> int:
     """``insert_start`` in a transaction of its own; returns the row id."""
     with transaction(sessions) as session:
-        return insert_start(session, job, call, token, now)
+        return insert_start(session, job, call, secrets, now)
 
 
 def finish(
@@ -72,7 +83,7 @@ def finish(
     call_id: int,
     exchange: Exchange,
     outcome: Outcome,
-    token: str,
+    secrets: redact.Redactor,
     now: datetime,
 ) -> None:
     session.execute(
@@ -80,11 +91,11 @@ def finish(
         .where(ApiCall.id == call_id)
         .values(
             status_code=exchange.status,
-            response_headers=redact.headers(exchange.headers, [token]),
-            response_body=redact.body(exchange.body, [token]),
+            response_headers=redact.headers(exchange.headers, secrets),
+            response_body=redact.body(exchange.body, secrets),
             duration_ms=round(exchange.duration_ms, 3),
             category=outcome.category.value + ("_ambiguous" if outcome.ambiguous else ""),
-            error=redact.text(exchange.error, [token]) if exchange.error else None,
+            error=redact.text(exchange.error, secrets) if exchange.error else None,
             finished_at=now,
         )
     )
@@ -101,8 +112,11 @@ def lookup(
 ) -> None:
     """Record a reconciliation (the provider searched for an ambiguous attempt's post).
 
-    ``found`` is None when the lookup failed or the provider offers none.
+    ``found`` is None when the lookup failed or the provider offers none. The URL and
+    the error are scrubbed with the job's active ``Redactor`` (a provider's error may
+    echo the token).
     """
+    secrets = redact.active()
     category = {True: RECONCILED, False: NOT_FOUND, None: LOOKUP_FAILED}[found]
     with transaction(sessions) as session:
         session.add(
@@ -111,9 +125,9 @@ def lookup(
                 attempt=job.attempt,
                 provider=job.provider,
                 method="LOOKUP",
-                url=job.base_url,
+                url=redact.text(job.base_url, secrets)[:URL_LIMIT],
                 category=category,
-                error=error,
+                error=None if error is None else redact.text(error, secrets),
                 duration_ms=round(duration_ms, 3),
                 started_at=started,
                 finished_at=now,
@@ -130,7 +144,7 @@ def close_in_flight(
         .where(
             ApiCall.post_id == post_id, ApiCall.attempt == attempt, ApiCall.category == IN_FLIGHT
         )
-        .values(category=CRASHED, error=redact.text(error)[:2000], finished_at=now)
+        .values(category=CRASHED, error=redact.text(error, redact.active())[:2000], finished_at=now)
     )
 
 
@@ -139,7 +153,7 @@ def not_sent(session: Session, call_id: int, why: str, now: datetime) -> None:
     session.execute(
         update(ApiCall)
         .where(ApiCall.id == call_id, ApiCall.category == IN_FLIGHT)
-        .values(category=ABANDONED, error=why, finished_at=now)
+        .values(category=ABANDONED, error=redact.text(why, redact.active()), finished_at=now)
     )
 
 

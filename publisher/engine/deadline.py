@@ -8,6 +8,11 @@ any blocked send or read at once with a connection error.
 
 The socket is found through the connection pool: ``deadline_session`` mounts an adapter
 whose pools note, in the calling thread's guard, the connection each request uses.
+
+The same pools' connections check where they connect (``core.addresses``): the addresses
+the host resolves to before connecting, and the connected peer's address after, before a
+byte is sent; a forbidden one ends the call with ``ForbiddenDestination`` (nothing sent),
+whatever the host resolved to when the URL was stored (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+from publisher.core.addresses import address_problem
 
 # While the deadline passes during the connect (no socket yet), look again this often;
 # the connect timeout ends that phase anyway.
@@ -132,13 +141,76 @@ def _note_connection(connection: Any) -> None:
         guard.connection = connection
 
 
+class ForbiddenDestination(NewConnectionError):
+    """The host resolves to an address publisher must not call; nothing was sent."""
+
+
+# Whether loopback and private addresses may be called (``destinations``); link-local and
+# metadata addresses never may. Outside a ``destinations`` block: allowed (the caller
+# checked the URL when it was stored).
+_allow_private: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "publisher_allow_private", default=True
+)
+
+
+@contextmanager
+def destinations(allow_private: bool) -> Iterator[None]:
+    """Calls made inside this block refuse loopback and private addresses unless
+    ``allow_private``."""
+    token = _allow_private.set(allow_private)
+    try:
+        yield
+    finally:
+        _allow_private.reset(token)
+
+
+def _refuse(connection: Any, address: str) -> None:
+    problem = address_problem(address, _allow_private.get())
+    if problem:
+        raise ForbiddenDestination(
+            connection, f"{connection.host} resolves to {address}, which {problem}: not sent"
+        )
+
+
+def _checked_socket(connection: Any, new_conn: Any) -> socket.socket:
+    """Check every address the host resolves to, connect, then check the peer itself
+    (the name may resolve differently the second time)."""
+    try:
+        found = socket.getaddrinfo(connection._dns_host, connection.port, type=socket.SOCK_STREAM)
+    except OSError:
+        found = []  # the connect below reports the failure as usual
+    for *_, address in found:
+        _refuse(connection, str(address[0]))
+    sock: socket.socket = new_conn()
+    try:
+        _refuse(connection, str(sock.getpeername()[0]))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _checked_socket(self, super()._new_conn)
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _checked_socket(self, super()._new_conn)
+
+
 class _GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         _note_connection(conn)
         return super()._make_request(conn, *args, **kwargs)
 
 
 class _GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
     def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
         _note_connection(conn)
         return super()._make_request(conn, *args, **kwargs)

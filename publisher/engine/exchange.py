@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
 
 from publisher.engine.constants import MAX_RESPONSE_BYTES
-from publisher.engine.deadline import DeadlineAdapter, guarded
+from publisher.engine.deadline import DeadlineAdapter, ForbiddenDestination, destinations, guarded
 from publisher.errors import LookupFailed
 from publisher.providers.base import PreparedCall
 
@@ -40,6 +40,7 @@ class Exchange:
     ambiguous: bool = False  # the provider may have created the post anyway
     duration_ms: float = 0.0
     oversized: bool = False  # the answer was longer than MAX_RESPONSE_BYTES: unreadable
+    forbidden: bool = False  # the host resolved to a forbidden address: nothing was sent
 
     def json(self) -> Any:
         """The body parsed as JSON, the text if it is not JSON, None if there is none."""
@@ -84,22 +85,37 @@ def _is_ambiguous(exc: requests.RequestException) -> bool:
     return True
 
 
+def _forbidden(exc: BaseException) -> ForbiddenDestination | None:
+    """The ``ForbiddenDestination`` behind a ``requests`` error, if that is what it was."""
+    seen: object = exc
+    for _ in range(4):  # requests error -> urllib3 MaxRetryError -> its reason
+        if isinstance(seen, ForbiddenDestination):
+            return seen
+        reason = getattr(seen, "reason", None)
+        args = getattr(seen, "args", ())
+        seen = reason if reason is not None else (args[0] if args else None)
+    return None
+
+
 def perform(
     session: requests.Session,
     call: PreparedCall,
     timeout: tuple[float, float],
     deadline: float | None = None,
+    allow_private: bool = True,
 ) -> Exchange:
     """Send ``call`` once (no retries here: the engine decides) and record the result.
 
     ``timeout`` bounds the connect and each read; ``deadline`` (``time.monotonic()``,
-    default: now plus both timeouts) ends the whole call, answer included.
+    default: now plus both timeouts) ends the whole call, answer included. A host that
+    resolves to a link-local or metadata address (or, unless ``allow_private``, to a
+    loopback or private one) is not called: the exchange says ``forbidden``.
     """
     body, headers = _encode(call)
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + sum(timeout)
-    with guarded(deadline) as guard:
+    with destinations(allow_private), guarded(deadline) as guard:
         try:
             response = session.request(
                 call.method,
@@ -115,6 +131,12 @@ def perform(
             finally:
                 response.close()
         except requests.RequestException as exc:
+            refused = _forbidden(exc)
+            if refused is not None:
+                return replace(
+                    _failed(call, body, started, f"forbidden destination: {refused}", False, False),
+                    forbidden=True,
+                )
             return _failed(
                 call,
                 body,

@@ -27,6 +27,11 @@ class Action(enum.StrEnum):
     RELEASE = "release"  # hand back untouched, the attempt refunded
 
 
+# A token the configured keys cannot decrypt is the operator's to fix (a missing or wrong
+# PUBLISHER_SECRET_KEY): its posts wait this long, untouched, before they are tried again.
+UNDECRYPTABLE_WAIT = timedelta(minutes=5)
+
+
 @dataclass(frozen=True)
 class Plan:
     action: Action
@@ -115,18 +120,24 @@ def missed(job: Job, now: datetime, default_limit: float | None) -> Plan | None:
 
 
 def authorize(job: Job, now: datetime, token_ok: bool) -> Plan | None:
-    """A plan that stops before the call if the credential cannot be used, else None."""
-    if job.credential_invalid or not token_ok:
-        why = (
-            "the provider rejected this credential"
-            if job.credential_invalid
-            else ("the stored token cannot be decrypted with the configured keys")
+    """A plan that stops before the call if the credential cannot be used, else None.
+
+    A token that cannot be decrypted is an engine fault, not the user's: the post is
+    released untouched (no attempt used, no notification) until the keys are fixed."""
+    if not token_ok:
+        return Plan(
+            Action.RELEASE,
+            reason="undecryptable",
+            message="the stored token cannot be decrypted with the configured keys",
+            next_run_at=now + UNDECRYPTABLE_WAIT,
+            ambiguous=job.ambiguous,
         )
+    if job.credential_invalid:
         return Plan(
             Action.CANCEL,
             reason="unauthorized",
             category="unauthorized",
-            message=why,
+            message="the provider rejected this credential",
             notify="reauthorize",
         )
     if job.rate_limited_until is not None and job.rate_limited_until > now:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from publisher.core import control
+from publisher.core import control, redact
 from publisher.core.db import transaction
 from publisher.core.models import Credential
 from publisher.engine import act, call_log, lock, plan, reconcile, sweep
@@ -77,6 +77,7 @@ class Ready:
     request: PublishRequest
     call: PreparedCall
     call_id: int | None  # None: an ambiguous post logs its call after reconciling
+    secrets: redact.Redactor  # the token in every encoding: scrubbed from all we record
     slot: Slot | None = None  # the credential's call slot, given back after the attempt
 
 
@@ -87,7 +88,7 @@ class Attempt:
     call_id: int
     exchange: Exchange
     outcome: Outcome
-    token: str
+    secrets: redact.Redactor
 
 
 def process(post_id: int, deps: Dependencies) -> Result:
@@ -105,17 +106,20 @@ def process(post_id: int, deps: Dependencies) -> Result:
         # Claim, checks and the call-log row share one transaction: fewer round trips.
         step = _prepare(session, job, deps, now, pauses.providers)
     metrics.observe_start(job, now)
-    try:
-        if isinstance(step, Plan):
-            return _finish(deps, job, step, None)
-        return _call(job, deps, step)
-    except OperationalError:
-        raise  # the database is down: the lease expires and the sweep rescues the post
-    except Exception as exc:  # a bug: report it, then treat it like a transient failure
-        return _crashed(deps, job, exc)
-    finally:  # after the attempt is recorded (a 429's hold included), never before
-        if isinstance(step, Ready) and step.slot is not None:
-            deps.limiter.release(step.slot)
+    redact.install_log_filter()  # again: the process may have reconfigured logging
+    # From here on, whatever is logged, reported or stored goes through the job's redactor.
+    with redact.activated(step.secrets if isinstance(step, Ready) else redact.NOTHING):
+        try:
+            if isinstance(step, Plan):
+                return _finish(deps, job, step, None)
+            return _call(job, deps, step)
+        except OperationalError:
+            raise  # the database is down: the lease expires and the sweep rescues the post
+        except Exception as exc:  # a bug: report it, then treat it like a transient failure
+            return _crashed(deps, job, exc)
+        finally:  # after the attempt is recorded (a 429's hold included), never before
+            if isinstance(step, Ready) and step.slot is not None:
+                deps.limiter.release(step.slot)
 
 
 def _crashed(deps: Dependencies, job: Job, exc: Exception) -> Result:
@@ -159,11 +163,12 @@ def _prepare(
         provider = get_provider(job.provider)
         request = _request(job, token)
         call = provider.prepare(request)
-        call_id = None if job.ambiguous else call_log.insert_start(session, job, call, token, now)
+        secrets = redact.Redactor([token])
+        call_id = None if job.ambiguous else call_log.insert_start(session, job, call, secrets, now)
     except BaseException:
         deps.limiter.release(slot)
         raise
-    return Ready(provider, request, call, call_id, slot)
+    return Ready(provider, request, call, call_id, secrets, slot)
 
 
 def _take_slot(session: Session, job: Job, deps: Dependencies, now: datetime) -> Slot | Plan:
@@ -189,6 +194,9 @@ def _token(job: Job, deps: Dependencies) -> str | None:
     try:
         return deps.box.decrypt(job.token_encrypted)
     except TokenError:
+        # WARNING, not ERROR: Sentry's logging integration would alert once per post.
+        log.warning("post %s: credential %s cannot be decrypted", job.post_id, job.credential_id)
+        sentry.undecryptable(job)  # once per credential; the post is released (plan)
         return None
 
 
@@ -237,7 +245,8 @@ def _get_json(deps: Dependencies, job: Job, lease: Lease) -> GetJson:
         if budget is None:
             raise LookupFailed("the post's lease was lost")
         call = PreparedCall("GET", url, headers)
-        return json_of(perform(deps.http, call, deps.timeout, time.monotonic() + budget))
+        private = deps.settings.allow_private_urls
+        return json_of(perform(deps.http, call, deps.timeout, time.monotonic() + budget, private))
 
     return get_json
 
@@ -257,13 +266,16 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         stop = plan.before_call(job, found, _rules(provider, deps), deps.clock(), deps.retry_policy)
         if stop is not None:
             return _finish(deps, job, stop, None)
-        call_id = call_log.start(deps.sessions, job, ready.call, request.token, deps.clock())
+        call_id = call_log.start(deps.sessions, job, ready.call, ready.secrets, deps.clock())
     budget = lease.budget(deps, job)
     if budget is None:
         return _lease_lost_before_call(deps, job, call_id)
-    exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget)
+    private = deps.settings.allow_private_urls
+    exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget, private)
     now = deps.clock()
     outcome = classify(provider, exchange, now, request, deps.settings.retry_after_max)
+    if exchange.forbidden:  # the base URL now leads somewhere we never call: not retried
+        outcome = Outcome(Category.FORBIDDEN, exchange.error)
     if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
         found = reconcile.look_up(provider, job, request, deps, get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
@@ -272,8 +284,8 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         decided = _last_look(provider, job, request, deps, get_json, decided)
     metrics.observe_call(job, outcome, exchange)
     if decided.report:
-        sentry.unclassified(job, outcome, exchange, request.token)
-    return _finish(deps, job, decided, Attempt(call_id, exchange, outcome, request.token))
+        sentry.unclassified(job, outcome, exchange, ready.secrets)
+    return _finish(deps, job, decided, Attempt(call_id, exchange, outcome, ready.secrets))
 
 
 def _lease_lost_before_call(deps: Dependencies, job: Job, call_id: int) -> Result:
@@ -320,12 +332,13 @@ def _finish_once(
     deps: Dependencies, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None
 ) -> Result:
     now = deps.clock()
+    decided, crash = _scrubbed(decided), crash and redact.active()(crash)
     with transaction(deps.sessions) as session:
         if crash is not None:  # the attempt's call row, if written, ends with the error
             call_log.close_in_flight(session, job.post_id, job.attempt, crash, now)
         if attempt is not None:
             call_log.finish(
-                session, attempt.call_id, attempt.exchange, attempt.outcome, attempt.token, now
+                session, attempt.call_id, attempt.exchange, attempt.outcome, attempt.secrets, now
             )
         won = act.apply(session, job, decided, now)
     if not won:
@@ -337,6 +350,16 @@ def _finish_once(
     if decided.action in (Action.DEFER, Action.RELEASE) and decided.next_run_at is not None:
         _enqueue_soon(deps, job.post_id, decided.next_run_at, now)
     return RESULTS[decided.action]
+
+
+def _scrubbed(decided: Plan) -> Plan:
+    """``decided`` without the job's secrets in the words that reach the post, its history
+    and the notification (a provider's error message may echo the token)."""
+    scrub = redact.active()
+    if not scrub:
+        return decided
+    message = decided.message and scrub(decided.message)
+    return replace(decided, message=message, reason=decided.reason and scrub(decided.reason))
 
 
 def _log(job: Job, decided: Plan) -> None:

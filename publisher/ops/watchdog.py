@@ -1,8 +1,9 @@
 """The watchdog (cron, every minute): is the recurring sweep still there and running?
 
-Three facts, with ages measured on the database's clock (not the host's): the sweep's
+Four facts, with ages measured on the database's clock (not the host's): the sweep's
 entry exists in the beat scheduler's storage (redbeat, in Redis); the last sweep heartbeat
-is younger than three sweep intervals; and the oldest post that is due but not started.
+is younger than three sweep intervals; the oldest post that is due but not started; and
+the credentials whose token the configured keys cannot decrypt (their posts wait).
 ``repair`` restores the schedule entry and runs one sweep directly, so due posts go out
 even while beat is down.
 """
@@ -17,11 +18,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from publisher.core import control, db
-from publisher.core.models import Control, Post, UTCDateTime
+from publisher.core.models import Control, Credential, Post, UTCDateTime
 from publisher.core.settings import Settings, safe_url
 from publisher.core.states import DUE_STATES
+from publisher.core.tokens import TokenBox, token_box
+from publisher.errors import TokenError
 
 HEARTBEAT_INTERVALS = 3  # a heartbeat older than this many sweep intervals is a dead beat
+NAMED_CREDENTIALS = 10  # undecryptable credentials named in the problem line; the rest counted
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Health:
     oldest_due_limit: float
     paused: bool
     problems: list[str] = field(default_factory=list)
+    undecryptable: list[int] = field(default_factory=list)  # credential ids
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,19 @@ def _oldest_due(session: Session, now: datetime) -> float | None:
     return max(0.0, (now - oldest).total_seconds())
 
 
+def _undecryptable(session: Session, box: TokenBox) -> list[int]:
+    """Ids of the credentials whose token no configured key decrypts."""
+    found = []
+    for credential_id, stored in session.execute(
+        select(Credential.id, Credential.token_encrypted).order_by(Credential.id)
+    ):
+        try:
+            box.decrypt(stored)
+        except TokenError:
+            found.append(credential_id)
+    return found
+
+
 def _schedule_entry_exists(settings: Settings) -> bool | None:
     import redis
 
@@ -90,6 +108,7 @@ def check(settings: Settings) -> Health:
             heartbeat_age = None if beat is None else (now - beat.updated_at).total_seconds()
             oldest = _oldest_due(session, now)
             paused = control.is_paused(session)
+            undecryptable = _undecryptable(session, token_box(settings))
     finally:
         engine.dispose()
     entry = _schedule_entry_exists(settings)
@@ -111,8 +130,24 @@ def check(settings: Settings) -> Health:
         problems.append(
             f"a due post has waited {oldest:.0f}s (limit {due_limit:.0f}s): are workers running?"
         )
+    if undecryptable:
+        named = ", ".join(str(i) for i in undecryptable[:NAMED_CREDENTIALS])
+        more = len(undecryptable) - NAMED_CREDENTIALS
+        problems.append(
+            f"{len(undecryptable)} credential(s) cannot be decrypted with PUBLISHER_SECRET_KEY "
+            f"(ids {named}{f' and {more} more' if more > 0 else ''}): their posts wait; "
+            "restore the key that encrypted them"
+        )
     return Health(
-        not problems, entry, heartbeat_age, heartbeat_limit, oldest, due_limit, paused, problems
+        not problems,
+        entry,
+        heartbeat_age,
+        heartbeat_limit,
+        oldest,
+        due_limit,
+        paused,
+        problems,
+        undecryptable,
     )
 
 

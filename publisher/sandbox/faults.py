@@ -12,11 +12,15 @@ learns nothing useful): ``malformed`` answers garbage, ``slow`` answers after
 ``slow_seconds`` (longer than a client's timeout), ``reset_after`` resets the connection
 without answering, ``502_after``/``503_after``/``504_after`` answer that status as a
 gateway in front of a provider that did the work would. Each provider renders errors in its
-own ``Dialect``.
+own ``Dialect``. The ``echo_*`` faults play a careless provider that repeats the caller's
+``Authorization`` header (raw, base64- and URL-encoded): in an error body (``echo_auth``),
+in a redirect (``echo_redirect``) and in a status line no client can parse, which ends up
+in the client's exception message (``echo_status``).
 """
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 import threading
@@ -25,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import quote, quote_plus
 
 from publisher.sandbox.wire import BadRequest, Response, json_response
 
@@ -61,7 +66,9 @@ AFTER_STATUS: Mapping[str, tuple[int, str]] = {
 }
 # Faults that store the post, then hide it from the client.
 AFTER_STORE = ("malformed", "slow", "reset_after", *AFTER_STATUS)
-NAMES = ("ok", *HTTP_FAULTS, "401", "reset", *AFTER_STORE, "x_code:NNN")
+# Faults that echo the caller's Authorization header back (see the module docstring).
+ECHO_FAULTS = ("echo_auth", "echo_redirect", "echo_status")
+NAMES = ("ok", *HTTP_FAULTS, "401", "reset", *ECHO_FAULTS, *AFTER_STORE, "x_code:NNN")
 # The random mix: failures a correct client must survive without a duplicate.
 DEFAULT_MIX = ("503", "500", "429", "reset", "slow", "malformed")
 # The chaos soak's mix against strict providers: refusals before the store (nothing
@@ -164,9 +171,34 @@ class Dialect(Protocol):
         ...
 
 
-def refusal(fault: Fault, dialect: Dialect, throttle_seconds: int = 1) -> Response:
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def echo(name: str, authorization: str) -> Response:
+    """A careless provider's answer that repeats ``authorization`` (the header's value)."""
+    token = authorization.partition(" ")[2] or authorization
+    if name == "echo_redirect":
+        where = f"https://login.example/cb?token={quote_plus(token)}&basic={_b64('user:' + token)}"
+        body = f"Moved: see https://login.example/?t={quote(token, safe='')}"
+        return Response(302, body.encode(), {"Location": where, "Content-Type": "text/plain"})
+    if name == "echo_status":
+        return Response(0, raw=f"HTTP/1.1 abc {authorization}\r\n\r\n".encode())
+    details = {"token_b64": _b64(token), "basic": _b64("user:" + token), "quoted": quote(token)}
+    message = f"invalid request; you sent Authorization: {authorization} ({token!r})"
+    return json_response(400, {"error": message, "debug": details})
+
+
+def refusal(
+    fault: Fault,
+    dialect: Dialect,
+    throttle_seconds: int = 1,
+    authorization: str | None = None,
+) -> Response:
     """The answer of a ``before_create`` fault, in ``dialect``; a 429 says to wait
-    ``throttle_seconds``."""
+    ``throttle_seconds``; an echo fault repeats ``authorization``."""
+    if fault.name in ECHO_FAULTS:
+        return echo(fault.name, authorization or "")
     if fault.name == "reset":
         return Response(0, reset=True)
     if fault.name == "401":
@@ -203,11 +235,13 @@ def with_faults(
     text: str,
     key: str | None,
     create: Callable[[], Response],
+    authorization: str | None = None,
 ) -> Response:
-    """Runs ``create`` under the fault ``plan`` chooses for this call."""
+    """Runs ``create`` under the fault ``plan`` chooses for this call (``authorization``:
+    the request's header, for the ``echo_*`` faults)."""
     fault = plan.next(scope, text, key)
     if fault.before_create:
-        return refusal(fault, dialect, plan.throttle_seconds)
+        return refusal(fault, dialect, plan.throttle_seconds, authorization)
     return alter(fault, create(), slow_seconds, dialect)
 
 

@@ -111,7 +111,16 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
         )
         return json_response(200, payload)
 
-    return with_faults(state.faults, state.slow_seconds, DIALECT, STATUSES, text, key, create)
+    return with_faults(
+        state.faults,
+        state.slow_seconds,
+        DIALECT,
+        STATUSES,
+        text,
+        key,
+        create,
+        request.header("Authorization"),
+    )
 
 
 def verify_credentials(state: State, request: Request, params: Mapping[str, str]) -> Response:

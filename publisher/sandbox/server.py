@@ -124,6 +124,11 @@ class _Handler(BaseHTTPRequestHandler):
             if delay and self.server.stopping.wait(delay):
                 self.close_connection = True
                 return
+            if response.raw is not None:  # not HTTP: the client's parser fails on it
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.wfile.write(response.raw)
+                return
             self._write(response)
 
     def _read_body(self) -> bytes:

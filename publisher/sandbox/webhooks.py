@@ -66,7 +66,16 @@ def receive(state: State, request: Request, params: Mapping[str, str]) -> Respon
         )
         return json_response(200, payload)
 
-    return with_faults(state.faults, state.slow_seconds, DIALECT, path, text, key, create)
+    return with_faults(
+        state.faults,
+        state.slow_seconds,
+        DIALECT,
+        path,
+        text,
+        key,
+        create,
+        request.header("Authorization"),
+    )
 
 
 ROUTES: list[Route] = [

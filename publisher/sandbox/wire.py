@@ -70,6 +70,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to sleep before answering (the ``slow`` fault)
     reset: bool = False  # close the connection with a TCP RST instead of answering
+    raw: bytes | None = None  # write these bytes instead of an HTTP answer (a broken server)
 
 
 def json_response(status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:

@@ -119,7 +119,16 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
         # The create answer carries the default fields only: no created_at, no entities.
         return json_response(201, {"data": x_timeline.fields_of(tweet, frozenset())})
 
-    return with_faults(state.faults, state.slow_seconds, DIALECT, TWEETS, text, key, create)
+    return with_faults(
+        state.faults,
+        state.slow_seconds,
+        DIALECT,
+        TWEETS,
+        text,
+        key,
+        create,
+        request.header("Authorization"),
+    )
 
 
 def me(state: State, request: Request, params: Mapping[str, str]) -> Response:

@@ -120,6 +120,7 @@ class Scenario:
             "PUBLISHER_LEASE_SECONDS": f"{self.lease_seconds:g}",
             "PUBLISHER_ENQUEUE_GRACE": f"{self.enqueue_grace:g}",
             "PUBLISHER_MAX_ATTEMPTS": str(self.max_attempts),
+            "PUBLISHER_ALLOW_PRIVATE_URLS": "true",  # the sandbox runs on 127.0.0.1
         }
 
 

@@ -11,8 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.api.app import create_app
-from publisher.core.models import Credential, Post, PostEvent
+from publisher.core import service
+from publisher.core.models import Credential, Post, PostEvent, utcnow
 from publisher.core.settings import Settings
+from publisher.core.tokens import token_box
+from publisher.errors import InvalidInput
 
 AUTH = {"Authorization": "Bearer test-key"}
 
@@ -271,6 +274,171 @@ def test_bad_base_url_is_422(client: TestClient) -> None:
         json={"provider": "mastodon", "base_url": "ftp:/x", "token": "t"},
     )
     assert response.status_code == 422 and response.json()["field"] == "base_url"
+
+
+# Tokens go in an HTTP header as they are: whatever cannot is refused, never echoed.
+BAD_TOKENS = [
+    "tok-line\nbreak",
+    "tok-carriage\rreturn",
+    "tok-tab\there",
+    "tok-nul\x00here",
+    " tok-leading-space",
+    "tok-trailing-space ",
+    "tok inner space",
+    "tok-bell\x07",
+    "tok-delete\x7f",
+    "tok-nbsp\u00a0x",
+    "tok-unicode-\u00e9t\u00e9",
+    "tok-line-sep\u2028x",
+]
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=repr)
+def test_token_that_cannot_go_in_a_header_is_422(
+    client: TestClient, sessions: sessionmaker[Session], token: str
+) -> None:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id)
+    created = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "mastodon", "base_url": "https://social.example", "token": token},
+    )
+    replaced = client.put(f"/v1/credentials/{credential_id}/token", json={"token": token})
+    for response in (created, replaced):
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "token"
+        assert token not in response.text and token.strip() not in response.text
+    assert _count(sessions, Credential) == 1
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS, ids=repr)
+def test_python_api_refuses_a_token_that_cannot_go_in_a_header(
+    settings: Settings, sessions: sessionmaker[Session], token: str
+) -> None:
+    box = token_box(settings)
+    with sessions.begin() as session:
+        account = service.create_account(session, "acme")
+        good = service.add_credential(session, box, account.id, "x", "https://x.example", "t0k!")
+        with pytest.raises(InvalidInput) as created:
+            service.add_credential(session, box, account.id, "x", "https://x.example", token)
+        with pytest.raises(InvalidInput) as replaced:
+            service.replace_token(session, box, good.id, token, utcnow())
+    assert created.value.field == replaced.value.field == "token"
+
+
+# (base_url, refused even when private destinations are allowed)
+DESTINATIONS = [
+    ("http://169.254.169.254/latest/meta-data", True),
+    ("http://[fd00:ec2::254]/", True),
+    ("http://[fe80::1]/", True),
+    ("http://metadata.google.internal/", True),
+    ("http://2852039166/", True),
+    ("file:///etc/passwd", True),
+    ("gopher://127.0.0.1:6379/_", True),
+    ("http://127.0.0.1:8000/", False),
+    ("http://localhost/", False),
+    ("http://[::1]/", False),
+    ("http://10.0.0.1/", False),
+    ("http://192.168.0.10/", False),
+    ("http://100.64.0.1/", False),
+    ("http://0.0.0.0/", False),
+]
+
+
+@pytest.mark.parametrize(("base_url", "always"), DESTINATIONS)
+def test_forbidden_destination_is_422(
+    client: TestClient, settings: Settings, base_url: str, always: bool
+) -> None:
+    # Private ranges are allowed only in the embedded mode (the SQLite database here)
+    refused = always or not settings.allow_private_urls
+    account_id = _account(client)
+    response = client.post(
+        f"/v1/accounts/{account_id}/credentials",
+        json={"provider": "webhook", "base_url": base_url, "token": "tok-dest"},
+    )
+    if refused:
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "base_url"
+    else:
+        assert response.status_code == 201, response.text
+
+
+EARLIEST = "0001-01-01T00:00:00+01:00"  # before year 1 in UTC
+LATEST = "9999-12-31T23:59:59-01:00"  # after year 9999 in UTC
+LONG_BASE_URL = "https://social.example/" + "a" * 1_950  # fits the column, not the log
+
+# (method, path, body, field): hostile input is a 422 naming the field, on both databases
+HOSTILE = [
+    ("post", "/v1/posts", {"scheduled_at": EARLIEST}, "scheduled_at"),
+    ("post", "/v1/posts", {"scheduled_at": LATEST}, "scheduled_at"),
+    ("post", "/v1/posts", {"scheduled_at": "9999-12-31T23:59:59Z"}, "scheduled_at"),
+    ("post", "/v1/posts", {"text": "hello\x00world"}, "text"),
+    ("post", "/v1/posts", {"idempotency_key": "key\x00-12345678"}, "idempotency_key"),
+    ("post", "/v1/posts", {"idempotency_key": "cl\u00e9-unique-1234"}, "idempotency_key"),
+    (
+        "post",
+        "/v1/posts",
+        {"idempotency_key": "\u043a\u043b\u044e\u0447-1234567"},
+        "idempotency_key",
+    ),
+    ("post", "/v1/posts", {"idempotency_key": "emoji-\U0001f600-1234"}, "idempotency_key"),
+    ("post", "/v1/posts", {"options": {"visibility": "pub\x00lic"}}, "options"),
+    ("post", "/v1/posts", {"options": {"k\x00": "v"}}, "options"),
+    ("post", "/v1/posts", {"options": {"poll": {"options": ["a\x00"]}}}, "options"),
+    ("post", "/v1/posts", {"timezone": "UTC\x00"}, "timezone"),
+    ("post", "/v1/posts", {"recurrence": "0 9 * * *\x00", "timezone": "UTC"}, "recurrence"),
+    ("patch", "/v1/posts/{post}", {"text": "a\x00"}, "text"),
+    ("patch", "/v1/posts/{post}", {"options": {"spoiler_text": "\x00"}}, "options"),
+    ("patch", "/v1/posts/{post}", {"scheduled_at": EARLIEST}, "scheduled_at"),
+    ("patch", "/v1/posts/{post}", {"scheduled_at": LATEST}, "scheduled_at"),
+    ("post", "/v1/posts/{post}/approve", {"scheduled_at": EARLIEST}, "scheduled_at"),
+    ("post", "/v1/posts/{post}/approve", {"scheduled_at": LATEST}, "scheduled_at"),
+    ("post", "/v1/accounts", {"name": "ac\x00me"}, "name"),
+    (
+        "post",
+        "/v1/accounts/{account}/credentials",
+        {"base_url": "https://a\x00.example"},
+        "base_url",
+    ),
+    (
+        "post",
+        "/v1/accounts/{account}/credentials",
+        {"base_url": "https://a.example/ x"},
+        "base_url",
+    ),
+    ("post", "/v1/accounts/{account}/credentials", {"base_url": LONG_BASE_URL}, "base_url"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "change", "field"), HOSTILE)
+def test_hostile_input_is_422_and_writes_nothing(
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    method: str,
+    path: str,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    draft = _post(client)
+    account, credential = draft["account_id"], draft["credential_id"]
+    defaults = {
+        "/v1/posts": {"account_id": account, "credential_id": credential, "text": "ok"},
+        "/v1/accounts": {"name": "ok"},
+        "/v1/accounts/{account}/credentials": {
+            "provider": "mastodon",
+            "base_url": "https://social.example",
+            "token": "tok-hostile",
+        },
+    }
+    before = client.get(f"/v1/posts/{draft['id']}").json()
+    counts = [_count(sessions, model) for model in (Post, Credential, PostEvent)]
+    body = {**defaults.get(path, {}), **change}
+    url = path.format(post=draft["id"], account=account)
+    response = client.request(method.upper(), url, json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field, response.text
+    assert [_count(sessions, model) for model in (Post, Credential, PostEvent)] == counts
+    assert client.get(f"/v1/posts/{draft['id']}").json() == before
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:

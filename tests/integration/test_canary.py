@@ -1,15 +1,19 @@
 """Secrets: a canary token never appears in logs, HTTP responses, the call log, Sentry
-events or the database in plain text. The test drives every path that touches the token
-(success, 401, unclassified errors, token replacement) and then searches everything."""
+events or the database, in plain text or in any common encoding. The test drives every
+path that touches the token (success, 401, unclassified errors, token replacement, and a
+careless provider that echoes the token in an error body, a redirect and a broken status
+line that becomes an exception message) and then searches everything."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -20,8 +24,24 @@ from tests.support.services import RedisServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-CANARY = "canary-7f3a9c1e5b"
+# Characters that every encoding writes differently (JSON, repr, URL, base64).
+CANARY = 'canary/7f3a+9c=1e"5b\\x'
 REPLACEMENT = "canary-2d8e4b6a0f"
+ECHO = "[[fault:echo_auth,echo_redirect,echo_status,ok]]"
+
+
+def _encodings(secret: str) -> set[str]:
+    """The ways an echoed token could be written in what we store, send or log."""
+    return {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        quote(secret),
+        quote(secret, safe=""),
+        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(f"user:{secret}".encode()).decode(),
+    }
 
 
 @pytest.fixture
@@ -82,9 +102,14 @@ def test_canary_token_appears_nowhere(stack: tuple[Pipeline, str], tmp_path: Pat
         for provider in ("mastodon", "x", "webhook")
     }
     texts = {
-        "mastodon": ["ok one", "[[fault:slow]] slow one", "[[fault:malformed]] odd"],
-        "x": ["[[fault:x_code:999,ok]] unclassified"],
-        "webhook": ["[[fault:500,ok]] hook"],
+        "mastodon": [
+            "ok one",
+            "[[fault:slow]] slow one",
+            "[[fault:malformed]] odd",
+            f"{ECHO} echoes",
+        ],
+        "x": ["[[fault:x_code:999,ok]] unclassified", f"{ECHO} echoes"],
+        "webhook": ["[[fault:500,ok]] hook", f"{ECHO} echoes"],
     }
     post_ids = []
     for provider, items in texts.items():
@@ -118,8 +143,10 @@ def test_canary_token_appears_nowhere(stack: tuple[Pipeline, str], tmp_path: Pat
     call("GET", "/v1/notifications")
     call("GET", "/metrics")
     wait_for(lambda: pipeline.sandbox.sentry_events, 20)
-    # The sandbox did receive the token (so the search below is meaningful)...
-    assert any(CANARY in json.dumps(c.headers) for c in pipeline.sandbox.calls)
+    # The sandbox did receive the token and echo it back (so the search is meaningful)...
+    assert any(CANARY in c.headers.get("Authorization", "") for c in pipeline.sandbox.calls)
+    echoed = [c for c in pipeline.sandbox.calls if ECHO in c.body.decode(errors="replace")]
+    assert {c.status for c in echoed} >= {400, 302, 0}, [c.status for c in echoed]
     # ...and nothing of ours contains it.
     places = {
         "http responses": "\n".join(seen),
@@ -130,7 +157,10 @@ def test_canary_token_appears_nowhere(stack: tuple[Pipeline, str], tmp_path: Pat
     for name, content in places.items():
         assert content, f"nothing captured from {name}"
         for secret in (CANARY, REPLACEMENT):
-            assert secret not in content, f"{secret} found in {name}"
+            for written in _encodings(secret):
+                assert written not in content, f"{secret} found in {name} as {written!r}"
+    # ...while the echoes were recorded (redacted) where a human looks for them
+    assert "[redacted]" in places["database files"]
 
 
 def _database_bytes(tmp_path: Path) -> str:

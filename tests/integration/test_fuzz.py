@@ -119,3 +119,50 @@ def test_api_never_fails_on_generated_input(api: str, label: str) -> None:
             assert "tok-fuzz-canary" not in response.text
 
     fuzz()
+
+
+# Explicit hostile examples the generator may never hit: calendar ends with an offset,
+# NUL characters in every text field, non-ASCII idempotency keys, tokens that cannot go in
+# a header, forbidden destinations and a base_url longer than the call log can record.
+POST = "/v1/posts"
+CREDENTIALS = "/v1/accounts/1/credentials"
+CREDENTIAL = {"provider": "mastodon", "base_url": "https://m.example", "token": "tok-ok-1"}
+DRAFT = {"account_id": 1, "credential_id": 1, "text": "fuzz"}
+EXAMPLES = [
+    ("POST", POST, {**DRAFT, "scheduled_at": "0001-01-01T00:00:00+01:00"}),
+    ("POST", POST, {**DRAFT, "scheduled_at": "9999-12-31T23:59:59-01:00"}),
+    ("POST", "/v1/posts/1/approve", {"scheduled_at": "0001-01-01T00:00:00+01:00"}),
+    ("POST", "/v1/posts/1/approve", {"scheduled_at": "9999-12-31T23:59:59-01:00"}),
+    ("PATCH", "/v1/posts/1", {"scheduled_at": "9999-12-31T23:59:59-01:00"}),
+    ("POST", POST, {**DRAFT, "text": "nul\x00"}),
+    ("PATCH", "/v1/posts/1", {"text": "nul\x00"}),
+    ("POST", POST, {**DRAFT, "options": {"spoiler_text": "\x00"}}),
+    ("POST", POST, {**DRAFT, "options": {"\x00": 1}}),
+    ("POST", POST, {**DRAFT, "timezone": "\x00"}),
+    ("POST", POST, {**DRAFT, "recurrence": "\x00", "timezone": "UTC"}),
+    ("POST", POST, {**DRAFT, "idempotency_key": "nul\x00key-0001"}),
+    ("POST", POST, {**DRAFT, "idempotency_key": "clé-unique-0001"}),
+    ("POST", POST, {**DRAFT, "idempotency_key": "日本語のキー12345"}),
+    ("POST", "/v1/accounts", {"name": "\x00"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "token": "tok\nline"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "token": " tok-space"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "token": "tok\x00nul"}),
+    ("PUT", "/v1/credentials/1/token", {"token": "tok\r\n"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "base_url": "http://169.254.169.254/"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "base_url": "http://metadata.google.internal/"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "base_url": "https://m.example/\x00"}),
+    ("POST", CREDENTIALS, {**CREDENTIAL, "base_url": "https://m.example/" + "a" * 1_970}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), EXAMPLES, ids=lambda v: repr(v)[:40])
+def test_hostile_examples_are_refused_by_name(
+    api: str, method: str, path: str, body: dict[str, Any]
+) -> None:
+    response = requests.request(
+        method, api + path, json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    )
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    assert answer["error"] == "invalid" and answer["field"] in body, answer
+    assert "tok-fuzz-canary" not in response.text

@@ -231,10 +231,13 @@ def test_recurring_post_schedules_its_next_occurrence(pipeline: Pipeline) -> Non
     post_id = _one(pipeline, "weekly news", recurrence_rule="0 9 * * 1", timezone="Europe/Berlin")
     assert pipeline.wait_final([post_id])[post_id].state == "done"
     with pipeline.sessions() as session:
-        following = session.scalars(select(Post).where(Post.series_id == post_id)).all()
+        following = session.scalars(
+            select(Post).where(Post.series_id == post_id, Post.id != post_id)
+        ).all()
     assert len(following) == 1
     nxt = following[0]
     assert nxt.state == "approved" and nxt.scheduled_at is not None
+    assert nxt.occurrence == 2
     assert nxt.scheduled_at.weekday() == 0
     assert nxt.recurrence == "0 9 * * 1"
 

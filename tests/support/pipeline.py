@@ -40,6 +40,8 @@ FAST_ENV = {
     "PUBLISHER_LEASE_SECONDS": "6",
     "PUBLISHER_ENQUEUE_GRACE": "4",
     "PUBLISHER_MAX_ATTEMPTS": "4",
+    # The sandbox runs on 127.0.0.1, on PostgreSQL too (where the default refuses it).
+    "PUBLISHER_ALLOW_PRIVATE_URLS": "true",
 }
 
 

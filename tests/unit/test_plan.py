@@ -85,9 +85,15 @@ def test_authorize_invalid_credential_cancels_and_asks_to_reauthorize() -> None:
     )
 
 
-def test_authorize_undecryptable_token_cancels() -> None:
-    decided = authorize(JOB, NOW, token_ok=False)
-    assert decided is not None and decided.reason == "unauthorized"
+def test_authorize_undecryptable_token_releases_untouched_for_minutes() -> None:
+    # An engine fault (a missing or wrong key), not the user's: no cancel, no notification
+    for job in (JOB, replace(JOB, credential_invalid=True, ambiguous=True)):
+        decided = authorize(job, NOW, token_ok=False)
+        assert decided is not None
+        assert decided.action is Action.RELEASE and decided.notify is None
+        assert not decided.invalidate_credential and decided.category is None
+        assert decided.next_run_at is not None and decided.next_run_at >= NOW + timedelta(minutes=1)
+        assert decided.ambiguous == job.ambiguous
 
 
 def test_authorize_rate_limited_credential_releases_until_the_limit() -> None:

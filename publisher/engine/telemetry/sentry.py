@@ -2,7 +2,8 @@
 
 Without ``SENTRY_DSN`` nothing is sent and every function here is a no-op. Events never
 carry tokens: local variables are off, ``send_default_pii`` is off, and ``before_send`` /
-``before_breadcrumb`` redact secret-named fields and Authorization headers everywhere.
+``before_breadcrumb`` redact secret-named fields and Authorization headers everywhere, and
+every string with the active job's ``Redactor`` (its token in any common encoding).
 Reporting never raises into the engine.
 """
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def _scrub(event: Any, _hint: Any) -> Any:
-    return redact.data(event)
+    return redact.active().data(redact.data(event))
 
 
 def init(settings: Settings, *, celery: bool = False) -> bool:
@@ -64,7 +65,7 @@ def _context(job: Job) -> dict[str, Any]:
     }
 
 
-def unclassified(job: Job, outcome: Outcome, exchange: Exchange, token: str) -> None:
+def unclassified(job: Job, outcome: Outcome, exchange: Exchange, secrets: redact.Redactor) -> None:
     """An answer nobody classified yet: a human should look and add a table row."""
     try:
         with sentry_sdk.new_scope() as scope:
@@ -75,14 +76,15 @@ def unclassified(job: Job, outcome: Outcome, exchange: Exchange, token: str) -> 
                 "response",
                 {
                     "status": exchange.status,
-                    "error": redact.text(exchange.error or "", [token]),
-                    "headers": redact.headers(exchange.headers, [token]),
-                    "body": redact.body(exchange.body, [token]),
+                    "error": redact.text(exchange.error or "", secrets),
+                    "headers": redact.headers(exchange.headers, secrets),
+                    "body": redact.body(exchange.body, secrets),
                 },
             )
             scope.fingerprint = ["unclassified", job.provider, str(exchange.status)]
             sentry_sdk.capture_message(
-                f"unclassified {job.provider} response: {outcome.message}", level="warning"
+                redact.text(f"unclassified {job.provider} response: {outcome.message}", secrets),
+                level="warning",
             )
     except Exception:  # pragma: no cover - reporting must not break publishing
         log.warning("could not report to Sentry", exc_info=True)
@@ -97,6 +99,29 @@ def exception(exc: BaseException, job: Job) -> None:
     except Exception:  # pragma: no cover
         log.warning("could not report to Sentry", exc_info=True)
     log.error("post %s: unexpected %s", job.post_id, exc.__class__.__name__, exc_info=exc)
+
+
+_undecryptable_reported: set[int] = set()  # credential ids this process already reported
+
+
+def undecryptable(job: Job) -> None:
+    """A credential's token cannot be decrypted (a missing or wrong key): one alert per
+    credential, not per post (its fingerprint also groups other processes' alerts)."""
+    if job.credential_id in _undecryptable_reported:
+        return
+    _undecryptable_reported.add(job.credential_id)
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("provider", job.provider)
+            scope.set_context("post", _context(job))
+            scope.fingerprint = ["undecryptable-token", str(job.credential_id)]
+            sentry_sdk.capture_message(
+                f"credential {job.credential_id}: its token cannot be decrypted with "
+                "PUBLISHER_SECRET_KEY; its posts wait until the key is restored",
+                level="error",
+            )
+    except Exception:  # pragma: no cover
+        log.warning("could not report to Sentry", exc_info=True)
 
 
 def lease_lost(job: Job, decided: Plan) -> None:
