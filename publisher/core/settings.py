@@ -54,6 +54,16 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
 
 
+def _days(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    """A retention age in days; ``keep`` (or ``none``) keeps the rows forever."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("keep", "none"):
+        return None
+    if not raw:
+        return default
+    return _float(env, name, 0.0, minimum=0.0)
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -85,6 +95,13 @@ class Settings:
     watchdog_due_limit: float = 60.0
     reconcile_timeout: float = 3600.0
     max_rescues: int = 3
+    # Retention of finished posts' rows (days; None: kept forever), see core/retention.py.
+    retain_calls_days: float | None = 30.0
+    retain_events_days: float | None = 90.0
+    retain_notifications_days: float | None = 30.0
+    retain_posts_days: float | None = None
+    retain_batch: int = 1000
+    retain_interval: float = 3600.0
 
     @property
     def embedded_redis(self) -> bool:
@@ -137,6 +154,12 @@ class Settings:
             ),
             reconcile_timeout=_float(env, "PUBLISHER_RECONCILE_TIMEOUT", 3600.0),
             max_rescues=_int(env, "PUBLISHER_MAX_RESCUES", 3, minimum=1),
+            retain_calls_days=_days(env, "PUBLISHER_RETAIN_CALLS_DAYS", 30.0),
+            retain_events_days=_days(env, "PUBLISHER_RETAIN_EVENTS_DAYS", 90.0),
+            retain_notifications_days=_days(env, "PUBLISHER_RETAIN_NOTIFICATIONS_DAYS", 30.0),
+            retain_posts_days=_days(env, "PUBLISHER_RETAIN_POSTS_DAYS", None),
+            retain_batch=_int(env, "PUBLISHER_RETAIN_BATCH", 1000, minimum=1),
+            retain_interval=_float(env, "PUBLISHER_RETAIN_INTERVAL", 3600.0, minimum=1.0),
         )
         settings.check()
         return settings
@@ -147,6 +170,13 @@ class Settings:
             raise ConfigError(
                 "PUBLISHER_NOTIFY_URL is set but PUBLISHER_NOTIFY_SECRET is not: "
                 "notifications are signed with it"
+            )
+        if self.retain_posts_days is not None and self.retain_posts_days * 86400 <= max(
+            self.reconcile_timeout, self.reapprove_window
+        ):
+            raise ConfigError(
+                "PUBLISHER_RETAIN_POSTS_DAYS must exceed PUBLISHER_RECONCILE_TIMEOUT and "
+                "PUBLISHER_REAPPROVE_WINDOW: a post they may still need must not be deleted"
             )
         longest_call = self.http_connect_timeout + self.http_timeout
         if self.lease_seconds <= longest_call:

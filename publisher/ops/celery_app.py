@@ -20,6 +20,7 @@ QUEUE = "publisher"
 # messages never delays the sweep (and with it, every post's start time).
 CONTROL_QUEUE = "publisher.control"
 SWEEP_ENTRY = "publisher-sweep"
+PRUNE_ENTRY = "publisher-prune"
 
 
 def create_app(settings: Settings) -> Celery:
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> Celery:
         task_routes={
             "publisher.sweep": {"queue": CONTROL_QUEUE},
             "publisher.deliver_notifications": {"queue": CONTROL_QUEUE},
+            "publisher.prune": {"queue": CONTROL_QUEUE},
         },
         task_ignore_result=True,
         task_acks_late=True,
@@ -51,7 +53,10 @@ def create_app(settings: Settings) -> Celery:
         accept_content=["json"],
         worker_prefetch_multiplier=4,
         worker_hijack_root_logger=False,
-        beat_schedule={SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval}},
+        beat_schedule={
+            SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval},
+            PRUNE_ENTRY: {"task": "publisher.prune", "schedule": settings.retain_interval},
+        },
         beat_scheduler="publisher.ops.beat_scheduler:HealingRedBeatScheduler",
         beat_max_loop_interval=min(interval, 5.0),
         redbeat_redis_url=settings.redis_client_url,
