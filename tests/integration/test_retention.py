@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,10 @@ from publisher.core.models import (
 from publisher.core.settings import Settings
 from publisher.engine import lock, sweep
 from publisher.engine.dependencies import Dependencies
-from tests.support.services import PostgresServer
+from publisher.ops.constants import PRUNE_LOCK_KEY
+from publisher.sandbox import Sandbox
+from tests.support.pipeline import Pipeline, wait_for
+from tests.support.services import PostgresServer, RedisServer
 
 DAY = timedelta(days=1)
 POLICY = retention.Policy(
@@ -287,3 +291,35 @@ def test_prune_command(settings: Settings, sessions: sessionmaker[Session], tmp_
     assert _rows(sessions, done) == EVERYTHING
     assert prune()["deleted"]["api_calls"] == 1
     assert _rows(sessions, done)["calls"] == {"recent"}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_beat_runs_the_prune_one_at_a_time(tmp_path: Path) -> None:
+    # Given a pipeline that prunes every second, and old rows of a finished post
+    with RedisServer() as redis_server, Sandbox() as sandbox:
+        pipeline = Pipeline(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'publisher.db'}",
+            redis_server.url,
+            sandbox,
+            PUBLISHER_RETAIN_INTERVAL="1",
+        )
+        try:
+            old = utcnow() - 200 * DAY
+            with db.transaction(pipeline.sessions) as session:
+                done = _post(session, "done", old, old)
+            # And another prune holding the lock
+            client = redis.Redis.from_url(redis_server.url)
+            client.set(PRUNE_LOCK_KEY, "someone else")
+            pipeline.start_worker()
+            pipeline.start_beat()
+            # Then the scheduled prunes skip, and the rows stay
+            wait_for(lambda: pipeline.log("worker").count("prune skipped") >= 2, 60)
+            assert _rows(pipeline.sessions, done) == EVERYTHING
+            # When the lock is released, the next scheduled prune deletes them
+            client.delete(PRUNE_LOCK_KEY)
+            wait_for(lambda: _rows(pipeline.sessions, done)["calls"] == {"recent"}, 60)
+            client.close()
+        finally:
+            pipeline.stop()
