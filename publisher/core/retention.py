@@ -16,6 +16,7 @@ with time, so the walk stops at the first range whose rows are all newer than th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -64,6 +65,7 @@ class Report:
     deleted: dict[str, int] = field(default_factory=dict)  # table -> rows (or would-be rows)
     batches: int = 0
     dry_run: bool = False
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Rule:
 
     table: str
     id: InstrumentedAttribute[int]
-    time: InstrumentedAttribute[Any]
+    time: InstrumentedAttribute[Any]  # grows with the id: where the walk may stop
     condition: Callable[[datetime], ColumnElement[bool]]
 
 
@@ -128,7 +130,9 @@ def rules(policy: Policy) -> list[tuple[Rule, timedelta]]:
             Rule(
                 "posts",
                 Post.id,
-                Post.updated_at,
+                # The walk stops on creation time, which follows the id (a post finished
+                # before the cutoff was created before it); the age is the last move's.
+                Post.created_at,
                 lambda cutoff: _condition(
                     Post.updated_at < cutoff,
                     Post.state.in_(FINISHED),
@@ -157,6 +161,7 @@ def prune(
     ``on_batch`` runs after each committed batch (the Celery job extends its lock there).
     """
     report = Report(dry_run=dry_run)
+    started = time.monotonic()
     for rule, limit in rules(policy):
         cursor: int | None = -1
         report.deleted[rule.table] = 0
@@ -168,6 +173,7 @@ def prune(
             report.deleted[rule.table] += count
             report.batches += 1
             on_batch()
+    report.seconds = round(time.monotonic() - started, 3)
     return report
 
 

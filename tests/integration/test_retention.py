@@ -61,6 +61,7 @@ def _post(session: Session, state: str, updated: datetime, old: datetime) -> int
         text=state,
         state=state,
         next_run_at=updated,
+        created_at=updated,
         updated_at=updated,
     )
     session.add(post)
