@@ -32,6 +32,7 @@ REDIS_DOWN = (ConnectionError, TimeoutError)
 
 class HealingRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
     lock: Any  # redis-py's Lock; None until acquired
+    _standing_by = False
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """One tick; never raises for Redis being away or the lock being lost."""
@@ -60,8 +61,11 @@ class HealingRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
             return True
         if self.lock.acquire(blocking=False):
             log.warning("beat: (re)acquired the lock (Redis restarted or the lock expired)")
+            self._standing_by = False
             return True
-        log.info("beat: another beat holds the lock; standing by")
+        if not self._standing_by:
+            log.warning("beat: another beat holds the lock; standing by")
+            self._standing_by = True
         return False
 
     def _restore_missing_entries(self) -> None:
