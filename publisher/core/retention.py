@@ -7,11 +7,13 @@ its limit (``PUBLISHER_RETAIN_*_DAYS``). The finished posts themselves stay unle
 unfinished posts and notifications not yet delivered are never touched.
 
 The work is done in bounded batches, one short transaction each, walking the primary key
-upwards in ranges of ``batch`` ids: a batch never holds more than ``batch`` row locks,
-and only on rows of finished posts. It reads ``posts`` without locking it, so the
-sweep's partial index (due posts) and the worker's claim never wait on a prune. Ids grow
-with time, so the walk stops at the first range whose rows are all newer than the limit
-(a row written out of order by a skewed clock waits for the next run).
+upwards in ranges of ``batch`` ids: a batch deletes at most ``batch`` rows of its table
+(a batch of posts also deletes the rows still referring to them), and only rows of
+finished posts. It never locks a row of an unfinished post, nor a table, so the sweep's
+partial index (due posts) and the worker's claim never wait on a prune. Ids grow with
+time (for posts: creation time), so the walk stops at the first range whose rows are
+all newer than the limit (a row written out of order by a skewed clock waits for the
+next run).
 """
 
 from __future__ import annotations
