@@ -23,6 +23,7 @@ BENCHMARKS = {
     "burst": ("postgres",),
     "memory": ("postgres",),
     "dbcost": DATABASES,
+    "prune": DATABASES,
 }
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -185,6 +186,32 @@ def _watchdog(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+def _prune(args: argparse.Namespace, settings: Settings) -> int:
+    import redis
+
+    from publisher.core import db, retention
+    from publisher.core.models import utcnow
+    from publisher.ops import retention_job
+
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    if args.dry_run:  # reads only: no lock needed
+        policy = retention.Policy.from_settings(settings)
+        report = asdict(retention.prune(sessions, policy, utcnow(), dry_run=True))
+    else:
+        client = redis.Redis.from_url(settings.redis_client_url, socket_timeout=5)
+        owner = f"cli:{socket.gethostname()}:{os.getpid()}"
+        try:
+            report = retention_job.run(settings, sessions, client, owner, utcnow())
+        except redis.RedisError as exc:  # no lock to take: a second prune is only wasteful
+            print(
+                f"publisher: Redis unavailable ({exc}); pruning without the lock", file=sys.stderr
+            )
+            policy = retention.Policy.from_settings(settings)
+            report = asdict(retention.prune(sessions, policy, utcnow()))
+    print(json.dumps(report))
+    return 0
+
+
 def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for role in ("worker", "beat"):
         # Every argument belongs to celery (`publisher worker --help` shows celery's help).
@@ -202,6 +229,11 @@ def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     commands.add_parser("sweep", help="run one sweep now, without beat").set_defaults(
         handler=_sweep
     )
+    prune = commands.add_parser(
+        "prune", help="delete old rows of finished posts (PUBLISHER_RETAIN_*)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    prune.set_defaults(handler=_prune)
     dog = commands.add_parser("watchdog", help="check that the sweep exists and runs (cron)")
     dog.add_argument(
         "--repair",

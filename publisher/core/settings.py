@@ -64,6 +64,16 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
 
 
+def _days(env: Mapping[str, str], name: str, default: float | None) -> float | None:
+    """A retention age in days; ``keep`` (or ``none``) keeps the rows forever."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("keep", "none"):
+        return None
+    if not raw:
+        return default
+    return _float(env, name, 0.0, minimum=0.0)
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -99,6 +109,13 @@ class Settings:
     retry_after_max: float = 3600.0  # cap (s) on a provider's Retry-After / rate-limit reset
     credential_concurrency: int = 1  # calls in flight per credential, unless it says
     allow_private_urls: bool = True  # loopback/private destinations (embedded mode only)
+    # Retention of finished posts' rows (days; None: kept forever), see core/retention.py.
+    retain_calls_days: float | None = 30.0
+    retain_events_days: float | None = 90.0
+    retain_notifications_days: float | None = 30.0
+    retain_posts_days: float | None = None
+    retain_batch: int = 1000
+    retain_interval: float = 3600.0
 
     @property
     def embedded_database(self) -> bool:
@@ -162,6 +179,12 @@ class Settings:
             allow_private_urls=_bool(
                 env, "PUBLISHER_ALLOW_PRIVATE_URLS", database_url.startswith("sqlite")
             ),
+            retain_calls_days=_days(env, "PUBLISHER_RETAIN_CALLS_DAYS", 30.0),
+            retain_events_days=_days(env, "PUBLISHER_RETAIN_EVENTS_DAYS", 90.0),
+            retain_notifications_days=_days(env, "PUBLISHER_RETAIN_NOTIFICATIONS_DAYS", 30.0),
+            retain_posts_days=_days(env, "PUBLISHER_RETAIN_POSTS_DAYS", None),
+            retain_batch=_int(env, "PUBLISHER_RETAIN_BATCH", 1000, minimum=1),
+            retain_interval=_float(env, "PUBLISHER_RETAIN_INTERVAL", 3600.0, minimum=1.0),
         )
         settings.check()
         return settings
@@ -181,6 +204,13 @@ class Settings:
             raise ConfigError(
                 "PUBLISHER_NOTIFY_URL is set but PUBLISHER_NOTIFY_SECRET is not: "
                 "notifications are signed with it"
+            )
+        if self.retain_posts_days is not None and self.retain_posts_days * 86400 <= max(
+            self.reconcile_timeout, self.reapprove_window
+        ):
+            raise ConfigError(
+                "PUBLISHER_RETAIN_POSTS_DAYS must exceed PUBLISHER_RECONCILE_TIMEOUT and "
+                "PUBLISHER_REAPPROVE_WINDOW: a post they may still need must not be deleted"
             )
         longest_call = self.http_connect_timeout + self.http_timeout
         if self.lease_seconds <= longest_call:

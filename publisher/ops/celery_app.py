@@ -12,6 +12,7 @@ from celery import Celery
 from kombu.entity import Queue
 
 from publisher.core.settings import Settings
+from publisher.ops import broker_workarounds
 from publisher.ops.constants import BROKER_VISIBILITY_TIMEOUT
 
 QUEUE = "publisher"
@@ -19,20 +20,31 @@ QUEUE = "publisher"
 # messages never delays the sweep (and with it, every post's start time).
 CONTROL_QUEUE = "publisher.control"
 SWEEP_ENTRY = "publisher-sweep"
+PRUNE_ENTRY = "publisher-prune"
 
 
 def create_app(settings: Settings) -> Celery:
+    broker_workarounds.install()  # before any broker connection: see the module
     app = Celery("publisher", include=["publisher.ops.tasks"])
     interval = settings.sweep_interval
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
+        # A worker rides out a broker outage of any length: it retries the connection
+        # forever (Celery's default gives up, and exits, after 100 tries), and keeps
+        # running tasks running (their late acks are lost with the connection, so Redis
+        # delivers the message again; the post's lease makes the second run harmless).
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_consumer="publisher.ops.broker_workarounds:PublisherConsumer",
         broker_transport_options={"visibility_timeout": BROKER_VISIBILITY_TIMEOUT},
         task_default_queue=QUEUE,
         task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),  # type: ignore[no-untyped-call]
         task_routes={
             "publisher.sweep": {"queue": CONTROL_QUEUE},
             "publisher.deliver_notifications": {"queue": CONTROL_QUEUE},
+            "publisher.prune": {"queue": CONTROL_QUEUE},
         },
         task_ignore_result=True,
         task_acks_late=True,
@@ -41,7 +53,10 @@ def create_app(settings: Settings) -> Celery:
         accept_content=["json"],
         worker_prefetch_multiplier=4,
         worker_hijack_root_logger=False,
-        beat_schedule={SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval}},
+        beat_schedule={
+            SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval},
+            PRUNE_ENTRY: {"task": "publisher.prune", "schedule": settings.retain_interval},
+        },
         beat_scheduler="publisher.ops.beat_scheduler:HealingRedBeatScheduler",
         beat_max_loop_interval=min(interval, 5.0),
         redbeat_redis_url=settings.redis_client_url,

@@ -28,3 +28,8 @@ DB_RETRY_MAX = 60.0
 
 # The message header carrying when a publish message was sent (epoch seconds).
 SENT_AT_HEADER = "publisher_sent_at"
+
+# Held while a prune (the retention job) runs, so at most one runs at a time. Extended
+# after every batch, so it outlives a long prune, and expires soon after a dead one.
+PRUNE_LOCK_KEY = REDIS_PREFIX + "prune:lock"
+PRUNE_LOCK_SECONDS = 300

@@ -19,6 +19,7 @@ from publisher.engine import sweep, worker
 from publisher.engine.concurrency import RedisLimiter
 from publisher.engine.dependencies import Dependencies, QueueState
 from publisher.engine.telemetry import sentry
+from publisher.ops import retention_job
 from publisher.ops.celery_app import QUEUE, app
 from publisher.ops.constants import (
     DB_RETRY_BASE,
@@ -150,6 +151,15 @@ def _sweep(deps: Dependencies) -> dict[str, object]:
     if deps.settings.notify_url and not report.paused:
         deliver_notifications.apply_async()
     return asdict(report)
+
+
+@app.task(name="publisher.prune", ignore_result=True)
+def prune_task() -> dict[str, object]:
+    """Prune finished posts' old rows (``core.retention``), one prune at a time."""
+    deps = dependencies()
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        return retention_job.run(deps.settings, deps.sessions, client, deps.owner, deps.clock())
 
 
 @app.task(name="publisher.deliver_notifications", ignore_result=True)

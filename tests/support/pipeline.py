@@ -77,6 +77,10 @@ class Pipeline:
 
     # Processes -----------------------------------------------------------------------
 
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Starts ``argv`` (a celery command line) with the pipeline's environment."""
+        return self._spawn(name, argv)
+
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
         process = subprocess.Popen(
