@@ -38,6 +38,10 @@ BENCH_ENV = {key: "" for key in FAST_ENV} | {
     "SENTRY_DSN": "",
     "PUBLISHER_NOTIFY_URL": "",
     "PUBLISHER_NOTIFY_SECRET": "",
+    # Every benchmark post shares one webhook credential: lift the per-credential limit
+    # (default 1 call in flight), or the comparison with bare Celery measures the limit.
+    "PUBLISHER_CREDENTIAL_CONCURRENCY": "1000",
+    "PUBLISHER_ALLOW_PRIVATE_URLS": "true",  # the stand-in provider is on 127.0.0.1
 }
 READY_TIMEOUT = 60.0  # a cold worker on a loaded 2-core box imports in ~5 s
 
