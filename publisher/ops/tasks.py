@@ -17,6 +17,7 @@ from publisher.core.notifications import deliver_pending
 from publisher.core.settings import Settings
 from publisher.engine import sweep, worker
 from publisher.engine.concurrency import RedisLimiter
+from publisher.engine.deadline import destinations
 from publisher.engine.dependencies import Dependencies, QueueState
 from publisher.engine.telemetry import sentry
 from publisher.ops import retention_job
@@ -177,14 +178,16 @@ def deliver_notifications() -> int:
         if not client.set(NOTIFY_LOCK_KEY, deps.owner, nx=True, ex=NOTIFY_LOCK_SECONDS):
             return 0
         try:
-            return deliver_pending(
-                deps.sessions,
-                deps.http,
-                settings.notify_url,
-                settings.notify_secret or "",
-                deps.clock(),
-                deps.timeout,
-            )
+            # The main app's URL under the same destination rules as a provider's.
+            with destinations(settings.allow_private_urls):
+                return deliver_pending(
+                    deps.sessions,
+                    deps.http,
+                    settings.notify_url,
+                    settings.notify_secret or "",
+                    deps.clock(),
+                    deps.timeout,
+                )
         finally:
             if client.get(NOTIFY_LOCK_KEY) == deps.owner.encode():
                 client.delete(NOTIFY_LOCK_KEY)

@@ -272,6 +272,7 @@ def test_prune_command(settings: Settings, sessions: sessionmaker[Session], tmp_
     env = {
         "PUBLISHER_DATA_DIR": str(settings.data_dir),
         "PUBLISHER_DATABASE_URL": settings.database_url,
+        "PUBLISHER_SECRET_KEY": ",".join(settings.secret_keys),  # required outside SQLite
         "PUBLISHER_REDIS_URL": "redis://127.0.0.1:1/0",  # unreachable: pruned without the lock
         "PATH": "/usr/bin:/bin",
     }
