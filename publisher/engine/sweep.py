@@ -196,18 +196,18 @@ def run(deps: Dependencies) -> SweepReport:
     """One sweep. Returns what it did (also written as the heartbeat)."""
     now = deps.clock()
     with transaction(deps.sessions) as session:
-        paused = control.is_paused(session)
+        pauses = control.pauses(session)
     rescued = enqueued = 0
-    if not paused:
+    if not pauses.everything:
         rescued = rescue_expired(deps, now)
-        enqueued = _enqueue_due(deps, now)
+        enqueued = _enqueue_due(deps, now, pauses.providers)
     duration = (deps.clock() - now).total_seconds() * 1000
-    report = SweepReport(now.isoformat(), enqueued, rescued, paused, round(duration, 3))
+    report = SweepReport(now.isoformat(), enqueued, rescued, pauses.everything, round(duration, 3))
     _heartbeat(deps, report, now)
     return report
 
 
-def _enqueue_due(deps: Dependencies, now: datetime) -> int:
+def _enqueue_due(deps: Dependencies, now: datetime, paused: frozenset[str]) -> int:
     # Half an interval more than the lookahead: a sweep that runs a little late still
     # finds the posts due before the next one (the overlap is harmless: posts are marked).
     # (PUBLISHER_LOOKAHEAD=0 turns look-ahead off entirely: the plain sweep.)
@@ -220,7 +220,6 @@ def _enqueue_due(deps: Dependencies, now: datetime) -> int:
         # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP
         # LOCKED), so a second sweep running at the same time takes other posts.
         with transaction(deps.sessions) as session:
-            paused = control.pauses(session).providers
             batch = _due_batch(session, now, horizon, cutoff, deps.settings.sweep_batch, paused)
             if batch:
                 _mark(session, [post_id for post_id, _ in batch], now)
