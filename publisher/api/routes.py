@@ -268,38 +268,40 @@ def resume(request: Request) -> dict[str, bool]:
     return {"paused": False}
 
 
+def _credential_switch(request: Request, credential_id: int, on: bool) -> CredentialOut:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        row = control.set_credential_paused(session, credential_id, on, ctx.clock(), by="api")
+        return CredentialOut.of(row)
+
+
+def _provider_switch(request: Request, provider: str, on: bool) -> dict[str, str | bool]:
+    ctx = context(request)
+    with db.transaction(ctx.sessions) as session:
+        control.set_provider_paused(session, provider, on, ctx.clock(), by="api")
+    return {"provider": provider, "paused": on}
+
+
 @router.post("/credentials/{credential_id}/pause", tags=["operations"])
 def pause_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
     """Hold every post of one credential (nothing is cancelled, no attempt is used)."""
-    ctx = context(request)
-    with db.transaction(ctx.sessions) as session:
-        row = control.set_credential_paused(session, credential_id, True, ctx.clock(), by="api")
-        return CredentialOut.of(row)
+    return _credential_switch(request, credential_id, True)
 
 
 @router.post("/credentials/{credential_id}/resume", tags=["operations"])
 def resume_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
-    ctx = context(request)
-    with db.transaction(ctx.sessions) as session:
-        row = control.set_credential_paused(session, credential_id, False, ctx.clock(), by="api")
-        return CredentialOut.of(row)
+    return _credential_switch(request, credential_id, False)
 
 
 @router.post("/providers/{provider}/pause", tags=["operations"])
 def pause_provider(request: Request, provider: ProviderName) -> dict[str, str | bool]:
     """Hold every post of one provider (e.g. all of X) until resumed."""
-    ctx = context(request)
-    with db.transaction(ctx.sessions) as session:
-        control.set_provider_paused(session, provider, True, ctx.clock(), by="api")
-    return {"provider": provider, "paused": True}
+    return _provider_switch(request, provider, True)
 
 
 @router.post("/providers/{provider}/resume", tags=["operations"])
 def resume_provider(request: Request, provider: ProviderName) -> dict[str, str | bool]:
-    ctx = context(request)
-    with db.transaction(ctx.sessions) as session:
-        control.set_provider_paused(session, provider, False, ctx.clock(), by="api")
-    return {"provider": provider, "paused": False}
+    return _provider_switch(request, provider, False)
 
 
 @router.get("/series/{series_id}", tags=["series"])
