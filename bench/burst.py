@@ -28,7 +28,7 @@ from bench.cpu import family
 from bench.report import Report, percentile
 from bench.stack import Stack, engine_of, wait_ready
 from publisher.core.models import Post, utcnow
-from publisher.ops.celery_app import QUEUE
+from publisher.ops.constants import QUEUE
 from tests.support.pipeline import Pipeline
 
 LEAD = 12.0  # s from approval to T: the workers are warm and a sweep lands before T

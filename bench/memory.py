@@ -21,7 +21,7 @@ from bench import seed
 from bench.report import Report
 from bench.stack import Stack, engine_of, wait_ready, wait_until
 from publisher.core.models import Post, utcnow
-from publisher.ops.celery_app import QUEUE
+from publisher.ops.constants import QUEUE
 from tests.support.pipeline import Pipeline
 
 BASELINE = 1_000  # posts before the first sample: imports, pools and caches are warm

@@ -31,7 +31,7 @@ from bench.stack import (
     wait_until,
 )
 from publisher.core.models import Post
-from publisher.ops.celery_app import QUEUE
+from publisher.ops.constants import QUEUE
 from tests.support.pipeline import Pipeline
 
 TARGET = 0.8  # publisher posts/s at least this share of the bare task's

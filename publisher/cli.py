@@ -135,9 +135,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _celery(role: str) -> Handler:
     def handler(args: argparse.Namespace, settings: Settings) -> int:
-        from publisher.ops.supervisor import celery_command
+        from publisher.ops import supervisor
 
-        os.execv(sys.executable, celery_command(role, *args.celery_args))
+        argv: list[str] = args.celery_args
+        celery_role = role
+        if role == "worker":
+            argv = supervisor.publish_worker_args(*argv)
+        elif role == "control":
+            celery_role, argv = "worker", supervisor.control_worker_args(*argv)
+        os.execv(sys.executable, supervisor.celery_command(celery_role, *argv))
         return 0  # pragma: no cover - execv does not return
 
     return handler
@@ -213,18 +219,25 @@ def _prune(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_engine_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for role in ("worker", "beat"):
+    roles = {
+        "worker": "run a publishing worker (threads: PUBLISHER_WORKER_CONCURRENCY)",
+        "control": "run the control worker: sweeps, rescues, notifications, prune",
+        "beat": "run Celery beat, which schedules the sweep",
+    }
+    for role, summary in roles.items():
         # Every argument belongs to celery (`publisher worker --help` shows celery's help).
         sub = commands.add_parser(
-            role,
-            prefix_chars="+",
-            add_help=False,
-            help=f"run a Celery {role} (arguments go to celery)",
+            role, prefix_chars="+", add_help=False, help=f"{summary} (arguments go to celery)"
         )
         sub.add_argument("celery_args", nargs=argparse.REMAINDER)
         sub.set_defaults(handler=_celery(role))
-    run = commands.add_parser("run", help="run everything: API, worker, beat (and Redis)")
-    run.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    run = commands.add_parser("run", help="run everything: API, workers, beat (and Redis)")
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="publish calls in flight (worker threads; default PUBLISHER_WORKER_CONCURRENCY)",
+    )
     run.set_defaults(handler=_run)
     commands.add_parser("sweep", help="run one sweep now, without beat").set_defaults(
         handler=_sweep

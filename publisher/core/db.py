@@ -1,7 +1,8 @@
 """Database engine, sessions and schema migrations (Alembic).
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout so a web process, a
-worker pool and beat can share one file; PostgreSQL is the production database.
+SQLite (the embedded default) runs in WAL mode with a busy timeout and write-locking
+transactions so a web process, a worker's threads and beat can share one file;
+PostgreSQL is the production database.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,12 +27,23 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not open transactions itself: ``_begin_immediate`` does.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    """Every SQLite transaction takes the write lock at BEGIN (waiting up to the busy
+    timeout). A deferred transaction that reads, then writes after another connection
+    committed, fails at once with "database is locked" (its snapshot is stale, and SQLite
+    does not wait in that case): with dozens of worker threads that is the common case.
+    SQLAlchemy's documented recipe for pysqlite's transaction handling."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -44,6 +56,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

@@ -25,6 +25,9 @@ from publisher.engine import exchange
 from publisher.engine.concurrency import Limiter, LocalLimiter
 from publisher.engine.plan import RetryPolicy
 
+# Database connections a process may open beyond one per thread, for a moment.
+DB_POOL_OVERFLOW = 4
+
 Enqueue = Callable[[int, float], None]  # (post id, countdown in seconds)
 
 
@@ -79,13 +82,20 @@ class Dependencies:
         backlog: Backlog = _unknown_backlog,
         limiter: Limiter | None = None,
     ) -> Dependencies:
-        """``limiter`` None: slots in this process only (``LocalLimiter``)."""
-        engine = db.make_engine(settings.database_url)
+        """``limiter`` None: slots in this process only (``LocalLimiter``).
+
+        Pools are sized for ``PUBLISHER_WORKER_CONCURRENCY`` threads: a database
+        connection each (plus a few for the lease renewals and the sweep), and a
+        keep-alive connection each per provider host."""
+        threads = settings.worker_concurrency
+        engine = db.make_engine(
+            settings.database_url, pool_size=threads, max_overflow=DB_POOL_OVERFLOW
+        )
         return cls(
             settings,
             db.make_sessionmaker(engine),
             token_box(settings),
-            exchange.new_session(),
+            exchange.new_session(per_host=threads),
             enqueue,
             backlog=backlog,
             limiter=limiter or LocalLimiter(),

@@ -23,8 +23,7 @@ from publisher.errors import LookupFailed
 from publisher.providers.base import PreparedCall
 
 USER_AGENT = "publisher/0.1 (+https://github.com/)"
-POOL_SIZE = 32  # connections kept per host: a worker process serves one call at a time,
-# but threads (bench, sandbox) share the session.
+HOSTS_KEPT = 32  # provider hosts whose connection pool a process keeps (least recent go)
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,12 @@ class Exchange:
             return text
 
 
-def new_session() -> requests.Session:
-    """A pooled session for one process (keep-alive to each provider host)."""
+def new_session(per_host: int = 32) -> requests.Session:
+    """A pooled session for one process, shared by its threads: a keep-alive pool per
+    provider host holding ``per_host`` connections (size it to the calls in flight, so
+    none is opened and thrown away per call)."""
     session = requests.Session()
-    adapter = DeadlineAdapter(pool_connections=POOL_SIZE, pool_maxsize=POOL_SIZE, max_retries=0)
+    adapter = DeadlineAdapter(pool_connections=HOSTS_KEPT, pool_maxsize=per_host, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -4,6 +4,16 @@ Redis is the broker; a message carries only a post id and the database row is th
 Tasks are acknowledged late and re-queued if their worker dies; the row's lease decides
 who may act, so a redelivered message is harmless. Countdowns are never longer than one
 lookahead, well inside the broker's visibility timeout.
+
+The pool is Celery's ``threads`` pool: a publish is almost all waiting (the provider, the
+database, Redis), so one process keeps ``PUBLISHER_WORKER_CONCURRENCY`` calls in flight
+(32 by default) where a prefork pool kept one per CPU. Threads rather than gevent or
+eventlet: psycopg 3, SQLite's C module and the deadline watchdog block the OS thread,
+and monkey-patching every library on the hot path is a risk we do not need, since the
+GIL is released while waiting. The prefetch multiplier is 1: with late acks a worker
+then holds no message beyond those it is running, so a slow call never strands a
+prefetched post behind it while another worker idles (countdown messages are the
+exception: Celery holds those until they are due, whatever the prefetch).
 """
 
 from __future__ import annotations
@@ -13,12 +23,8 @@ from kombu.entity import Queue
 
 from publisher.core.settings import Settings
 from publisher.ops import broker_workarounds
-from publisher.ops.constants import BROKER_VISIBILITY_TIMEOUT
+from publisher.ops.constants import BROKER_VISIBILITY_TIMEOUT, CONTROL_QUEUE, QUEUE
 
-QUEUE = "publisher"
-# The sweep and notification deliveries get their own queue, so a backlog of publish
-# messages never delays the sweep (and with it, every post's start time).
-CONTROL_QUEUE = "publisher.control"
 SWEEP_ENTRY = "publisher-sweep"
 PRUNE_ENTRY = "publisher-prune"
 
@@ -51,7 +57,9 @@ def create_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         task_serializer="json",
         accept_content=["json"],
-        worker_prefetch_multiplier=4,
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
+        worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         beat_schedule={
             SWEEP_ENTRY: {"task": "publisher.sweep", "schedule": interval},

@@ -6,6 +6,12 @@ from __future__ import annotations
 # must exceed the longest countdown (one lookahead) plus the longest task (one lease).
 BROKER_VISIBILITY_TIMEOUT = 1_800
 
+# The publish queue, and the control queue (sweep, notification deliveries, prune),
+# consumed by its own worker process so a backlog of publish messages or slow providers
+# never delay a sweep (and with it every post's start time and every lease rescue).
+QUEUE = "publisher"
+CONTROL_QUEUE = "publisher.control"
+
 # Redis keys: every key publisher writes starts with this prefix.
 REDIS_PREFIX = "publisher:"
 REDIS_HEARTBEAT_KEY = REDIS_PREFIX + "sweep:heartbeat"
@@ -33,3 +39,8 @@ SENT_AT_HEADER = "publisher_sent_at"
 # after every batch, so it outlives a long prune, and expires soon after a dead one.
 PRUNE_LOCK_KEY = REDIS_PREFIX + "prune:lock"
 PRUNE_LOCK_SECONDS = 300
+
+# Threads of the control worker (``publisher control``): the sweep, the notification
+# deliveries and the prune each hold a Redis lock, so at most one of each runs; a thread
+# apiece keeps a slow main app (notifications) from delaying a sweep.
+CONTROL_CONCURRENCY = 4

@@ -1,9 +1,10 @@
 """``publisher run``: the whole pipeline as supervised child processes.
 
 Starts the embedded Redis (unless ``PUBLISHER_REDIS_URL`` is set), applies migrations,
-then runs the HTTP API, a worker and beat. A child that dies is restarted (with a pause
-that grows if it keeps dying); SIGINT/SIGTERM stops every child cleanly, Redis last, and
-leaves no orphans.
+then runs the HTTP API, a publishing worker, a control worker (sweep, rescues,
+notifications: never behind a publish backlog) and beat. A child that dies is restarted
+(with a pause that grows if it keeps dying); SIGINT/SIGTERM stops every child cleanly,
+Redis last, and leaves no orphans.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from types import FrameType
 
 from publisher.core import control, db
 from publisher.core.settings import Settings
+from publisher.ops.constants import CONTROL_CONCURRENCY, CONTROL_QUEUE, QUEUE
 from publisher.ops.embedded_redis import start_redis
 
 log = logging.getLogger(__name__)
@@ -58,25 +60,40 @@ def celery_command(role: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "publisher", role, *args]
 
 
-def worker_command(name: str, concurrency: int) -> list[str]:
-    """A publishing worker as ``publisher run`` and the tests start it."""
-    return celery_command(
-        "worker",
-        "--loglevel",
-        "INFO",
-        "--concurrency",
-        str(concurrency),
-        "--hostname",
-        f"{name}-{os.getpid()}@%h",
-        "--without-gossip",
-        "--without-mingle",
-    )
+def publish_worker_args(*args: str) -> list[str]:
+    """``celery worker`` arguments of a publishing worker (``publisher worker``): the
+    publish queue only, the pool and concurrency of the Celery app's configuration."""
+    return ["-Q", QUEUE, *args]
 
 
-def children(settings: Settings, concurrency: int) -> list[Child]:
+def control_worker_args(*args: str) -> list[str]:
+    """``celery worker`` arguments of the control worker (``publisher control``): the
+    sweep, notification deliveries and the prune, in a small pool of their own."""
+    return ["-Q", CONTROL_QUEUE, "--concurrency", str(CONTROL_CONCURRENCY), *args]
+
+
+def _quiet_node(name: str) -> list[str]:
+    hostname = f"{name}-{os.getpid()}@%h"
+    return ["--loglevel", "INFO", "--hostname", hostname, "--without-gossip", "--without-mingle"]
+
+
+def worker_command(name: str, concurrency: int | None = None) -> list[str]:
+    """A publishing worker as ``publisher run`` and the tests start it; ``concurrency``
+    None: ``PUBLISHER_WORKER_CONCURRENCY``."""
+    extra = [] if concurrency is None else ["--concurrency", str(concurrency)]
+    return celery_command("worker", *publish_worker_args(*_quiet_node(name), *extra))
+
+
+def control_command(name: str) -> list[str]:
+    """The control worker as ``publisher run`` and the tests start it."""
+    return celery_command("worker", *control_worker_args(*_quiet_node(name)))
+
+
+def children(settings: Settings, concurrency: int | None) -> list[Child]:
     return [
         Child("web", [sys.executable, "-m", "publisher.cli", "web"]),
         Child("worker", worker_command("worker", concurrency)),
+        Child("control", control_command("control")),
         Child("beat", celery_command("beat", "--loglevel", "INFO")),
     ]
 
@@ -104,7 +121,7 @@ def prepare_database(settings: Settings) -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, concurrency: int = 2) -> None:
+    def __init__(self, settings: Settings, concurrency: int | None = None) -> None:
         self.settings = settings
         self.children = children(settings, concurrency)
         self.stopping = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -21,12 +22,13 @@ from publisher.engine.deadline import destinations
 from publisher.engine.dependencies import Dependencies, QueueState
 from publisher.engine.telemetry import sentry
 from publisher.ops import retention_job
-from publisher.ops.celery_app import QUEUE, app
+from publisher.ops.celery_app import app
 from publisher.ops.constants import (
     DB_RETRY_BASE,
     DB_RETRY_MAX,
     NOTIFY_LOCK_KEY,
     NOTIFY_LOCK_SECONDS,
+    QUEUE,
     REDIS_HEARTBEAT_KEY,
     SENT_AT_HEADER,
     SENTRY_CHECK_IN_KEY,
@@ -45,6 +47,7 @@ DATABASE_DOWN = (OperationalError, InterfaceError)
 REDIS_SOCKET_TIMEOUT = 5.0
 
 _dependencies: Dependencies | None = None
+_dependencies_lock = threading.Lock()  # the pool's threads build them once between them
 
 
 def enqueue(post_id: int, countdown: float) -> None:
@@ -85,12 +88,15 @@ def _sent_at(message: bytes | None) -> datetime | None:
 
 
 def dependencies() -> Dependencies:
-    """This process's engine dependencies, built on first use (after the prefork fork)."""
+    """This process's engine dependencies, built on first use (after a prefork fork);
+    shared by the threads of a threads pool (the engine, the HTTP session and Redis
+    client are thread-safe pools)."""
     global _dependencies
-    if _dependencies is None:
-        settings = Settings.from_env()
-        _dependencies = Dependencies.build(settings, enqueue, backlog, limiter(settings))
-    return _dependencies
+    with _dependencies_lock:
+        if _dependencies is None:
+            settings = Settings.from_env()
+            _dependencies = Dependencies.build(settings, enqueue, backlog, limiter(settings))
+        return _dependencies
 
 
 def limiter(settings: Settings) -> RedisLimiter:

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from publisher.core import service
 from publisher.core.models import Post, utcnow
-from publisher.ops.celery_app import QUEUE
+from publisher.ops.constants import QUEUE
 from publisher.sandbox import Sandbox
 from tests.support.pipeline import Pipeline, wait_for
 from tests.support.services import PostgresServer, RedisServer

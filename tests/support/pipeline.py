@@ -23,7 +23,7 @@ from publisher.core import db, service
 from publisher.core.models import ApiCall, Notification, Post, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import TokenBox
-from publisher.ops.supervisor import celery_command, worker_command
+from publisher.ops.supervisor import celery_command, control_command, worker_command
 from publisher.sandbox import Sandbox
 
 T = TypeVar("T")
@@ -94,10 +94,20 @@ class Pipeline:
         self.processes[name] = process
         return process
 
-    def start_worker(self, name: str = "worker", concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str = "worker", concurrency: int | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A publishing worker as deployed (threads; ``concurrency`` None: the default)."""
         return self._spawn(name, worker_command(name, concurrency))
 
+    def start_control(self, name: str = "control") -> subprocess.Popen[bytes]:
+        """The control worker (sweeps, notifications, prune)."""
+        return self._spawn(name, control_command(name))
+
     def start_beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
+        """Beat, and the control worker that runs what it schedules (unless running)."""
+        if "control" not in self.processes:
+            self.start_control()
         return self._spawn(name, celery_command("beat", "--loglevel", "INFO"))
 
     def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
