@@ -1,7 +1,11 @@
-"""``python -m bench [all|NAME] [--quick] [--db sqlite|postgres|both]``.
+"""``python -m bench [all|NAME|report] [--quick] [--db sqlite|postgres|both] [--allow-dirty]``.
 
 ``all`` runs every benchmark in its own process, one after the other, so a benchmark's
-servers, workers and memory never leak into the next; a single name runs in this process.
+servers, workers and memory never leak into the next, then regenerates
+``docs/benchmarks.md`` from the results (not after ``--quick``); a single name runs in
+this process; ``report`` only regenerates the document (``report --quick`` prints the
+quick results' rendering instead). A run on a tree with uncommitted changes is refused
+unless ``--allow-dirty`` is given; its results then say ``"dirty": true``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import sys
 import time
 from collections.abc import Sequence
 
+from bench.errors import BenchError
+from bench.provenance import Code, require_clean
 from bench.stack import DATABASES
 
-# name -> the databases it runs on unless --db says otherwise
+# name -> the databases it runs on unless --db says otherwise; `all` runs them in order
 BENCHMARKS = {
     "throughput": DATABASES,
-    "lateness": ("postgres",),
+    "burst300": DATABASES,
+    "lateness": DATABASES,
+    "prefetch": ("postgres",),
     "sweep": DATABASES,
     "burst": ("postgres",),
     "memory": ("postgres",),
@@ -29,12 +37,20 @@ BENCHMARKS = {
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("name", nargs="?", default="all", choices=["all", *BENCHMARKS])
-    parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument("name", nargs="?", default="all", choices=["all", "report", *BENCHMARKS])
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, few rounds; results/quick/"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], help="override")
     parser.add_argument("--posts", type=int, help="the main size (writes <name>-<posts>.json)")
-    parser.add_argument("--concurrency", type=int, default=4, help="prefork processes")
+    parser.add_argument(
+        "--concurrency", type=int, help="worker threads (default: the deployed default)"
+    )
+    parser.add_argument("--latency", type=int, help="provider latency in ms, where it applies")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--allow-dirty", action="store_true", help="run on uncommitted changes (marked dirty)"
+    )
     return parser
 
 
@@ -44,22 +60,27 @@ def _databases(name: str, choice: str | None) -> tuple[str, ...]:
     return DATABASES if choice == "both" else (choice,)
 
 
-def run_one(args: argparse.Namespace) -> int:
+def tag_of(args: argparse.Namespace) -> str:
+    """The suffix of a run at a size or latency of its own (it never overwrites the
+    default run's results): ``100000``, ``l300``, ``100000-l300``."""
+    parts = [str(args.posts)] if args.posts else []
+    parts += [f"l{args.latency}"] if args.latency is not None else []
+    return "-".join(parts)
+
+
+def run_one(args: argparse.Namespace, code: Code) -> int:
     from bench.stack import Stack
 
     started = time.monotonic()
     with Stack(args.name, keep=args.keep) as stack:
         # Imported once the stack has set the environment: publisher.ops.celery_app reads it.
         module = importlib.import_module(f"bench.{args.name}")
-        params = module.Params.of(
-            args.quick, _databases(args.name, args.db), args.posts, args.concurrency
-        )
+        params = module.Params.of(args, _databases(args.name, args.db))
         report = module.run(stack, params)
         if args.keep:
             print(f"  work directory kept: {stack.workdir}")
     report.params["wall_seconds"] = round(time.monotonic() - started, 1)
-    # A run at a size of its own does not overwrite the default run's results.
-    report.finish(tag=str(args.posts) if args.posts else "")
+    report.finish(code, quick=args.quick, tag=tag_of(args))
     return 0 if all(t.met is not False for t in report.targets) else 1
 
 
@@ -67,20 +88,46 @@ def run_all(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Each benchmark in a fresh interpreter; returns non-zero if any failed or missed."""
     flags = [a for a in argv if a != "all"]
     worst = 0
+    started_all = time.monotonic()
     for name in BENCHMARKS:
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "bench", name, *flags], check=False)
         print(f"[{name}: exit {done.returncode}, {time.monotonic() - started:.0f} s]")
         worst = max(worst, done.returncode)
+    print(f"[all: {time.monotonic() - started_all:.0f} s]")
+    report(args.quick)
     return worst
+
+
+def report(quick: bool) -> None:
+    from bench import docs
+
+    if quick:
+        print(docs.render(docs.load(quick=True), docs.templates()))
+    else:
+        path = docs.write()
+        print(f"regenerated {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
-    if args.name == "all":
-        return run_all(args, argv)
-    return run_one(args)
+    try:
+        if args.name == "report":
+            report(args.quick)
+            return 0
+        code = require_clean(args.allow_dirty)
+        if code.dirty:
+            print(
+                f"WARNING: running on a dirty tree ({len(code.changes)} changes); "
+                "the results are marked dirty"
+            )
+        if args.name == "all":
+            return run_all(args, argv)
+        return run_one(args, code)
+    except BenchError as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """Results: a table on stdout and ``bench/results/<name>.json`` with the machine, the
-software versions, the parameters, the figures and each target's verdict."""
+software versions, the commit of the whole tree (and whether it was dirty), the load
+other processes put on the machine, the parameters, the figures and each target's
+verdict with every round it rests on. ``bench.docs`` renders ``docs/benchmarks.md`` from
+these files."""
 
 from __future__ import annotations
 
@@ -20,19 +23,37 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu import Interference
+from bench.provenance import Code
+from bench.tables import cell as _cell
+from bench.tables import table
+from bench.verdict import MET, MISSED, NOT_MEASURED, Goal, as_met, judge
 from publisher.ops.embedded_redis import redis_binary
 
 RESULTS = Path(__file__).parent / "results"
+QUICK = RESULTS / "quick"  # --quick runs: never over the full results
 OTHER_LOAD_WARNING = 0.2  # cores used by other jobs beyond which the figures are suspect
+
+
+def result_path(name: str, tag: str = "", quick: bool = False) -> Path:
+    """Where a run's JSON goes: ``results/<name>[-tag].json``, or under ``results/quick/``
+    for a ``--quick`` run, so a quick run never replaces a full one."""
+    folder = QUICK if quick else RESULTS
+    return folder / (f"{name}-{tag}.json" if tag else f"{name}.json")
 
 
 @dataclass
 class Target:
     name: str
     goal: str  # e.g. ">= 0.8x bare"
-    value: float | None
-    met: bool | None  # None: not measured in this run
+    value: float | None  # the median of the rounds (the single value with one round)
+    met: bool | None  # None: inconclusive or not measured in this run
     note: str = ""
+    verdict: str = ""  # met, missed, inconclusive, not measured (see bench.verdict)
+    rounds: list[float] = field(default_factory=list)  # every round's value, in order
+
+    def __post_init__(self) -> None:
+        if not self.verdict:
+            self.verdict = {True: MET, False: MISSED, None: NOT_MEASURED}[self.met]
 
 
 @dataclass
@@ -42,76 +63,71 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # query plans, samples, logs
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # titled sub-tables
     load: Interference = field(default_factory=lambda: Interference().start())
 
     def row(self, **values: Any) -> None:
         self.rows.append(values)
 
+    def table(self, title: str, **values: Any) -> None:
+        """A row of the sub-table ``title`` (printed and rendered after the main table)."""
+        self.tables.setdefault(title, []).append(values)
+
     def target(
         self, name: str, goal: str, value: float | None, met: bool | None, note: str = ""
     ) -> None:
-        self.targets.append(Target(name, goal, value, met, note))
+        """A target judged on one value (a count, a single run)."""
+        rounds = [] if value is None else [value]
+        self.targets.append(Target(name, goal, value, met, note, rounds=rounds))
 
-    def finish(self, tag: str = "") -> Path:
-        """Print the table and the verdicts, write the JSON (``<name>[-tag].json``)."""
+    def judge(self, name: str, goal: Goal, rounds: list[float], note: str = "") -> str:
+        """A target judged on every round (``bench.verdict.judge``); returns the verdict."""
+        word = judge(rounds, goal)
+        value = statistics.median(rounds) if rounds else None
+        self.targets.append(Target(name, str(goal), value, as_met(word), note, word, rounds))
+        return word
+
+    def finish(self, code: Code, quick: bool = False, tag: str = "") -> Path:
+        """Print the table and the verdicts, write the JSON (see ``result_path``)."""
         load = self.load.stop()
         print(f"\n== {self.name} ==  {_params(self.params)}")
         print(table(self.rows))
+        for title, rows in self.tables.items():
+            print(f"\n{title}\n{table(rows)}")
         for t in self.targets:
-            verdict = {True: "MET", False: "MISSED", None: "n/a"}[t.met]
             value = "-" if t.value is None else _cell(t.value)
+            spread = f" rounds {' '.join(_cell(r) for r in t.rounds)}" if len(t.rounds) > 1 else ""
             note = f"  ({t.note})" if t.note else ""
-            print(f"  target {t.name}: {t.goal} -> {value}  {verdict}{note}")
+            print(f"  target {t.name}: {t.goal} -> {value}{spread}  {t.verdict.upper()}{note}")
         document = {
             "name": self.name,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": quick,
+            "dirty": code.dirty,
+            "code": code.as_json(),
             "machine": machine(),
             "versions": versions(),
-            "code": code_version(),
             "load": load,
             "params": self.params,
             "rows": self.rows,
+            "tables": self.tables,
             "targets": [asdict(t) for t in self.targets],
             "extra": self.extra,
         }
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / (f"{self.name}-{tag}.json" if tag else f"{self.name}.json")
+        path = result_path(self.name, tag, quick)
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".json.tmp")
         partial.write_text(json.dumps(document, indent=2, default=str) + "\n")
         partial.replace(path)
-        if load["other_cores"] > OTHER_LOAD_WARNING:
-            print(f"  warning: other processes used {load['other_cores']} cores on average")
+        print(f"  measured at {code.commit[:10]}" + (" on a DIRTY tree" if code.dirty else ""))
+        print(f"  load: other processes used {load['other_cores']} cores on average", end="")
+        print("  (figures suspect)" if load["other_cores"] > OTHER_LOAD_WARNING else "")
         print(f"  -> {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
         return path
 
 
 def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items())
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        if value == 0 or abs(value) >= 100:
-            return f"{value:.0f}"
-        if abs(value) >= 10:
-            return f"{value:.1f}"
-        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
-    return "-" if value is None else str(value)
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table of ``rows`` (columns in first-seen order)."""
-    if not rows:
-        return "(no rows)"
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:
@@ -183,14 +199,6 @@ def versions() -> dict[str, str]:
     match = re.search(r"PostgreSQL\) (\S+)", postgres)
     found["postgresql"] = match.group(1) if match else postgres
     return found
-
-
-def code_version() -> dict[str, Any]:
-    """The commit measured, and whether ``publisher/`` had uncommitted changes."""
-    root = Path(__file__).resolve().parents[1]
-    commit = _run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"])
-    dirty = _run(["git", "-C", str(root), "status", "--porcelain", "--", "publisher"])
-    return {"commit": commit, "publisher_dirty": bool(dirty)}
 
 
 def percentile(values: list[float], share: float) -> float:
