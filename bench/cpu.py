@@ -2,8 +2,10 @@
 
 On a small machine every component competes for the same cores, so a rate alone does not
 say where the time went. ``CpuMeter`` snapshots the user+system time of each component's
-processes (a worker with its prefork children, the PostgreSQL postmaster with its
-backends, Redis, this process with the sandbox's threads) and reports the difference.
+processes (a threads-pool worker is one process, all its threads counted; the PostgreSQL
+postmaster with its backends; Redis; this process with the sandbox's threads) and
+reports the difference. ``Interference`` measures what the rest of the machine used
+meanwhile, which every result records as its ``load``.
 """
 
 from __future__ import annotations

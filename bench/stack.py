@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from celery import Celery
 
-from bench import cpu
+from bench import bare_app, cpu
+from publisher.ops.supervisor import worker_command
 from publisher.sandbox import Sandbox
-from publisher.sandbox import server as sandbox_server
 from tests.support.pipeline import FAST_ENV, ROOT, Pipeline
 from tests.support.services import PostgresServer, RedisServer
 
@@ -157,18 +157,16 @@ class Stack:
                 self.sender.send_task(task, args, queue=queue, producer=producer)
 
 
-def start_bare_worker(pipeline: Pipeline, name: str, concurrency: int) -> subprocess.Popen[bytes]:
-    """``celery -A bench.bare_app worker``, started exactly as the harness starts the
-    publisher's worker (same pool, concurrency and flags), owned by ``pipeline``."""
-    log = open(pipeline.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
-    argv = [sys.executable, "-m", "celery", "-A", "bench.bare_app", "worker"]
-    argv += ["--loglevel", "INFO", "--concurrency", str(concurrency)]
-    argv += ["--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
-    process = subprocess.Popen(
-        argv, env=pipeline.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
-    pipeline.processes[name] = process
-    return process
+def start_bare_worker(
+    pipeline: Pipeline, name: str, concurrency: int | None = None
+) -> subprocess.Popen[bytes]:
+    """``celery -A bench.bare_app worker``, started exactly as the harness starts a
+    publishing worker (same pool, concurrency and flags: ``worker_command`` with the app
+    and queue swapped), owned by ``pipeline``."""
+    argv = worker_command(name, concurrency)
+    argv[argv.index("publisher")] = "bench.bare_app"  # celery -A publisher -> the bare app
+    argv[argv.index("-Q") + 1] = bare_app.QUEUE
+    return pipeline.spawn(name, argv)
 
 
 def wait_ready(stack: Stack, pipeline: Pipeline, name: str) -> None:
@@ -236,30 +234,22 @@ def _listening(port: int) -> bool:
 
 
 @contextmanager
-def provider_latency(seconds: float) -> Iterator[None]:
-    """Every sandbox answer takes ``seconds`` longer, like a real provider's API.
-
-    The sandbox has no such knob, so this wraps its dispatcher for the duration; the
-    created record's time stays the moment the answer was produced (after the wait).
-    """
-    if seconds <= 0:
-        yield
-        return
-    original = sandbox_server.dispatch
-
-    def slowed(state: Any, request: Any) -> Any:
-        time.sleep(seconds)
-        return original(state, request)
-
-    sandbox_server.dispatch = slowed
+def provider_latency(sandbox: Sandbox, seconds: float) -> Iterator[None]:
+    """Every provider call (one with a bearer token: publishes and the bare task's calls
+    alike) is answered ``seconds`` later, like a real provider's API; the sandbox records
+    the create when the request arrives, before the wait."""
+    before = sandbox.latency_seconds
+    sandbox.latency_seconds = seconds
     try:
         yield
     finally:
-        sandbox_server.dispatch = original
+        sandbox.latency_seconds = before
 
 
 def components(stack: Stack, pipeline: Pipeline, worker: str) -> dict[str, cpu.Pids]:
-    """The processes a ``CpuMeter`` watches for a run of ``worker`` on ``pipeline``."""
+    """The processes a ``CpuMeter`` watches for a run of ``worker`` on ``pipeline``: the
+    worker process (all its threads), the control worker and beat when running, Redis,
+    PostgreSQL (postmaster and backends) and this process (driver and sandbox)."""
 
     def pids(process: subprocess.Popen[bytes] | None) -> cpu.Pids:
         return lambda: cpu.family(process.pid if process else None)
@@ -267,10 +257,11 @@ def components(stack: Stack, pipeline: Pipeline, worker: str) -> dict[str, cpu.P
     found = {
         "worker": pids(pipeline.processes.get(worker)),
         "redis": pids(stack.redis.process),
-        "driver_and_sandbox": cpu.itself,
+        "bench_and_sandbox": cpu.itself,
     }
-    if "beat" in pipeline.processes:
-        found["beat"] = pids(pipeline.processes["beat"])
+    for other in ("control", "beat"):
+        if other in pipeline.processes:
+            found[other] = pids(pipeline.processes[other])
     postgres = stack.postgres_if_started
     if postgres is not None and pipeline.settings.database_url.startswith("postgresql"):
         found["postgres"] = pids(postgres.process)

@@ -1,22 +1,25 @@
-"""Throughput: posts per second end to end, publisher against a bare Celery task.
+"""Throughput and CPU per publish: publisher against a bare Celery task.
 
-Both sides start from queued messages on the same Redis, consumed by the same prefork
-pool (same ``--concurrency``, same Celery settings), and make the same HTTP call to the
-sandbox's webhook endpoint. The publisher also claims the row, validates, decrypts the
-token, writes the call log before the call and records the result; the bare task does
-nothing but the call. The clock runs from the first message sent to the last post done
-(``published_at``) or the last create the sandbox recorded. Rounds alternate between
-the two sides so drift in the machine's state hits both.
+Both sides start from queued messages on the same Redis, consumed by a worker started the
+same way (``worker_command``: the threads pool, the deployed concurrency, prefetch 1),
+and make the same HTTP call (bearer token, same JSON) to the sandbox's webhook endpoint.
+The publisher also claims the row, validates, decrypts the token, writes the call log
+before the call and records the result; the bare task does nothing but the call. The
+clock runs from the first message sent to the last create the sandbox recorded, for both
+sides alike. Rounds alternate (bare, publisher, bare, publisher...), and the ratio is
+judged on every round pair. CPU is metered per component over each round: the worker
+process with its threads, PostgreSQL, Redis, and this process (driver and sandbox).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bench import bare_app, seed
 from bench.cpu import CpuMeter
@@ -30,37 +33,32 @@ from bench.stack import (
     wait_ready,
     wait_until,
 )
+from bench.verdict import Goal, ratios, spread
 from publisher.core.models import Post
 from publisher.ops.constants import QUEUE
 from tests.support.pipeline import Pipeline
 
-TARGET = 0.8  # publisher posts/s at least this share of the bare task's
+GOAL = Goal(">=", 0.6, "x bare")  # at an instant provider (issue 11, goal 3)
 TIMEOUT_PER_POST = 0.5  # s: a generous ceiling so a stuck run fails instead of hanging
 
 
 @dataclass(frozen=True)
 class Params:
-    posts: int  # per round at 0 ms latency; fewer at higher latencies (see ``count``)
-    concurrency: int
-    repeats: int
-    latencies_ms: tuple[int, ...]
+    posts: int  # per round
+    concurrency: int | None  # None: the deployed default (PUBLISHER_WORKER_CONCURRENCY)
+    rounds: int  # per side, interleaved
+    latency_ms: int
     dbs: tuple[str, ...]
 
     @classmethod
-    def of(cls, quick: bool, dbs: tuple[str, ...], posts: int | None, concurrency: int) -> Params:
+    def of(cls, args: argparse.Namespace, dbs: tuple[str, ...]) -> Params:
         return cls(
-            posts=posts or (400 if quick else 1_000),
-            concurrency=concurrency,
-            repeats=1 if quick else 2,
-            latencies_ms=(0,) if quick else (0, 50, 200),
+            posts=args.posts or (400 if args.quick else 1_500),
+            concurrency=args.concurrency,
+            rounds=2 if args.quick else 3,
+            latency_ms=args.latency or 0,
             dbs=dbs,
         )
-
-    def count(self, latency_ms: int) -> int:
-        """Posts per round: fewer when each call is slow, so a round lasts ~10-20 s."""
-        if latency_ms <= 0:
-            return self.posts
-        return max(100, min(self.posts, self.posts * 25 // latency_ms))
 
 
 @dataclass(frozen=True)
@@ -72,53 +70,50 @@ class Round:
 def run(stack: Stack, params: Params) -> Report:
     report = Report("throughput", params.__dict__.copy())
     for db in params.dbs:
-        for latency, (pub, bare) in _compare(stack, db, params).items():
-            ratio = _median(pub) / _median(bare)
-            report.row(
+        pub, bare = _compare(stack, db, params)
+        pairs = ratios([r.rate for r in pub], [r.rate for r in bare])
+        rates = {
+            side: spread([r.rate for r in rounds])
+            for side, rounds in (("publisher", pub), ("bare", bare))
+        }
+        report.row(
+            db=db,
+            latency_ms=params.latency_ms,
+            posts=params.posts,
+            publisher_min=rates["publisher"].min,
+            publisher_median=rates["publisher"].median,
+            publisher_max=rates["publisher"].max,
+            bare_min=rates["bare"].min,
+            bare_median=rates["bare"].median,
+            bare_max=rates["bare"].max,
+            ratio_per_round=[round(r, 3) for r in pairs],
+        )
+        for side, rounds in (("publisher", pub), ("bare", bare)):
+            report.table(
+                "CPU ms per publish by component (median of rounds)",
                 db=db,
-                latency_ms=latency,
-                posts=params.count(latency),
-                publisher_per_s=_median(pub),
-                bare_per_s=_median(bare),
-                ratio=ratio,
-                publisher_cpu_ms=_cpu(pub),
-                bare_cpu_ms=_cpu(bare),
-                rounds=" ".join(
-                    f"{p.rate:.0f}/{b.rate:.0f}" for p, b in zip(pub, bare, strict=True)
-                ),
+                side=side,
+                **_cpu(rounds),
             )
-            report.extra.setdefault("cpu_ms_per_post", []).append(
-                {
-                    "db": db,
-                    "latency_ms": latency,
-                    "publisher": [r.cpu_ms for r in pub],
-                    "bare": [r.cpu_ms for r in bare],
-                }
-            )
-            report.target(
-                f"{db}, {latency} ms provider latency",
-                f">= {TARGET}x bare",
-                ratio,
-                ratio >= TARGET,
-            )
+        report.extra.setdefault("rounds", []).append(
+            {"db": db, "publisher": [r.__dict__ for r in pub], "bare": [r.__dict__ for r in bare]}
+        )
+        report.judge(
+            f"{db}, provider {params.latency_ms} ms: publisher / bare posts/s", GOAL, pairs
+        )
     return report
 
 
-def _median(rounds: list[Round]) -> float:
-    return statistics.median(r.rate for r in rounds)
+def _cpu(rounds: list[Round]) -> dict[str, float]:
+    """Median CPU ms per post of each component, and of their total."""
+    names = sorted({name for r in rounds for name in r.cpu_ms})
+    found = {name: statistics.median(r.cpu_ms.get(name, 0.0) for r in rounds) for name in names}
+    found["total"] = statistics.median(sum(r.cpu_ms.values()) for r in rounds)
+    return found
 
 
-def _cpu(rounds: list[Round]) -> float:
-    """Total CPU ms per post, all components (median over rounds)."""
-    return statistics.median(sum(r.cpu_ms.values()) for r in rounds)
-
-
-def _meter(stack: Stack, pipeline: Pipeline, worker: str) -> CpuMeter:
-    return CpuMeter(components(stack, pipeline, worker))
-
-
-def _compare(stack: Stack, db: str, params: Params) -> dict[int, tuple[list[Round], list[Round]]]:
-    """Both workers on one pipeline; for each latency, alternating rounds of each side."""
+def _compare(stack: Stack, db: str, params: Params) -> tuple[list[Round], list[Round]]:
+    """Both workers on one pipeline, alternating rounds (bare first)."""
     pipeline = stack.pipeline(db, f"throughput_{db}")
     try:
         account = pipeline.account()
@@ -127,34 +122,27 @@ def _compare(stack: Stack, db: str, params: Params) -> dict[int, tuple[list[Roun
         start_bare_worker(pipeline, "bare", params.concurrency)
         wait_ready(stack, pipeline, "worker")
         wait_ready(stack, pipeline, "bare")
-        found = {}
-        for latency in params.latencies_ms:
-            with provider_latency(latency / 1000):
-                found[latency] = _rounds(stack, pipeline, owner, params, latency)
-        return found
+        with provider_latency(stack.sandbox, params.latency_ms / 1000):
+            warmup = 64
+            _publisher_round(stack, pipeline, None, owner, warmup)
+            _bare_round(stack, None, warmup)
+            pub: list[Round] = []
+            bare: list[Round] = []
+            for _ in range(params.rounds):
+                bare.append(_bare_round(stack, _meter(stack, pipeline, "bare"), params.posts))
+                pub.append(
+                    _publisher_round(
+                        stack, pipeline, _meter(stack, pipeline, "worker"), owner, params.posts
+                    )
+                )
+                print(f"  {db}: publisher {pub[-1].rate:.1f}/s, bare {bare[-1].rate:.1f}/s")
+        return pub, bare
     finally:
         stack.release(pipeline)
 
 
-def _rounds(
-    stack: Stack, pipeline: Pipeline, owner: seed.Owner, params: Params, latency: int
-) -> tuple[list[Round], list[Round]]:
-    warmup = 4 * params.concurrency
-    _publisher_round(stack, pipeline, None, owner, warmup)
-    _bare_round(stack, None, warmup)
-    count = params.count(latency)
-    pub: list[Round] = []
-    bare: list[Round] = []
-    for _ in range(params.repeats):
-        bare.append(_bare_round(stack, _meter(stack, pipeline, "bare"), count))
-        pub.append(
-            _publisher_round(stack, pipeline, _meter(stack, pipeline, "worker"), owner, count)
-        )
-        print(
-            f"  {pipeline.settings.database_url.split(':')[0]} {latency} ms: "
-            f"publisher {pub[-1].rate:.1f}/s, bare {bare[-1].rate:.1f}/s"
-        )
-    return pub, bare
+def _meter(stack: Stack, pipeline: Pipeline, worker: str) -> CpuMeter:
+    return CpuMeter(components(stack, pipeline, worker))
 
 
 def _publisher_round(
@@ -162,42 +150,39 @@ def _publisher_round(
 ) -> Round:
     due = datetime.now(UTC) - timedelta(seconds=1)
     ids = seed.bulk_insert(engine_of(pipeline), seed.due_rows(owner, [due] * count))
-    span = seed.id_range(ids)
-    if meter:
-        meter.start()
-    started = datetime.now(UTC)
-    stack.send("publisher.publish", QUEUE, [(post_id,) for post_id in ids])
-
-    def finished() -> datetime | None:
-        with pipeline.sessions() as session:
-            done, last = session.execute(
-                select(func.count(), func.max(Post.published_at)).where(
-                    Post.id.between(*span), Post.state == "done"
-                )
-            ).one()
-        return last if done == count else None
-
-    last = wait_until(finished, 30 + count * TIMEOUT_PER_POST, "publisher posts done")
-    return _result(meter, count, (last - started).total_seconds())
-
-
-def _result(meter: CpuMeter | None, count: int, seconds: float) -> Round:
-    spent = meter.stop() if meter else {}
-    return Round(count / seconds, {k: round(v * 1000 / count, 3) for k, v in spent.items()})
+    with pipeline.sessions() as session:
+        found = select(Post.idempotency_key).where(Post.id.between(*seed.id_range(ids)))
+        keys: set[str | None] = set(session.scalars(found))
+    return _timed(stack, meter, count, keys, "publisher.publish", QUEUE, [(i,) for i in ids])
 
 
 def _bare_round(stack: Stack, meter: CpuMeter | None, count: int) -> Round:
     keys = [uuid.uuid4().hex for _ in range(count)]
-    wanted = set(keys)
     url = stack.sandbox.url + "/hooks/bare"
+    messages = [(url, f"bare {k}", k) for k in keys]
+    return _timed(stack, meter, count, set(keys), bare_app.TASK, bare_app.QUEUE, messages)
+
+
+def _timed(
+    stack: Stack,
+    meter: CpuMeter | None,
+    count: int,
+    keys: set[str | None],
+    task: str,
+    queue: str,
+    messages: list[tuple[object, ...]],
+) -> Round:
+    """Send ``messages``; the round ends at the sandbox's last create of ``keys``."""
     if meter:
         meter.start()
     started = datetime.now(UTC)
-    stack.send(bare_app.TASK, bare_app.QUEUE, [(url, f"bare {k}", k) for k in keys])
+    stack.send(task, queue, messages)
 
     def finished() -> datetime | None:
-        times = [c.at for c in stack.sandbox.creates if c.idempotency_key in wanted]
-        return max(times) if len(times) == count else None
+        times = [c.at for c in stack.sandbox.creates if c.idempotency_key in keys]
+        return max(times) if len(times) >= count else None
 
-    last = wait_until(finished, 30 + count * TIMEOUT_PER_POST, "bare creates")
-    return _result(meter, count, (last - started).total_seconds())
+    last = wait_until(finished, 30 + count * TIMEOUT_PER_POST, f"{task} creates")
+    spent = meter.stop() if meter else {}
+    seconds = (last - started).total_seconds()
+    return Round(count / seconds, {k: round(v * 1000 / count, 3) for k, v in spent.items()})
