@@ -9,6 +9,7 @@ sandbox runs in its own process here, so it does not compete with the measured c
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import pstats
 import re
@@ -40,7 +41,8 @@ class Params:
     dbs: tuple[str, ...]
 
     @classmethod
-    def of(cls, quick: bool, dbs: tuple[str, ...], posts: int | None, concurrency: int) -> Params:
+    def of(cls, args: argparse.Namespace, dbs: tuple[str, ...]) -> Params:
+        quick, posts = args.quick, args.posts
         return cls(posts=posts or (100 if quick else 500), dbs=dbs)
 
 

@@ -11,6 +11,7 @@ sweep's latency during the prune against its latency alone.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -55,7 +56,8 @@ class Params:
     dbs: tuple[str, ...]
 
     @classmethod
-    def of(cls, quick: bool, dbs: tuple[str, ...], posts: int | None, concurrency: int) -> Params:
+    def of(cls, args: argparse.Namespace, dbs: tuple[str, ...]) -> Params:
+        quick, posts = args.quick, args.posts
         finished = posts or (50_000 if quick else 350_000)
         return cls(finished=finished, idle_sweeps=10, dbs=dbs)
 
