@@ -17,9 +17,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from bench import DATABASES
 from bench.errors import BenchError
-from bench.provenance import Code, require_clean
-from bench.stack import DATABASES
+from bench.provenance import Code, inspect, require_clean
 
 # name -> the databases it runs on unless --db says otherwise; `all` runs them in order
 BENCHMARKS = {
@@ -80,8 +80,18 @@ def run_one(args: argparse.Namespace, code: Code) -> int:
         if args.keep:
             print(f"  work directory kept: {stack.workdir}")
     report.params["wall_seconds"] = round(time.monotonic() - started, 1)
-    report.finish(code, quick=args.quick, tag=tag_of(args))
+    report.finish(still(code), quick=args.quick, tag=tag_of(args))
     return 0 if all(t.met is not False for t in report.targets) else 1
+
+
+def still(before: Code, after: Code | None = None) -> Code:
+    """``before``, marked dirty if the tree changed while the benchmark ran (a commit or
+    an edit during the run: the figures may mix two versions of the code)."""
+    after = after or inspect()
+    if after == before:
+        return before
+    changes = (*before.changes, f"changed during the run: now {after.commit[:10]}", *after.changes)
+    return Code(before.commit, True, tuple(dict.fromkeys(changes)))
 
 
 def run_all(args: argparse.Namespace, argv: Sequence[str]) -> int:

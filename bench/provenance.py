@@ -56,14 +56,15 @@ def changed(porcelain: str) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def inspect(git: Git = _git) -> Code:
+def inspect(git: Git | None = None) -> Code:
     """The commit checked out and the uncommitted changes of the whole tree."""
+    git = git or _git
     commit = git(["rev-parse", "HEAD"]).strip()
     changes = changed(git(["status", "--porcelain", "--untracked-files=normal"]))
     return Code(commit, bool(changes), changes)
 
 
-def require_clean(allow_dirty: bool, git: Git = _git) -> Code:
+def require_clean(allow_dirty: bool, git: Git | None = None) -> Code:
     """The tree's ``Code``; raises ``DirtyTree`` (listing the changes) when it has
     uncommitted changes and ``allow_dirty`` is false."""
     code = inspect(git)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +29,6 @@ from tests.support.pipeline import FAST_ENV, ROOT, Pipeline
 from tests.support.services import PostgresServer, RedisServer
 
 T = TypeVar("T")
-DATABASES = ("sqlite", "postgres")
 
 # The pipeline harness is tuned for fast tests; a benchmark wants the production defaults
 # (an empty value means "the default"), without Sentry or notification deliveries, which
@@ -150,7 +149,7 @@ class Stack:
             self._sender.conf.update(task_serializer="json", accept_content=["json"])
         return self._sender
 
-    def send(self, task: str, queue: str, args_list: list[tuple[Any, ...]]) -> None:
+    def send(self, task: str, queue: str, args_list: Sequence[tuple[Any, ...]]) -> None:
         """Send one message per argument tuple, on one pooled connection."""
         with self.sender.producer_or_acquire() as producer:
             for args in args_list:

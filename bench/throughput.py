@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -170,7 +171,7 @@ def _timed(
     keys: set[str | None],
     task: str,
     queue: str,
-    messages: list[tuple[object, ...]],
+    messages: Sequence[tuple[object, ...]],
 ) -> Round:
     """Send ``messages``; the round ends at the sandbox's last create of ``keys``."""
     if meter:
