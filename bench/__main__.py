@@ -79,6 +79,11 @@ def run_one(args: argparse.Namespace, code: Code) -> int:
         report = module.run(stack, params)
         if args.keep:
             print(f"  work directory kept: {stack.workdir}")
+    if hasattr(params, "concurrency"):  # what "the deployed default" was in this run
+        from publisher.core.settings import Settings
+
+        threads = params.concurrency or Settings.from_env().worker_concurrency
+        report.params["worker_threads"] = threads
     report.params["wall_seconds"] = round(time.monotonic() - started, 1)
     report.finish(still(code), quick=args.quick, tag=tag_of(args))
     return 0 if all(t.met is not False for t in report.targets) else 1

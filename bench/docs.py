@@ -145,7 +145,10 @@ def _goals(documents: list[dict[str, Any]]) -> str:
         if not found:
             older = ", ".join(f"`{file}` at `{code_of(d)[0]}`" for d in files if "dirty" not in d)
             note = f" (an older result, {older}, is not counted)" if older else ""
-            rows.append({"goal": goal, "target": "-", "verdict": f"not measured yet{note}"})
+            rows.append(
+                {"goal": goal, "target": "-", "median": None, "rounds": []}
+                | {"verdict": f"not measured yet{note}", "result": "-", "other load (cores)": "-"}
+            )
         for d, t in found:
             commit, state = code_of(d)
             rows.append(
