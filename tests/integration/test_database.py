@@ -42,7 +42,7 @@ def test_models_match_migrations(engine: Engine) -> None:
 def test_due_index_is_partial(engine: Engine) -> None:
     indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("posts")}
     assert "ix_posts_due" in indexes
-    assert indexes["ix_posts_due"]["column_names"] == ["next_run_at"]
+    assert indexes["ix_posts_due"]["column_names"] == ["next_run_at", "id"]
 
 
 def test_upgrade_twice_is_harmless(engine: Engine) -> None:
