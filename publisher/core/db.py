@@ -37,13 +37,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Connection) -> None:
-    """Every SQLite transaction takes the write lock at BEGIN (waiting up to the busy
-    timeout). A deferred transaction that reads, then writes after another connection
-    committed, fails at once with "database is locked" (its snapshot is stale, and SQLite
-    does not wait in that case): with dozens of worker threads that is the common case.
-    SQLAlchemy's documented recipe for pysqlite's transaction handling."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+# The execution option that makes a SQLite transaction take the write lock at BEGIN.
+IMMEDIATE = "publisher_immediate"
+
+
+def _begin(connection: Connection) -> None:
+    """A write transaction (``transaction``, ``write``) takes SQLite's write lock at
+    BEGIN, waiting up to the busy timeout. A deferred transaction that reads, then writes
+    after another connection committed, fails at once with "database is locked" (its
+    snapshot is stale, and SQLite does not wait in that case): with dozens of worker
+    threads that is the common case. Reads stay deferred, so a session held open to
+    read never blocks a writer. SQLAlchemy's documented recipe for pysqlite's
+    transaction handling."""
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -56,7 +63,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", _begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -69,9 +76,21 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed on success and rolled back on any error."""
+    """A session whose work is committed on success and rolled back on any error (a
+    write transaction: on SQLite it holds the write lock from its start)."""
     with factory() as session, session.begin():
+        session.connection(execution_options={IMMEDIATE: True})
         yield session
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in a write transaction, committed on success (``transaction``
+    without the ORM, for the worker's hot path)."""
+    with engine.connect() as connection:
+        connection.execution_options(**{IMMEDIATE: True})
+        with connection.begin():
+            yield connection
 
 
 def alembic_config(engine: Engine) -> Config:

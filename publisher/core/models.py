@@ -124,10 +124,12 @@ RUNNING_WHERE = "state = 'running'"
 class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (
-        # The sweep's lookup: partial, so millions of finished rows never enter it.
+        # The sweep's lookup: partial, so millions of finished rows never enter it; keyed
+        # by (next_run_at, id), the order the sweep walks it in (engine/due.py).
         Index(
             "ix_posts_due",
             "next_run_at",
+            "id",
             sqlite_where=text(DUE_WHERE),
             postgresql_where=text(DUE_WHERE),
         ),

@@ -108,7 +108,7 @@ class Settings:
     max_lateness: float | None = None  # s; None: a post is published however late
     retry_after_max: float = 3600.0  # cap (s) on a provider's Retry-After / rate-limit reset
     credential_concurrency: int = 1  # calls in flight per credential, unless it says
-    worker_concurrency: int = 32  # publish tasks in flight per worker process (threads)
+    worker_concurrency: int = 64  # publish tasks in flight per worker process (threads)
     allow_private_urls: bool = True  # loopback/private destinations (embedded mode only)
     # Retention of finished posts' rows (days; None: kept forever), see core/retention.py.
     retain_calls_days: float | None = 30.0
@@ -177,7 +177,7 @@ class Settings:
             max_lateness=_float(env, "PUBLISHER_MAX_LATENESS", 0.0) or None,
             retry_after_max=_float(env, "PUBLISHER_RETRY_AFTER_MAX", 3600.0),
             credential_concurrency=_int(env, "PUBLISHER_CREDENTIAL_CONCURRENCY", 1, minimum=1),
-            worker_concurrency=_int(env, "PUBLISHER_WORKER_CONCURRENCY", 32, minimum=1),
+            worker_concurrency=_int(env, "PUBLISHER_WORKER_CONCURRENCY", 64, minimum=1),
             allow_private_urls=_bool(
                 env, "PUBLISHER_ALLOW_PRIVATE_URLS", database_url.startswith("sqlite")
             ),

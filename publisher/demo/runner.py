@@ -261,7 +261,7 @@ def run(args: argparse.Namespace, port: int, data_dir: Path) -> int:
     started = time.monotonic()
     with Sandbox(slow_seconds=SLOW_SECONDS) as sandbox, Pipeline(data_dir, port, sandbox) as pipe:
         api = Api(pipe.url)
-        print(f"  starting the pipeline (Redis, API on {pipe.url}, worker, beat)...", flush=True)
+        print(f"  starting the pipeline (Redis, API on {pipe.url}, workers, beat)...", flush=True)
         pipe.wait_ready(api)
         print(f"  ready in {time.monotonic() - started:.1f} s; creating posts...", flush=True)
         seeded = seed(api, sandbox, cases, args.spread)

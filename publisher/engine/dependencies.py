@@ -25,7 +25,10 @@ from publisher.engine import exchange
 from publisher.engine.concurrency import Limiter, LocalLimiter
 from publisher.engine.plan import RetryPolicy
 
-# Database connections a process may open beyond one per thread, for a moment.
+# Database connections a process keeps open. A publishing thread holds one only around
+# its short transactions, never during the provider call, so a few serve dozens of
+# threads; a burst may open more (one per thread, plus a few), closed again after use.
+DB_POOL_KEPT = 16
 DB_POOL_OVERFLOW = 4
 
 Enqueue = Callable[[int, float], None]  # (post id, countdown in seconds)
@@ -84,12 +87,15 @@ class Dependencies:
     ) -> Dependencies:
         """``limiter`` None: slots in this process only (``LocalLimiter``).
 
-        Pools are sized for ``PUBLISHER_WORKER_CONCURRENCY`` threads: a database
-        connection each (plus a few for the lease renewals and the sweep), and a
-        keep-alive connection each per provider host."""
+        Pools are sized for ``PUBLISHER_WORKER_CONCURRENCY`` threads: no thread ever
+        waits for a database connection (``DB_POOL_KEPT`` stay open), and each has a
+        keep-alive connection per provider host."""
         threads = settings.worker_concurrency
+        kept = min(threads, DB_POOL_KEPT)
         engine = db.make_engine(
-            settings.database_url, pool_size=threads, max_overflow=DB_POOL_OVERFLOW
+            settings.database_url,
+            pool_size=kept,
+            max_overflow=threads - kept + DB_POOL_OVERFLOW,
         )
         return cls(
             settings,

@@ -16,20 +16,19 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, true, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.core import control, lifecycle, notifications, series
 from publisher.core.db import transaction
-from publisher.core.models import DUE_WHERE, Credential, Post
-from publisher.core.states import DUE_STATES, Actor, State, Trigger
+from publisher.core.models import Post
+from publisher.core.states import Actor, State, Trigger
 from publisher.engine import call_log
 from publisher.engine.constants import SEND_MARGIN
 from publisher.engine.dependencies import Dependencies, QueueState
+from publisher.engine.due import Key, Window, mark, take
 
 log = logging.getLogger(__name__)
-
-DUE = [s.value for s in DUE_STATES]
 
 
 @dataclass(frozen=True)
@@ -62,46 +61,6 @@ def resend_cutoff(queue: QueueState, now: datetime, grace: timedelta) -> datetim
     return min(cutoff, queue.oldest_sent_at - timedelta(seconds=SEND_MARGIN))
 
 
-def _due_batch(
-    session: Session,
-    now: datetime,
-    horizon: datetime,
-    cutoff: datetime | None,
-    limit: int,
-    paused_providers: frozenset[str],
-) -> Sequence[tuple[int, datetime]]:
-    """Due posts not enqueued yet, and those marked before ``cutoff`` (lost messages);
-    none of a paused credential or provider."""
-    unsent = Post.enqueued_at.is_(None)
-    query = (
-        select(Post.id, Post.next_run_at)
-        .join(Credential, Credential.id == Post.credential_id)
-        .where(
-            Credential.paused_at.is_(None),
-            Credential.provider.not_in(paused_providers) if paused_providers else true(),
-            # The partial index's own predicate, as literal SQL: with bound parameters
-            # neither SQLite nor PostgreSQL's generic plan could prove it and use the index.
-            text(DUE_WHERE),
-            Post.next_run_at <= horizon,
-            unsent if cutoff is None else or_(unsent, Post.enqueued_at < cutoff),
-        )
-        .order_by(Post.next_run_at)
-        .limit(limit)
-    )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Post)
-    return [(row.id, row.next_run_at) for row in session.execute(query)]
-
-
-def _mark(session: Session, ids: Sequence[int], value: datetime | None) -> None:
-    session.execute(
-        update(Post)
-        .where(Post.id.in_(ids), Post.state.in_(DUE))
-        .values(enqueued_at=value)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def _send(deps: Dependencies, due: Sequence[tuple[int, datetime]], now: datetime) -> int:
     """Send the messages of posts already marked enqueued; unmark what could not be sent,
     so the next sweep tries again. Returns how many were sent."""
@@ -115,7 +74,7 @@ def _send(deps: Dependencies, due: Sequence[tuple[int, datetime]], now: datetime
             failed.append(post_id)
     if failed:
         with transaction(deps.sessions) as session:
-            _mark(session, failed, None)
+            mark(session, failed, None)
     return len(due) - len(failed)
 
 
@@ -124,7 +83,7 @@ def enqueue_now(deps: Dependencies, due: Sequence[tuple[int, datetime]], now: da
     if not due:
         return 0
     with transaction(deps.sessions) as session:
-        _mark(session, [post_id for post_id, _ in due], now)
+        mark(session, [post_id for post_id, _ in due], now)
     return _send(deps, due, now)
 
 
@@ -214,19 +173,21 @@ def _enqueue_due(deps: Dependencies, now: datetime, paused: frozenset[str]) -> i
     ahead = deps.settings.lookahead
     horizon = now + timedelta(seconds=ahead + deps.settings.sweep_interval / 2 if ahead else 0)
     grace = timedelta(seconds=deps.settings.enqueue_grace)
-    cutoff = resend_cutoff(deps.backlog(), now, grace)
+    window = Window(horizon, resend_cutoff(deps.backlog(), now, grace), paused)
+    limit = deps.settings.sweep_batch
     total = 0
+    after: Key | None = None
     while True:
-        # Select and mark in one transaction: on PostgreSQL the rows are locked (SKIP
-        # LOCKED), so a second sweep running at the same time takes other posts.
+        # Each batch is marked and committed before its messages go out: a crash in
+        # between leaves marked posts, found again by a later sweep once the mark is
+        # older than the resend cutoff, never a message for a post that was not marked.
         with transaction(deps.sessions) as session:
-            batch = _due_batch(session, now, horizon, cutoff, deps.settings.sweep_batch, paused)
-            if batch:
-                _mark(session, [post_id for post_id, _ in batch], now)
-        sent = _send(deps, batch, now)
+            batch = take(session, window, after, limit, now)
+        sent = _send(deps, [(key.id, key.next_run_at) for key in batch], now)
         total += sent
-        if len(batch) < deps.settings.sweep_batch or sent < len(batch):
+        if len(batch) < limit or sent < len(batch):
             return total
+        after = batch[-1]
 
 
 def _heartbeat(deps: Dependencies, report: SweepReport, now: datetime) -> None:

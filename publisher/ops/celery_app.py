@@ -7,7 +7,7 @@ lookahead, well inside the broker's visibility timeout.
 
 The pool is Celery's ``threads`` pool: a publish is almost all waiting (the provider, the
 database, Redis), so one process keeps ``PUBLISHER_WORKER_CONCURRENCY`` calls in flight
-(32 by default) where a prefork pool kept one per CPU. Threads rather than gevent or
+(64 by default) where a prefork pool kept one per CPU. Threads rather than gevent or
 eventlet: psycopg 3, SQLite's C module and the deadline watchdog block the OS thread,
 and monkey-patching every library on the hot path is a risk we do not need, since the
 GIL is released while waiting. The prefetch multiplier is 1: with late acks a worker

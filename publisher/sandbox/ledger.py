@@ -36,6 +36,7 @@ class CallRecord:
     body: bytes
     status: int  # 0 when the connection was reset instead of answered
     at: datetime
+    client: str = ""  # the caller's "address:port": one per TCP connection
 
 
 @dataclass(frozen=True)

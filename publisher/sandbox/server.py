@@ -113,8 +113,9 @@ class _Handler(BaseHTTPRequestHandler):
         token = request.bearer()
         with state.in_flight.serving((self.command, split.path, token)):
             response = dispatch(state, request)
+            client = "{}:{}".format(*self.client_address[:2])
             call = CallRecord(
-                self.command, self.path, headers, body, response.status, datetime.now(UTC)
+                self.command, self.path, headers, body, response.status, datetime.now(UTC), client
             )
             state.ledger.record_call(call)
             if response.reset:

@@ -92,7 +92,7 @@ class Scenario:
     posts: int = 300
     window: float | None = None  # seconds over which posts fall due; None: by DUE_PER_SECOND
     workers: int = 2
-    concurrency: int = 4
+    concurrency: int | None = None  # threads per worker; None: the default (32)
     kill_every: tuple[float, float] = (2.0, 5.0)  # seconds between worker kills (uniform)
     redis_restarts: int = 2
     pg_restarts: int = 1  # only with a PostgreSQL server to restart
@@ -171,7 +171,8 @@ class Report:
             f"no_external_id={self.no_external_id} creates={self.creates} "
             f"uncertain_drafts={self.uncertain_drafts} "
             f"uncertain_published={self.uncertain_published} "
-            f"beat_restarts={c['beat_restarts']} worker_exits={c['worker_exits']} "
+            f"beat_restarts={c['beat_restarts']} control_restarts={c['control_restarts']} "
+            f"worker_exits={c['worker_exits']} "
             f"leftover_processes={c['leftover_processes']} "
             f"seconds={self.seconds:.0f}\nchaos calls: {calls}"
         )
@@ -208,7 +209,8 @@ def _our_workers() -> list[int]:
 
 
 def kill_worker(process: subprocess.Popen[bytes]) -> int:
-    """SIGKILL a Celery worker and its prefork children, by pid; returns how many children.
+    """SIGKILL a Celery worker and any pool children (prefork), by pid; returns how many
+    children (0 with the threads pool).
 
     The main process is stopped first so it cannot fork a replacement child meanwhile.
     """
@@ -308,10 +310,10 @@ class Soak:
         self.pipeline.start_worker(f"w{next(self.names)}", self.scenario.concurrency)
 
     def workers_with(self, marker: str) -> list[str]:
-        """Running workers whose log shows ``marker`` by now."""
+        """Running publishing workers whose log shows ``marker`` by now."""
         found = []
         for name in self.pipeline.processes:
-            if name == "beat":
+            if name in ("beat", "control"):
                 continue
             if (name, marker) not in self.seen and marker in self.pipeline.log(name):
                 self.seen.add((name, marker))
@@ -381,6 +383,9 @@ class Soak:
             if name == "beat":
                 self.counters["beat_restarts"] += 1
                 self.pipeline.start_beat()
+            elif name == "control":
+                self.counters["control_restarts"] += 1
+                self.pipeline.start_control()
             else:
                 self.counters["worker_exits"] += 1
                 self._start_worker()

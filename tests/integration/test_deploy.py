@@ -144,13 +144,13 @@ def _dockerfile_cmd() -> list[str]:
     raise AssertionError("deploy/Dockerfile has no CMD")
 
 
-def _command_lines() -> dict[str, str]:
-    """Every publisher command line in the deploy files, keyed by line, naming its source."""
-    found: dict[str, str] = {}
+def _command_sources() -> list[tuple[str, str]]:
+    """Every publisher command line in the deploy files, with its source: (line, source)."""
+    found: list[tuple[str, str]] = []
 
     def add(source: str, text: str) -> None:
         for argv in _publisher_argvs(text):
-            found.setdefault(shlex.join(["publisher", *argv[1:]]), source)
+            found.append((shlex.join(["publisher", *argv[1:]]), source))
 
     for name, command in _procfile().items():
         add(f"Procfile {name}", command)
@@ -184,7 +184,9 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-COMMAND_LINES = _command_lines()
+COMMAND_SOURCES = _command_sources()
+# Each distinct line, naming the first source it appears in.
+COMMAND_LINES = {line: source for line, source in reversed(COMMAND_SOURCES)}
 
 
 # Format checks -----------------------------------------------------------------------
@@ -215,18 +217,18 @@ def test_kubernetes_watchdog_runs_every_minute_without_overlap() -> None:
 def test_compose_services_and_dependencies() -> None:
     (compose,) = _yaml_documents(DEPLOY / "docker-compose.yml")
     services = compose["services"]
-    expected = {"redis", "postgres", "migrate", "web", "worker", "beat", "watchdog"}
+    expected = {"redis", "postgres", "migrate", "web", "worker", "control", "beat", "watchdog"}
     assert set(services) == expected
     for name, service in services.items():
         assert set(service.get("depends_on", {})) <= set(services) - {name}
-    for name in ("web", "worker", "beat", "watchdog"):
+    for name in ("web", "worker", "control", "beat", "watchdog"):
         condition = services[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
 
 
-def test_procfile_runs_web_worker_and_beat_only() -> None:
+def test_procfile_runs_web_workers_and_beat_only() -> None:
     processes = _procfile()
-    assert list(processes) == ["web", "worker", "beat"]
+    assert list(processes) == ["web", "worker", "control", "beat"]
     for name, command in processes.items():
         assert shlex.split(command)[:2] == ["publisher", name]
 
@@ -280,7 +282,23 @@ def test_systemd_timer_starts_the_watchdog_service() -> None:
 
 def test_every_deploy_file_runs_a_known_command() -> None:
     subcommands = {shlex.split(line)[1] for line in COMMAND_LINES}
-    assert subcommands == {"db", "web", "worker", "beat", "watchdog"}
+    assert subcommands == {"db", "web", "worker", "control", "beat", "watchdog"}
+
+
+def test_every_deployment_runs_a_control_worker_beside_the_publishing_workers() -> None:
+    # Publishing workers consume only the publish queue: without a control worker,
+    # nothing would sweep. Every deployment that runs workers runs one.
+    def deployment(source: str) -> str:  # Procfile, systemd, docker-compose.yml, k8s
+        if source.endswith(".service"):
+            return "systemd"
+        return source.split()[0].removeprefix("deploy/").split("/")[0]
+
+    runs: dict[str, set[str]] = {"worker": set(), "control": set()}
+    for line, source in COMMAND_SOURCES:
+        role = shlex.split(line)[1]
+        if role in runs:
+            runs[role].add(deployment(source))
+    assert runs["worker"] == runs["control"] == {"Procfile", "systemd", "docker-compose.yml", "k8s"}
 
 
 @pytest.mark.parametrize("line", sorted(COMMAND_LINES), ids=lambda line: line)
@@ -370,7 +388,7 @@ def test_procfile_publishes_a_post_under_honcho(tmp_path: Path) -> None:
             PUBLISHER_SWEEP_INTERVAL="1",
             PUBLISHER_WEB_PORT=str(port),
             PORT=str(port),
-            WORKER_CONCURRENCY="2",
+            PUBLISHER_WORKER_CONCURRENCY="4",
             PYTHONUNBUFFERED="1",
         )
         # Given a migrated database (the Procfile leaves migrations to the operator)

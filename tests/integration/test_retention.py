@@ -314,10 +314,9 @@ def test_beat_runs_the_prune_one_at_a_time(tmp_path: Path) -> None:
             # And another prune holding the lock
             client = redis.Redis.from_url(redis_server.url)
             client.set(PRUNE_LOCK_KEY, "someone else")
-            pipeline.start_worker()
-            pipeline.start_beat()
+            pipeline.start_beat()  # and the control worker, which runs the prune
             # Then the scheduled prunes skip, and the rows stay
-            wait_for(lambda: pipeline.log("worker").count("prune skipped") >= 2, 60)
+            wait_for(lambda: pipeline.log("control").count("prune skipped") >= 2, 60)
             assert _rows(pipeline.sessions, done) == EVERYTHING
             # When the lock is released, the next scheduled prune deletes them
             client.delete(PRUNE_LOCK_KEY)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import control, service
@@ -244,3 +245,145 @@ def _row(session: Session, post_id: int) -> object:
             Post.id == post_id
         )
     ).one()
+
+
+class Batches:
+    """The sweep's batch statements (the walk of the due index, marked in the same
+    statement where the database can), with their named parameters."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.raw: list[Any] = []  # the parameters as the driver got them
+        event.listen(engine, "before_cursor_execute", self._before)
+
+    def _before(self, _c: Any, _cur: Any, sql: str, raw: Any, context: Any, _m: Any) -> None:
+        if "FROM posts AS due" in sql and context.compiled is not None:  # not our EXPLAIN
+            self.sent.append((sql, dict(context.compiled_parameters[0])))
+            self.raw.append(raw)
+
+    def after_ids(self) -> list[int]:
+        """The key each statement walked on from (the id half)."""
+        return [params["after_id"] for _, params in self.sent if "after_id" in params]
+
+
+def _backlog(deps: Dependencies, count: int, offset: float = -5) -> list[int]:
+    """``count`` approved posts due at one instant (bulk-inserted: approving one by one is
+    slow); returns their ids in walk order."""
+    (first,) = _posts(deps, offset)
+    with deps.sessions.begin() as session:
+        post = session.get(Post, first)
+        assert post is not None
+        same = {c: getattr(post, c) for c in ("account_id", "credential_id", "state")}
+        same |= {"next_run_at": post.next_run_at, "scheduled_at": post.scheduled_at}
+        rows = [{"text": f"backlog {i}", **same} for i in range(count - 1)]
+        session.execute(insert(Post), rows)
+        return list(session.scalars(select(Post.id).where(Post.id >= first).order_by(Post.id)))
+
+
+def test_a_large_backlog_goes_out_once_each_batch_walking_on_from_the_last_key(
+    deps: Dependencies, broker: Broker, engine: Engine
+) -> None:
+    # Given 3,000 posts due at one instant, and batches of 500
+    ids = _backlog(deps, 3000)
+    batches = Batches(engine)
+    # When one sweep runs
+    assert (
+        sweep.run(replace(deps, settings=replace(deps.settings, sweep_batch=500))).enqueued == 3000
+    )
+    # Then each post went out exactly once
+    sent = [post_id for post_id, _ in broker.sent]
+    assert len(sent) == 3000 and set(sent) == set(ids)
+    # And each batch started after the last post of the one before: none reread them
+    assert batches.after_ids() == [ids[k * 500 - 1] for k in range(1, 7)]
+    assert sweep.run(deps).enqueued == 0
+
+
+def test_the_walk_crosses_instants_and_ties_in_key_order(
+    deps: Dependencies, broker: Broker, engine: Engine
+) -> None:
+    # Given posts at three instants, two of them shared (batches of 3)
+    ids = _posts(deps, -5, -5, -5, -5, -3, -3, -1)
+    batches = Batches(engine)
+    sweep.run(deps)
+    # Then they went out in key order, each batch bounded by the last key before it
+    assert [post_id for post_id, _ in broker.sent] == ids
+    assert batches.after_ids() == [ids[2], ids[5]]
+
+
+def test_without_returning_the_walk_selects_then_marks(
+    deps: Dependencies, broker: Broker, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a database without UPDATE ... RETURNING (SQLite before 3.35)
+    monkeypatch.setattr(engine.dialect, "update_returning", False)
+    ids = _backlog(deps, 10)
+    batches = Batches(engine)
+    assert sweep.run(deps).enqueued == 10
+    assert sorted(post_id for post_id, _ in broker.sent) == ids
+    assert all(sql.lstrip().startswith("SELECT") for sql, _ in batches.sent)
+    assert batches.after_ids() == [ids[2], ids[5], ids[8]]
+    assert sweep.run(deps).enqueued == 0
+
+
+@pytest.mark.parametrize("switch", ["credential", "provider"])
+def test_held_posts_amid_due_posts_neither_block_the_walk_nor_go_out(
+    deps: Dependencies, broker: Broker, switch: str
+) -> None:
+    # Given due posts, and among them (at the same instant) more held posts than a batch
+    before = _posts(deps, -5, -5)
+    held = _held_posts(deps, 4, -5)
+    after = _posts(deps, -5, -5, -4)
+    with deps.sessions.begin() as session:
+        if switch == "credential":
+            credential_id = session.get_one(Post, held[0]).credential_id
+            control.set_credential_paused(session, credential_id, True, T0)
+        else:
+            control.set_provider_paused(session, "mastodon", True, T0)
+    # When the sweep runs (batches of 3)
+    assert sweep.run(deps).enqueued == 5
+    # Then every free post went out, and no held one
+    assert [post_id for post_id, _ in broker.sent] == before + after
+    with deps.sessions() as session:
+        marks = session.scalars(select(Post.enqueued_at).where(Post.id.in_(held))).all()
+    assert marks == [None] * 4
+
+
+def _held_posts(deps: Dependencies, count: int, offset: float) -> list[int]:
+    """Posts of a Mastodon credential of their own (the one a test then pauses)."""
+    with deps.sessions.begin() as session:
+        account = service.create_account(session, "held")
+        credential = service.add_credential(
+            session, deps.box, account.id, "mastodon", "https://mastodon.example", "tok"
+        )
+        ids = []
+        for i in range(count):
+            post = service.create_post(session, account.id, credential.id, f"held {i}")
+            service.approve(session, post.id, T0, T0 + timedelta(seconds=offset))
+            ids.append(post.id)
+        return ids
+
+
+def test_the_batch_statement_walks_the_due_index_and_marks_by_primary_key(
+    deps: Dependencies, engine: Engine
+) -> None:
+    # Given a backlog the planner knows about
+    _backlog(deps, 1200)
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    batches = Batches(engine)
+    sweep.run(replace(deps, settings=replace(deps.settings, sweep_batch=500)))
+    sql, raw = batches.sent[1][0], batches.raw[1]  # a batch walking on from a key
+    # Then its plan seeks the due index from the key and marks through the primary key
+    with engine.connect() as connection:
+        connection.exec_driver_sql("UPDATE posts SET enqueued_at = NULL")
+        if engine.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(raw))
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert "USING INDEX ix_posts_due (next_run_at=? AND id>?)" in plan
+            assert "INTEGER PRIMARY KEY" in plan and "TEMP B-TREE" not in plan
+        else:
+            rows = connection.exec_driver_sql("EXPLAIN " + sql, raw)
+            plan = "\n".join(row[0] for row in rows)
+            assert "Index Scan using ix_posts_due" in plan
+            assert "ROW(next_run_at, id) > ROW(" in plan
+            assert "Index Scan using pk_posts" in plan and "Sort" not in plan
+        connection.rollback()

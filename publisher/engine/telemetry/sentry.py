@@ -10,6 +10,7 @@ Reporting never raises into the engine.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any, cast
 
 import sentry_sdk
@@ -102,14 +103,16 @@ def exception(exc: BaseException, job: Job) -> None:
 
 
 _undecryptable_reported: set[int] = set()  # credential ids this process already reported
+_undecryptable_lock = threading.Lock()  # the pool's threads share the set
 
 
 def undecryptable(job: Job) -> None:
     """A credential's token cannot be decrypted (a missing or wrong key): one alert per
     credential, not per post (its fingerprint also groups other processes' alerts)."""
-    if job.credential_id in _undecryptable_reported:
-        return
-    _undecryptable_reported.add(job.credential_id)
+    with _undecryptable_lock:
+        if job.credential_id in _undecryptable_reported:
+            return
+        _undecryptable_reported.add(job.credential_id)
     try:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("provider", job.provider)
