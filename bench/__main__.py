@@ -11,15 +11,21 @@ unless ``--allow-dirty`` is given; its results then say ``"dirty": true``.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from bench import DATABASES
 from bench.errors import BenchError
 from bench.provenance import Code, inspect, require_clean
+from bench.report import RESULTS
+
+LOCK_HELD = "BENCH_LOCK_HELD"  # set while a run holds the lock; inherited by `all`'s children
 
 # name -> the databases it runs on unless --db says otherwise; `all` runs them in order
 BENCHMARKS = {
@@ -122,6 +128,31 @@ def report(quick: bool) -> None:
     else:
         path = docs.write()
         print(f"regenerated {path}")
+
+
+class Busy(BenchError):
+    """Another benchmark run holds bench/results/.lock: two runs at once would each count
+    the other as load and skew every figure. Wait for it to end."""
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """One benchmark run on this checkout at a time (``all`` lends its lock to the
+    benchmarks it starts)."""
+    if os.environ.get(LOCK_HELD):
+        yield
+        return
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy() from None
+        os.environ[LOCK_HELD] = "1"
+        try:
+            yield
+        finally:
+            del os.environ[LOCK_HELD]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from bench.stack import (
 )
 from bench.verdict import Goal
 from publisher.core import service
+from publisher.core.db import transaction
 from publisher.core.models import Post, utcnow
 from publisher.engine import announce
 from publisher.ops import tasks
@@ -195,7 +196,9 @@ def _due_soon(pipeline: Pipeline, ids: list[int]) -> list[Planned]:
 
 def _approve(pipeline: Pipeline, planned: list[Planned], on_approved: Any) -> None:
     now = utcnow()
-    with pipeline.sessions.begin() as session:
+    # As the web process does: a write transaction (on SQLite it takes the write lock at
+    # BEGIN; a deferred one that reads first fails at once when a worker wrote meanwhile).
+    with transaction(pipeline.sessions) as session:
         for p in planned:
             service.approve(session, p.post_id, now, scheduled_at=p.due)
     for p in planned:

@@ -54,7 +54,7 @@ class Params:
     @classmethod
     def of(cls, args: argparse.Namespace, dbs: tuple[str, ...]) -> Params:
         return cls(
-            posts=args.posts or (400 if args.quick else 1_500),
+            posts=args.posts or (400 if args.quick else 1_000),
             concurrency=args.concurrency,
             rounds=2 if args.quick else 3,
             latency_ms=args.latency or 0,

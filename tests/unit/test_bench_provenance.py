@@ -3,7 +3,10 @@ refusal to measure uncommitted changes unless asked (then the result says so).""
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +99,18 @@ def test_quick_results_never_land_on_the_full_ones() -> None:
 )
 def test_a_run_at_its_own_size_gets_its_own_file(argv: list[str], tag: str) -> None:
     assert cli.tag_of(cli._parser().parse_args(["burst", *argv])) == tag
+
+
+def test_a_second_run_at_once_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given another run holding the lock
+    monkeypatch.setattr(cli, "RESULTS", tmp_path)
+    monkeypatch.delenv(cli.LOCK_HELD, raising=False)
+    with open(tmp_path / ".lock", "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # When this one starts, then it is refused
+        with pytest.raises(cli.Busy), cli.exclusive():
+            pytest.fail("ran beside another run")
+    # And once the other run ended, it runs
+    with cli.exclusive():
+        assert os.environ[cli.LOCK_HELD] == "1"
+    assert cli.LOCK_HELD not in os.environ
