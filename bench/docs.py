@@ -39,7 +39,7 @@ GOALS = (
         "last of",
     ),
     (
-        "1. the same burst: publisher >= 0.8x bare Celery (threads, 32)",
+        "1. the same burst: publisher >= 0.8x bare Celery, same pool and threads",
         "burst300.json",
         "publisher / bare",
     ),
