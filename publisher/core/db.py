@@ -27,8 +27,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # The driver must not open transactions itself: ``_begin_immediate`` does.
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -42,15 +40,17 @@ IMMEDIATE = "publisher_immediate"
 
 
 def _begin(connection: Connection) -> None:
-    """A write transaction (``transaction``, ``write``) takes SQLite's write lock at
-    BEGIN, waiting up to the busy timeout. A deferred transaction that reads, then writes
-    after another connection committed, fails at once with "database is locked" (its
-    snapshot is stale, and SQLite does not wait in that case): with dozens of worker
-    threads that is the common case. Reads stay deferred, so a session held open to
-    read never blocks a writer. SQLAlchemy's documented recipe for pysqlite's
-    transaction handling."""
-    immediate = connection.get_execution_options().get(IMMEDIATE, False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    """A write transaction (``transaction``, ``write``) takes SQLite's write lock at its
+    start, waiting up to the busy timeout, so what it reads stays true until it commits.
+
+    Other sessions keep the driver's own handling: no transaction until the first write,
+    which then waits for the lock like any other. What must not happen is a transaction
+    that reads, then writes after another connection committed: it fails at once with
+    "database is locked" (its snapshot is stale; SQLite does not wait then), and with
+    dozens of worker threads that is the common case.
+    """
+    if connection.get_execution_options().get(IMMEDIATE, False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -227,9 +227,11 @@ def test_many_threads_read_then_write_without_database_is_locked(
     sessions: sessionmaker[Session], engine: Engine
 ) -> None:
     # Given a post, and as many threads as a worker runs, each transaction reading the
-    # row and then writing it after the others may have committed (a stale snapshot: a
-    # deferred SQLite transaction fails at once there, busy timeout or not; PostgreSQL
-    # is given the row lock it needs for the same guarantee)
+    # row and then writing it while the others commit: on SQLite a transaction that
+    # reads before it holds the write lock either loses updates (the driver begins at
+    # the first write) or fails at once with "database is locked" (begun at the read:
+    # its snapshot is stale), so ``db.transaction`` takes the lock at BEGIN; PostgreSQL
+    # is given the row lock it needs for the same guarantee
     with db.transaction(sessions) as session:
         account = service.create_account(session, "threads")
         credential = service.add_credential(
