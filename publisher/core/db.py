@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -23,6 +23,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # How long SQLite waits for another writer before it gives up (ms): long enough to ride
 # out a burst of worker commits, short enough that a stuck process is noticed.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# What a function that writes in its caller's transaction accepts: an ORM ``Session`` (the
+# API, the sweep) or a Core ``Connection`` from ``engine.begin()`` (the worker's hot path,
+# which skips the ORM's per-statement cost). Both run a statement with ``execute``.
+Executor = Session | Connection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
