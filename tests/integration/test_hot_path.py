@@ -1,5 +1,6 @@
 """The worker's hot path on real SQL (SQLite and PostgreSQL), in this process: what one
-publish costs the database, a claim that loses its race, and the cached kill switch."""
+publish costs the database, a claim that loses its race, the fences on the final write,
+and the cached kill switch."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection, Engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import control, service
-from publisher.core.models import Post, PostEvent, utcnow
+from publisher.core.models import POSTS, Post, PostEvent, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
-from publisher.engine import exchange, lock, worker
+from publisher.engine import act, exchange, lock, worker
 from publisher.engine.dependencies import Dependencies
+from publisher.engine.plan import Action, Plan
 from publisher.sandbox import Sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -189,3 +191,32 @@ def test_a_pause_stops_claims_once_the_cached_read_expires(
         post = session.get(Post, second)
         assert post is not None and (post.state, post.attempts) == ("approved", 0)
     assert sandbox.create_count(text="hot 1") == 0
+
+
+def test_a_worker_that_lost_its_post_writes_nothing_when_it_finishes(
+    deps: Dependencies, sandbox: Sandbox
+) -> None:
+    (post_id,) = _due_posts(deps, sandbox.url, 1)
+    now, lease = utcnow(), timedelta(minutes=2)
+    with deps.engine.begin() as connection:
+        job = lock.claim(connection, post_id, "first", now, lease, 5)
+    assert job is not None
+    done = Plan(Action.SUCCEED, reason="test")
+    # When another owner holds the lease at the same version (the lease fence alone)
+    with deps.engine.begin() as connection:
+        connection.execute(update(POSTS).where(POSTS.c.id == post_id).values(lease_owner="next"))
+    # Then finishing writes nothing
+    with deps.engine.begin() as connection:
+        assert act.apply(connection, job, done, now) is False
+    # And when the post moved on (a newer version, the version fence), nothing either
+    with deps.engine.begin() as connection:
+        connection.execute(
+            update(POSTS)
+            .where(POSTS.c.id == post_id)
+            .values(lease_owner="first", version=POSTS.c.version + 1)
+        )
+        assert act.apply(connection, job, done, now) is False
+    with deps.sessions() as session:
+        post = session.get(Post, post_id)
+        assert post is not None and (post.state, post.published_at) == ("running", None)
+    assert _events(deps, post_id)[-1] == ("approved", "running", "start")
