@@ -44,7 +44,8 @@ _HOLD = update(CREDENTIALS).where(_CREDENTIAL).values(rate_limited_until=bindpar
 _HOLD_POSTS = (
     update(POSTS)
     .where(
-        POSTS.c.credential_id == bindparam("credential_id"),
+        # Not "credential_id": a column of posts, so Core reserves that name for its SET.
+        POSTS.c.credential_id == bindparam("held_credential"),
         POSTS.c.state.in_([s.value for s in DUE_STATES]),
         POSTS.c.next_run_at < bindparam("until"),
     )
@@ -172,7 +173,7 @@ def _verified(executor: Executor, credential_id: int, now: datetime) -> None:
 def hold_credential(executor: Executor, credential_id: int, until: datetime) -> None:
     """Rate-limited: no post of this credential starts before ``until``."""
     executor.execute(_HOLD, {"credential_id": credential_id, "until": until})
-    executor.execute(_HOLD_POSTS, {"credential_id": credential_id, "until": until})
+    executor.execute(_HOLD_POSTS, {"held_credential": credential_id, "until": until})
 
 
 def lease_left(job: Job, now: datetime) -> timedelta:

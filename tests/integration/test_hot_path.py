@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import control, service
-from publisher.core.models import POSTS, Post, PostEvent, utcnow
+from publisher.core.models import POSTS, Credential, Post, PostEvent, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.engine import act, exchange, lock, worker
@@ -220,3 +220,23 @@ def test_a_worker_that_lost_its_post_writes_nothing_when_it_finishes(
         post = session.get(Post, post_id)
         assert post is not None and (post.state, post.published_at) == ("running", None)
     assert _events(deps, post_id)[-1] == ("approved", "running", "start")
+
+
+def test_a_429_holds_the_credential_and_its_other_due_posts(
+    deps: Dependencies, sandbox: Sandbox
+) -> None:
+    limited, other = _due_posts(deps, sandbox.url, 2)
+    now, until = utcnow(), utcnow() + timedelta(minutes=5)
+    with deps.engine.begin() as connection:
+        job = lock.claim(connection, limited, "w", now, timedelta(minutes=2), 5)
+    assert job is not None
+    # When the attempt ends deferred by a 429 that asks to wait 5 minutes
+    deferred = Plan(Action.DEFER, reason="rate_limited", next_run_at=until)
+    with deps.engine.begin() as connection:
+        assert act.apply(connection, job, replace(deferred, hold_credential_until=until), now)
+    # Then the credential is held until then, and so is its other due post
+    with deps.sessions() as session:
+        credential = session.get(Credential, job.credential_id)
+        waiting = session.get(Post, other)
+        assert credential is not None and credential.rate_limited_until == until
+        assert waiting is not None and waiting.next_run_at == until
