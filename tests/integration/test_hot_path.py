@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
@@ -240,3 +241,20 @@ def test_a_429_holds_the_credential_and_its_other_due_posts(
         waiting = session.get(Post, other)
         assert credential is not None and credential.rate_limited_until == until
         assert waiting is not None and waiting.next_run_at == until
+
+
+def test_threads_sharing_one_process_publish_each_post_once(
+    deps: Dependencies, sandbox: Sandbox
+) -> None:
+    # Given 20 due posts of a credential that allows many calls at once
+    ids = _due_posts(deps, sandbox.url, 20)
+    with deps.sessions.begin() as session:
+        session.execute(update(Credential).values(max_in_flight=100))
+    # When 8 threads (a worker's thread pool, one Dependencies) take every message twice
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda post_id: worker.process(post_id, deps), ids + ids))
+    # Then every post was published once, the duplicate message found nothing to claim
+    assert Counter(results) == {worker.Result.DONE: 20, worker.Result.NOT_CLAIMED: 20}
+    for i, post_id in enumerate(ids):
+        assert sandbox.create_count(text=f"hot {i}") == 1
+        assert [e[2] for e in _events(deps, post_id)] == ["approve", "start", "succeed"]
