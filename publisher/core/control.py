@@ -9,21 +9,29 @@ post goes out with no attempt used.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true, update
+from sqlalchemy import ColumnElement, Engine, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from publisher.core.models import Control, Credential, Post
+from publisher.core.db import Executor
+from publisher.core.models import CONTROL, Control, Credential, Post
 from publisher.core.states import DUE_STATES
 from publisher.errors import NotFound
 
 PAUSED = "paused"
 PAUSED_PROVIDERS = "paused_providers"  # {provider: {"by": ..., "at": ...}}
 HEARTBEAT = "sweep_heartbeat"
+
+# How long (s) a worker process trusts its last read of the global and provider switches:
+# one read a second instead of one per message, and a pause still stops claims within it.
+PAUSES_TTL = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,42 @@ class Pauses:
     providers: frozenset[str] = field(default_factory=frozenset)
 
 
-def pauses(session: Session) -> Pauses:
+_READ_PAUSES = select(CONTROL.c.key, CONTROL.c.value).where(
+    CONTROL.c.key.in_([PAUSED, PAUSED_PROVIDERS])
+)
+
+
+def pauses(executor: Executor) -> Pauses:
     """The global and per-provider switches, in one read."""
-    found = session.execute(
-        select(Control.key, Control.value).where(Control.key.in_([PAUSED, PAUSED_PROVIDERS]))
-    )
-    rows: dict[str, dict[str, Any]] = {key: value for key, value in found}
+    rows: dict[str, dict[str, Any]] = {key: value for key, value in executor.execute(_READ_PAUSES)}
     everything = bool((rows.get(PAUSED) or {}).get("paused"))
     return Pauses(everything, frozenset(rows.get(PAUSED_PROVIDERS) or {}))
+
+
+class PausesCache:
+    """``pauses`` read at most once per ``ttl`` seconds, shared by a process's threads.
+
+    A value is served for ``ttl`` seconds after the read that produced it began, so a
+    switch turned on is obeyed within ``ttl`` (plus one read). One thread reads while the
+    others wait for its answer; a failed read is not cached (the next call reads again).
+    ``clock`` (monotonic seconds) is injectable for tests.
+    """
+
+    def __init__(self, ttl: float = PAUSES_TTL, clock: Callable[[], float] = time.monotonic):
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: Pauses | None = None
+        self._expires = 0.0
+
+    def get(self, engine: Engine) -> Pauses:
+        with self._lock:
+            if self._value is None or self._clock() >= self._expires:
+                started = self._clock()
+                with engine.connect() as connection:
+                    self._value = pauses(connection)
+                self._expires = started + self._ttl
+            return self._value
 
 
 def set_provider_paused(

@@ -25,6 +25,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # out a burst of worker commits, short enough that a stuck process is noticed.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# What a function that writes in its caller's transaction accepts: an ORM ``Session`` (the
+# API, the sweep) or a Core ``Connection`` from ``engine.begin()`` (the worker's hot path,
+# which skips the ORM's per-statement cost). Both run a statement with ``execute``.
+Executor = Session | Connection
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()

@@ -3,7 +3,9 @@
 Every move reads the row's state and version, asks ``states`` where the trigger leads,
 and updates the row only if state and version are still what it read (the guard), writing
 the event row in the same transaction. Two processes can never both move one row: the
-loser's UPDATE matches nothing and it gets ``LostRace``.
+loser's UPDATE matches nothing and it gets ``LostRace``. The statements are built once,
+on the table, and run on an ORM ``Session`` or a Core ``Connection`` (the worker's hot
+path) alike.
 """
 
 from __future__ import annotations
@@ -12,16 +14,50 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ClauseElement, ColumnElement, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from publisher.core.models import Post, PostEvent
+from publisher.core.db import Executor
+from publisher.core.models import POST_EVENTS, POSTS, Post
 from publisher.core.states import Actor, State, Trigger, destination
 from publisher.errors import LostRace, NotFound
 
+# A move's parameter names; none is a column of ``posts``, so every other key of a
+# move's parameters names a column to SET (Core derives the SET clause from the keys).
+_ID, _SOURCE, _SEEN, _DEST, _NOW = "post_id", "source", "seen_version", "dest", "now"
+_OWNER, _EXPIRED_BY = "owner", "expired_by"
+
+
+def _move_statement(*fences: ColumnElement[bool]) -> Update:
+    """The compare-and-set of a move: on (id, state, version) and any further ``fences``."""
+    return (
+        update(POSTS)
+        .where(
+            POSTS.c.id == bindparam(_ID),
+            POSTS.c.state == bindparam(_SOURCE),
+            POSTS.c.version == bindparam(_SEEN),
+            *fences,
+        )
+        .values(state=bindparam(_DEST), version=POSTS.c.version + 1, updated_at=bindparam(_NOW))
+    )
+
+
+# Built once: SQLAlchemy caches each compiled form (one per set of changed columns), so a
+# move costs no statement building on the hot path. Keyed by (lease_owner, lease_expired_by).
+_MOVES: dict[tuple[bool, bool], Update] = {
+    (False, False): _move_statement(),
+    (True, False): _move_statement(POSTS.c.lease_owner == bindparam(_OWNER)),
+    (False, True): _move_statement(POSTS.c.lease_expires_at < bindparam(_EXPIRED_BY)),
+    (True, True): _move_statement(
+        POSTS.c.lease_owner == bindparam(_OWNER),
+        POSTS.c.lease_expires_at < bindparam(_EXPIRED_BY),
+    ),
+}
+_ADD_EVENT = insert(POST_EVENTS)
+
 
 def _insert_event(
-    session: Session,
+    executor: Executor,
     post_id: int,
     source: State,
     dest: State,
@@ -30,21 +66,22 @@ def _insert_event(
     reason: str | None,
     now: datetime,
 ) -> None:
-    session.execute(
-        insert(PostEvent).values(
-            post_id=post_id,
-            from_state=source.value,
-            to_state=dest.value,
-            trigger=trigger.value,
-            reason=reason,
-            actor=actor.value,
-            at=now,
-        )
+    executor.execute(
+        _ADD_EVENT,
+        {
+            "post_id": post_id,
+            "from_state": source.value,
+            "to_state": dest.value,
+            "trigger": trigger.value,
+            "reason": reason,
+            "actor": actor.value,
+            "at": now,
+        },
     )
 
 
 def guarded_update(
-    session: Session,
+    executor: Executor,
     post_id: int,
     *,
     trigger: Trigger,
@@ -63,22 +100,23 @@ def guarded_update(
     worker whose lease may have expired); with ``lease_expired_by`` its lease must have
     expired by then (a rescue loses to a worker that renewed its lease in time). Raises
     ``IllegalTransition`` if the table has no such edge; returns False, writing nothing,
-    if the row changed underneath.
+    if the row changed underneath. ``changes`` maps columns to values or SQL expressions.
     """
     dest = destination(trigger, source, actor)
-    statement = (
-        update(Post)
-        .where(Post.id == post_id, Post.state == source.value, Post.version == version)
-        .values(state=dest.value, version=Post.version + 1, updated_at=now, **(changes or {}))
-        .execution_options(synchronize_session=False)
-    )
-    if lease_owner is not None:
-        statement = statement.where(Post.lease_owner == lease_owner)
-    if lease_expired_by is not None:
-        statement = statement.where(Post.lease_expires_at < lease_expired_by)
-    if session.execute(statement).rowcount != 1:  # type: ignore[attr-defined]
+    statement = _MOVES[lease_owner is not None, lease_expired_by is not None]
+    params: dict[str, Any] = {_ID: post_id, _SOURCE: source.value, _SEEN: version}
+    params |= {_DEST: dest.value, _NOW: now, _OWNER: lease_owner, _EXPIRED_BY: lease_expired_by}
+    expressions = {}
+    for column, value in (changes or {}).items():
+        if isinstance(value, ClauseElement):
+            expressions[column] = value
+        else:
+            params[column] = value
+    if expressions:  # e.g. ``attempts - 1``: a statement of its own (still a cached compile)
+        statement = statement.values(**expressions)
+    if executor.execute(statement, params).rowcount != 1:  # type: ignore[attr-defined]
         return False
-    _insert_event(session, post_id, source, dest, trigger, actor, reason, now)
+    _insert_event(executor, post_id, source, dest, trigger, actor, reason, now)
     return True
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     text,
 )
@@ -260,3 +261,15 @@ class Control(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+# The tables, for Core statements built once at import (the worker's hot path).
+ACCOUNTS, CREDENTIALS, POSTS = _table(Account), _table(Credential), _table(Post)
+POST_EVENTS, API_CALLS = _table(PostEvent), _table(ApiCall)
+NOTIFICATIONS, CONTROL = _table(Notification), _table(Control)

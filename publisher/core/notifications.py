@@ -14,11 +14,11 @@ import logging
 from datetime import datetime, timedelta
 
 import requests
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.core.db import transaction
-from publisher.core.models import Notification
+from publisher.core.db import Executor, transaction
+from publisher.core.models import NOTIFICATIONS, Notification
 from publisher.providers.signing import sign
 
 log = logging.getLogger(__name__)
@@ -26,20 +26,20 @@ log = logging.getLogger(__name__)
 DELIVERY_BATCH = 100  # rows per sweep: bounded so a backlog cannot stall the sweep
 DELIVERY_RETRY_CAP = 3600.0  # s: the longest wait between two tries of one delivery
 
+_ADD = insert(NOTIFICATIONS)
+
 
 def add(
-    session: Session,
+    executor: Executor,
     account_id: int,
     post_id: int | None,
     kind: str,
     message: str,
     now: datetime,
 ) -> None:
-    session.add(
-        Notification(
-            account_id=account_id, post_id=post_id, kind=kind, message=message, created_at=now
-        )
-    )
+    """Queue a notification in the caller's transaction (a session or a connection)."""
+    row = {"account_id": account_id, "post_id": post_id, "kind": kind, "message": message}
+    executor.execute(_ADD, row | {"created_at": now})
 
 
 def _payload(row: Notification) -> bytes:

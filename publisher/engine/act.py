@@ -10,16 +10,47 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.orm import Session
 
 from publisher.core import lifecycle, notifications, series
-from publisher.core.models import Credential, Post
+from publisher.core.db import Executor
+from publisher.core.models import CREDENTIALS, POSTS
 from publisher.core.states import DUE_STATES, Actor, State, Trigger
 from publisher.engine.lock import Job
 from publisher.engine.plan import Action, Plan
 
 VERIFIED_EVERY = timedelta(hours=1)
+
+_CREDENTIAL = CREDENTIALS.c.id == bindparam("credential_id")
+# The credential's marks, built once; each runs in the attempt's closing transaction.
+_INVALIDATE = (
+    update(CREDENTIALS)
+    .where(_CREDENTIAL, CREDENTIALS.c.invalid_since.is_(None))
+    .values(invalid_since=bindparam("now"))
+)
+_VERIFIED = (
+    update(CREDENTIALS)
+    .where(
+        _CREDENTIAL,
+        or_(
+            CREDENTIALS.c.last_verified_at.is_(None),
+            CREDENTIALS.c.last_verified_at < bindparam("stale_before"),
+        ),
+    )
+    .values(last_verified_at=bindparam("now"))
+)
+_HOLD = update(CREDENTIALS).where(_CREDENTIAL).values(rate_limited_until=bindparam("until"))
+_HOLD_POSTS = (
+    update(POSTS)
+    .where(
+        # Not "credential_id": a column of posts, so Core reserves that name for its SET.
+        POSTS.c.credential_id == bindparam("held_credential"),
+        POSTS.c.state.in_([s.value for s in DUE_STATES]),
+        POSTS.c.next_run_at < bindparam("until"),
+    )
+    .values(next_run_at=bindparam("until"), enqueued_at=None)
+)
 
 TRIGGERS = {
     Action.SUCCEED: Trigger.SUCCEED,
@@ -31,6 +62,8 @@ TRIGGERS = {
 
 
 def _changes(job: Job, plan: Plan, now: datetime) -> dict[str, Any]:
+    # Plain values (an attempt refunded is ``job.attempt - 1``): the lease fence makes the
+    # claimed row the row written, and the move's statement stays the one compiled once.
     changes: dict[str, Any] = {
         "lease_owner": None,
         "lease_expires_at": None,
@@ -52,7 +85,7 @@ def _changes(job: Job, plan: Plan, now: datetime) -> dict[str, Any]:
             "external_url": published.external_url if published else None,
         }
     elif plan.action is Action.RELEASE:
-        changes |= {"attempts": Post.attempts - 1, "next_run_at": plan.next_run_at or now}
+        changes |= {"attempts": job.attempt - 1, "next_run_at": plan.next_run_at or now}
     else:
         changes |= {
             "next_run_at": plan.next_run_at,
@@ -62,14 +95,14 @@ def _changes(job: Job, plan: Plan, now: datetime) -> dict[str, Any]:
         if plan.action is Action.CANCEL:
             changes["cancel_reason"] = plan.reason
         if not plan.attempt_used:
-            changes["attempts"] = Post.attempts - 1
+            changes["attempts"] = job.attempt - 1
     return changes
 
 
-def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
+def apply(executor: Executor, job: Job, plan: Plan, now: datetime) -> bool:
     """Move the post as ``plan`` says; False (nothing written) if the lease was lost."""
     won = lifecycle.guarded_update(
-        session,
+        executor,
         job.post_id,
         trigger=TRIGGERS[plan.action],
         actor=Actor.ENGINE,
@@ -83,25 +116,32 @@ def apply(session: Session, job: Job, plan: Plan, now: datetime) -> bool:
     if not won:
         return False
     if plan.invalidate_credential:
-        session.execute(
-            update(Credential)
-            .where(Credential.id == job.credential_id, Credential.invalid_since.is_(None))
-            .values(invalid_since=now)
-        )
+        executor.execute(_INVALIDATE, {"credential_id": job.credential_id, "now": now})
     if plan.hold_credential_until is not None:
-        hold_credential(session, job.credential_id, plan.hold_credential_until)
+        hold_credential(executor, job.credential_id, plan.hold_credential_until)
     if plan.notify is not None:
         notifications.add(
-            session, job.account_id, job.post_id, plan.notify, _message(job, plan), now
+            executor, job.account_id, job.post_id, plan.notify, _message(job, plan), now
         )
     if plan.action is Action.SUCCEED and (
         job.last_verified_at is None or job.last_verified_at < now - VERIFIED_EVERY
     ):
-        _verified(session, job.credential_id, now)
+        _verified(executor, job.credential_id, now)
     # Whatever else this transaction did: an occurrence that ended leads to the next.
     if job.recurrence and series.continues_after(plan.action.value, plan.reason):
-        series.schedule_next(session, job.post_id, now, Actor.ENGINE)
+        _schedule_next(executor, job.post_id, now)
     return True
+
+
+def _schedule_next(executor: Executor, post_id: int, now: datetime) -> None:
+    """The series' next occurrence, written by the ORM in the caller's transaction."""
+    if isinstance(executor, Session):
+        series.schedule_next(executor, post_id, now, Actor.ENGINE)
+        return
+    # A session on the connection joins its transaction; it neither commits nor closes it.
+    with Session(bind=executor, expire_on_commit=False) as session:
+        series.schedule_next(session, post_id, now, Actor.ENGINE)
+        session.flush()
 
 
 def _message(job: Job, plan: Plan) -> str:
@@ -124,36 +164,16 @@ def _message(job: Job, plan: Plan) -> str:
     return text
 
 
-def _verified(session: Session, credential_id: int, now: datetime) -> None:
+def _verified(executor: Executor, credential_id: int, now: datetime) -> None:
     """The provider accepted the token: note it (at most hourly, to spare a write per post)."""
-    session.execute(
-        update(Credential)
-        .where(
-            Credential.id == credential_id,
-            or_(
-                Credential.last_verified_at.is_(None),
-                Credential.last_verified_at < now - VERIFIED_EVERY,
-            ),
-        )
-        .values(last_verified_at=now)
-    )
+    params = {"credential_id": credential_id, "now": now, "stale_before": now - VERIFIED_EVERY}
+    executor.execute(_VERIFIED, params)
 
 
-def hold_credential(session: Session, credential_id: int, until: datetime) -> None:
+def hold_credential(executor: Executor, credential_id: int, until: datetime) -> None:
     """Rate-limited: no post of this credential starts before ``until``."""
-    session.execute(
-        update(Credential).where(Credential.id == credential_id).values(rate_limited_until=until)
-    )
-    session.execute(
-        update(Post)
-        .where(
-            Post.credential_id == credential_id,
-            Post.state.in_([s.value for s in DUE_STATES]),
-            Post.next_run_at < until,
-        )
-        .values(next_run_at=until, enqueued_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    executor.execute(_HOLD, {"credential_id": credential_id, "until": until})
+    executor.execute(_HOLD_POSTS, {"held_credential": credential_id, "until": until})
 
 
 def lease_left(job: Job, now: datetime) -> timedelta:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import redact
-from publisher.core.db import transaction
-from publisher.core.models import ApiCall
+from publisher.core.db import Executor, transaction
+from publisher.core.models import API_CALLS, ApiCall
 from publisher.engine.classify import Outcome
 from publisher.engine.exchange import Exchange
 from publisher.engine.lock import Job
@@ -33,6 +33,10 @@ RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt create
 NOT_FOUND = "reconcile_not_found"
 LOOKUP_FAILED = "reconcile_failed"
 
+# Built once (the hot path's two writes): the columns come from the parameters' keys.
+_INSERT = insert(API_CALLS).returning(API_CALLS.c.id)
+_FINISH = update(API_CALLS).where(API_CALLS.c.id == bindparam("call_id"))
+
 
 def _request_body(call: PreparedCall) -> bytes | str | None:
     if call.data is not None:
@@ -43,62 +47,55 @@ def _request_body(call: PreparedCall) -> bytes | str | None:
 
 
 def insert_start(
-    session: Session, job: Job, call: PreparedCall, secrets: redact.Redactor, now: datetime
+    executor: Executor, job: Job, call: PreparedCall, secrets: redact.Redactor, now: datetime
 ) -> int:
     """Record, in the caller's transaction, that ``job.attempt`` is about to call."""
-    return int(
-        session.execute(
-            insert(ApiCall)
-            .values(
-                post_id=job.post_id,
-                attempt=job.attempt,
-                provider=job.provider,
-                method=call.method,
-                url=redact.text(call.url, secrets)[:URL_LIMIT],
-                request_headers=redact.headers(call.headers, secrets),
-                request_body=redact.body(_request_body(call), secrets),
-                response_headers={},
-                category=IN_FLIGHT,
-                started_at=now,
-            )
-            .returning(ApiCall.id)
-        ).scalar_one()
-    )
+    row = {
+        "post_id": job.post_id,
+        "attempt": job.attempt,
+        "provider": job.provider,
+        "method": call.method,
+        "url": redact.text(call.url, secrets)[:URL_LIMIT],
+        "request_headers": redact.headers(call.headers, secrets),
+        "request_body": redact.body(_request_body(call), secrets),
+        "response_headers": {},
+        "category": IN_FLIGHT,
+        "started_at": now,
+    }
+    return int(executor.execute(_INSERT, row).scalar_one())
 
 
 def start(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     job: Job,
     call: PreparedCall,
     secrets: redact.Redactor,
     now: datetime,
 ) -> int:
     """``insert_start`` in a transaction of its own; returns the row id."""
-    with transaction(sessions) as session:
-        return insert_start(session, job, call, secrets, now)
+    with engine.begin() as connection:
+        return insert_start(connection, job, call, secrets, now)
 
 
 def finish(
-    session: Session,
+    executor: Executor,
     call_id: int,
     exchange: Exchange,
     outcome: Outcome,
     secrets: redact.Redactor,
     now: datetime,
 ) -> None:
-    session.execute(
-        update(ApiCall)
-        .where(ApiCall.id == call_id)
-        .values(
-            status_code=exchange.status,
-            response_headers=redact.headers(exchange.headers, secrets),
-            response_body=redact.body(exchange.body, secrets),
-            duration_ms=round(exchange.duration_ms, 3),
-            category=outcome.category.value + ("_ambiguous" if outcome.ambiguous else ""),
-            error=redact.text(exchange.error, secrets) if exchange.error else None,
-            finished_at=now,
-        )
-    )
+    row = {
+        "call_id": call_id,
+        "status_code": exchange.status,
+        "response_headers": redact.headers(exchange.headers, secrets),
+        "response_body": redact.body(exchange.body, secrets),
+        "duration_ms": round(exchange.duration_ms, 3),
+        "category": outcome.category.value + ("_ambiguous" if outcome.ambiguous else ""),
+        "error": redact.text(exchange.error, secrets) if exchange.error else None,
+        "finished_at": now,
+    }
+    executor.execute(_FINISH, row)
 
 
 def lookup(
@@ -136,10 +133,10 @@ def lookup(
 
 
 def close_in_flight(
-    session: Session, post_id: int, attempt: int, error: str, now: datetime
+    executor: Executor, post_id: int, attempt: int, error: str, now: datetime
 ) -> None:
     """End this attempt's unfinished call row: the worker failed before recording it."""
-    session.execute(
+    executor.execute(
         update(ApiCall)
         .where(
             ApiCall.post_id == post_id, ApiCall.attempt == attempt, ApiCall.category == IN_FLIGHT
@@ -148,9 +145,9 @@ def close_in_flight(
     )
 
 
-def not_sent(session: Session, call_id: int, why: str, now: datetime) -> None:
+def not_sent(executor: Executor, call_id: int, why: str, now: datetime) -> None:
     """End call row ``call_id`` whose request was never sent (the lease was lost first)."""
-    session.execute(
+    executor.execute(
         update(ApiCall)
         .where(ApiCall.id == call_id, ApiCall.category == IN_FLIGHT)
         .values(category=ABANDONED, error=redact.text(why, redact.active()), finished_at=now)

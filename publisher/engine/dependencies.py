@@ -1,9 +1,10 @@
 """A process's engine dependencies, built once and passed explicitly.
 
 Workers and the sweep receive a ``Dependencies`` instead of reaching for globals: the
-settings, a session factory, the token box, a pooled HTTP session, the clock, how to
-enqueue a post (Celery in production, anything callable in tests) and the call slots per
-credential (Redis in production, ``concurrency``).
+settings, a session factory (and its engine), the token box, a pooled HTTP session, the
+clock, how to enqueue a post (Celery in production, anything callable in tests), the call
+slots per credential (Redis in production, ``concurrency``) and the process's cached read
+of the kill switches.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import requests
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.core import db
+from publisher.core import control, db
 from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import TokenBox, token_box
@@ -64,6 +66,14 @@ class Dependencies:
     owner: str = field(default_factory=_owner)
     backlog: Backlog = _unknown_backlog
     limiter: Limiter = field(default_factory=LocalLimiter)  # call slots per credential
+    # The global and provider kill switches, read at most once a second by this process.
+    switches: control.PausesCache = field(default_factory=control.PausesCache)
+
+    @property
+    def engine(self) -> Engine:
+        """The sessions' engine: the worker's hot path runs on its Core connections."""
+        engine: Engine = self.sessions.kw["bind"]
+        return engine
 
     @property
     def lease(self) -> timedelta:

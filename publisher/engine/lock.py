@@ -1,9 +1,11 @@
 """Step 1 of the worker: claim a due post atomically, with a lease.
 
-The claim is a compare-and-set (``approved``/``retry`` -> ``running``, fenced by the
-version column) that also records the lease owner and expiry and counts the attempt. It
-returns a ``Job``: a plain snapshot of the post, its account and credential, on which the
-later steps decide without holding a transaction open.
+The claim reads the due post with its account and credential in one statement, then
+moves it with a compare-and-set on the version it read (``approved``/``retry`` ->
+``running``, ``lifecycle.guarded_update``) that also records the lease owner and expiry
+and counts the attempt. It returns a ``Job``: a plain snapshot of the post, its account
+and credential, on which the later steps decide without holding a transaction open. The
+statements are built once, on the tables, and run on a Core connection in the worker.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, or_, select, update
 
 from publisher.core import lifecycle
-from publisher.core.models import Account, Credential, Post, UTCDateTime
-from publisher.core.states import DUE_STATES, Actor, State, Trigger
+from publisher.core.db import Executor
+from publisher.core.models import ACCOUNTS, CREDENTIALS, POSTS
+from publisher.core.states import Actor, State, Trigger, sources
 from publisher.engine.constants import CLAIM_EARLY_TOLERANCE
 
 
@@ -58,19 +60,68 @@ class Job:
     max_in_flight: int | None = None  # the credential's own concurrency limit
 
 
-def _due_row(session: Session, post_id: int, now: datetime) -> Any:
-    early = now + timedelta(seconds=CLAIM_EARLY_TOLERANCE)
-    return session.execute(
-        select(Post.state, Post.version, Post.attempts).where(
-            Post.id == post_id,
-            Post.state.in_([s.value for s in DUE_STATES]),
-            Post.next_run_at <= early,
+# The claim's one read: the due post (its state and version for the compare-and-set),
+# its account and its credential. The states it may start from are the transition
+# table's (``states``), not a second list.
+_DUE = (
+    select(
+        POSTS.c.state,
+        POSTS.c.version,
+        POSTS.c.attempts,
+        POSTS.c.max_attempts,
+        POSTS.c.text,
+        POSTS.c.options,
+        POSTS.c.idempotency_key,
+        POSTS.c.scheduled_at,
+        POSTS.c.first_started_at,
+        POSTS.c.ambiguous,
+        POSTS.c.unconfirmed_since,
+        POSTS.c.recurrence,
+        POSTS.c.timezone,
+        POSTS.c.series_id,
+        POSTS.c.account_id,
+        ACCOUNTS.c.billing_status,
+        ACCOUNTS.c.paused,
+        POSTS.c.credential_id,
+        CREDENTIALS.c.provider,
+        CREDENTIALS.c.base_url,
+        CREDENTIALS.c.token_encrypted,
+        CREDENTIALS.c.invalid_since,
+        CREDENTIALS.c.rate_limited_until,
+        CREDENTIALS.c.backoff,
+        CREDENTIALS.c.retry_base,
+        CREDENTIALS.c.last_verified_at,
+        func.coalesce(POSTS.c.max_lateness, ACCOUNTS.c.max_lateness).label("max_lateness"),
+        CREDENTIALS.c.paused_at,
+        CREDENTIALS.c.max_in_flight,
+    )
+    .select_from(
+        POSTS.join(ACCOUNTS, ACCOUNTS.c.id == POSTS.c.account_id).join(
+            CREDENTIALS, CREDENTIALS.c.id == POSTS.c.credential_id
         )
-    ).one_or_none()
+    )
+    .where(
+        POSTS.c.id == bindparam("post_id"),
+        # OR of equalities, not IN: an IN list is rendered anew at every execution.
+        or_(*(POSTS.c.state == s.value for s in sources(Trigger.START, Actor.ENGINE))),
+        POSTS.c.next_run_at <= bindparam("early"),
+    )
+)
+
+_RENEW = (
+    update(POSTS)
+    .where(
+        POSTS.c.id == bindparam("post_id"),
+        POSTS.c.state == State.RUNNING.value,
+        POSTS.c.version == bindparam("seen_version"),
+        POSTS.c.lease_owner == bindparam("owner"),
+    )
+    .values(lease_expires_at=bindparam("expires"))
+)
 
 
 def claim(
-    session: Session,
+    executor: Executor,
     post_id: int,
     owner: str,
     now: datetime,
@@ -79,13 +130,18 @@ def claim(
 ) -> Job | None:
     """Claim the post for ``owner`` or return None; never raises on a lost race.
 
-    None means the post is not due, not in a due state, gone, or another worker won.
+    None means the post is not due, not in a due state, gone, or another worker won (the
+    compare-and-set on the version read matched nothing, and nothing was written).
     """
-    row = _due_row(session, post_id, now)
+    early = now + timedelta(seconds=CLAIM_EARLY_TOLERANCE)
+    row = executor.execute(_DUE, {"post_id": post_id, "early": early}).one_or_none()
     if row is None:
         return None
+    # Plain values, not SQL expressions: the version fence makes the row read the row
+    # written, and the move's statement stays the one compiled once.
+    started = row.first_started_at or now
     won = lifecycle.guarded_update(
-        session,
+        executor,
         post_id,
         trigger=Trigger.START,
         actor=Actor.ENGINE,
@@ -97,64 +153,30 @@ def claim(
             "lease_expires_at": now + lease,
             "attempts": row.attempts + 1,
             "enqueued_at": None,
-            "first_started_at": func.coalesce(Post.first_started_at, literal(now, UTCDateTime())),
+            "first_started_at": started,
         },
     )
     if not won:
         return None
-    return _snapshot(session, post_id, owner, row.version + 1, default_max_attempts)
+    return _job(row, post_id, owner, now + lease, started, default_max_attempts)
 
 
-def _snapshot(session: Session, post_id: int, owner: str, version: int, default_max: int) -> Job:
-    # Plain columns, not ORM entities: this runs once per attempt on the hot path.
-    row = session.execute(
-        select(
-            Post.attempts,
-            Post.max_attempts,
-            Post.text,
-            Post.options,
-            Post.idempotency_key,
-            Post.scheduled_at,
-            Post.first_started_at,
-            Post.lease_expires_at,
-            Post.ambiguous,
-            Post.unconfirmed_since,
-            Post.recurrence,
-            Post.timezone,
-            Post.series_id,
-            Post.account_id,
-            Account.billing_status,
-            Account.paused,
-            Post.credential_id,
-            Credential.provider,
-            Credential.base_url,
-            Credential.token_encrypted,
-            Credential.invalid_since,
-            Credential.rate_limited_until,
-            Credential.backoff,
-            Credential.retry_base,
-            Credential.last_verified_at,
-            func.coalesce(Post.max_lateness, Account.max_lateness).label("max_lateness"),
-            Credential.paused_at,
-            Credential.max_in_flight,
-        )
-        .join(Account, Account.id == Post.account_id)
-        .join(Credential, Credential.id == Post.credential_id)
-        .where(Post.id == post_id)
-    ).one()
-    assert row.lease_expires_at is not None
+def _job(
+    row: Any, post_id: int, owner: str, expires: datetime, started: datetime, default_max: int
+) -> Job:
+    """The claimed attempt, from the row read before the claim and what the claim wrote."""
     return Job(
         post_id=post_id,
         owner=owner,
-        version=version,
-        attempt=row.attempts,
+        version=row.version + 1,
+        attempt=row.attempts + 1,
         max_attempts=row.max_attempts or default_max,
         text=row.text,
         options=dict(row.options),
         idempotency_key=row.idempotency_key,
         scheduled_at=row.scheduled_at,
-        first_started_at=row.first_started_at,
-        lease_expires_at=row.lease_expires_at,
+        first_started_at=started,
+        lease_expires_at=expires,
         ambiguous=row.ambiguous,
         unconfirmed_since=row.unconfirmed_since,
         recurrence=row.recurrence,
@@ -178,19 +200,10 @@ def _snapshot(session: Session, post_id: int, owner: str, version: int, default_
     )
 
 
-def renew(session: Session, job: Job, now: datetime, lease: timedelta) -> datetime | None:
+def renew(executor: Executor, job: Job, now: datetime, lease: timedelta) -> datetime | None:
     """Extend ``job``'s lease to ``now + lease`` and return the new expiry, or None
     (writing nothing) when the post is no longer this job's: rescued, or moved on."""
     expires = now + lease
-    result = session.execute(
-        update(Post)
-        .where(
-            Post.id == job.post_id,
-            Post.state == State.RUNNING.value,
-            Post.version == job.version,
-            Post.lease_owner == job.owner,
-        )
-        .values(lease_expires_at=expires)
-        .execution_options(synchronize_session=False)
-    )
+    params = {"post_id": job.post_id, "seen_version": job.version, "owner": job.owner}
+    result = executor.execute(_RENEW, params | {"expires": expires})
     return expires if result.rowcount == 1 else None  # type: ignore[attr-defined]

@@ -18,13 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from publisher.core import control, redact
-from publisher.core.db import transaction
-from publisher.core.models import Credential
+from publisher.core import redact
+from publisher.core.models import CREDENTIALS
 from publisher.engine import act, call_log, lock, plan, reconcile, sweep
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.concurrency import Slot, busy_wait
@@ -47,6 +45,11 @@ from publisher.providers.base import (
 log = logging.getLogger(__name__)
 
 FINISH_TRIES = 4  # the database may blink; the lease outlasts these waits (0.5+1+2 s)
+
+# Read again once the credential's call slot is ours (see ``_take_slot``).
+_RATE_LIMITED_UNTIL = select(CREDENTIALS.c.rate_limited_until).where(
+    CREDENTIALS.c.id == bindparam("credential_id")
+)
 
 
 class Result(enum.StrEnum):
@@ -95,16 +98,20 @@ def process(post_id: int, deps: Dependencies) -> Result:
     """Take one post through the pipeline; returns what happened (never raises for a post's
     own failures; a database outage propagates so the message is retried)."""
     now = deps.clock()
-    with transaction(deps.sessions) as session:
-        pauses = control.pauses(session)
-        if pauses.everything:
-            return Result.PAUSED
-        job = lock.claim(session, post_id, deps.owner, now, deps.lease, deps.settings.max_attempts)
+    pauses = deps.switches.get(deps.engine)  # at most a second old
+    if pauses.everything:
+        return Result.PAUSED
+    # A Core connection per transaction, from the pool: no ORM session on the hot path,
+    # and nothing shared between a process's threads.
+    with deps.engine.begin() as connection:
+        job = lock.claim(
+            connection, post_id, deps.owner, now, deps.lease, deps.settings.max_attempts
+        )
         if job is None:
             log.debug("post %s not claimed", post_id)
             return Result.NOT_CLAIMED
         # Claim, checks and the call-log row share one transaction: fewer round trips.
-        step = _prepare(session, job, deps, now, pauses.providers)
+        step = _prepare(connection, job, deps, now, pauses.providers)
     metrics.observe_start(job, now)
     redact.install_log_filter()  # again: the process may have reconfigured logging
     # From here on, whatever is logged, reported or stored goes through the job's redactor.
@@ -137,7 +144,7 @@ def _margin(deps: Dependencies) -> float:
 
 
 def _prepare(
-    session: Session,
+    connection: Connection,
     job: Job,
     deps: Dependencies,
     now: datetime,
@@ -156,7 +163,7 @@ def _prepare(
     assert token is not None
     if act.lease_left(job, now).total_seconds() < sum(deps.timeout) + _margin(deps):
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
-    slot = _take_slot(session, job, deps, now)
+    slot = _take_slot(connection, job, deps, now)
     if isinstance(slot, Plan):
         return slot
     try:
@@ -164,14 +171,16 @@ def _prepare(
         request = _request(job, token)
         call = provider.prepare(request)
         secrets = redact.Redactor([token])
-        call_id = None if job.ambiguous else call_log.insert_start(session, job, call, secrets, now)
+        call_id = (
+            None if job.ambiguous else call_log.insert_start(connection, job, call, secrets, now)
+        )
     except BaseException:
         deps.limiter.release(slot)
         raise
     return Ready(provider, request, call, call_id, secrets, slot)
 
 
-def _take_slot(session: Session, job: Job, deps: Dependencies, now: datetime) -> Slot | Plan:
+def _take_slot(connection: Connection, job: Job, deps: Dependencies, now: datetime) -> Slot | Plan:
     """One of the credential's call slots, or a plan that hands the post back: the
     credential is busy, or (read again now the slot is ours: a 429 recorded by the slot's
     last holder must be seen) rate-limited."""
@@ -180,9 +189,7 @@ def _take_slot(session: Session, job: Job, deps: Dependencies, now: datetime) ->
     slot = deps.limiter.acquire(job.credential_id, limit, holder, deps.settings.lease_seconds)
     if slot is None:
         return plan.busy(job, now, busy_wait())
-    held = session.scalar(
-        select(Credential.rate_limited_until).where(Credential.id == job.credential_id)
-    )
+    held = connection.scalar(_RATE_LIMITED_UNTIL, {"credential_id": job.credential_id})
     stop = plan.authorize(replace(job, rate_limited_until=held), now, token_ok=True)
     if stop is not None:
         deps.limiter.release(slot)
@@ -224,8 +231,8 @@ class Lease:
         post is no longer this worker's (rescued, or moved on): make no request."""
         now = deps.clock()
         if (now - self.written_at).total_seconds() > LEASE_RENEW_AFTER:
-            with transaction(deps.sessions) as session:
-                expires = lock.renew(session, job, now, deps.lease)
+            with deps.engine.begin() as connection:
+                expires = lock.renew(connection, job, now, deps.lease)
             if expires is None:
                 return None
             self.expires_at, self.written_at = expires, now
@@ -266,7 +273,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         stop = plan.before_call(job, found, _rules(provider, deps), deps.clock(), deps.retry_policy)
         if stop is not None:
             return _finish(deps, job, stop, None)
-        call_id = call_log.start(deps.sessions, job, ready.call, ready.secrets, deps.clock())
+        call_id = call_log.start(deps.engine, job, ready.call, ready.secrets, deps.clock())
     budget = lease.budget(deps, job)
     if budget is None:
         return _lease_lost_before_call(deps, job, call_id)
@@ -291,8 +298,8 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
 def _lease_lost_before_call(deps: Dependencies, job: Job, call_id: int) -> Result:
     """Another owner decides now; this attempt's call-log row ends unsent."""
     log.warning("post %s: lease lost before the call; not calling", job.post_id)
-    with transaction(deps.sessions) as session:
-        call_log.not_sent(session, call_id, "lease lost before the call", deps.clock())
+    with deps.engine.begin() as connection:
+        call_log.not_sent(connection, call_id, "lease lost before the call", deps.clock())
     return Result.LEASE_LOST
 
 
@@ -333,14 +340,14 @@ def _finish_once(
 ) -> Result:
     now = deps.clock()
     decided, crash = _scrubbed(decided), crash and redact.active()(crash)
-    with transaction(deps.sessions) as session:
+    with deps.engine.begin() as connection:
         if crash is not None:  # the attempt's call row, if written, ends with the error
-            call_log.close_in_flight(session, job.post_id, job.attempt, crash, now)
+            call_log.close_in_flight(connection, job.post_id, job.attempt, crash, now)
         if attempt is not None:
             call_log.finish(
-                session, attempt.call_id, attempt.exchange, attempt.outcome, attempt.secrets, now
+                connection, attempt.call_id, attempt.exchange, attempt.outcome, attempt.secrets, now
             )
-        won = act.apply(session, job, decided, now)
+        won = act.apply(connection, job, decided, now)
     if not won:
         log.error("post %s: lease lost before recording %s", job.post_id, decided.action)
         sentry.lease_lost(job, decided)

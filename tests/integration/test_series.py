@@ -57,10 +57,10 @@ def _end(sessions: sessionmaker[Session], post_id: int, plan: Plan, verified: bo
     with sessions.begin() as session:
         if verified:  # another post proved the token a minute ago
             session.execute(update(Credential).values(last_verified_at=T0 - timedelta(minutes=1)))
-    with sessions.begin() as session:
-        job = lock.claim(session, post_id, "w", T0, timedelta(minutes=2), 5)
+    with sessions.kw["bind"].begin() as connection:  # a Core connection, as in the worker
+        job = lock.claim(connection, post_id, "w", T0, timedelta(minutes=2), 5)
         assert job is not None
-        assert act.apply(session, job, plan, T0)
+        assert act.apply(connection, job, plan, T0)
 
 
 def _occurrences(sessions: sessionmaker[Session]) -> list[Post]:
