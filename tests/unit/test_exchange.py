@@ -134,3 +134,30 @@ def test_a_normal_answer_is_read_whole(server: RawServer) -> None:
     with new_session() as session:
         exchange = perform(session, PreparedCall("GET", server.url, {}), (1.0, 5.0))
     assert (exchange.status, exchange.oversized, exchange.json()) == (201, False, {"id": "7"})
+
+
+def test_the_environment_is_read_once_when_no_proxy_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    # Given no proxy in the environment, the session stops scanning it per request
+    session = new_session()
+    assert session.trust_env is False
+    assert session.verify == "/etc/ssl/bundle.pem"  # read once instead
+
+
+def test_a_proxy_in_the_environment_keeps_requests_own_handling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    session = new_session()
+    assert session.trust_env is True  # no_proxy and the rest stay requests' business
