@@ -88,10 +88,7 @@ class Redactor:
             if needle in value:
                 value = value.replace(needle, REDACTED)
         for needle in self.needles:
-            for size in range(len(needle) - 1, MIN_CUT_PREFIX - 1, -1):
-                if value.endswith(needle[:size]):
-                    value = value[:-size] + REDACTED
-                    break
+            value = _cut_at_end(value, needle)
         return value
 
     def data(self, value: Any) -> Any:
@@ -105,6 +102,19 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def _cut_at_end(value: str, needle: str) -> str:
+    """``value`` with the longest start of ``needle`` (``MIN_CUT_PREFIX`` characters at
+    least) that ends it replaced: a secret cut off by a length limit. Only the places
+    where the needle's first character occurs in the tail are tried, on the hot path."""
+    first = needle[0]
+    at = value.find(first, max(0, len(value) - len(needle) + 1))
+    while at != -1 and len(value) - at >= MIN_CUT_PREFIX:
+        if needle.startswith(value[at:]):
+            return value[:at] + REDACTED
+        at = value.find(first, at + 1)
+    return value
 
 
 NOTHING = Redactor()

@@ -10,6 +10,8 @@ import logging
 from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.core import redact
 from publisher.core.constants import REDACTED
@@ -132,3 +134,23 @@ def test_sentry_events_are_scrubbed_with_the_active_redactor() -> None:
         scrubbed = json.dumps(sentry._scrub(event, None))
     for encoded in _written(TOKEN):
         assert encoded not in scrubbed
+
+
+def _cut_naively(value: str, needle: str) -> str:
+    """The definition: the longest start of ``needle`` that ends ``value`` goes."""
+    for size in range(len(needle) - 1, redact.MIN_CUT_PREFIX - 1, -1):
+        if value.endswith(needle[:size]):
+            return value[:-size] + REDACTED
+    return value
+
+
+@given(
+    st.text(alphabet="abAB-_=", max_size=12),
+    st.text(alphabet="abAB-_=", min_size=redact.MIN_SECRET, max_size=20),
+    st.integers(min_value=0, max_value=20),
+)
+def test_a_secret_cut_off_at_the_end_goes_as_defined(head: str, needle: str, cut: int) -> None:
+    # Given a value that ends with some start of the secret (as a length limit cuts it)
+    value = head + needle[:cut]
+    # Then what goes is what the definition says
+    assert redact._cut_at_end(value, needle) == _cut_naively(value, needle)
