@@ -7,6 +7,7 @@ PostgreSQL is the production database.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,6 +26,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # How long SQLite waits for another writer before it gives up (ms): long enough to ride
 # out a burst of worker commits, short enough that a stuck process is noticed.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# A PostgreSQL connection idle in the pool this long (s) is pinged before it is used.
+PING_AFTER_IDLE = 5.0
 
 # What a function that writes in its caller's transaction accepts: an ORM ``Session`` (the
 # API, the sweep) or a Core ``Connection`` from ``engine.begin()`` (the worker's hot path,
@@ -72,7 +77,32 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkin", _idle_from)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that sat idle in the pool for ``PING_AFTER_IDLE`` s before it is
+    used (SQLAlchemy's custom pessimistic disconnect handling): one that died with a
+    server restart is replaced, up to three times, instead of failing the work it was
+    taken for. A busy worker's connections are never idle that long, so the hot path
+    pays no ping (``pool_pre_ping`` cost two round trips per publish); a connection
+    that dies while busy fails once, and that failure invalidates the whole pool."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as exc:
+        raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -11,6 +12,7 @@ from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from publisher.core import db, lifecycle, service
 from publisher.core.models import Base, Post, PostEvent
@@ -270,3 +272,24 @@ def test_many_threads_read_then_write_without_database_is_locked(
     assert errors == []
     with sessions() as session:
         assert session.scalar(select(Post.attempts).where(Post.id == post_id)) == 320
+
+
+@pytest.mark.postgres
+def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
+    postgres: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a pooled PostgreSQL connection, idle, that the server has since terminated
+    # (a restart, an idle timeout, a failover)
+    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
+    url = postgres.create_database(f"ping_{tmp_path.name.replace('-', '_')}")
+    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    with engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    killer = db.make_engine(url, poolclass=NullPool)
+    with killer.connect() as connection:
+        assert connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar()
+    killer.dispose()
+    # When the pool hands it out again, then the work runs, on a fresh connection
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+    engine.dispose()
