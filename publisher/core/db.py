@@ -63,8 +63,14 @@ def _begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets its directory created and its pragmas set."""
+def make_engine(url: str, *, ping_idle_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets its directory created and its pragmas set.
+
+    A PostgreSQL connection is pinged whenever the pool hands it out (``pool_pre_ping``),
+    so none that died with a server restart ever fails a request; ``ping_idle_only``
+    (the engine's hot path, where that costs two round trips per publish) pings only a
+    connection idle for ``PING_AFTER_IDLE`` s, and leaves the rare failure of a busy one
+    to the worker's retries."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -77,6 +83,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not ping_idle_only:
+        return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, **kwargs)
     event.listen(engine, "checkin", _idle_from)
     event.listen(engine, "checkout", _ping_if_idle)
@@ -92,8 +100,8 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     used (SQLAlchemy's custom pessimistic disconnect handling): one that died with a
     server restart is replaced, up to three times, instead of failing the work it was
     taken for. A busy worker's connections are never idle that long, so the hot path
-    pays no ping (``pool_pre_ping`` cost two round trips per publish); a connection
-    that dies while busy fails once, and that failure invalidates the whole pool."""
+    pays no ping; a connection that dies while busy fails once (the worker retries the
+    message or the write), and that failure invalidates the whole pool."""
     idle_since = record.info.get("idle_since")
     if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
         return

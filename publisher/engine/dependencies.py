@@ -104,6 +104,7 @@ class Dependencies:
         kept = min(threads, DB_POOL_KEPT)
         engine = db.make_engine(
             settings.database_url,
+            ping_idle_only=True,
             pool_size=kept,
             max_overflow=threads - kept + DB_POOL_OVERFLOW,
         )

@@ -282,7 +282,7 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(
     # (a restart, an idle timeout, a failover)
     monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
     url = postgres.create_database(f"ping_{tmp_path.name.replace('-', '_')}")
-    engine = db.make_engine(url, pool_size=1, max_overflow=0)
+    engine = db.make_engine(url, ping_idle_only=True, pool_size=1, max_overflow=0)
     with engine.connect() as connection:
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
     killer = db.make_engine(url, poolclass=NullPool)
