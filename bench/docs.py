@@ -1,7 +1,8 @@
 """``docs/benchmarks.md``, generated: every figure from ``bench/results/*.json``.
 
 The prose lives in ``bench/doc/*.md`` as templates: ``intro.md`` (how to run, what the
-figures mean), one file per benchmark (how it measures; no figures), ``outro.md``. The
+figures mean), ``analysis.md`` (what the goals' verdicts come from, in words), one file
+per benchmark (how it measures; no figures), ``outro.md``. The
 results part is built from the JSON files alone: the table of targets with every round
 and its verdict, the runs (commit, dirty tree, load, parameters), and each benchmark's
 tables. Running ``python -m bench report`` again on the same files gives the same
@@ -86,7 +87,7 @@ def render(documents: Iterable[dict[str, Any]], texts: Mapping[str, str]) -> str
     """The whole document: the templates' prose around tables built from ``documents``."""
     ordered = sorted(documents, key=_order)
     parts = [HEADER, texts.get("intro", "# Benchmarks")]
-    parts += ["## Issue 11's goals", _goals(ordered)]
+    parts += ["## Issue 11's goals", _goals(ordered), texts.get("analysis", "")]
     parts += ["## Every target", _targets(ordered), _runs(ordered)]
     parts += [_machines(ordered)]
     for number, name in enumerate(_names(ordered), 1):
