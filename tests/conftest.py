@@ -8,11 +8,14 @@ end of the run, but fails in CI (``CI`` set), so CI cannot pass by silently test
 
 from __future__ import annotations
 
+import ast
 import functools
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -27,6 +30,31 @@ from tests.support.services import PostgresServer, postgres_bin_dir
 
 _names = itertools.count()
 NO_POSTGRES = "no PostgreSQL binaries"
+
+
+def _serialize_ast_parse() -> None:
+    """One ``ast.parse`` at a time in the test process.
+
+    CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
+    thread: when two threads turn source into AST objects at once (hypothesis describing
+    a lambda while a server thread formats a traceback, whose carets 3.11 finds with
+    ``ast.parse``), the first raises "SystemError: AST constructor recursion depth
+    mismatch" and hypothesis reports the fuzz test as flaky. A lock around the one
+    Python entry point both use removes the race (an ``RLock``: a conversion may run a
+    finalizer that parses again in the same thread).
+    """
+    parse = ast.parse
+    lock = threading.RLock()
+
+    @functools.wraps(parse)
+    def parse_alone(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = parse_alone
+
+
+_serialize_ast_parse()
 
 
 @functools.cache
