@@ -147,7 +147,8 @@ def _burst(
 def _sweeps(log: str) -> list[dict[str, Any]]:
     """Every sweep's report as its task logged it, in start order."""
     found = [ast.literal_eval(match) for match in SWEPT.findall(log)]
-    return sorted(found, key=lambda report: str(report["at"]))
+    # A sweep that found another one running logs {"skipped": True} and has no time.
+    return sorted((r for r in found if "at" in r), key=lambda report: str(report["at"]))
 
 
 def _longest_gap(sweeps: list[dict[str, Any]], until: datetime) -> float:
