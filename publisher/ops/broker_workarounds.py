@@ -14,7 +14,15 @@ ends a worker about one time in four (seen in ``tests/integration/test_broker.py
    no connection left to restore through: the messages stay in Redis's unacked hash,
    which kombu restores after the visibility timeout, and the sweep re-sends a lost
    message after ``PUBLISHER_ENQUEUE_GRACE`` anyway.
-2. **Gossip and mingle**, which publisher does not use (the post row decides who acts),
+2. **The same AttributeError from a late acknowledgement**: a task that was running
+   while the connection was lost (a sweep across a Redis restart, on the control
+   worker's threads) finishes after the consumer reconnected, and its ack goes through
+   the old, detached channel, which builds a pool the same way (seen once in
+   ``test_broker.py``: "Unrecoverable error" in the control worker).
+   ``SafeCloseChannel.basic_ack`` drops that ack with a warning: the message is
+   delivered again after the visibility timeout, and its task is harmless twice (the
+   sweep is idempotent; a publish finds its post claimed or done).
+3. **Gossip and mingle**, which publisher does not use (the post row decides who acts),
    fail the same way when restarted ("Error on restarting Gossip: AttributeError"). The
    consumer below leaves them out for every worker (``publisher worker``, ``celery -A
    publisher worker``, the deploy units), as ``publisher run`` always did with
@@ -52,13 +60,27 @@ class SafeCloseChannel(kombu_redis.Channel):
         try:
             super().close()  # type: ignore[no-untyped-call]
         except AttributeError:
-            transport = self.connection
-            if transport is not None and getattr(transport, "client", None) is not None:
+            if not self._detached():
                 raise  # not the detached-connection case: a real bug, let it show
             log.warning(
                 "broker: channel closed after its connection; unacknowledged messages "
                 "return after the visibility timeout (kombu#582 workaround)"
             )
+
+    def basic_ack(self, delivery_tag: object, multiple: bool = False) -> None:
+        try:
+            super().basic_ack(delivery_tag, multiple)  # type: ignore[no-untyped-call]
+        except AttributeError:
+            if not self._detached():
+                raise
+            log.warning(
+                "broker: a message finished after its connection was lost; it is "
+                "delivered again after the visibility timeout (kombu#582 workaround)"
+            )
+
+    def _detached(self) -> bool:
+        transport = self.connection
+        return transport is None or getattr(transport, "client", None) is None
 
 
 def install() -> None:

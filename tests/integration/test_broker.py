@@ -137,3 +137,31 @@ def test_worker_and_beat_ride_out_a_redis_restart(
     )
     assert {name: process.pid for name, process in processes.items()} == pids
     assert "Unrecoverable error" not in pipeline.log("worker")
+
+
+def test_a_late_ack_on_a_detached_channel_does_not_end_the_worker(
+    redis_server: RedisServer,
+) -> None:
+    # Given a message delivered on a channel whose connection was then lost and
+    # detached (what the consumer does before it reconnects)
+    from kombu import Connection, Queue
+
+    from publisher.ops import broker_workarounds
+
+    broker_workarounds.install()
+    connection = Connection(redis_server.url)
+    channel = connection.channel()
+    queue = Queue("late-ack", channel=channel)
+    queue.declare()
+    with Connection(redis_server.url) as sender:
+        sender.SimpleQueue("late-ack").put({"post": 1})
+    message = None
+    for _ in range(50):
+        message = queue.get(no_ack=False)
+        if message is not None:
+            break
+    assert message is not None
+    channel.connection.client = None
+    channel.close()
+    # When the task finishes and acknowledges it, then nothing is raised
+    message.ack()
