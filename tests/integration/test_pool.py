@@ -12,20 +12,12 @@ import pytest
 
 from publisher.sandbox import Sandbox
 from tests.support.pipeline import Pipeline, wait_for
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 THREADS = 16
 CREATE = "/api/v1/statuses"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'publisher.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"pool_{tmp_path.name.replace('-', '_')}")
 
 
 @pytest.fixture
