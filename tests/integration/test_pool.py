@@ -22,7 +22,7 @@ CREATE = "/api/v1/statuses"
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
+    with Sandbox(strict=True) as running:  # no help from the stand-in: it accepts repeats
         yield running
 
 
