@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gc
 import itertools
 import os
 import threading
@@ -33,15 +34,17 @@ NO_POSTGRES = "no PostgreSQL binaries"
 
 
 def _serialize_ast_parse() -> None:
-    """One ``ast.parse`` at a time in the test process.
+    """One ``ast.parse`` at a time in the test process, with no Python code inside it.
 
     CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per
-    thread: when two threads turn source into AST objects at once (hypothesis describing
-    a lambda while a server thread formats a traceback, whose carets 3.11 finds with
-    ``ast.parse``), the first raises "SystemError: AST constructor recursion depth
-    mismatch" and hypothesis reports the fuzz test as flaky. A lock around the one
-    Python entry point both use removes the race (an ``RLock``: a conversion may run a
-    finalizer that parses again in the same thread).
+    call: when a second conversion starts while one is under way, the first raises
+    "SystemError: AST constructor recursion depth mismatch" and hypothesis reports the
+    fuzz test as flaky. Two ways in: another thread (hypothesis describing a lambda while
+    a server thread formats a traceback, whose carets 3.11 finds with ``ast.parse``), and
+    the same thread, when an allocation inside the conversion triggers the cyclic garbage
+    collector and a finalizer parses again (pytest's unraisable-exception hook formats a
+    traceback). The lock closes the first; pausing the collector for the parse closes the
+    second, and with no Python code running inside it, no thread switch either.
     """
     parse = ast.parse
     lock = threading.RLock()
@@ -49,7 +52,13 @@ def _serialize_ast_parse() -> None:
     @functools.wraps(parse)
     def parse_alone(*args: Any, **kwargs: Any) -> Any:
         with lock:
-            return parse(*args, **kwargs)
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                return parse(*args, **kwargs)
+            finally:
+                if collecting:
+                    gc.enable()
 
     ast.parse = parse_alone
 
