@@ -96,8 +96,12 @@ class _Watchdog:
                 self._heap.clear()
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="http-deadlines", daemon=True).start()
+            while self._heap and self._heap[0][2].done:  # finished calls, earliest first
+                heapq.heappop(self._heap)
+            earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (guard.deadline, next(self._order), guard))
-            self._cond.notify()
+            if earliest is None or guard.deadline < earliest:
+                self._cond.notify()  # the thread sleeps until the earliest: wake it sooner
 
     def _next_due(self) -> Guard:
         with self._cond:

@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
@@ -63,6 +64,9 @@ def new_session(per_host: int = 32) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
+    # One session serves every account: a cookie set for one must never go out with
+    # another's call (nor pile up in memory), so none is kept.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     _environment_once(session)
     return session
 

@@ -165,3 +165,34 @@ def test_a_late_ack_on_a_detached_channel_does_not_end_the_worker(
     channel.close()
     # When the task finishes and acknowledges it, then nothing is raised
     message.ack()
+
+
+def test_acks_reuse_one_redis_client_per_pool_and_still_remove_the_message(
+    redis_server: RedisServer,
+) -> None:
+    # Given messages delivered with late acks on publisher's channel
+    from kombu import Connection, Queue
+
+    from publisher.ops import broker_workarounds
+
+    broker_workarounds.install()
+    with Connection(redis_server.url) as connection, Connection(redis_server.url) as sender:
+        channel = connection.channel()
+        queue = Queue("reuse", channel=channel)
+        queue.declare()
+        for post in range(3):
+            sender.SimpleQueue("reuse").put({"post": post})
+        clients = []
+        for _ in range(3):
+            message = wait_for(lambda: queue.get(no_ack=False), 10)
+            # When each is acknowledged
+            message.ack()
+            with channel.conn_or_acquire() as client:
+                clients.append(client)
+        # Then one client served them all, and nothing is left unacknowledged
+        assert all(client is clients[0] for client in clients)
+        assert redis.Redis.from_url(redis_server.url).hlen("unacked") == 0
+        # And a channel whose pool was dropped (a reconnection) builds a client on the new one
+        channel._disconnect_pools()
+        with channel.conn_or_acquire() as client:
+            assert client is not clients[0] and client.ping()

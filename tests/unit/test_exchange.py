@@ -14,20 +14,21 @@ import pytest
 from publisher.engine.constants import MAX_RESPONSE_BYTES
 from publisher.engine.exchange import new_session, perform
 from publisher.providers.base import PreparedCall
+from tests.support.pipeline import wait_for
 
 TRICKLE_FOR = 20.0  # s: long enough that only the deadline ends a call before it
 Behaviour = Callable[[socket.socket], None]
 
 
-def _read_request(conn: socket.socket) -> bool:
-    """Reads one request's head; False when the client hung up instead."""
+def _read_request(conn: socket.socket) -> bytes | None:
+    """Reads one request's head; None when the client hung up instead."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            return False
+            return None
         data += chunk
-    return True
+    return data
 
 
 def _trickle_body(conn: socket.socket) -> None:
@@ -62,11 +63,19 @@ def _ok(conn: socket.socket) -> None:
     conn.sendall(b'HTTP/1.1 201 Created\r\nContent-Length: 11\r\n\r\n{"id": "7"}')
 
 
+def _sets_a_cookie(conn: socket.socket) -> None:
+    conn.sendall(
+        b"HTTP/1.1 201 Created\r\nSet-Cookie: session=account-a; Path=/\r\n"
+        b'Content-Length: 11\r\n\r\n{"id": "7"}'
+    )
+
+
 class RawServer:
     """Accepts connections and answers each request with ``behaviour``."""
 
     def __init__(self) -> None:
         self.behaviour: Behaviour = _ok
+        self.heads: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/api/v1/statuses"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -82,10 +91,11 @@ class RawServer:
 
     def _handle(self, conn: socket.socket) -> None:
         with conn:
-            while _read_request(conn):
+            while (head := _read_request(conn)) is not None:
+                self.heads.append(head)
                 behaviour = self.behaviour
                 behaviour(conn)
-                if behaviour is not _ok:
+                if behaviour not in (_ok, _sets_a_cookie):
                     return
 
 
@@ -122,6 +132,26 @@ def test_the_session_keeps_working_after_a_deadline(server: RawServer) -> None:
         assert perform(session, call, (1.0, 1.0)).status == 201
 
 
+def test_a_nearer_deadline_that_arrives_later_still_ends_its_call_on_time(
+    server: RawServer,
+) -> None:
+    # Given a call in flight with a distant deadline (the watchdog sleeps until it)
+    server.behaviour = _trickle_body
+    call = PreparedCall("POST", server.url, {}, json={})
+    with new_session() as session:
+        distant = threading.Thread(
+            target=perform, args=(session, call, (1.0, 1.0), time.monotonic() + 4.0)
+        )
+        distant.start()
+        wait_for(lambda: len(server.heads) == 1, 10)
+        # When a second call starts with a deadline half a second away
+        exchange = perform(session, call, (1.0, 1.0), deadline=time.monotonic() + 0.5)
+        distant.join()
+    # Then the watchdog woke for it: it ended near its own deadline, not the first one's
+    assert exchange.error is not None and "deadline passed" in exchange.error
+    assert exchange.duration_ms < 2_500
+
+
 def test_an_answer_over_the_bound_is_cut_and_marked(server: RawServer) -> None:
     server.behaviour = _huge
     with new_session() as session:
@@ -134,6 +164,22 @@ def test_a_normal_answer_is_read_whole(server: RawServer) -> None:
     with new_session() as session:
         exchange = perform(session, PreparedCall("GET", server.url, {}), (1.0, 5.0))
     assert (exchange.status, exchange.oversized, exchange.json()) == (201, False, {"id": "7"})
+
+
+def test_a_cookie_set_by_a_provider_never_goes_out_with_a_later_call(
+    server: RawServer,
+) -> None:
+    # Given a provider that sets a cookie on one account's call (the session is shared)
+    server.behaviour = _sets_a_cookie
+    with new_session() as session:
+        assert perform(session, PreparedCall("POST", server.url, {}), (1.0, 5.0)).status == 201
+        # When the next call, for any account, goes to the same host
+        server.behaviour = _ok
+        assert perform(session, PreparedCall("POST", server.url, {}), (1.0, 5.0)).status == 201
+        # Then it carries no cookie, and none was kept
+        assert len(session.cookies) == 0
+    assert len(server.heads) == 2
+    assert b"cookie:" not in server.heads[1].lower()
 
 
 def test_the_environment_is_read_once_when_no_proxy_is_set(
