@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from publisher.engine.constants import MAX_RESPONSE_BYTES
-from publisher.engine.exchange import new_session, perform
+from publisher.engine.exchange import USER_AGENT, new_session, perform
 from publisher.providers.base import PreparedCall
 from tests.support.pipeline import wait_for
 
@@ -180,6 +180,18 @@ def test_a_cookie_set_by_a_provider_never_goes_out_with_a_later_call(
         assert len(session.cookies) == 0
     assert len(server.heads) == 2
     assert b"cookie:" not in server.heads[1].lower()
+
+
+def test_a_call_carries_the_session_headers_and_its_own_win(server: RawServer) -> None:
+    headers = {"authorization": "Bearer tok-1", "accept": "application/activity+json"}
+    call = PreparedCall("POST", server.url, headers, json={"status": "hi"})
+    with new_session() as session:
+        assert perform(session, call, (1.0, 5.0)).status == 201
+    head = server.heads[0].decode().lower()
+    assert f"user-agent: {USER_AGENT}".lower() in head
+    assert "authorization: bearer tok-1" in head
+    assert "accept: application/activity+json" in head and "accept: */*" not in head
+    assert "content-type: application/json" in head
 
 
 def test_the_environment_is_read_once_when_no_proxy_is_set(
