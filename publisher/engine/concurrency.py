@@ -11,6 +11,13 @@ worker that died holding one blocks the credential no longer than its lease.
 already: one sorted set per credential, each member a holder scored by its expiry, taken
 and renewed by Lua scripts that first drop the expired members, all on Redis's clock.
 ``LocalLimiter`` keeps them in memory, for one process (tests, tools).
+
+A credential's **hold** (a 429 told us to wait until a time) travels with its slots: the
+worker that met the 429 records the hold in the database, then here, then gives its slot
+back; whoever takes a slot next is told ``Held`` instead, in the same round trip, so no
+call goes out between a 429 and its reset even when the next worker read the credential
+before the hold was written. (A hold lost with a Redis restart is still in the database,
+which every claim reads.)
 """
 
 from __future__ import annotations
@@ -21,14 +28,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import redis
 
 log = logging.getLogger(__name__)
 
-# The Redis key of a credential's slots; every key publisher writes starts "publisher:".
+# The Redis keys of a credential's slots and hold; every key publisher writes starts
+# "publisher:".
 SLOT_KEY = "publisher:credential:{}:slots"
+HOLD_KEY = "publisher:credential:{}:hold"
 
 # A post whose credential is busy tries again this many seconds later, jittered up to
 # twice that so a burst of one credential's posts does not come back in lock step: about
@@ -45,10 +55,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 _KEEP_KEY = """
 if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease) end
 """
-# KEYS[1]: the credential's slots. ARGV: limit, lease (ms), holder. 1: taken, 0: full.
+# KEYS[1]: the credential's slots, KEYS[2]: its hold. ARGV: limit, lease (ms), holder.
+# 1: taken, 0: full, a string: held until that time (epoch ms).
 _ACQUIRE = (
     _NOW_MS
     + """
+local held = redis.call('GET', KEYS[2])
+if held then return held end
 local limit, lease, holder = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
@@ -82,12 +95,26 @@ class Slot:
     holder: str  # unique to this taking of the slot
 
 
+@dataclass(frozen=True)
+class Held:
+    """No slot: the credential is held (rate-limited) until ``until``."""
+
+    until: datetime
+
+
 class Limiter(Protocol):
     """Call slots per credential, shared by every process that publishes."""
 
-    def acquire(self, credential_id: int, limit: int, holder: str, lease: float) -> Slot | None:
-        """A slot on the credential for ``lease`` seconds, or None when ``limit`` slots are
-        held (or the limiter cannot tell: never more than ``limit``). Never raises."""
+    def acquire(
+        self, credential_id: int, limit: int, holder: str, lease: float
+    ) -> Slot | Held | None:
+        """A slot on the credential for ``lease`` seconds; ``Held`` when the credential is
+        held; None when ``limit`` slots are taken (or the limiter cannot tell: never more
+        than ``limit``). Never raises."""
+        ...
+
+    def hold(self, credential_id: int, until: datetime) -> None:
+        """Until ``until``, ``acquire`` on the credential answers ``Held``. Never raises."""
         ...
 
     def renew(self, slot: Slot, lease: float) -> bool:
@@ -118,14 +145,26 @@ class RedisLimiter:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
 
-    def acquire(self, credential_id: int, limit: int, holder: str, lease: float) -> Slot | None:
-        key = SLOT_KEY.format(credential_id)
+    def acquire(
+        self, credential_id: int, limit: int, holder: str, lease: float
+    ) -> Slot | Held | None:
+        keys = [SLOT_KEY.format(credential_id), HOLD_KEY.format(credential_id)]
         try:
-            taken = self._acquire(keys=[key], args=[limit, _ms(lease), holder])
+            taken = self._acquire(keys=keys, args=[limit, _ms(lease), holder])
         except redis.RedisError:
             log.warning("credential %s: no slot, Redis failed", credential_id, exc_info=True)
             return None
+        if isinstance(taken, bytes):
+            return Held(datetime.fromtimestamp(int(taken) / 1000, UTC))
         return Slot(credential_id, holder) if taken == 1 else None
+
+    def hold(self, credential_id: int, until: datetime) -> None:
+        left = _ms((until - datetime.now(UTC)).total_seconds())
+        stamp = int(until.timestamp() * 1000)
+        try:
+            self._client.set(HOLD_KEY.format(credential_id), stamp, px=left)
+        except redis.RedisError:  # the database has it: claims from now on see it
+            log.warning("credential %s: hold not shared", credential_id, exc_info=True)
 
     def renew(self, slot: Slot, lease: float) -> bool:
         key = SLOT_KEY.format(slot.credential_id)
@@ -150,6 +189,7 @@ class LocalLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._slots: dict[int, dict[str, float]] = {}  # credential -> holder -> expiry
+        self._holds: dict[int, datetime] = {}  # credential -> held until
 
     def _live(self, credential_id: int) -> dict[str, float]:
         now = self._clock()
@@ -158,8 +198,13 @@ class LocalLimiter:
             del slots[holder]
         return slots
 
-    def acquire(self, credential_id: int, limit: int, holder: str, lease: float) -> Slot | None:
+    def acquire(
+        self, credential_id: int, limit: int, holder: str, lease: float
+    ) -> Slot | Held | None:
         with self._lock:
+            held = self._holds.get(credential_id)
+            if held is not None and held > datetime.now(UTC):
+                return Held(held)
             slots = self._live(credential_id)
             if len(slots) >= limit:
                 return None
@@ -177,3 +222,7 @@ class LocalLimiter:
     def release(self, slot: Slot) -> None:
         with self._lock:
             self._slots.get(slot.credential_id, {}).pop(slot.holder, None)
+
+    def hold(self, credential_id: int, until: datetime) -> None:
+        with self._lock:
+            self._holds[credential_id] = until

@@ -18,14 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from publisher.core import redact
-from publisher.core.models import CREDENTIALS
 from publisher.engine import act, call_log, lock, plan, reconcile, sweep
 from publisher.engine.classify import Outcome, classify
-from publisher.engine.concurrency import Slot, busy_wait
+from publisher.engine.concurrency import Held, Slot, busy_wait
 from publisher.engine.constants import LEASE_RENEW_AFTER, LEASE_SAFETY_MARGIN
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.exchange import Exchange, json_of, perform
@@ -46,12 +45,8 @@ log = logging.getLogger(__name__)
 
 FINISH_TRIES = 4  # the database may blink; the lease outlasts these waits (0.5+1+2 s)
 
+
 # Read again once the credential's call slot is ours (see ``_take_slot``).
-_RATE_LIMITED_UNTIL = select(CREDENTIALS.c.rate_limited_until).where(
-    CREDENTIALS.c.id == bindparam("credential_id")
-)
-
-
 class Result(enum.StrEnum):
     PAUSED = "paused"  # the kill switch is on: the message was dropped, nothing touched
     NOT_CLAIMED = "not_claimed"  # not due, not ours, or already taken: dropped quietly
@@ -163,7 +158,7 @@ def _prepare(
     assert token is not None
     if act.lease_left(job, now).total_seconds() < sum(deps.timeout) + _margin(deps):
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
-    slot = _take_slot(connection, job, deps, now)
+    slot = _take_slot(job, deps, now)
     if isinstance(slot, Plan):
         return slot
     try:
@@ -180,21 +175,19 @@ def _prepare(
     return Ready(provider, request, call, call_id, secrets, slot)
 
 
-def _take_slot(connection: Connection, job: Job, deps: Dependencies, now: datetime) -> Slot | Plan:
+def _take_slot(job: Job, deps: Dependencies, now: datetime) -> Slot | Plan:
     """One of the credential's call slots, or a plan that hands the post back: the
-    credential is busy, or (read again now the slot is ours: a 429 recorded by the slot's
-    last holder must be seen) rate-limited."""
+    credential is busy, or held (a 429 met by the slot's last holder, perhaps recorded
+    after this claim read the credential: the limiter says so with the slot)."""
     limit = job.max_in_flight or deps.settings.credential_concurrency
     holder = f"{deps.owner}:{job.post_id}:{uuid.uuid4().hex}"
-    slot = deps.limiter.acquire(job.credential_id, limit, holder, deps.settings.lease_seconds)
-    if slot is None:
+    taken = deps.limiter.acquire(job.credential_id, limit, holder, deps.settings.lease_seconds)
+    if isinstance(taken, Held):
+        held = plan.authorize(replace(job, rate_limited_until=taken.until), now, token_ok=True)
+        return held or plan.busy(job, now, busy_wait())  # a hold ending now: soon
+    if taken is None:
         return plan.busy(job, now, busy_wait())
-    held = connection.scalar(_RATE_LIMITED_UNTIL, {"credential_id": job.credential_id})
-    stop = plan.authorize(replace(job, rate_limited_until=held), now, token_ok=True)
-    if stop is not None:
-        deps.limiter.release(slot)
-        return stop
-    return slot
+    return taken
 
 
 def _token(job: Job, deps: Dependencies) -> str | None:
@@ -352,6 +345,8 @@ def _finish_once(
         log.error("post %s: lease lost before recording %s", job.post_id, decided.action)
         sentry.lease_lost(job, decided)
         return Result.LEASE_LOST
+    if decided.hold_credential_until is not None:  # before the slot goes back
+        deps.limiter.hold(job.credential_id, decided.hold_credential_until)
     metrics.observe_result(job, decided)
     _log(job, decided)
     if decided.action in (Action.DEFER, Action.RELEASE) and decided.next_run_at is not None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
-from publisher.engine.concurrency import SLOT_KEY, RedisLimiter
+from publisher.engine.concurrency import HOLD_KEY, SLOT_KEY, Held, RedisLimiter, Slot
 from tests.support.pipeline import wait_for
 from tests.support.services import RedisServer
 
@@ -63,6 +64,24 @@ def test_renew_keeps_a_live_slot_and_refuses_an_expired_one(client: redis.Redis)
     client.zadd(SLOT_KEY.format(7), {"a": 0})  # as if it expired long ago
     assert not limiter.renew(slot, 60)
     assert limiter.acquire(7, 1, "b", 60) is not None
+
+
+def test_a_hold_answers_held_until_it_ends_then_slots_are_given_again(
+    client: redis.Redis,
+) -> None:
+    # Given a credential held for 1.5 s (a 429 met by another worker)
+    limiter = RedisLimiter(client)
+    until = datetime.now(UTC) + timedelta(seconds=1.5)
+    limiter.hold(7, until)
+    # Then no slot is given on it, and the answer says until when
+    taken = limiter.acquire(7, 5, "a", 60)
+    assert isinstance(taken, Held) and abs(taken.until - until) < timedelta(milliseconds=2)
+    assert client.zcard(SLOT_KEY.format(7)) == 0
+    # While other credentials are free
+    assert isinstance(limiter.acquire(8, 5, "a", 60), Slot)
+    # And once the hold ends, the credential's slots are given again
+    wait_for(lambda: isinstance(limiter.acquire(7, 5, "b", 60), Slot), 10)
+    assert client.exists(HOLD_KEY.format(7)) == 0
 
 
 def test_the_key_expires_with_its_longest_slot(client: redis.Redis) -> None:

@@ -19,7 +19,7 @@ from publisher.core.models import Credential, Post, PostEvent, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.engine import exchange, worker
-from publisher.engine.concurrency import Limiter, LocalLimiter, Slot
+from publisher.engine.concurrency import Held, Limiter, LocalLimiter, Slot
 from publisher.engine.dependencies import Dependencies
 from publisher.sandbox import CallRecord, Sandbox
 from tests.support.pipeline import Pipeline, wait_for
@@ -145,20 +145,21 @@ def _burst(pipeline: Pipeline, account: int, credential: int, count: int) -> dic
 
 class HoldsThenGrants:
     """A limiter whose slot's last holder, just before this worker takes the slot, met a
-    429 and recorded the credential's hold (committed), as another process would."""
+    429 and recorded the credential's hold (after this worker's claim read the
+    credential), then gave the slot back, as another process would."""
 
-    def __init__(self, sessions: sessionmaker[Session], until: datetime) -> None:
-        self.sessions, self.until = sessions, until
+    def __init__(self, until: datetime) -> None:
+        self.until = until
         self.slots = LocalLimiter()
 
-    def acquire(self, credential_id: int, limit: int, holder: str, lease: float) -> Slot | None:
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Credential)
-                .where(Credential.id == credential_id)
-                .values(rate_limited_until=self.until)
-            )
+    def acquire(
+        self, credential_id: int, limit: int, holder: str, lease: float
+    ) -> Slot | Held | None:
+        self.slots.hold(credential_id, self.until)
         return self.slots.acquire(credential_id, limit, holder, lease)
+
+    def hold(self, credential_id: int, until: datetime) -> None:
+        self.slots.hold(credential_id, until)
 
     def renew(self, slot: Slot, lease: float) -> bool:
         return self.slots.renew(slot, lease)
@@ -167,13 +168,15 @@ class HoldsThenGrants:
         self.slots.release(slot)
 
 
-def _due_post(sessions: sessionmaker[Session], settings: Settings, url: str) -> tuple[int, int]:
+def _due_post(
+    sessions: sessionmaker[Session], settings: Settings, url: str, text: str = "due"
+) -> tuple[int, int]:
     with sessions.begin() as session:
         account = service.create_account(session, "limits")
         credential = service.add_credential(
             session, token_box(settings), account.id, "mastodon", url, "tok-limits"
         )
-        post_id = service.create_post(session, account.id, credential.id, "due").id
+        post_id = service.create_post(session, account.id, credential.id, text).id
         service.approve(session, post_id, utcnow())
         return credential.id, post_id
 
@@ -225,10 +228,8 @@ def test_a_post_without_a_slot_is_released_and_sent_again_soon(
 def test_a_hold_recorded_while_waiting_for_the_slot_is_seen_before_the_call(
     settings: Settings, sessions: sessionmaker[Session]
 ) -> None:
-    if settings.database_url.startswith("sqlite"):
-        pytest.skip("SQLite serializes writers: no hold can commit inside the claim")
     until = utcnow() + timedelta(minutes=5)
-    limiter = HoldsThenGrants(sessions, until)
+    limiter = HoldsThenGrants(until)
     with Sandbox() as sandbox:
         # Given a due post whose claim saw no hold on its credential
         credential, post_id = _due_post(sessions, settings, sandbox.url)
@@ -242,5 +243,21 @@ def test_a_hold_recorded_while_waiting_for_the_slot_is_seen_before_the_call(
             post = session.get(Post, post_id)
             assert post is not None
             assert (post.state, post.attempts, post.next_run_at) == ("retry", 0, until)
-        # And the slot was given back
-        assert limiter.slots.acquire(credential, 1, "next", 60) is not None
+        # And no slot was taken (the credential is held; none to give back)
+        assert limiter.slots.acquire(credential, 1, "next", 60) == Held(until)
+
+
+def test_a_429_is_shared_with_whoever_takes_the_slot_next(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    with Sandbox() as sandbox:
+        # Given a due post whose provider answers 429, asking to wait 60 s
+        sandbox.throttle_seconds = 60
+        credential_id, post_id = _due_post(sessions, settings, sandbox.url, "[[fault:429]] x")
+        limiter = LocalLimiter()
+        # When a worker publishes it
+        assert worker.process(post_id, _deps(settings, sessions, limiter, [])).value == "deferred"
+        # Then the next slot taker on the credential is told to wait for the reset
+        taken = limiter.acquire(credential_id, 1, "next", 60)
+        assert isinstance(taken, Held), taken
+        assert taken.until >= utcnow() + timedelta(seconds=55)
