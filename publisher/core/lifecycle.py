@@ -91,8 +91,7 @@ def _postgresql(executor: Executor) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def _insert_event(
-    executor: Executor,
+def _event_row(
     post_id: int,
     source: State,
     dest: State,
@@ -100,19 +99,17 @@ def _insert_event(
     actor: Actor,
     reason: str | None,
     now: datetime,
-) -> None:
-    executor.execute(
-        _ADD_EVENT,
-        {
-            "post_id": post_id,
-            "from_state": source.value,
-            "to_state": dest.value,
-            "trigger": trigger.value,
-            "reason": reason,
-            "actor": actor.value,
-            "at": now,
-        },
-    )
+) -> dict[str, Any]:
+    """The values of a move's row in ``post_events``."""
+    return {
+        "post_id": post_id,
+        "from_state": source.value,
+        "to_state": dest.value,
+        "trigger": trigger.value,
+        "reason": reason,
+        "actor": actor.value,
+        "at": now,
+    }
 
 
 def guarded_update(
@@ -147,41 +144,25 @@ def guarded_update(
             expressions[column] = value
         else:
             params[column] = value
+    event = _event_row(post_id, source, dest, trigger, actor, reason, now)
     if not expressions and _postgresql(executor):
-        return _move_in_one(
-            executor, params, (changes or {}).keys(), source, dest, trigger, actor, reason, now
-        )
+        return _move_in_one(executor, params, (changes or {}).keys(), event)
     if expressions:  # e.g. ``attempts - 1``: a statement of its own (still a cached compile)
         statement = statement.values(**expressions)
     if executor.execute(statement, params).rowcount != 1:  # type: ignore[attr-defined]
         return False
-    _insert_event(executor, post_id, source, dest, trigger, actor, reason, now)
+    executor.execute(_ADD_EVENT, event)
     return True
 
 
 def _move_in_one(
-    executor: Executor,
-    params: dict[str, Any],
-    columns: Iterable[str],
-    source: State,
-    dest: State,
-    trigger: Trigger,
-    actor: Actor,
-    reason: str | None,
-    now: datetime,
+    executor: Executor, params: dict[str, Any], columns: Iterable[str], event: dict[str, Any]
 ) -> bool:
     fences = (params[_OWNER] is not None, params[_EXPIRED_BY] is not None)
     changed = tuple(sorted(columns))
     values = {k: v for k, v in params.items() if k not in changed}
     values |= {_SET + c: params[c] for c in changed}
-    values |= {
-        "event_from_state": source.value,
-        "event_to_state": dest.value,
-        "event_trigger": trigger.value,
-        "event_reason": reason,
-        "event_actor": actor.value,
-        "event_at": now,
-    }
+    values |= {f"event_{c}": event[c] for c in _EVENT_FROM_MOVE[1:]}
     statement = _one_statement(fences, changed)
     return executor.execute(statement, values).first() is not None
 
