@@ -181,8 +181,10 @@ def _enqueue_due(deps: Dependencies, now: datetime, paused: frozenset[str]) -> i
         # Each batch is marked and committed before its messages go out: a crash in
         # between leaves marked posts, found again by a later sweep once the mark is
         # older than the resend cutoff, never a message for a post that was not marked.
+        # The mark is the batch's own time, not the sweep's start: it must be within
+        # SEND_MARGIN of its messages' send times, however long the sweep runs.
         with transaction(deps.sessions) as session:
-            batch = take(session, window, after, limit, now)
+            batch = take(session, window, after, limit, deps.clock())
         sent = _send(deps, [(key.id, key.next_run_at) for key in batch], now)
         total += sent
         if len(batch) < limit or sent < len(batch):

@@ -387,3 +387,26 @@ def test_the_batch_statement_walks_the_due_index_and_marks_by_primary_key(
             assert "ROW(next_run_at, id) > ROW(" in plan
             assert "Index Scan using pk_posts" in plan and "Sort" not in plan
         connection.rollback()
+
+
+def test_a_long_sweeps_messages_still_waiting_are_not_sent_again(
+    deps: Dependencies, broker: Broker
+) -> None:
+    # Given a slow sweep: 9 posts in batches of 3, each message taking 2 s to send
+    ids = _posts(deps, -5, -5, -5, -5, -5, -5, -5, -5, -5)
+    now = [T0]
+
+    def slow_send(post_id: int, countdown: float) -> None:
+        now[0] += timedelta(seconds=2)
+        broker.sent.append((post_id, countdown))
+
+    sweep.run(replace(deps, clock=lambda: now[0], enqueue=slow_send))
+    assert [i for i, _ in broker.sent] == ids
+    broker.sent.clear()
+    # When the first batch's messages were lost and the later two still wait (the
+    # oldest was sent at T0 + 8 s, 12 s after the sweep started)
+    broker.queue = QueueState(waiting=6, oldest_sent_at=T0 + timedelta(seconds=8))
+    report = sweep.run(replace(deps, clock=lambda: T0 + timedelta(seconds=120)))
+    # Then only the first batch goes out again: each batch was marked as it went out
+    assert report.enqueued == 3
+    assert [i for i, _ in broker.sent] == ids[:3]
