@@ -7,14 +7,16 @@ grace period (lost with a Redis restart, say) is sent again. Batches are bounded
 walk the partial due-index, so a sweep's cost follows the due posts, not the table.
 The broker holds at most ``max_backlog`` waiting messages: the database is the truth, so
 a sweep sends only what the queue lacks, earliest first, and leaves the rest due (its
-report says how many: ``deferred``) for the next sweep. It is safe to run twice at once:
-claims are atomic, and marks are compare-and-set.
+report says how many: ``deferred``) for the next sweep. It is safe to run twice at once
+(claims are atomic, and marks are compare-and-set), but the Celery task runs one at a
+time under a lease: ``on_batch``, after each batch, says whether to go on (no: the lease
+was lost, another sweep may be running, so this one stops there).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +43,7 @@ class SweepReport:
     rescued: int
     paused: bool
     duration_ms: float
-    deferred: int = 0  # due posts left for the next sweep (the backlog cap)
+    deferred: int = 0  # due posts left for the next sweep (the backlog cap, or told to stop)
 
 
 @dataclass(frozen=True)
@@ -172,8 +174,12 @@ def _rescue(session: Session, row: Any, now: datetime, max_rescues: int) -> bool
     return won
 
 
-def run(deps: Dependencies) -> SweepReport:
-    """One sweep. Returns what it did (also written as the heartbeat)."""
+def run(deps: Dependencies, on_batch: Callable[[], bool] = lambda: True) -> SweepReport:
+    """One sweep. Returns what it did (also written as the heartbeat).
+
+    ``on_batch`` runs after each batch of messages that leaves more to send (the Celery
+    task renews its lease there); when it returns False the sweep sends no more.
+    """
     now = deps.clock()
     with transaction(deps.sessions) as session:
         pauses = control.pauses(session)
@@ -181,7 +187,7 @@ def run(deps: Dependencies) -> SweepReport:
     enqueued = Enqueued(0, 0)
     if not pauses.everything:
         rescued = rescue_expired(deps, now)
-        enqueued = _enqueue_due(deps, now, pauses.providers)
+        enqueued = _enqueue_due(deps, now, pauses.providers, on_batch)
     duration = (deps.clock() - now).total_seconds() * 1000
     report = SweepReport(
         at=now.isoformat(),
@@ -205,7 +211,9 @@ def _window(deps: Dependencies, now: datetime, queue: QueueState, paused: frozen
     return Window(horizon, resend_cutoff(queue, now, grace), paused)
 
 
-def _enqueue_due(deps: Dependencies, now: datetime, paused: frozenset[str]) -> Enqueued:
+def _enqueue_due(
+    deps: Dependencies, now: datetime, paused: frozenset[str], on_batch: Callable[[], bool]
+) -> Enqueued:
     queue = deps.backlog()
     window = _window(deps, now, queue, paused)
     allowed = room(queue, deps.settings.max_backlog)
@@ -226,9 +234,16 @@ def _enqueue_due(deps: Dependencies, now: datetime, paused: frozenset[str]) -> E
         if len(batch) < limit:
             return Enqueued(sent, failed)  # the walk is over
         after = batch[-1]
-        if failed:
+        if failed or not _go_on(on_batch, sent):
             break
     return _deferred(deps, window, after, Enqueued(sent, failed), allowed)
+
+
+def _go_on(on_batch: Callable[[], bool], sent: int) -> bool:
+    if on_batch():
+        return True
+    log.warning("sweep stopped after %s messages: its lock was lost (another may run)", sent)
+    return False
 
 
 def _deferred(
