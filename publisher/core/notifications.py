@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import requests
@@ -81,10 +82,13 @@ def deliver_pending(
     secret: str,
     now: datetime,
     timeout: tuple[float, float],
+    on_delivery: Callable[[], bool] = lambda: True,
 ) -> int:
     """Deliver due undelivered notifications; returns how many were delivered.
 
-    The caller holds the delivery lock, so one row is never sent by two processes at once.
+    The caller holds the delivery lock, so one row is never sent by two processes at once:
+    ``on_delivery`` runs after each delivery is recorded (the Celery task renews its lease
+    there), and when it returns False the batch ends there (the lease was lost).
     The first failed delivery ends the batch: the main app is down, and the rest wait.
     """
     with transaction(sessions) as session:
@@ -112,4 +116,6 @@ def deliver_pending(
                 fresh.next_delivery_at = now + timedelta(seconds=wait)
         if not ok:
             break  # the main app is down: the rest wait for the next round
+        if not on_delivery():
+            break
     return delivered

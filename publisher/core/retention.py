@@ -68,6 +68,7 @@ class Report:
     batches: int = 0
     dry_run: bool = False
     seconds: float = 0.0
+    stopped: bool = False  # told to stop before the end (its lease was lost): the rest waits
 
 
 @dataclass(frozen=True)
@@ -156,27 +157,42 @@ def prune(
     policy: Policy,
     now: datetime,
     dry_run: bool = False,
-    on_batch: Callable[[], None] = lambda: None,
+    on_batch: Callable[[], bool] = lambda: True,
 ) -> Report:
     """Delete (or, dry, count) what ``policy`` lets go, batch by batch; safe to interrupt.
 
-    ``on_batch`` runs after each committed batch (the Celery job extends its lock there).
+    ``on_batch`` runs after each committed batch (the Celery job renews its lease there);
+    when it returns False the prune stops there, ``stopped`` in its report.
     """
     report = Report(dry_run=dry_run)
     started = time.monotonic()
     for rule, limit in rules(policy):
-        cursor: int | None = -1
         report.deleted[rule.table] = 0
-        while cursor is not None:
-            with transaction(sessions) as session:
-                count, cursor = prune_batch(
-                    session, rule, now - limit, cursor, policy.batch, dry_run
-                )
-            report.deleted[rule.table] += count
-            report.batches += 1
-            on_batch()
+        if not _prune_rule(sessions, rule, now - limit, policy.batch, report, on_batch):
+            report.stopped = True
+            break
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _prune_rule(
+    sessions: sessionmaker[Session],
+    rule: Rule,
+    cutoff: datetime,
+    size: int,
+    report: Report,
+    on_batch: Callable[[], bool],
+) -> bool:
+    """Walks ``rule``'s rows batch by batch into ``report``; False: ``on_batch`` said stop."""
+    cursor: int | None = -1
+    while cursor is not None:
+        with transaction(sessions) as session:
+            count, cursor = prune_batch(session, rule, cutoff, cursor, size, report.dry_run)
+        report.deleted[rule.table] += count
+        report.batches += 1
+        if not on_batch():
+            return False
+    return True
 
 
 def prune_batch(

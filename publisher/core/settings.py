@@ -17,6 +17,15 @@ from publisher.errors import ConfigError
 
 DEFAULT_DATA_DIR = "./publisher-data"
 
+# The most publish messages a sweep leaves waiting in the broker (PUBLISHER_MAX_BACKLOG).
+# The database is the truth and Redis needs only enough to keep every worker busy until the
+# next sweep tops the queue up: 50,000 is one default interval (10 s) of 5,000 publishes/s,
+# thirty-odd worker processes at the 120-190 posts/s one process reached in the benchmarks
+# (docs/benchmarks.md), so a realistic fleet never waits on the cap. It also bounds what a
+# burst costs: about 50 MB of Redis (a message is about 1 KB) and a sweep of under two
+# minutes (about 2 ms a message), where 100,000 posts due at once took 170 MB and 215 s.
+DEFAULT_MAX_BACKLOG = 50_000
+
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
@@ -92,6 +101,10 @@ class Settings:
     lookahead: float = 10.0
     enqueue_grace: float = 60.0
     sweep_batch: int = 500
+    max_backlog: int = DEFAULT_MAX_BACKLOG
+    """The most messages a sweep leaves waiting in the publish queue: it sends at most this
+    less those waiting (see ``DEFAULT_MAX_BACKLOG`` for the default's reasons); the posts
+    beyond stay due in the database, earliest first, for the next sweep."""
     lease_seconds: float = 120.0
     http_connect_timeout: float = 5.0
     http_timeout: float = 30.0
@@ -159,6 +172,7 @@ class Settings:
             lookahead=_float(env, "PUBLISHER_LOOKAHEAD", sweep_interval),
             enqueue_grace=_float(env, "PUBLISHER_ENQUEUE_GRACE", max(60.0, 3 * sweep_interval)),
             sweep_batch=_int(env, "PUBLISHER_SWEEP_BATCH", 500, minimum=1),
+            max_backlog=_int(env, "PUBLISHER_MAX_BACKLOG", DEFAULT_MAX_BACKLOG, minimum=1),
             lease_seconds=_float(env, "PUBLISHER_LEASE_SECONDS", 120.0, minimum=1.0),
             http_connect_timeout=_float(env, "PUBLISHER_HTTP_CONNECT_TIMEOUT", 5.0, minimum=0.1),
             http_timeout=_float(env, "PUBLISHER_HTTP_TIMEOUT", 30.0, minimum=0.1),

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, bindparam, or_, select, text, true, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -128,7 +139,24 @@ def mark(session: Session, ids: list[int], value: datetime | None) -> None:
     )
 
 
+def left(session: Session, window: Window, after: Key | None) -> int:
+    """How many posts of ``window`` lie past ``after`` in the walk: those a sweep that
+    stopped there left for the next one. Marks nothing."""
+    dialect = session.get_bind().dialect.name
+    total = 0
+    for bound in _bounds(window.horizon, after, dialect):
+        found = _in_window(window, bound).with_only_columns(
+            func.count(), maintain_column_froms=True
+        )
+        total += session.scalar(found) or 0
+    return total
+
+
 def _walk(window: Window, bound: ColumnElement[bool], limit: int) -> Select[datetime | None, int]:
+    return _in_window(window, bound).order_by(_due.next_run_at, _due.id).limit(limit)
+
+
+def _in_window(window: Window, bound: ColumnElement[bool]) -> Select[datetime | None, int]:
     unsent = _due.enqueued_at.is_(None)
     paused = window.paused_providers
     return (
@@ -143,6 +171,4 @@ def _walk(window: Window, bound: ColumnElement[bool], limit: int) -> Select[date
             Credential.paused_at.is_(None),
             Credential.provider.not_in(paused) if paused else true(),
         )
-        .order_by(_due.next_run_at, _due.id)
-        .limit(limit)
     )

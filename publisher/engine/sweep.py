@@ -5,13 +5,18 @@ run (those not due yet get a countdown, so they start on time), and record a hea
 A post is enqueued once: ``enqueued_at`` marks it, and only a message older than the
 grace period (lost with a Redis restart, say) is sent again. Batches are bounded and
 walk the partial due-index, so a sweep's cost follows the due posts, not the table.
-It is safe to run twice at once: claims are atomic, and marks are compare-and-set.
+The broker holds at most ``max_backlog`` waiting messages: the database is the truth, so
+a sweep sends only what the queue lacks, earliest first, and leaves the rest due (its
+report says how many: ``deferred``) for the next sweep. It is safe to run twice at once
+(claims are atomic, and marks are compare-and-set), but the Celery task runs one at a
+time under a lease: ``on_batch``, after each batch, says whether to go on (no: the lease
+was lost, another sweep may be running, so this one stops there).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +31,7 @@ from publisher.core.states import Actor, State, Trigger
 from publisher.engine import call_log
 from publisher.engine.constants import SEND_MARGIN
 from publisher.engine.dependencies import Dependencies, QueueState
-from publisher.engine.due import Key, Window, mark, take
+from publisher.engine.due import Key, Window, left, mark, take
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +39,28 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SweepReport:
     at: str
-    enqueued: int
+    enqueued: int  # messages sent (resent lost ones included)
     rescued: int
     paused: bool
     duration_ms: float
+    deferred: int = 0  # due posts left for the next sweep (the backlog cap, or told to stop)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What the enqueue step of a sweep did."""
+
+    sent: int  # messages sent
+    deferred: int  # due posts of the window it did not reach
+
+
+def room(queue: QueueState, max_backlog: int) -> int:
+    """How many messages a sweep may send: what the publish queue lacks of
+    ``max_backlog``. Not knowing the queue, ``max_backlog``: one sweep's worth, bounded
+    (only posts not marked go out then, see ``resend_cutoff``, so each goes out once)."""
+    if queue.waiting is None:
+        return max_backlog
+    return max(0, max_backlog - queue.waiting)
 
 
 def resend_cutoff(queue: QueueState, now: datetime, grace: timedelta) -> datetime | None:
@@ -151,43 +174,92 @@ def _rescue(session: Session, row: Any, now: datetime, max_rescues: int) -> bool
     return won
 
 
-def run(deps: Dependencies) -> SweepReport:
-    """One sweep. Returns what it did (also written as the heartbeat)."""
+def run(deps: Dependencies, on_batch: Callable[[], bool] = lambda: True) -> SweepReport:
+    """One sweep. Returns what it did (also written as the heartbeat).
+
+    ``on_batch`` runs after each batch of messages that leaves more to send (the Celery
+    task renews its lease there); when it returns False the sweep sends no more.
+    """
     now = deps.clock()
     with transaction(deps.sessions) as session:
         pauses = control.pauses(session)
-    rescued = enqueued = 0
+    rescued = 0
+    enqueued = Enqueued(0, 0)
     if not pauses.everything:
         rescued = rescue_expired(deps, now)
-        enqueued = _enqueue_due(deps, now, pauses.providers)
+        enqueued = _enqueue_due(deps, now, pauses.providers, on_batch)
     duration = (deps.clock() - now).total_seconds() * 1000
-    report = SweepReport(now.isoformat(), enqueued, rescued, pauses.everything, round(duration, 3))
+    report = SweepReport(
+        at=now.isoformat(),
+        enqueued=enqueued.sent,
+        rescued=rescued,
+        paused=pauses.everything,
+        duration_ms=round(duration, 3),
+        deferred=enqueued.deferred,
+    )
     _heartbeat(deps, report, now)
     return report
 
 
-def _enqueue_due(deps: Dependencies, now: datetime, paused: frozenset[str]) -> int:
+def _window(deps: Dependencies, now: datetime, queue: QueueState, paused: frozenset[str]) -> Window:
     # Half an interval more than the lookahead: a sweep that runs a little late still
     # finds the posts due before the next one (the overlap is harmless: posts are marked).
     # (PUBLISHER_LOOKAHEAD=0 turns look-ahead off entirely: the plain sweep.)
     ahead = deps.settings.lookahead
     horizon = now + timedelta(seconds=ahead + deps.settings.sweep_interval / 2 if ahead else 0)
     grace = timedelta(seconds=deps.settings.enqueue_grace)
-    window = Window(horizon, resend_cutoff(deps.backlog(), now, grace), paused)
-    limit = deps.settings.sweep_batch
-    total = 0
+    return Window(horizon, resend_cutoff(queue, now, grace), paused)
+
+
+def _enqueue_due(
+    deps: Dependencies, now: datetime, paused: frozenset[str], on_batch: Callable[[], bool]
+) -> Enqueued:
+    queue = deps.backlog()
+    window = _window(deps, now, queue, paused)
+    allowed = room(queue, deps.settings.max_backlog)
+    sent = failed = 0  # failed: unmarked again, left for the next sweep
     after: Key | None = None
-    while True:
+    while sent < allowed:
+        limit = min(deps.settings.sweep_batch, allowed - sent)
         # Each batch is marked and committed before its messages go out: a crash in
         # between leaves marked posts, found again by a later sweep once the mark is
         # older than the resend cutoff, never a message for a post that was not marked.
+        # The mark is the batch's own time, not the sweep's start: it must be within
+        # SEND_MARGIN of its messages' send times, however long the sweep runs.
         with transaction(deps.sessions) as session:
-            batch = take(session, window, after, limit, now)
-        sent = _send(deps, [(key.id, key.next_run_at) for key in batch], now)
-        total += sent
-        if len(batch) < limit or sent < len(batch):
-            return total
+            batch = take(session, window, after, limit, deps.clock())
+        batch_sent = _send(deps, [(key.id, key.next_run_at) for key in batch], now)
+        sent += batch_sent
+        failed += len(batch) - batch_sent
+        if len(batch) < limit:
+            return Enqueued(sent, failed)  # the walk is over
         after = batch[-1]
+        if failed or not _go_on(on_batch, sent):
+            break
+    return _deferred(deps, window, after, Enqueued(sent, failed), allowed)
+
+
+def _go_on(on_batch: Callable[[], bool], sent: int) -> bool:
+    if on_batch():
+        return True
+    log.warning("sweep stopped after %s messages: its lock was lost (another may run)", sent)
+    return False
+
+
+def _deferred(
+    deps: Dependencies, window: Window, after: Key | None, done: Enqueued, allowed: int
+) -> Enqueued:
+    """The sweep stopped before the end of its walk: add what it left for the next."""
+    with transaction(deps.sessions) as session:
+        deferred = done.deferred + left(session, window, after)
+    if deferred:
+        log.info(
+            "sweep sent %s messages (room for %s); %s due posts wait for the next sweep",
+            done.sent,
+            allowed,
+            deferred,
+        )
+    return Enqueued(done.sent, deferred)
 
 
 def _heartbeat(deps: Dependencies, report: SweepReport, now: datetime) -> None:

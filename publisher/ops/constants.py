@@ -18,13 +18,19 @@ REDIS_HEARTBEAT_KEY = REDIS_PREFIX + "sweep:heartbeat"
 # Set for 55 s after a Sentry Crons check-in, so the sweep checks in about once a minute
 # whichever worker process runs it.
 SENTRY_CHECK_IN_KEY = REDIS_PREFIX + "sentry:check-in"
-# Held while one process delivers notifications; it expires on its own if that process
-# dies, long enough for one batch of deliveries at the longest timeouts.
+# Job leases (``job_lease``): each held while its job runs, so one of each runs at a time.
+# Held while one process delivers notifications, renewed after each delivery; it lapses
+# by itself this long after a dead process's last renewal: ample for one delivery at the
+# longest timeouts.
 NOTIFY_LOCK_KEY = REDIS_PREFIX + "notify:lock"
 NOTIFY_LOCK_SECONDS = 600
-# Held while a sweep runs; expires by itself if that process dies (6 intervals, 60 s at
-# least: longer than any sweep should take, short enough not to stall the pipeline).
+# Held while a sweep runs and renewed after every batch (a batch of sends takes about a
+# second), so it outlives the longest sweep; it lapses by itself this long after a dead
+# sweep's last renewal: 6 intervals, 60 s at least (ample for one batch, however slow the
+# database, and short enough not to stall the pipeline for long).
 SWEEP_LOCK_KEY = REDIS_PREFIX + "sweep:lock"
+SWEEP_LOCK_INTERVALS = 6
+SWEEP_LOCK_MIN_SECONDS = 60.0
 
 # A publish message whose worker could not reach the database is sent again after this
 # many seconds, doubling per try up to the maximum: a short outage costs seconds, a long

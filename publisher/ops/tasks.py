@@ -21,7 +21,7 @@ from publisher.engine.concurrency import RedisLimiter
 from publisher.engine.deadline import destinations
 from publisher.engine.dependencies import Dependencies, QueueState
 from publisher.engine.telemetry import sentry
-from publisher.ops import retention_job
+from publisher.ops import job_lease, retention_job
 from publisher.ops.celery_app import app
 from publisher.ops.constants import (
     DB_RETRY_BASE,
@@ -32,7 +32,9 @@ from publisher.ops.constants import (
     REDIS_HEARTBEAT_KEY,
     SENT_AT_HEADER,
     SENTRY_CHECK_IN_KEY,
+    SWEEP_LOCK_INTERVALS,
     SWEEP_LOCK_KEY,
+    SWEEP_LOCK_MIN_SECONDS,
 )
 
 log = logging.getLogger(__name__)
@@ -141,23 +143,30 @@ def sweep_task() -> dict[str, object]:
     deps = dependencies()
     with app.connection_for_write() as connection:
         client = connection.default_channel.client
-        lock_seconds = max(60, int(6 * deps.settings.sweep_interval))
-        if not client.set(SWEEP_LOCK_KEY, deps.owner, nx=True, ex=lock_seconds):
-            log.info("sweep skipped: another sweep is still running")
-            return {"skipped": True}
-        try:
-            return _sweep(deps)
-        finally:
-            if client.get(SWEEP_LOCK_KEY) == deps.owner.encode():
-                client.delete(SWEEP_LOCK_KEY)
-
-
-def _sweep(deps: Dependencies) -> dict[str, object]:
-    report = sweep.run(deps)
+        report = sweep_alone(deps, client, sweep_lock_seconds(deps.settings))
+    if report is None:
+        return {"skipped": True}
     _redis_heartbeat(deps, asdict(report))
     if deps.settings.notify_url and not report.paused:
         deliver_notifications.apply_async()
     return asdict(report)
+
+
+def sweep_lock_seconds(settings: Settings) -> float:
+    """The sweep's lease: renewed after every batch, so it only has to outlast one."""
+    return max(SWEEP_LOCK_MIN_SECONDS, SWEEP_LOCK_INTERVALS * settings.sweep_interval)
+
+
+def sweep_alone(
+    deps: Dependencies, client: redis.Redis, seconds: float
+) -> sweep.SweepReport | None:
+    """One sweep under the sweep's lease (``seconds`` long, renewed after every batch; a
+    sweep that loses it stops there); None, with no sweep, when another sweep holds it."""
+    with job_lease.hold(client, SWEEP_LOCK_KEY, seconds, deps.owner) as lease:
+        if lease is None:
+            log.info("sweep skipped: another sweep is still running")
+            return None
+        return sweep.run(deps, on_batch=lease.renew)
 
 
 @app.task(name="publisher.prune", ignore_result=True)
@@ -173,30 +182,32 @@ def prune_task() -> dict[str, object]:
 def deliver_notifications() -> int:
     """Deliver the outbox (its own task, so a slow main app never delays the sweep).
 
-    A Redis lock keeps two deliveries from running at once.
+    A job lease (``NOTIFY_LOCK_KEY``) keeps two deliveries from running at once.
     """
     deps = dependencies()
     settings = deps.settings
     if not settings.notify_url:
         return 0
-    with app.connection_for_write() as connection:
-        client = connection.default_channel.client
-        if not client.set(NOTIFY_LOCK_KEY, deps.owner, nx=True, ex=NOTIFY_LOCK_SECONDS):
+    with (
+        app.connection_for_write() as connection,
+        job_lease.hold(
+            connection.default_channel.client, NOTIFY_LOCK_KEY, NOTIFY_LOCK_SECONDS, deps.owner
+        ) as lease,
+    ):
+        if lease is None:
+            log.info("notification delivery skipped: another delivery is still running")
             return 0
-        try:
-            # The main app's URL under the same destination rules as a provider's.
-            with destinations(settings.allow_private_urls):
-                return deliver_pending(
-                    deps.sessions,
-                    deps.http,
-                    settings.notify_url,
-                    settings.notify_secret or "",
-                    deps.clock(),
-                    deps.timeout,
-                )
-        finally:
-            if client.get(NOTIFY_LOCK_KEY) == deps.owner.encode():
-                client.delete(NOTIFY_LOCK_KEY)
+        # The main app's URL under the same destination rules as a provider's.
+        with destinations(settings.allow_private_urls):
+            return deliver_pending(
+                deps.sessions,
+                deps.http,
+                settings.notify_url,
+                settings.notify_secret or "",
+                deps.clock(),
+                deps.timeout,
+                on_delivery=lease.renew,
+            )
 
 
 def _redis_heartbeat(deps: Dependencies, report: dict[str, object]) -> None:

@@ -1,9 +1,12 @@
 """Messages on a real Redis: a lost one is sent again behind a backlog (and a waiting one
-is not), and a database outage at the claim keeps the message instead of dropping it."""
+is not), the sweep leaves at most ``PUBLISHER_MAX_BACKLOG`` waiting (and tops the queue up
+as workers drain it), and a database outage at the claim keeps the message instead of
+dropping it."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from publisher.core import service
 from publisher.core.models import Post, utcnow
@@ -24,6 +27,7 @@ from tests.support.services import PostgresServer, RedisServer
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 BACKLOG = 3000
+CAP = 20  # PUBLISHER_MAX_BACKLOG of the cap's test
 
 
 @pytest.fixture
@@ -89,6 +93,61 @@ def _older_than_grace(pipeline: Pipeline) -> bool:
         newest = session.query(Post.enqueued_at).order_by(Post.enqueued_at.desc()).first()
     assert newest is not None and newest[0] is not None
     return bool(utcnow() - newest[0] > timedelta(seconds=3))
+
+
+def test_a_sweep_leaves_at_most_max_backlog_waiting_and_every_post_goes_out_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with Sandbox() as sandbox:
+        pipeline = Pipeline(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'publisher.db'}",
+            redis_server.url,
+            sandbox,
+            PUBLISHER_MAX_BACKLOG=str(CAP),
+        )
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            # Given 50 due posts, room for 20 messages, and no worker yet
+            account = pipeline.account()
+            credential = pipeline.credential(account, "webhook")
+            texts = [f"capped {i}" for i in range(50)]
+            ids = [pipeline.post(account, credential, text) for text in texts]
+            # When a sweep runs: 20 messages, the 20 earliest posts marked, 30 left due
+            assert _sent_and_deferred(pipeline) == (20, 30)
+            assert client.llen(QUEUE) == CAP and _marked(pipeline) == ids[:20]
+            # And another, with the queue still full: nothing more
+            assert _sent_and_deferred(pipeline) == (0, 30)
+            assert client.llen(QUEUE) == CAP
+            # When a worker drains the queue (one thread: the credential is never busy,
+            # which would hand a post back to the sweep), the next sweep tops it up
+            pipeline.start_worker(concurrency=1)
+            pipeline.wait_final(ids[:20])
+            wait_for(lambda: client.llen(QUEUE) == 0, 30)
+            pipeline.kill("worker", signal.SIGTERM)
+            assert _sent_and_deferred(pipeline) == (20, 10)
+            assert client.llen(QUEUE) == CAP and _marked(pipeline) == ids[20:40]
+            # Then with workers and beat, every post is published exactly once
+            pipeline.start_worker(concurrency=2)
+            pipeline.start_beat()
+            posts = pipeline.wait_final(ids, timeout=90)
+            assert {post.state for post in posts.values()} == {"done"}
+            assert [sandbox.create_count(text=text) for text in texts] == [1] * 50
+        finally:
+            client.close()
+            pipeline.stop()
+
+
+def _sent_and_deferred(pipeline: Pipeline) -> tuple[object, object]:
+    report = _sweep(pipeline)
+    return report["enqueued"], report["deferred"]
+
+
+def _marked(pipeline: Pipeline) -> list[int]:
+    """The posts marked as enqueued (a finished post no longer carries its mark)."""
+    with pipeline.sessions() as session:
+        query = select(Post.id).where(Post.enqueued_at.is_not(None)).order_by(Post.id)
+        return list(session.scalars(query))
 
 
 @pytest.mark.postgres

@@ -223,6 +223,21 @@ def test_batches_are_bounded(sessions: sessionmaker[Session], engine: Engine) ->
         assert session.scalar(select(func.count()).select_from(ApiCall)) == 0
 
 
+def test_a_prune_told_to_stop_stops_after_that_batch(sessions: sessionmaker[Session]) -> None:
+    # Given more old rows than one batch (3)
+    old = utcnow() - 200 * DAY
+    with db.transaction(sessions) as session:
+        for _ in range(8):
+            _post(session, "done", old, old)
+    # When on_batch says stop after the second batch (the job's lease was lost)
+    answers = iter([True, False])
+    report = retention.prune(sessions, POLICY, utcnow(), on_batch=lambda: next(answers))
+    # Then the prune stopped there (no later table begun), and said so
+    assert report.stopped and report.batches == 2
+    assert list(report.deleted) == ["api_calls"] and 0 < report.deleted["api_calls"] < 8
+    assert not retention.prune(sessions, POLICY, utcnow()).stopped
+
+
 @pytest.mark.postgres
 def test_prune_never_holds_up_the_sweep_or_a_claim(
     postgres: PostgresServer, tmp_path: Path

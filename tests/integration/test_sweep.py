@@ -387,3 +387,101 @@ def test_the_batch_statement_walks_the_due_index_and_marks_by_primary_key(
             assert "ROW(next_run_at, id) > ROW(" in plan
             assert "Index Scan using pk_posts" in plan and "Sort" not in plan
         connection.rollback()
+
+
+@pytest.mark.parametrize(
+    ("queue", "allowed"),
+    [
+        (QueueState(waiting=0), 4),
+        (QueueState(waiting=3), 1),
+        (QueueState(waiting=4), 0),
+        (QueueState(waiting=9000), 0),
+        (QueueState(waiting=None), 4),  # Redis cannot say: one sweep's worth, capped
+    ],
+)
+def test_room(queue: QueueState, allowed: int) -> None:
+    assert sweep.room(queue, max_backlog=4) == allowed
+
+
+def _capped(deps: Dependencies, max_backlog: int) -> Dependencies:
+    return replace(deps, settings=replace(deps.settings, max_backlog=max_backlog))
+
+
+def _sent_and_deferred(deps: Dependencies) -> tuple[int, int]:
+    report = sweep.run(deps)
+    return report.enqueued, report.deferred
+
+
+def _marked(deps: Dependencies, ids: list[int]) -> list[int]:
+    with deps.sessions() as session:
+        query = select(Post.id).where(Post.id.in_(ids), Post.enqueued_at.is_not(None))
+        return sorted(session.scalars(query))
+
+
+def test_a_sweep_sends_only_what_the_queue_lacks_earliest_first(
+    deps: Dependencies, broker: Broker
+) -> None:
+    # Given 10 due posts at three instants (batches of 3), and room for 4 in the queue
+    ids = _posts(deps, -9, -9, -9, -5, -5, -5, -5, -1, -1, -1)
+    capped = _capped(deps, 4)
+    # When a sweep runs: it sends the 4 earliest, and leaves the other 6 due, unmarked
+    assert _sent_and_deferred(capped) == (4, 6)
+    assert [i for i, _ in broker.sent] == ids[:4]
+    assert _marked(deps, ids) == ids[:4]
+    with deps.sessions() as session:
+        beat = control.read(session, control.HEARTBEAT)
+    assert beat is not None and beat["deferred"] == 6  # the operator sees it
+    # When the workers have taken one message (3 wait): the next sweep tops up by one
+    broker.queue = QueueState(waiting=3, oldest_sent_at=T0)
+    broker.sent.clear()
+    assert _sent_and_deferred(capped) == (1, 5)
+    assert [i for i, _ in broker.sent] == [ids[4]]
+    # When the queue is full: nothing goes out
+    broker.queue = QueueState(waiting=4, oldest_sent_at=T0)
+    assert _sent_and_deferred(capped) == (0, 5)
+    # When the queue cannot be read: one sweep's worth, capped, of posts never sent
+    broker.queue = QueueState(waiting=None)
+    broker.sent.clear()
+    assert _sent_and_deferred(capped) == (4, 1)
+    assert [i for i, _ in broker.sent] == ids[5:9]
+    # And once there is room for them, every post has gone out once
+    broker.queue = QueueState(waiting=0)
+    assert _sent_and_deferred(capped) == (1, 0)
+    assert _marked(deps, ids) == ids
+
+
+def test_lost_messages_go_out_again_first_within_the_cap(
+    deps: Dependencies, broker: Broker
+) -> None:
+    # Given 6 due posts, room for 4, and a first sweep that sent the 4 earliest
+    ids = _posts(deps, -6, -5, -4, -3, -2, -1)
+    assert sweep.run(_capped(deps, 4)).enqueued == 4
+    broker.sent.clear()
+    # When Redis lost their messages (an empty queue), past the grace period
+    later = _capped(replace(deps, clock=lambda: T0 + timedelta(seconds=61)), 4)
+    # Then the lost ones go out again, the earliest first, and the rest wait their turn
+    assert _sent_and_deferred(later) == (4, 2)
+    assert [i for i, _ in broker.sent] == ids[:4]
+
+
+def test_a_long_sweeps_messages_still_waiting_are_not_sent_again(
+    deps: Dependencies, broker: Broker
+) -> None:
+    # Given a slow sweep: 9 posts in batches of 3, each message taking 2 s to send
+    ids = _posts(deps, -5, -5, -5, -5, -5, -5, -5, -5, -5)
+    now = [T0]
+
+    def slow_send(post_id: int, countdown: float) -> None:
+        now[0] += timedelta(seconds=2)
+        broker.sent.append((post_id, countdown))
+
+    sweep.run(replace(deps, clock=lambda: now[0], enqueue=slow_send))
+    assert [i for i, _ in broker.sent] == ids
+    broker.sent.clear()
+    # When the first batch's messages were lost and the later two still wait (the
+    # oldest was sent at T0 + 8 s, 12 s after the sweep started)
+    broker.queue = QueueState(waiting=6, oldest_sent_at=T0 + timedelta(seconds=8))
+    report = sweep.run(replace(deps, clock=lambda: T0 + timedelta(seconds=120)))
+    # Then only the first batch goes out again: each batch was marked as it went out
+    assert report.enqueued == 3
+    assert [i for i, _ in broker.sent] == ids[:3]

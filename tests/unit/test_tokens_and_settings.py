@@ -44,10 +44,15 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
     assert settings.sweep_interval == 10.0 and settings.max_attempts == 5
     assert settings.api_keys == ()
     assert settings.retry_after_max == 3600.0
+    assert settings.max_backlog == 50_000
 
 
 def test_retry_after_max_is_read() -> None:
     assert Settings.from_env({"PUBLISHER_RETRY_AFTER_MAX": "90"}).retry_after_max == 90.0
+
+
+def test_max_backlog_is_read() -> None:
+    assert Settings.from_env({"PUBLISHER_MAX_BACKLOG": "2000"}).max_backlog == 2000
 
 
 @pytest.mark.parametrize(
@@ -57,6 +62,8 @@ def test_retry_after_max_is_read() -> None:
         ({"PUBLISHER_SWEEP_INTERVAL": "0"}, "PUBLISHER_SWEEP_INTERVAL must be >= 0.1"),
         ({"PUBLISHER_LEASE_SECONDS": "10"}, "PUBLISHER_LEASE_SECONDS (10) must exceed"),
         ({"PUBLISHER_RETRY_AFTER_MAX": "-1"}, "PUBLISHER_RETRY_AFTER_MAX must be >= 0"),
+        ({"PUBLISHER_MAX_BACKLOG": "0"}, "PUBLISHER_MAX_BACKLOG must be >= 1"),
+        ({"PUBLISHER_MAX_BACKLOG": "lots"}, "PUBLISHER_MAX_BACKLOG must be an integer"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
