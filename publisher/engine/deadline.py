@@ -39,6 +39,10 @@ from publisher.core.addresses import address_problem
 # While the deadline passes during the connect (no socket yet), look again this often;
 # the connect timeout ends that phase anyway.
 REARM_SECONDS = 0.05
+# The watchdog wakes at least this often, so a call whose deadline is later than its next
+# wake needs no wake-up of its own (waking a thread per call costs more than the call's
+# other bookkeeping together).
+POLL_SECONDS = 1.0
 
 
 class Guard:
@@ -83,12 +87,14 @@ class _Watchdog:
         self._heap: list[tuple[float, int, Guard]] = []
         self._order = itertools.count()
         self._pid: int | None = None
+        self._wake_at = 0.0  # when the thread next looks (monotonic)
 
     def reset_after_fork(self) -> None:
         """A forked child has no watchdog thread, and the lock may have been held."""
         self._cond = threading.Condition()
         self._heap = []
         self._pid = None
+        self._wake_at = 0.0
 
     def add(self, guard: Guard) -> None:
         with self._cond:
@@ -96,12 +102,9 @@ class _Watchdog:
                 self._heap.clear()
                 self._pid = os.getpid()
                 threading.Thread(target=self._run, name="http-deadlines", daemon=True).start()
-            while self._heap and self._heap[0][2].done:  # finished calls, earliest first
-                heapq.heappop(self._heap)
-            earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (guard.deadline, next(self._order), guard))
-            if earliest is None or guard.deadline < earliest:
-                self._cond.notify()  # the thread sleeps until the earliest: wake it sooner
+            if guard.deadline < self._wake_at:
+                self._cond.notify()  # due before the thread would look: wake it now
 
     def _next_due(self) -> Guard:
         with self._cond:
@@ -111,7 +114,10 @@ class _Watchdog:
                 now = time.monotonic()
                 if self._heap and self._heap[0][0] <= now:
                     return heapq.heappop(self._heap)[2]
-                self._cond.wait(self._heap[0][0] - now if self._heap else None)
+                self._wake_at = now + POLL_SECONDS
+                if self._heap:
+                    self._wake_at = min(self._wake_at, self._heap[0][0])
+                self._cond.wait(self._wake_at - now)
 
     def _run(self) -> None:
         while True:

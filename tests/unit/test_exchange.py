@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from publisher.engine import deadline
 from publisher.engine.constants import MAX_RESPONSE_BYTES
 from publisher.engine.exchange import USER_AGENT, new_session, perform
 from publisher.providers.base import PreparedCall
@@ -133,9 +134,10 @@ def test_the_session_keeps_working_after_a_deadline(server: RawServer) -> None:
 
 
 def test_a_nearer_deadline_that_arrives_later_still_ends_its_call_on_time(
-    server: RawServer,
+    server: RawServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a call in flight with a distant deadline (the watchdog sleeps until it)
+    monkeypatch.setattr(deadline, "POLL_SECONDS", 10.0)
     server.behaviour = _trickle_body
     call = PreparedCall("POST", server.url, {}, json={})
     with new_session() as session:
