@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bench import seed
 from bench.report import Report, percentile
@@ -87,12 +87,7 @@ def _burst(
     wait_ready(stack, pipeline, "worker")
     wait_ready(stack, pipeline, "control")
     due = utcnow() + timedelta(seconds=LEAD)
-    with pipeline.sessions.begin() as session:
-        session.execute(
-            update(Post)
-            .where(Post.id.between(*span))
-            .values(state="approved", scheduled_at=due, next_run_at=due, version=Post.version + 1)
-        )
+    seed.approve_at(pipeline.sessions, span, due)
     samples = _monitor(stack, pipeline, span, timeout=LEAD + 120 + n / 10)
     with pipeline.sessions() as session:
         rows = session.execute(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bench import bare_app, seed
 from bench.cpu import CpuMeter
@@ -135,12 +135,7 @@ def _publisher_round(
     meter = CpuMeter(components(stack, pipeline, "worker"))
     meter.start()
     due = utcnow() + timedelta(seconds=LEAD)
-    with pipeline.sessions.begin() as session:
-        session.execute(
-            update(Post)
-            .where(Post.id.between(*span))
-            .values(state="approved", scheduled_at=due, next_run_at=due, version=Post.version + 1)
-        )
+    seed.approve_at(pipeline.sessions, span, due)
 
     def drained() -> bool:
         with pipeline.sessions() as session:

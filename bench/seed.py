@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 COLUMNS = (
     "account_id",
@@ -115,6 +116,18 @@ def bulk_insert(engine: Engine, rows: Iterable[tuple[Any, ...]]) -> list[int]:
             text("SELECT id FROM posts WHERE id > :before ORDER BY id"), {"before": before}
         )
         return [row[0] for row in found]
+
+
+def approve_at(sessions: sessionmaker[Session], span: tuple[int, int], due: datetime) -> None:
+    """Approve the drafts in ``span`` (``id_range``), every one due at ``due``: a burst."""
+    from publisher.core.models import Post
+
+    with sessions.begin() as session:
+        session.execute(
+            update(Post)
+            .where(Post.id.between(*span))
+            .values(state="approved", scheduled_at=due, next_run_at=due, version=Post.version + 1)
+        )
 
 
 def id_range(ids: Sequence[int]) -> tuple[int, int]:
