@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -186,39 +187,52 @@ def test_edit_racing_an_approval_never_changes_an_approved_post(
         assert post is not None and (post.state, post.text) == ("approved", "original")
 
 
-@pytest.mark.timeout(60)
-def test_concurrent_creates_with_one_key_make_one_post(sessions: sessionmaker[Session]) -> None:
-    from cryptography.fernet import Fernet
+def _webhook_credential(session: Session, name: str) -> tuple[int, int]:
+    """A new account and a webhook credential on it: (account id, credential id)."""
+    account = service.create_account(session, name)
+    credential = service.add_credential(
+        session,
+        TokenBox((Fernet.generate_key().decode(),)),
+        account.id,
+        "webhook",
+        "https://hooks.example/x",
+        "tok-1",
+    )
+    return account.id, credential.id
 
-    with sessions.begin() as session:
-        account = service.create_account(session, "keys")
-        credential = service.add_credential(
-            session,
-            TokenBox((Fernet.generate_key().decode(),)),
-            account.id,
-            "webhook",
-            "http://127.0.0.1:9/h",
-            "tok",
-        )
-        ids = (account.id, credential.id)
-    barrier = threading.Barrier(8)
-    made: list[int] = []
-    errors: list[Exception] = []
 
-    def create() -> None:
-        barrier.wait()
+def _all_at_once(count: int, body: Callable[[], None]) -> list[BaseException]:
+    """Runs ``body`` in ``count`` threads released together; what each one raised."""
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        start.wait()
         try:
-            with sessions.begin() as session:
-                post = service.create_post(session, *ids, "same", idempotency_key="key-000001")
-                made.append(post.id)
-        except Exception as exc:  # SQLite may report a busy database under contention
+            body()
+        except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=create) for _ in range(8)]
+    threads = [threading.Thread(target=run) for _ in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return errors
+
+
+@pytest.mark.timeout(60)
+def test_concurrent_creates_with_one_key_make_one_post(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        ids = _webhook_credential(session, "keys")
+    made: list[int] = []
+
+    def create() -> None:
+        with sessions.begin() as session:
+            post = service.create_post(session, *ids, "same", idempotency_key="key-000001")
+            made.append(post.id)
+
+    errors = _all_at_once(8, create)  # SQLite may report a busy database under contention
     with sessions() as session:
         count = session.scalar(select(func.count()).select_from(Post))
     assert count == 1
@@ -235,39 +249,20 @@ def test_many_threads_read_then_write_without_database_is_locked(
     # its snapshot is stale), so ``db.transaction`` takes the lock at BEGIN; PostgreSQL
     # is given the row lock it needs for the same guarantee
     with db.transaction(sessions) as session:
-        account = service.create_account(session, "threads")
-        credential = service.add_credential(
-            session,
-            TokenBox((Fernet.generate_key().decode(),)),
-            account.id,
-            "webhook",
-            "https://hooks.example/x",
-            "tok-1",
-        )
-        post_id = service.create_post(session, account.id, credential.id, "n").id
-    errors: list[BaseException] = []
-    start = threading.Barrier(32)
+        post_id = service.create_post(session, *_webhook_credential(session, "threads"), "n").id
 
     def bump() -> None:
-        start.wait()
-        try:
-            for _ in range(10):
-                with db.transaction(sessions) as session:
-                    attempts = session.scalar(
-                        select(Post.attempts).where(Post.id == post_id).with_for_update()
-                    )
-                    post = session.get(Post, post_id)
-                    assert post is not None and attempts is not None
-                    post.attempts = attempts + 1
-        except BaseException as exc:
-            errors.append(exc)
+        for _ in range(10):
+            with db.transaction(sessions) as session:
+                attempts = session.scalar(
+                    select(Post.attempts).where(Post.id == post_id).with_for_update()
+                )
+                post = session.get(Post, post_id)
+                assert post is not None and attempts is not None
+                post.attempts = attempts + 1
 
     # When they all run at once
-    threads = [threading.Thread(target=bump) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = _all_at_once(32, bump)
     # Then none failed and no increment was lost (each transaction saw the last commit)
     assert errors == []
     with sessions() as session:
