@@ -104,13 +104,21 @@ def _check_billing(status: str) -> str:
     return status
 
 
-def _check_text(text: str, provider_name: str) -> str:
+def _check_text(text: str, options: Mapping[str, Any], provider_name: str) -> str:
+    """``text`` if the provider's network would take it with ``options``: measured as that
+    network measures it (``Provider.text_rule``); the refusal names length, way and limit."""
     _storable("text", text)
     if not text.strip():
         raise InvalidInput("text", "must not be empty")
-    limit = get_provider(provider_name).max_text_length
-    if len(text) > limit:
-        raise InvalidInput("text", f"is {len(text)} characters; {provider_name} allows {limit}")
+    rule = get_provider(provider_name).text_rule
+    refused = rule.refusal(text)
+    if refused is not None:
+        raise InvalidInput("text", refused)
+    length = rule.measure(text, options)
+    if length > rule.limit:
+        raise InvalidInput(
+            "text", f"is {length} {rule.counted}; {provider_name} allows {rule.limit}"
+        )
     return text
 
 
@@ -356,7 +364,7 @@ def create_post(
     post = Post(
         account_id=account_id,
         credential_id=credential_id,
-        text=_check_text(text, credential.provider),
+        text=_check_text(text, options or {}, credential.provider),
         options=dict(options or {}),
         state=State.DRAFT.value,
         scheduled_at=_aware(scheduled_at, "scheduled_at"),
@@ -441,10 +449,16 @@ def edit_post(
         )
     credential = get_credential(session, post.credential_id)
     changes: dict[str, Any] = {}
-    if text is not None:
-        changes["text"] = _check_text(text, credential.provider)
     if options is not None:
         changes["options"] = dict(_storable("options", options))
+    if text is not None or options is not None:  # an option may count (a content warning)
+        checked = _check_text(
+            post.text if text is None else text,
+            changes.get("options", post.options),
+            credential.provider,
+        )
+        if text is not None:
+            changes["text"] = checked
     if scheduled_at is not None:
         changes["scheduled_at"] = _aware(scheduled_at, "scheduled_at")
     if max_attempts is not None:
