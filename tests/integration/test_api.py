@@ -224,6 +224,40 @@ def test_bad_post_is_refused_without_writing(
     assert _count(sessions, Post) == 0
 
 
+# A post's text is measured as its credential's network measures it (providers/text).
+
+
+def _x_post(client: TestClient, text: str) -> Any:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id, provider="x")
+    return client.post(
+        "/v1/posts", json={"account_id": account_id, "credential_id": credential_id, "text": text}
+    )
+
+
+def test_text_too_long_for_x_is_422_naming_its_length_and_the_limit(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    # Given 140 CJK characters (2 each), a space and a link (23): 304 as X counts it,
+    # though only 197 code points
+    text = "日本" * 70 + " https://example.com/" + "a" * 36
+    response = _x_post(client, text)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "text"
+    assert response.json()["message"] == (
+        "is 304 as X counts it (URLs 23, CJK and emoji 2); x allows 280"
+    )
+    assert _count(sessions, Post) == 0
+
+
+def test_text_over_280_code_points_within_x_rules_is_accepted(client: TestClient) -> None:
+    # Given 331 code points, 34 as X counts them (the long link counts 23)
+    text = "read this: https://example.com/" + "a" * 300
+    response = _x_post(client, text)
+    assert response.status_code == 201, response.text
+    assert response.json()["text"] == text
+
+
 def test_credential_of_another_account_is_refused(client: TestClient) -> None:
     mine, theirs = _account(client), _account(client)
     credential_id = _credential(client, theirs)
