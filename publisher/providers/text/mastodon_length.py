@@ -25,6 +25,7 @@ import regex
 
 from publisher.providers.text import graphemes, url_pattern
 from publisher.providers.text.js_case import any_case_text
+from publisher.providers.text.link_scan import LinkScanner
 from publisher.providers.text.rule import TextRule
 
 MAX_CHARACTERS = 500  # Mastodon's default; an instance's admin may change it
@@ -47,12 +48,14 @@ _UCHARS = (
     r"\U000b0000-\U000bfffd\U000c0000-\U000cfffd\U000d0000-\U000dfffd\U000e1000-\U000efffd"
     r"\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
 )
-_LINK = url_pattern.LinkSyntax(
-    schemes="|".join(any_case_text(scheme) for scheme in _SCHEMES),
-    path=url_pattern.url_path(_PATH_CHAR, _PATH_END, at_path=""),
-    query_char=rf"[a-zA-Z0-9!?*'();:&=+$/%#\[\]\-_.,~|@\^{_UCHARS}]",
-    query_end_char=rf"[a-zA-Z0-9_&=#/\-{_UCHARS}]",
-).compile()
+_LINKS = LinkScanner(
+    url_pattern.LinkSyntax(
+        schemes="|".join(any_case_text(scheme) for scheme in _SCHEMES),
+        path=url_pattern.url_path(_PATH_CHAR, _PATH_END, at_path=""),
+        query_char=rf"[a-zA-Z0-9!?*'();:&=+$/%#\[\]\-_.,~|@\^{_UCHARS}]",
+        query_end_char=rf"[a-zA-Z0-9_&=#/\-{_UCHARS}]",
+    )
+)
 
 _WORD = r"[\p{L}\p{M}\p{Nd}\p{Pc}]"  # Ruby's [[:word:]]
 _MENTION = regex.compile(
@@ -104,16 +107,16 @@ def _links(text: str) -> list[_Entity]:
     if ":" not in text:
         return []
     found = []
-    for match in _LINK.finditer(text):
-        if not match["protocol"]:
+    for match in _LINKS.finditer(text):
+        if not match.protocol:
             continue  # Mastodon counts only links with a scheme
-        url, start = match["url"], match.start("url")
+        url, start = text[match.start : match.end], match.start
         tco = url_pattern.TCO_URL.match(url)
         if tco is not None:
             if len(tco[1]) > MAX_TCO_SLUG_LENGTH:
                 continue
             url = tco[0]
-        if _is_valid_domain(len(url), match["domain"]):
+        if _is_valid_domain(len(url), match.domain):
             found.append(_Entity(start, start + len(url), URL_PLACEHOLDER))
     return found
 

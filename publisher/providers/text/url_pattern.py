@@ -6,12 +6,16 @@ A port of the pieces under ``js/src/regexp/`` of https://github.com/twitter/twit
 ``invalidDomainChars``, ``punct``, ``spacesGroup``, ``validGTLD``, ``validCCTLD``,
 ``validPunycode``, ``validPortNumber``, ``validUrlPath``, ``validGeneralUrlPathChars``,
 ``validUrlBalancedParens``, ``validUrlPathEndingChars``, ``validUrlQueryChars``,
-``validUrlQueryEndingChars``, ``validAsciiDomain``, ``validTcoUrl``). The pattern is
-built once per ``LinkSyntax``: X uses twitter-text's own (``TWITTER``); Mastodon widens
-the schemes and the path and query characters (``mastodon_length``).
+``validUrlQueryEndingChars``, ``validAsciiDomain``, ``validTcoUrl``), as pattern text;
+``link_scan`` runs them. X uses twitter-text's own ``LinkSyntax`` (``TWITTER``); Mastodon
+widens the schemes and the path and query characters (``mastodon_length``). Letters match
+in any case as JavaScript's ``i`` flag has them (``js_case``).
 
 JavaScript matches UTF-16 code units and Python code points; every class here is the
-same on both except that a lone surrogate half can no longer match on its own.
+same on both except that a lone surrogate half can no longer match on its own. So where
+JavaScript would start a link in the middle of an emoji (after its first half, when a
+domain character follows), this starts none, as twitter-text's Java does (its patterns
+match code points).
 """
 
 from __future__ import annotations
@@ -45,34 +49,10 @@ LATIN_ACCENTS = [
 ]
 CYRILLIC = char_range("\u0400", "\u04ff")
 
-_PRECEDING_CHAR = rf"(?:[^A-Za-z0-9@\uff20$#\uff03{INVALID_CHARS}]|[{DIRECTIONAL_MARKERS}])"
-_PRECEDING = rf"(?:{_PRECEDING_CHAR}|^)"
-_DOMAIN_CHAR = rf"[^{_PUNCT}{_SPACES}{INVALID_CHARS}{DIRECTIONAL_MARKERS}]"
-# twitter-text's "(?:(?:c(?:[_-]|c)*)?c\.)": a label ends at the first "." after it, so
-# the same label taken atomically matches the same text without backtracking through it.
-_SUBDOMAIN = rf"(?:(?:{_DOMAIN_CHAR}(?:[_-]|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
-_DOMAIN_NAME = rf"(?:(?:{_DOMAIN_CHAR}(?:-|{_DOMAIN_CHAR})*)?{_DOMAIN_CHAR}\.)"
-# A scheme-less domain need not be tried where an earlier start, tried in this search and
-# failed, held it: a domain character (after a preceding character) followed only by "-"
-# up to here (its label held this one), or a whole subdomain label and its "." (it could
-# have taken this domain as its own continuation). Each such start would fail the same way;
-# skipping them keeps long runs of letters with no space (Chinese or Japanese text) and
-# long chains of labels linear instead of quadratic or worse. ``(?!\G)`` keeps starts
-# before the end of the previous match (never tried) from counting.
-_TRIED_LABEL_PART = rf"{_PRECEDING_CHAR}(?!\G){_DOMAIN_CHAR}(?:(?!\G)-)*?"
-_TRIED_SUBDOMAIN = (
-    rf"{_PRECEDING_CHAR}(?!\G){_DOMAIN_CHAR}"
-    rf"(?:(?:(?!\G)[_-])*?(?!\G){_DOMAIN_CHAR})*?(?!\G)\."
-)
-# Likewise inside a label with "_" still ahead: only a subdomain can start here, and the
-# earlier start's subdomain label held this one.
-_TRIED_BEFORE_UNDERSCORE = (
-    rf"(?<={_PRECEDING_CHAR}(?!\G){_DOMAIN_CHAR}(?:(?!\G)(?:[_-]|{_DOMAIN_CHAR}))*?)"
-    rf"(?=(?:-|{_DOMAIN_CHAR})*_)"
-)
-_NOT_A_LATER_START = rf"(?<!{_TRIED_LABEL_PART}|{_TRIED_SUBDOMAIN})(?!{_TRIED_BEFORE_UNDERSCORE})"
-_PUNYCODE = rf"(?:{any_case_text('xn--')}{any_case(['-', *_DIGITS, *_ASCII_LETTERS])}+)"
-_PORT = r"[0-9]+"
+PRECEDING_CHAR = rf"(?:[^A-Za-z0-9@\uff20$#\uff03{INVALID_CHARS}]|[{DIRECTIONAL_MARKERS}])"
+DOMAIN_CHAR = rf"[^{_PUNCT}{_SPACES}{INVALID_CHARS}{DIRECTIONAL_MARKERS}]"
+PUNYCODE = rf"(?:{any_case_text('xn--')}{any_case(['-', *_DIGITS, *_ASCII_LETTERS])}+)"
+PORT = r"[0-9]+"
 
 TWITTER_PATH_CHAR = any_case(
     [*_ASCII_LETTERS, *CYRILLIC, *_DIGITS, *"!*';:=+,.$/%#[]-\u2013_~@|&", *LATIN_ACCENTS]
@@ -116,7 +96,8 @@ def _trie_pattern(node: dict[str, Any]) -> str:
 
 _GENERIC = _tld(tlds.GENERIC)
 _COUNTRY = _tld(tlds.COUNTRY)
-DOMAIN = rf"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}(?:{_GENERIC}|{_COUNTRY}|{_PUNYCODE}))"
+TLD = rf"(?:{_GENERIC}|{_COUNTRY}|{PUNYCODE})"
+"""The end of ``validDomain``: a generic or country top-level domain, or punycode."""
 
 
 def balanced_parens(path_char: str) -> str:
@@ -146,19 +127,6 @@ class LinkSyntax:
     query_char: str
     query_end_char: str
 
-    def compile(self) -> regex.Pattern[str]:
-        """``extractUrl``: groups ``before`` (the preceding character), ``url``,
-        ``protocol``, ``domain``, ``port``, ``path`` and ``query``."""
-        return regex.compile(
-            rf"(?P<before>{_PRECEDING})"
-            rf"(?P<url>(?:(?P<protocol>(?:{self.schemes})://)|{_NOT_A_LATER_START})"
-            rf"(?P<domain>{DOMAIN})"
-            rf"(?::(?P<port>{_PORT}))?"
-            rf"(?P<path>/{self.path}*)?"
-            rf"(?P<query>\?{self.query_char}*{self.query_end_char})?)",
-            regex.VERSION0,
-        )
-
 
 TWITTER = LinkSyntax(
     schemes=any_case_text("http") + any_case("s") + "?",
@@ -173,7 +141,7 @@ TWITTER = LinkSyntax(
 
 ASCII_DOMAIN = regex.compile(
     rf"(?:(?:{any_case(['-', *_ASCII_LETTERS, *_DIGITS, *LATIN_ACCENTS])}+)\.)+"
-    rf"(?:{_GENERIC}|{_COUNTRY}|{_PUNYCODE})"
+    rf"(?:{_GENERIC}|{_COUNTRY}|{PUNYCODE})"
 )
 """``validAsciiDomain``: the domains in a scheme-less link that may stand alone."""
 

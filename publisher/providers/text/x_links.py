@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import regex
 
 from publisher.providers.text import url_pattern
+from publisher.providers.text.link_scan import LinkScanner
 
 DEFAULT_SCHEME = "https://"
 MAX_URL_LENGTH = 4096  # twitter-text's bound on a link, scheme included
@@ -25,7 +26,7 @@ PUNYCODE_PREFIX = "xn--"
 _DOT_LIKE = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 _NON_ASCII = regex.compile("[^\x00-\x7e]")  # punycode.js's regexNonASCII (DEL included)
-_LINK = url_pattern.TWITTER.compile()
+_LINKS = LinkScanner(url_pattern.TWITTER)
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,16 @@ def find(text: str) -> list[Link]:
     if "." not in text:
         return []
     links: list[Link] = []
-    for match in _LINK.finditer(text):
-        url, protocol, domain = match["url"], match["protocol"], match["domain"]
+    for match in _LINKS.finditer(text):
+        url, protocol, domain = text[match.start : match.end], match.protocol, match.domain
         if not _is_valid_url(url, protocol or DEFAULT_SCHEME, domain):
             continue
         if protocol:
-            link = _with_scheme(url, match.start("url"))
+            link = _with_scheme(url, match.start)
             if link is not None:
                 links.append(link)
-        elif not url_pattern.NO_SCHEME_BAD_PRECEDING.search(match["before"]):
-            links += _without_scheme(url, domain, match["path"], match.start("url"))
+        elif not url_pattern.NO_SCHEME_BAD_PRECEDING.search(match.before):
+            links += _without_scheme(url, domain, match.path, match.start)
     return links
 
 
