@@ -119,6 +119,10 @@ OWN_CASES = [
         24,
         True,
     ),
+    ("a link takes every label it can", "a.com.uk", 23, True),
+    # The pattern tries a link after a first character that may precede one before a link
+    # at 0: here the one at 0 would have a label over 63 in punycode.
+    ("a link after a leading CJK character starts after it", "語" + "a" * 62 + ".com", 25, True),
     # JavaScript's case-insensitive matching never maps U+017F (long s) to "s".
     ("a long s after a top-level domain ends it", "example.com\u017f", 24, True),
 ]

@@ -4,9 +4,10 @@ Mastodon's ``StatusLengthValidator`` (app/validators/status_length_validator.rb 
 https://github.com/mastodon/mastodon) counts the grapheme clusters of the content warning
 (``spoiler_text``) followed by the text, in which each link counts as 23 characters and a
 remote mention "@user@example.social" as "@user" only; an instance allows 500 unless its
-admin changed it (https://docs.joinmastodon.org/user/posting/#text, and the instance's
-``configuration.statuses.max_characters`` and ``characters_reserved_per_url``:
-https://docs.joinmastodon.org/entities/Instance/#statuses).
+admin changed it (https://docs.joinmastodon.org/user/posting/#text; the instance tells
+its own in ``configuration.statuses.max_characters`` and ``characters_reserved_per_url``
+of https://docs.joinmastodon.org/entities/Instance/, which a credential's
+``max_text_length`` can carry).
 
 Links are twitter-text's ``extract_urls_with_indices`` with ``extract_url_without_protocol:
 false`` (only links with a scheme count), with the patterns Mastodon widens in
