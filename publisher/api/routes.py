@@ -72,6 +72,7 @@ def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -
             backoff=body.backoff,
             retry_base=body.retry_base,
             max_in_flight=body.max_in_flight,
+            max_text_length=body.max_text_length,
             allow_private=ctx.settings.allow_private_urls,
         )
         return CredentialOut.of(credential)
@@ -89,6 +90,7 @@ def update_credential(
             credential_id,
             ctx.clock(),
             max_in_flight=body.max_in_flight if "max_in_flight" in given else ...,
+            max_text_length=body.max_text_length if "max_text_length" in given else ...,
         )
         return CredentialOut.of(credential)
 

@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
 from publisher.core.series import SeriesView
-from publisher.core.service import MAX_IN_FLIGHT
+from publisher.core.service import MAX_IN_FLIGHT, MAX_TEXT_LIMIT
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal["mastodon", "webhook", "x"]
@@ -44,11 +44,15 @@ class CredentialIn(Strict):
     retry_base: float | None = Field(default=None, ge=0, le=86_400)
     # calls in flight at once on this credential; None: PUBLISHER_CREDENTIAL_CONCURRENCY
     max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
+    # the longest text as the network counts it; None: the provider's default
+    max_text_length: int | None = Field(default=None, ge=1, le=MAX_TEXT_LIMIT, strict=True)
 
 
 class CredentialPatch(Strict):
     # null: back to PUBLISHER_CREDENTIAL_CONCURRENCY; left out: unchanged
     max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
+    # null: back to the provider's default; left out: unchanged
+    max_text_length: int | None = Field(default=None, ge=1, le=MAX_TEXT_LIMIT, strict=True)
 
 
 class TokenIn(Strict):
@@ -115,6 +119,7 @@ class CredentialOut(BaseModel):
     paused_at: datetime | None
     paused_by: str | None
     max_in_flight: int | None
+    max_text_length: int | None
 
     @classmethod
     def of(cls, row: Credential) -> CredentialOut:
@@ -131,6 +136,7 @@ class CredentialOut(BaseModel):
             paused_at=row.paused_at,
             paused_by=row.paused_by,
             max_in_flight=row.max_in_flight,
+            max_text_length=row.max_text_length,
         )
 
 

@@ -111,6 +111,9 @@ class Credential(Base):
     retry_base: Mapped[float | None] = mapped_column(Float, default=None)
     # Calls in flight at once on this credential; None: PUBLISHER_CREDENTIAL_CONCURRENCY.
     max_in_flight: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The longest text a post may have, as the network counts it; None: the provider's
+    # default (a Mastodon instance may allow more than 500: its max_characters).
+    max_text_length: Mapped[int | None] = mapped_column(Integer, default=None)
     # The credential's kill switch: set, nothing of it is published (who, when).
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     paused_by: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -42,6 +42,9 @@ MAX_LATENESS = 366 * 86_400.0  # s: a limit beyond a year means "no limit": leav
 # A credential's calls in flight at once: providers limit requests per token, so more than
 # this is surely a mistake (each slot is a worker busy on that one token).
 MAX_IN_FLIGHT = 1000
+# A credential's own text limit: above the API's default body bound (1 MB) no text could
+# reach it, so a larger one is surely a mistake.
+MAX_TEXT_LIMIT = 1_000_000
 # A token goes in an HTTP header: visible ASCII only ("!" to "~"), so no whitespace or
 # control character can break the header or make ``requests`` quote the token in an error.
 TOKEN_FIRST, TOKEN_LAST = "!", "~"
@@ -104,13 +107,23 @@ def _check_billing(status: str) -> str:
     return status
 
 
-def _check_text(text: str, provider_name: str) -> str:
+def _check_text(
+    text: str, options: Mapping[str, Any], provider_name: str, limit: int | None = None
+) -> str:
+    """``text`` if the provider's network would take it with ``options``: measured as that
+    network measures it (``Provider.text_rule``), against ``limit`` (the credential's own)
+    or else the network's default; the refusal names length, way and limit."""
     _storable("text", text)
     if not text.strip():
         raise InvalidInput("text", "must not be empty")
-    limit = get_provider(provider_name).max_text_length
-    if len(text) > limit:
-        raise InvalidInput("text", f"is {len(text)} characters; {provider_name} allows {limit}")
+    rule = get_provider(provider_name).text_rule
+    refused = rule.refusal(text)
+    if refused is not None:
+        raise InvalidInput("text", refused)
+    allowed = rule.limit if limit is None else limit
+    length = rule.measure(text, options)
+    if length > allowed:
+        raise InvalidInput("text", f"is {length} {rule.counted}; {provider_name} allows {allowed}")
     return text
 
 
@@ -201,13 +214,15 @@ def add_credential(
     backoff: str | None = None,
     retry_base: float | None = None,
     max_in_flight: int | None = None,
+    max_text_length: int | None = None,
     allow_private: bool = True,
 ) -> Credential:
     """A credential for ``account_id``. ``max_in_flight``: calls in flight at once on it
-    (None: ``PUBLISHER_CREDENTIAL_CONCURRENCY``). ``base_url`` is refused when it points
-    at a link-local or cloud-metadata address, or (``allow_private`` false: pass
-    ``settings.allow_private_urls``) at a loopback or private one; the engine checks the
-    resolved address again at every call."""
+    (None: ``PUBLISHER_CREDENTIAL_CONCURRENCY``). ``max_text_length``: the longest text
+    its posts may have as the network counts it (None: the provider's default).
+    ``base_url`` is refused when it points at a link-local or cloud-metadata address, or
+    (``allow_private`` false: pass ``settings.allow_private_urls``) at a loopback or
+    private one; the engine checks the resolved address again at every call."""
     get_account(session, account_id)
     get_provider(provider)
     _check_token(token)
@@ -216,6 +231,7 @@ def add_credential(
     if retry_base is not None and retry_base < 0:
         raise InvalidInput("retry_base", "must be >= 0")
     _check_max_in_flight(max_in_flight)
+    _check_max_text_length(max_text_length)
     credential = Credential(
         account_id=account_id,
         provider=provider,
@@ -224,6 +240,7 @@ def add_credential(
         backoff=backoff or Backoff.EXPONENTIAL.value,
         retry_base=retry_base,
         max_in_flight=max_in_flight,
+        max_text_length=max_text_length,
     )
     session.add(credential)
     session.flush()
@@ -240,13 +257,18 @@ def update_credential(
     now: datetime,
     *,
     max_in_flight: int | EllipsisType | None = ...,
+    max_text_length: int | EllipsisType | None = ...,
 ) -> Credential:
     """Change the credential's settings; a setting not passed keeps its value.
-    ``max_in_flight`` None: back to ``PUBLISHER_CREDENTIAL_CONCURRENCY``."""
+    ``max_in_flight`` None: back to ``PUBLISHER_CREDENTIAL_CONCURRENCY``;
+    ``max_text_length`` None: back to the provider's default (drafts are not re-checked)."""
     credential = get_credential(session, credential_id)
     if max_in_flight is not ...:
         _check_max_in_flight(max_in_flight)
         credential.max_in_flight = max_in_flight
+    if max_text_length is not ...:
+        _check_max_text_length(max_text_length)
+        credential.max_text_length = max_text_length
     credential.updated_at = now
     session.flush()
     return credential
@@ -259,6 +281,15 @@ def _check_max_in_flight(value: int | None) -> None:
         raise InvalidInput("max_in_flight", "must be an integer")
     if not 1 <= value <= MAX_IN_FLIGHT:
         raise InvalidInput("max_in_flight", f"must be between 1 and {MAX_IN_FLIGHT}")
+
+
+def _check_max_text_length(value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("max_text_length", "must be an integer")
+    if not 1 <= value <= MAX_TEXT_LIMIT:
+        raise InvalidInput("max_text_length", f"must be between 1 and {MAX_TEXT_LIMIT}")
 
 
 def replace_token(
@@ -356,7 +387,7 @@ def create_post(
     post = Post(
         account_id=account_id,
         credential_id=credential_id,
-        text=_check_text(text, credential.provider),
+        text=_check_text(text, options or {}, credential.provider, credential.max_text_length),
         options=dict(options or {}),
         state=State.DRAFT.value,
         scheduled_at=_aware(scheduled_at, "scheduled_at"),
@@ -441,10 +472,17 @@ def edit_post(
         )
     credential = get_credential(session, post.credential_id)
     changes: dict[str, Any] = {}
-    if text is not None:
-        changes["text"] = _check_text(text, credential.provider)
     if options is not None:
         changes["options"] = dict(_storable("options", options))
+    if text is not None or options is not None:  # an option may count (a content warning)
+        checked = _check_text(
+            post.text if text is None else text,
+            changes.get("options", post.options),
+            credential.provider,
+            credential.max_text_length,
+        )
+        if text is not None:
+            changes["text"] = checked
     if scheduled_at is not None:
         changes["scheduled_at"] = _aware(scheduled_at, "scheduled_at")
     if max_attempts is not None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from publisher.providers.text.rule import TextRule
+
 
 class Category(enum.StrEnum):
     SUCCESS = "success"  # the provider created the post
@@ -86,7 +88,8 @@ JSON answer came back.
 
 class Provider(Protocol):
     name: str
-    max_text_length: int
+    # How the network measures a post's text and the most it allows (``providers.text``).
+    text_rule: TextRule
     error_table: Sequence[ErrorRule]
     # How long a repeated Idempotency-Key returns the first post instead of a second one;
     # None: the provider honours no key, so only a lookup can make a re-send safe.

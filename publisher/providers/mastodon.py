@@ -29,6 +29,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.text import mastodon_length
+from publisher.providers.text.rule import TextRule
 
 # Options passed through to the status body; anything else in ``options`` is ignored.
 ALLOWED_OPTIONS = (
@@ -76,7 +78,7 @@ class MastodonProvider:
     """Publishes to one Mastodon account; stateless, safe to share between threads."""
 
     name: str = "mastodon"
-    max_text_length: int = 500
+    text_rule: TextRule = mastodon_length.RULE  # graphemes, URLs 23; 500 by default
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     # "Idempotency keys are stored for up to 1 hour" (docs.joinmastodon.org, POST
     # /api/v1/statuses), and only once the status exists: two requests in flight at

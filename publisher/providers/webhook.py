@@ -27,6 +27,7 @@ from publisher.providers.base import (
     PublishRequest,
 )
 from publisher.providers.signing import sign
+from publisher.providers.text.rule import TextRule, code_point_rule
 
 SIGNATURE_HEADER = "X-Publisher-Signature"
 # How long the receiver contract asks receivers to remember an Idempotency-Key (as long
@@ -71,7 +72,7 @@ class WebhookProvider:
     """Publishes to one receiver URL; stateless, safe to share between threads."""
 
     name: str = "webhook"
-    max_text_length: int = 100_000
+    text_rule: TextRule = code_point_rule(100_000)
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = KEY_WINDOW
     can_lookup: bool = False

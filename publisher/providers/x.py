@@ -37,6 +37,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.text import x_length
+from publisher.providers.text.rule import TextRule
 
 # Options passed through to the post body; anything else in ``options`` is ignored.
 ALLOWED_OPTIONS = ("reply", "quote_tweet_id", "media", "poll", "reply_settings")
@@ -87,7 +89,7 @@ class XProvider:
     """Publishes to one X account; stateless, safe to share between threads."""
 
     name: str = "x"
-    max_text_length: int = 280
+    text_rule: TextRule = x_length.RULE  # twitter-text's weighted length, at most 280
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # X has no idempotency key
     can_lookup: bool = True

@@ -224,6 +224,40 @@ def test_bad_post_is_refused_without_writing(
     assert _count(sessions, Post) == 0
 
 
+# A post's text is measured as its credential's network measures it (providers/text).
+
+
+def _x_post(client: TestClient, text: str) -> Any:
+    account_id = _account(client)
+    credential_id = _credential(client, account_id, provider="x")
+    return client.post(
+        "/v1/posts", json={"account_id": account_id, "credential_id": credential_id, "text": text}
+    )
+
+
+def test_text_too_long_for_x_is_422_naming_its_length_and_the_limit(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    # Given 140 CJK characters (2 each), a space and a link (23): 304 as X counts it,
+    # though only 197 code points
+    text = "日本" * 70 + " https://example.com/" + "a" * 36
+    response = _x_post(client, text)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "text"
+    assert response.json()["message"] == (
+        "is 304 as X counts it (URLs 23, CJK and emoji 2); x allows 280"
+    )
+    assert _count(sessions, Post) == 0
+
+
+def test_text_over_280_code_points_within_x_rules_is_accepted(client: TestClient) -> None:
+    # Given 331 code points, 34 as X counts them (the long link counts 23)
+    text = "read this: https://example.com/" + "a" * 300
+    response = _x_post(client, text)
+    assert response.status_code == 201, response.text
+    assert response.json()["text"] == text
+
+
 def test_credential_of_another_account_is_refused(client: TestClient) -> None:
     mine, theirs = _account(client), _account(client)
     credential_id = _credential(client, theirs)
@@ -603,3 +637,50 @@ def test_python_api_validates_max_in_flight(
         assert service.update_credential(session, credential.id, now).max_in_flight == 2
         updated = service.update_credential(session, credential.id, now, max_in_flight=None)
         assert updated.max_in_flight is None
+
+
+# A credential's own text limit (max_text_length), e.g. an instance allowing more than 500
+
+
+def test_max_text_length_replaces_the_networks_limit(client: TestClient) -> None:
+    # Given a Mastodon credential whose instance allows 1,000 characters
+    account_id = _account(client)
+    created = client.post(
+        f"/v1/accounts/{account_id}/credentials", json={**BASE, "max_text_length": 1000}
+    )
+    assert created.status_code == 201 and created.json()["max_text_length"] == 1000
+    credential_id = created.json()["id"]
+    post = {"account_id": account_id, "credential_id": credential_id}
+    # Then 1,000 characters pass and 1,001 are refused, naming that limit
+    assert client.post("/v1/posts", json={**post, "text": "x" * 1000}).status_code == 201
+    refused = client.post("/v1/posts", json={**post, "text": "x" * 1001})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["message"] == (
+        "is 1001 as Mastodon counts it (content warning included, URLs 23, @user@domain as "
+        "@user); mastodon allows 1000"
+    )
+    # When it is cleared (null), the network's default (500) applies again
+    cleared = client.patch(f"/v1/credentials/{credential_id}", json={"max_text_length": None})
+    assert cleared.status_code == 200 and cleared.json()["max_text_length"] is None
+    assert client.post("/v1/posts", json={**post, "text": "x" * 501}).status_code == 422
+
+
+@pytest.mark.parametrize("value", [0, 1_000_001, 1.5, "2", True])
+def test_max_text_length_must_be_a_positive_integer(client: TestClient, value: Any) -> None:
+    account_id = _account(client)
+    created = client.post(
+        f"/v1/accounts/{account_id}/credentials", json={**BASE, "max_text_length": value}
+    )
+    assert created.status_code == 422 and created.json()["field"] == "max_text_length"
+
+
+def test_a_content_warning_counts_toward_mastodons_limit_when_editing(client: TestClient) -> None:
+    # Given a Mastodon draft of 490 characters
+    post = _post(client, text="x" * 490)
+    # When a 20-character content warning is added, Mastodon would count 510: refused
+    refused = client.patch(f"/v1/posts/{post['id']}", json={"options": {"spoiler_text": "w" * 20}})
+    assert refused.status_code == 422 and refused.json()["field"] == "text", refused.text
+    assert refused.json()["message"].startswith("is 510 as Mastodon counts it")
+    # A 10-character one fits (500)
+    fits = client.patch(f"/v1/posts/{post['id']}", json={"options": {"spoiler_text": "w" * 10}})
+    assert fits.status_code == 200, fits.text

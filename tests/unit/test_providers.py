@@ -168,9 +168,19 @@ def test_unknown_provider_is_invalid_input() -> None:
     assert caught.value.message == "unknown provider 'foo'; expected one of: mastodon, webhook, x"
 
 
-@pytest.mark.parametrize(("provider", "limit"), [(MASTODON, 500), (WEBHOOK, 100_000), (X, 280)])
-def test_text_limits(provider: Provider, limit: int) -> None:
-    assert provider.max_text_length == limit
+# Each network measures text its own way (tests/unit/test_x_length.py, test_text_rules.py).
+TEXT_RULES = [
+    # (provider, limit, text, its length as that network counts it)
+    (MASTODON, 500, "see https://example.com/" + "a" * 100 + " @ann@example.social", 32),
+    (WEBHOOK, 100_000, "see https://example.com/" + "a" * 100 + " 👨‍👩‍👧‍👦", 132),
+    (X, 280, "see https://example.com/" + "a" * 100 + " 日本 👨‍👩‍👧‍👦", 35),
+]
+
+
+@pytest.mark.parametrize(("provider", "limit", "text", "length"), TEXT_RULES)
+def test_text_rules(provider: Provider, limit: int, text: str, length: int) -> None:
+    assert provider.text_rule.limit == limit
+    assert provider.text_rule.measure(text, {}) == length
 
 
 # --- error tables ------------------------------------------------------------------------
