@@ -88,8 +88,13 @@ JSON answer came back.
 
 class Provider(Protocol):
     name: str
-    # How the network measures a post's text and the most it allows (``providers.text``).
-    text_rule: TextRule
+
+    @property
+    def text_rule(self) -> TextRule:
+        """How the network measures a post's text and the most it allows
+        (``providers.text``)."""
+        ...
+
     error_table: Sequence[ErrorRule]
     # How long a repeated Idempotency-Key returns the first post instead of a second one;
     # None: the provider honours no key, so only a lookup can make a re-send safe.

@@ -29,7 +29,6 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.text import mastodon_length
 from publisher.providers.text.rule import TextRule
 
 # Options passed through to the status body; anything else in ``options`` is ignored.
@@ -78,13 +77,20 @@ class MastodonProvider:
     """Publishes to one Mastodon account; stateless, safe to share between threads."""
 
     name: str = "mastodon"
-    text_rule: TextRule = mastodon_length.RULE  # graphemes, URLs 23; 500 by default
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     # "Idempotency keys are stored for up to 1 hour" (docs.joinmastodon.org, POST
     # /api/v1/statuses), and only once the status exists: two requests in flight at
     # once both post. So a lookup still comes first after an ambiguous attempt.
     idempotency_window: timedelta | None = timedelta(hours=1)
     can_lookup: bool = True
+
+    @property
+    def text_rule(self) -> TextRule:
+        """Graphemes, URLs 23; 500 by default. Imported on first use: building its link
+        patterns takes about a second, which the API pays once and a worker never."""
+        from publisher.providers.text import mastodon_length
+
+        return mastodon_length.RULE
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /api/v1/statuses`` with the idempotency key and the allowed options."""

@@ -37,7 +37,6 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.text import x_length
 from publisher.providers.text.rule import TextRule
 
 # Options passed through to the post body; anything else in ``options`` is ignored.
@@ -89,10 +88,17 @@ class XProvider:
     """Publishes to one X account; stateless, safe to share between threads."""
 
     name: str = "x"
-    text_rule: TextRule = x_length.RULE  # twitter-text's weighted length, at most 280
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # X has no idempotency key
     can_lookup: bool = True
+
+    @property
+    def text_rule(self) -> TextRule:
+        """Twitter-text's weighted length, at most 280. Imported on first use: building its link
+        patterns takes about a second, which the API pays once and a worker never."""
+        from publisher.providers.text import x_length
+
+        return x_length.RULE
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /2/tweets`` with the text and the allowed options; no idempotency key."""
