@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,19 +26,6 @@ slot = limiter.acquire(7, 1, "doomed-holder", float(sys.argv[2]))
 print("held" if slot else "refused", flush=True)
 time.sleep(600)
 """
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    with redis.Redis.from_url(redis_server.url) as connection:
-        connection.flushdb()
-        yield connection
 
 
 def test_at_most_limit_slots_across_clients(redis_server: RedisServer, client: redis.Redis) -> None:

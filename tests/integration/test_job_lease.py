@@ -4,7 +4,6 @@ to another holder without touching theirs, and given back at the end."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -15,20 +14,6 @@ from tests.support.services import RedisServer
 pytestmark = [pytest.mark.integration]
 
 KEY = "publisher:test:lock"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    yield client
-    client.close()
 
 
 def test_one_holder_at_a_time_and_given_back_at_the_end(client: redis.Redis) -> None:
