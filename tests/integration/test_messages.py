@@ -98,7 +98,7 @@ def _older_than_grace(pipeline: Pipeline) -> bool:
 def test_a_sweep_leaves_at_most_max_backlog_waiting_and_every_post_goes_out_once(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    with Sandbox() as sandbox:
+    with Sandbox(strict=True) as sandbox:  # every create creates: once rests on publisher
         pipeline = Pipeline(
             tmp_path,
             f"sqlite:///{tmp_path / 'publisher.db'}",
