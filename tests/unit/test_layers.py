@@ -28,7 +28,7 @@ def test_the_check_sees_real_imports() -> None:
     """Guards the checker against passing by finding nothing."""
     found = {(edge.importer, edge.imported) for edge in layers.edges(PACKAGE)}
     assert ("publisher.engine.worker", "publisher.engine.lock") in found
-    assert ("publisher.core.service", "publisher.providers") in found
+    assert ("publisher.core.service.checks", "publisher.providers") in found
     assert ("publisher.cli", "publisher.api.app") in found  # an import inside a function
     assert ("publisher.ops.tasks", "publisher.engine.worker") in found
 

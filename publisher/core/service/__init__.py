@@ -1,0 +1,59 @@
+"""The main app's Python API: accounts, credentials and posts.
+
+Plain functions that take the SQLAlchemy session (and the clock) explicitly; the HTTP API
+is a thin layer over them, so there is one implementation. Each function validates its
+input (``InvalidInput`` naming the field) before it writes anything; the caller owns the
+transaction, so a failure never leaves a partial write. One module per concept; this
+package re-exports them, so callers write ``service.create_post``.
+"""
+
+from publisher.core.service.accounts import create_account, get_account, update_account
+from publisher.core.service.checks import MAX_IN_FLIGHT, MAX_TEXT_LIMIT
+from publisher.core.service.credentials import (
+    add_credential,
+    get_credential,
+    replace_token,
+    rotate_tokens,
+    update_credential,
+)
+from publisher.core.service.notifications import list_notifications
+from publisher.core.service.posts import (
+    approve,
+    cancel,
+    create_post,
+    edit_post,
+    get_post,
+    history,
+    list_calls,
+    list_posts,
+    post_by_key,
+    reapprove_unauthorized,
+    reopen,
+    unapprove,
+)
+
+__all__ = [
+    "MAX_IN_FLIGHT",
+    "MAX_TEXT_LIMIT",
+    "add_credential",
+    "approve",
+    "cancel",
+    "create_account",
+    "create_post",
+    "edit_post",
+    "get_account",
+    "get_credential",
+    "get_post",
+    "history",
+    "list_calls",
+    "list_notifications",
+    "list_posts",
+    "post_by_key",
+    "reapprove_unauthorized",
+    "reopen",
+    "replace_token",
+    "rotate_tokens",
+    "unapprove",
+    "update_account",
+    "update_credential",
+]
