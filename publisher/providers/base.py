@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
 
 
@@ -101,6 +102,8 @@ class Provider(Protocol):
     idempotency_window: timedelta | None
     # Whether ``lookup`` can tell if a post exists (False: it always raises LookupFailed).
     can_lookup: bool
+    # The media one post may carry there (count, kinds, sizes, alt text).
+    media_rule: MediaRule
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """The HTTP request that publishes ``request`` (sends its idempotency key if honoured)."""

@@ -29,6 +29,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.media_rule import MASTODON as MASTODON_MEDIA
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
 
 # Options passed through to the status body; anything else in ``options`` is ignored.
@@ -83,6 +85,7 @@ class MastodonProvider:
     # once both post. So a lookup still comes first after an ambiguous attempt.
     idempotency_window: timedelta | None = timedelta(hours=1)
     can_lookup: bool = True
+    media_rule: MediaRule = MASTODON_MEDIA  # attachments per post, kinds, sizes, alt
 
     @property
     def text_rule(self) -> TextRule:

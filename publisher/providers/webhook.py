@@ -26,6 +26,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.media_rule import WEBHOOK as WEBHOOK_MEDIA
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.signing import sign
 from publisher.providers.text.rule import TextRule, code_point_rule
 
@@ -76,6 +78,7 @@ class WebhookProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = KEY_WINDOW
     can_lookup: bool = False
+    media_rule: MediaRule = WEBHOOK_MEDIA  # media go as URLs in the payload
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST`` to ``base_url`` itself with the signed body as raw ``data``."""

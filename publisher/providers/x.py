@@ -37,6 +37,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.media_rule import MediaRule
+from publisher.providers.media_rule import X as X_MEDIA
 from publisher.providers.text.rule import TextRule
 
 # Options passed through to the post body; anything else in ``options`` is ignored.
@@ -91,6 +93,7 @@ class XProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # X has no idempotency key
     can_lookup: bool = True
+    media_rule: MediaRule = X_MEDIA  # attachments per post, kinds, sizes, alt
 
     @property
     def text_rule(self) -> TextRule:
