@@ -16,6 +16,12 @@ from publisher.core.service.credentials import (
     rotate_tokens,
     update_credential,
 )
+from publisher.core.service.media import (
+    check_for_post,
+    create_from_upload,
+    create_from_url,
+    get_media,
+)
 from publisher.core.service.notifications import list_notifications
 from publisher.core.service.posts import (
     approve,
@@ -38,11 +44,15 @@ __all__ = [
     "add_credential",
     "approve",
     "cancel",
+    "check_for_post",
     "create_account",
+    "create_from_upload",
+    "create_from_url",
     "create_post",
     "edit_post",
     "get_account",
     "get_credential",
+    "get_media",
     "get_post",
     "history",
     "list_calls",
