@@ -9,6 +9,7 @@ first, whose major brand ``qt  `` names QuickTime).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from publisher.providers.media_rule import Kind
@@ -17,6 +18,10 @@ from publisher.providers.media_rule import Kind
 ACCEPTED = "PNG, JPEG, GIF, WebP, MP4 or QuickTime (MOV)"
 # The most of a file ``sniff`` reads: enough for every signature below.
 SNIFF_BYTES = 12
+# A filename is only a label sent to the network: anything but these characters becomes
+# "_", and its stem is cut to fit media.filename (255) with its extension.
+FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_STEM = 200
 
 
 @dataclass(frozen=True)
@@ -48,3 +53,10 @@ def sniff(content: bytes) -> Sniffed | None:
     if head[4:8] == b"ftyp" and len(head) >= 12:
         return MOV if head[8:12] == b"qt  " else MP4
     return None
+
+
+def filename_for(given: str | None, sniffed: Sniffed) -> str:
+    """A safe filename: the stem of ``given`` (a client's name, a URL's last segment),
+    the extension of the type the bytes really are."""
+    stem = FILENAME_UNSAFE.sub("_", (given or "").rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    return f"{stem[:MAX_STEM] or 'media'}.{sniffed.extension}"

@@ -10,7 +10,6 @@ returns the items to store on the post.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from publisher.core.addresses import url_problem
 from publisher.core.blobs import BlobStore, new_key
-from publisher.core.media_types import ACCEPTED, sniff
+from publisher.core.media_types import ACCEPTED, filename_for, sniff
 from publisher.core.models import Media
 from publisher.core.service.accounts import get_account
 from publisher.core.service.checks import fetch, storable
@@ -32,10 +31,6 @@ from publisher.providers.media_rule import Kind, MediaRule
 MAX_ALT = 10_000
 # media.url holds 2,000 characters.
 MAX_URL = 2_000
-# media.filename holds 255; a longer name is cut, keeping its end (the extension).
-MAX_FILENAME = 255
-# A filename is only a label sent to the network: anything but these characters becomes "_".
-FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def check_alt(alt: str | None, field: str = "alt") -> str:
@@ -45,11 +40,6 @@ def check_alt(alt: str | None, field: str = "alt") -> str:
     if len(alt) > MAX_ALT:
         raise InvalidInput(field, f"is {len(alt):,} characters; at most {MAX_ALT:,} allowed")
     return alt
-
-
-def _filename(given: str | None, extension: str) -> str:
-    stem = FILENAME_UNSAFE.sub("_", (given or "").rsplit(".", 1)[0])[: MAX_FILENAME - 8]
-    return f"{stem or 'media'}.{extension}"
 
 
 def create_from_upload(
@@ -90,7 +80,7 @@ def create_from_upload(
         alt=alt,
         source="upload",
         blob_key=key,
-        filename=_filename(filename, found.extension),
+        filename=filename_for(filename, found),
     )
     session.add(media)
     session.flush()
