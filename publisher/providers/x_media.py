@@ -1,0 +1,185 @@
+"""X media: upload a file (at once, or in chunks), poll its processing, set its alt text.
+
+API v2 (OAuth 2.0 user token): an image goes in one ``POST /2/media/upload`` (multipart
+``media`` and ``media_category``); a GIF or video goes in chunks, ``POST
+/2/media/upload/initialize`` (JSON ``media_type``, ``total_bytes``, ``media_category``),
+``POST /2/media/upload/{id}/append`` per chunk (multipart ``media``, ``segment_index``)
+and ``POST /2/media/upload/{id}/finalize``. An answer (``data``) may carry
+``processing_info`` (``state`` pending -> in_progress -> succeeded | failed, with
+``check_after_secs``): then ``GET /2/media/upload?command=STATUS&media_id=`` until it
+succeeded; a post may name the media only then. Alt text (at most 1,000 characters) is
+set with ``POST /2/media/metadata`` (``{"id", "metadata": {"alt_text": {"text"}}}``).
+A post names media in ``media.media_ids``. Sources:
+https://docs.x.com/x-api/media/upload-media,
+https://docs.x.com/x-api/media/quickstart/media-upload-chunked,
+https://docs.x.com/x-api/media/get-media-upload-status,
+https://docs.x.com/x-api/media/create-media-metadata,
+https://docs.x.com/x-api/media/quickstart/best-practices (categories, limits).
+
+A repeated upload is harmless: media no post names expires unused
+(``expires_after_secs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from urllib3 import encode_multipart_formdata
+
+from publisher.providers import rest
+from publisher.providers.base import Category, ErrorRule, PreparedCall
+from publisher.providers.media_file import MediaFile
+from publisher.providers.media_rule import Kind
+from publisher.providers.media_upload import Processing, Uploaded
+from publisher.providers.x import ERROR_TABLE
+
+UPLOAD_PATH = "/2/media/upload"
+# X's media categories for a post's media, by kind.
+CATEGORIES = {Kind.IMAGE: "tweet_image", Kind.GIF: "tweet_gif", Kind.VIDEO: "tweet_video"}
+# Kinds uploaded in chunks: X processes them asynchronously only when they come that way.
+CHUNKED = frozenset({Kind.GIF, Kind.VIDEO})
+# One APPEND's bytes: X takes chunks up to 5 MB; 4 MiB stays under it with room.
+CHUNK_BYTES = 4 * 1024 * 1024
+# When X gives no check_after_secs, poll again after this long (its examples use 5-10 s).
+DEFAULT_CHECK_AFTER = 5.0
+PROCESSING_STATES = {
+    "pending": Processing.PROCESSING,
+    "in_progress": Processing.PROCESSING,
+    "succeeded": Processing.READY,
+    "failed": Processing.FAILED,
+}
+
+# The post table, plus what only an upload meets: a body too large (413) and a media
+# type X does not take (415); a 400 about the file is left unclassified as for posts.
+UPLOAD_ERROR_TABLE: Sequence[ErrorRule] = (
+    ErrorRule(Category.FORBIDDEN, status=413),
+    ErrorRule(Category.FORBIDDEN, status=415),
+    *ERROR_TABLE,
+)
+
+
+def chunked(file: MediaFile) -> bool:
+    """Whether ``file`` goes in chunks (initialize, append..., finalize)."""
+    return file.kind in CHUNKED
+
+
+def _multipart(url: str, token: str, fields: Mapping[str, Any]) -> PreparedCall:
+    body, content_type = encode_multipart_formdata(dict(fields))
+    return PreparedCall(
+        method="POST",
+        url=url,
+        headers={**rest.bearer(token), "Content-Type": content_type},
+        data=body,
+    )
+
+
+def prepare_upload(base_url: str, token: str, file: MediaFile) -> PreparedCall:
+    """One ``POST /2/media/upload`` with the whole file (an image)."""
+    return _multipart(
+        f"{rest.root(base_url)}{UPLOAD_PATH}",
+        token,
+        {
+            "media": (file.filename, file.content, file.content_type),
+            "media_category": CATEGORIES[file.kind],
+            "media_type": file.content_type,
+        },
+    )
+
+
+def prepare_initialize(base_url: str, token: str, file: MediaFile) -> PreparedCall:
+    """``POST /2/media/upload/initialize``: the chunked upload's id comes back."""
+    return PreparedCall(
+        method="POST",
+        url=f"{rest.root(base_url)}{UPLOAD_PATH}/initialize",
+        headers=rest.bearer(token),
+        json={
+            "media_type": file.content_type,
+            "total_bytes": len(file.content),
+            "media_category": CATEGORIES[file.kind],
+        },
+    )
+
+
+def prepare_appends(
+    base_url: str, token: str, media_id: str, file: MediaFile
+) -> Iterator[PreparedCall]:
+    """``POST /2/media/upload/{id}/append`` for each ``CHUNK_BYTES`` of the file, in order."""
+    url = f"{rest.root(base_url)}{UPLOAD_PATH}/{quote(media_id, safe='')}/append"
+    for index, start in enumerate(range(0, len(file.content), CHUNK_BYTES)):
+        chunk = file.content[start : start + CHUNK_BYTES]
+        yield _multipart(
+            url,
+            token,
+            {
+                "media": (file.filename, chunk, "application/octet-stream"),
+                "segment_index": str(index),
+            },
+        )
+
+
+def prepare_finalize(base_url: str, token: str, media_id: str) -> PreparedCall:
+    """``POST /2/media/upload/{id}/finalize``."""
+    return PreparedCall(
+        method="POST",
+        url=f"{rest.root(base_url)}{UPLOAD_PATH}/{quote(media_id, safe='')}/finalize",
+        headers=rest.bearer(token),
+    )
+
+
+def prepare_poll(base_url: str, token: str, media_id: str) -> PreparedCall:
+    """``GET /2/media/upload?command=STATUS&media_id=...``."""
+    query = f"command=STATUS&media_id={quote(media_id, safe='')}"
+    return PreparedCall(
+        method="GET", url=f"{rest.root(base_url)}{UPLOAD_PATH}?{query}", headers=rest.bearer(token)
+    )
+
+
+def prepare_alt_text(base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
+    """``POST /2/media/metadata`` setting the media's alt text."""
+    return PreparedCall(
+        method="POST",
+        url=f"{rest.root(base_url)}/2/media/metadata",
+        headers=rest.bearer(token),
+        json={"id": media_id, "metadata": {"alt_text": {"text": alt}}},
+    )
+
+
+def parse_upload(status: int, body: Any) -> Uploaded | None:
+    """The media id and its state from the ``data`` of a 2xx answer to an upload,
+    initialize, finalize or status call: ready unless ``processing_info`` says
+    otherwise; None when there is no ``data.id`` (classify with ``UPLOAD_ERROR_TABLE``).
+
+    (An initialize answer is "ready" to receive chunks: only finalize and status answers
+    say whether the media is ready for a post.)
+    """
+    if not 200 <= status < 300 or not isinstance(body, Mapping):
+        return None
+    data = body.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    media_id = data.get("id") or data.get("media_id_string") or data.get("media_id")
+    if media_id is None or media_id == "" or isinstance(media_id, bool):
+        return None
+    return _processing(str(media_id), data.get("processing_info"))
+
+
+def parse_poll(status: int, body: Any) -> Uploaded | None:
+    """The state in a status answer (as ``parse_upload``)."""
+    return parse_upload(status, body)
+
+
+def _processing(media_id: str, info: Any) -> Uploaded:
+    if not isinstance(info, Mapping):
+        return Uploaded(media_id, Processing.READY)
+    state = PROCESSING_STATES.get(str(info.get("state")), Processing.PROCESSING)
+    if state is Processing.FAILED:
+        error = info.get("error")
+        message = error.get("message") if isinstance(error, Mapping) else None
+        return Uploaded(media_id, state, message=str(message or "processing failed"))
+    if state is Processing.READY:
+        return Uploaded(media_id, state)
+    after = info.get("check_after_secs")
+    wait = float(after) if isinstance(after, int | float) and not isinstance(after, bool) else None
+    return Uploaded(media_id, state, check_after=wait or DEFAULT_CHECK_AFTER)
