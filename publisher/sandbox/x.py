@@ -41,7 +41,7 @@ DUPLICATE = {
 }
 # Per-user requests per 15 minutes, as X's rate-limit table lists them; reported in the
 # headers, never enforced.
-LIMITS = {"create": 100, "me": 75, "timeline": 900}
+LIMITS = {"create": 100, "me": 75, "timeline": 900, "media": 500}
 
 
 def problem(
@@ -91,6 +91,9 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
     key = request.header("Idempotency-Key")
 
     def create() -> Response:
+        media, refused = state.media.attach("x", token, media_ids(body), state.is_strict("x"))
+        if refused is not None:
+            return DIALECT.error(400, f"Your media IDs are invalid: {refused}.")
         shown = render(text)
 
         def build(post_id: str, at: datetime) -> dict[str, Any]:
@@ -102,6 +105,8 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             }
             if shown.urls:
                 tweet["entities"] = {"urls": list(shown.urls)}
+            if media:
+                tweet["attachments"] = {"media_keys": [f"3_{m.id}" for m in media]}
             return tweet
 
         outcome, tweet = state.ledger.create(
@@ -113,6 +118,7 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             build=build,
             honour_key=False,
             unique_text=not state.is_strict("x"),
+            media=media,
         )
         if outcome == "duplicate":
             return problem(403, DUPLICATE)
@@ -129,6 +135,13 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
         create,
         request.header("Authorization"),
     )
+
+
+def media_ids(body: Any) -> list[Any]:
+    """The ``media.media_ids`` of a create body (none when absent or malformed)."""
+    media = body.get("media") if isinstance(body, dict) else None
+    ids = media.get("media_ids") if isinstance(media, dict) else None
+    return ids if isinstance(ids, list) else []
 
 
 def me(state: State, request: Request, params: Mapping[str, str]) -> Response:
