@@ -111,13 +111,21 @@ def initialize(state: State, request: Request, params: Mapping[str, str]) -> Res
     )
 
 
-def append(state: State, request: Request, params: Mapping[str, str]) -> Response:
+def _in_progress(state: State, request: Request, media_id: str) -> MediaRecord | Response:
+    """The chunked upload ``media_id`` of the caller, or the answer refusing the call."""
     refused = _refused(state, request)
     if refused is not None:
         return refused
-    record = state.media.find("x", request.bearer(), params["id"])
+    record = state.media.find("x", request.bearer(), media_id)
     if record is None or record.total_bytes is None:
         return DIALECT.error(400, "The media id is not an upload in progress.")
+    return record
+
+
+def append(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    record = _in_progress(state, request, params["id"])
+    if isinstance(record, Response):
+        return record
     parts = form(request)
     media, index = parts.get("media"), parts.get("segment_index")
     if media is None or index is None or index.text != str(len(record.chunks)):
@@ -127,12 +135,9 @@ def append(state: State, request: Request, params: Mapping[str, str]) -> Respons
 
 
 def finalize(state: State, request: Request, params: Mapping[str, str]) -> Response:
-    refused = _refused(state, request)
-    if refused is not None:
-        return refused
-    record = state.media.find("x", request.bearer(), params["id"])
-    if record is None or record.total_bytes is None:
-        return DIALECT.error(400, "The media id is not an upload in progress.")
+    record = _in_progress(state, request, params["id"])
+    if isinstance(record, Response):
+        return record
     content = b"".join(record.chunks)
     if len(content) != record.total_bytes:
         return DIALECT.error(
