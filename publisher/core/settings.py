@@ -140,6 +140,14 @@ class Settings:
     blob_url: str = ""
     s3_endpoint_url: str | None = None
     media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
+    # The API's address as webhook receivers reach it (their media URLs point there);
+    # None: http://web_host:web_port.
+    public_url: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Where webhook receivers reach this API (``PUBLISHER_PUBLIC_URL``)."""
+        return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def embedded_database(self) -> bool:
@@ -216,6 +224,7 @@ class Settings:
             media_max_bytes=_int(
                 env, "PUBLISHER_MEDIA_MAX_BYTES", DEFAULT_MEDIA_MAX_BYTES, minimum=1024
             ),
+            public_url=env.get("PUBLISHER_PUBLIC_URL") or None,
         )
         settings.check()
         return settings

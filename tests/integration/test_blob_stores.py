@@ -149,3 +149,14 @@ def test_an_s3_url_without_bucket_and_unknown_schemes_are_refused(tmp_path: Path
         )
     with pytest.raises(ConfigError, match="file:// or s3://"):
         Settings.from_env({"PUBLISHER_DATA_DIR": str(tmp_path), "PUBLISHER_BLOB_URL": "ftp://x/y"})
+
+
+def test_media_settings(tmp_path: Path) -> None:
+    defaults = Settings.from_env({"PUBLISHER_DATA_DIR": str(tmp_path)})
+    assert defaults.media_max_bytes == 100 * 1024 * 1024
+    assert defaults.blob_url == (tmp_path / "media").as_uri()
+    assert defaults.s3_endpoint_url is None
+    env = {"PUBLISHER_DATA_DIR": str(tmp_path), "PUBLISHER_MEDIA_MAX_BYTES": "2048"}
+    assert Settings.from_env(env).media_max_bytes == 2048
+    with pytest.raises(ConfigError, match="PUBLISHER_MEDIA_MAX_BYTES must be >= 1024"):
+        Settings.from_env({**env, "PUBLISHER_MEDIA_MAX_BYTES": "10"})

@@ -97,3 +97,19 @@ def test_every_provider_has_a_media_rule() -> None:
     assert X.max_alt == 1_000
     assert MASTODON.max_alt == 1_500
     assert X.max_bytes[Kind.IMAGE] == 5 * 1024 * 1024
+
+
+def test_webhook_media_entries_point_at_the_content_route() -> None:
+    from publisher.core.settings import Settings
+    from publisher.providers.webhook_media import content_url, entry
+
+    settings = Settings.from_env({"PUBLISHER_PUBLIC_URL": "https://pub.example/"})
+    assert content_url(settings.api_url, 7) == "https://pub.example/v1/media/7/content"
+    assert Settings.from_env({}).api_url == "http://127.0.0.1:8000"
+    assert entry(7, "https://pub.example/v1/media/7/content", "image", "image/png", "A cat") == {
+        "id": 7,
+        "url": "https://pub.example/v1/media/7/content",
+        "type": "image",
+        "content_type": "image/png",
+        "alt": "A cat",
+    }
