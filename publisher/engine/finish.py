@@ -136,3 +136,11 @@ def _enqueue_soon(deps: Dependencies, post_id: int, when: datetime, now: datetim
     if countdown > deps.settings.lookahead:
         return  # the sweep will pick it up
     sweep.enqueue_now(deps, [(post_id, when)], now)
+
+
+def lease_lost_before_call(deps: Dependencies, job: Job, call_id: int) -> Result:
+    """Another owner decides now; this attempt's call-log row ends unsent."""
+    log.warning("post %s: lease lost before the call; not calling", job.post_id)
+    with deps.engine.begin() as connection:
+        call_log.not_sent(connection, call_id, "lease lost before the call", deps.clock())
+    return Result.LEASE_LOST

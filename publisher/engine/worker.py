@@ -19,16 +19,18 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from publisher.core import redact
-from publisher.engine import act, call_log, lock, plan, reconcile
+from publisher.engine import act, call_log, lock, multistep, plan, reconcile
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.concurrency import Held, Slot, busy_wait
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.exchange import perform
-from publisher.engine.finish import Attempt, Result, finish
+from publisher.engine.finish import Attempt, Result, finish, lease_lost_before_call
 from publisher.engine.lease import Lease, margin
 from publisher.engine.lease import get_json as lease_get_json
 from publisher.engine.lock import Job
+from publisher.engine.multistep import Cleared
 from publisher.engine.plan import Action, Plan, ResendRules
+from publisher.engine.steps import parts_of
 from publisher.engine.telemetry import metrics, sentry
 from publisher.errors import TokenError
 from publisher.providers import get_provider
@@ -72,17 +74,20 @@ def process(post_id: int, deps: Dependencies) -> Result:
     metrics.observe_start(job, now)
     redact.install_log_filter()  # again: the process may have reconfigured logging
     # From here on, whatever is logged, reported or stored goes through the job's redactor.
-    with redact.activated(step.secrets if isinstance(step, Ready) else redact.NOTHING):
+    secrets = step.secrets if isinstance(step, Ready | Cleared) else redact.NOTHING
+    with redact.activated(secrets):
         try:
             if isinstance(step, Plan):
                 return finish(deps, job, step, None)
+            if isinstance(step, Cleared):
+                return multistep.run(job, deps, step, parts_of(job.text, job.parts))
             return _call(job, deps, step)
         except OperationalError:
             raise  # the database is down: the lease expires and the sweep rescues the post
         except Exception as exc:  # a bug: report it, then treat it like a transient failure
             return _crashed(deps, job, exc)
         finally:  # after the attempt is recorded (a 429's hold included), never before
-            if isinstance(step, Ready) and step.slot is not None:
+            if isinstance(step, Ready | Cleared) and step.slot is not None:
                 deps.limiter.release(step.slot)
 
 
@@ -100,8 +105,9 @@ def _prepare(
     deps: Dependencies,
     now: datetime,
     paused_providers: frozenset[str] = frozenset(),
-) -> Plan | Ready:
-    """Validate and authorize (a plan: no call is made), else get the call ready."""
+) -> Plan | Ready | Cleared:
+    """Validate and authorize (a plan: no call is made), else get the call ready (a post
+    of several steps: cleared to start them)."""
     token = _token(job, deps)
     stop = (
         plan.held(job, paused_providers)
@@ -119,6 +125,8 @@ def _prepare(
         return slot
     try:
         provider = get_provider(job.provider)
+        if job.parts is not None:  # a thread, or media: its steps log their own calls
+            return Cleared(provider, token, redact.Redactor([token]), slot)
         request = _request(job, token)
         call = provider.prepare(request)
         secrets = redact.Redactor([token])
@@ -184,7 +192,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         call_id = call_log.start(deps.engine, job, ready.call, ready.secrets, deps.clock())
     budget = lease.budget(deps, job)
     if budget is None:
-        return _lease_lost_before_call(deps, job, call_id)
+        return lease_lost_before_call(deps, job, call_id)
     private = deps.settings.allow_private_urls
     exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget, private)
     now = deps.clock()
@@ -201,14 +209,6 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     if decided.report:
         sentry.unclassified(job, outcome, exchange, ready.secrets)
     return finish(deps, job, decided, Attempt(call_id, exchange, outcome, ready.secrets))
-
-
-def _lease_lost_before_call(deps: Dependencies, job: Job, call_id: int) -> Result:
-    """Another owner decides now; this attempt's call-log row ends unsent."""
-    log.warning("post %s: lease lost before the call; not calling", job.post_id)
-    with deps.engine.begin() as connection:
-        call_log.not_sent(connection, call_id, "lease lost before the call", deps.clock())
-    return Result.LEASE_LOST
 
 
 def _last_look(

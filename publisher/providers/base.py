@@ -111,6 +111,9 @@ class MediaUploader(Protocol):
     Every method is pure: it builds a request or reads an answer; the engine calls.
     """
 
+    # Alt text needs a request of its own after the upload (``prepare_describe``).
+    describes: bool
+
     def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
         """The request uploading ``file`` (with its alt text where the upload takes it)."""
         ...
@@ -119,10 +122,8 @@ class MediaUploader(Protocol):
         """The media id from a 2xx answer to the upload; None when it has none."""
         ...
 
-    def prepare_describe(
-        self, base_url: str, token: str, media_id: str, file: MediaFile
-    ) -> PreparedCall | None:
-        """A separate request setting the alt text after the upload, or None (not needed)."""
+    def prepare_describe(self, base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
+        """The request setting ``media_id``'s alt text (only when ``describes``)."""
         ...
 
     def prepare_poll(self, base_url: str, token: str, media_id: str) -> PreparedCall:

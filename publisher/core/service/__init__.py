@@ -29,6 +29,7 @@ from publisher.core.service.posts import (
     post_by_key,
     reapprove_unauthorized,
     reopen,
+    steps,
     unapprove,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "reopen",
     "replace_token",
     "rotate_tokens",
+    "steps",
     "unapprove",
     "update_account",
     "update_credential",
