@@ -30,7 +30,7 @@ from publisher.core.settings import Settings
 from publisher.engine.deadline import destinations, guarded
 from publisher.engine.exchange import forbidden_cause
 from publisher.errors import BlobMissing, InvalidInput, MediaUnavailable
-from publisher.providers.media_file import MediaFile
+from publisher.providers.base import MediaFile
 from publisher.providers.media_rule import MediaRule
 
 # Hops followed from a media URL (CDNs redirect once or twice); each is checked anew.

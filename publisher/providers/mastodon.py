@@ -24,11 +24,13 @@ from publisher.providers.base import (
     Category,
     ErrorRule,
     GetJson,
+    MediaUploader,
     PreparedCall,
     ProviderError,
     Published,
     PublishRequest,
 )
+from publisher.providers.mastodon_media import UPLOADER as MASTODON_UPLOADER
 from publisher.providers.media_rule import MASTODON as MASTODON_MEDIA
 from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
@@ -65,6 +67,8 @@ ERROR_TABLE: Sequence[ErrorRule] = (
     ErrorRule(Category.FORBIDDEN, status=403),  # e.g. account suspended or lacks scope
     ErrorRule(Category.FORBIDDEN, status=410),  # account or replied-to status gone
     ErrorRule(Category.FORBIDDEN, status=422),  # validation failed (too long, bad poll...)
+    ErrorRule(Category.FORBIDDEN, status=413),  # a media upload too large for the server
+    ErrorRule(Category.FORBIDDEN, status=415),  # a media type the server does not take
     ErrorRule(Category.UNAVAILABLE, status=408),
     ErrorRule(Category.UNAVAILABLE, status=425),
     ErrorRule(Category.UNAVAILABLE, status=429),  # rate limited; see X-RateLimit-Reset
@@ -86,6 +90,7 @@ class MastodonProvider:
     idempotency_window: timedelta | None = timedelta(hours=1)
     can_lookup: bool = True
     media_rule: MediaRule = MASTODON_MEDIA  # attachments per post, kinds, sizes, alt
+    uploader: MediaUploader | None = MASTODON_UPLOADER  # POST /api/v2/media, then polls
 
     @property
     def text_rule(self) -> TextRule:
@@ -101,6 +106,10 @@ class MastodonProvider:
         for key in ALLOWED_OPTIONS:
             if request.options.get(key) is not None:
                 body[key] = request.options[key]
+        if request.reply_to is not None:  # a thread's later part answers the one before
+            body["in_reply_to_id"] = request.reply_to
+        if request.media_ids:
+            body["media_ids"] = list(request.media_ids)
         return PreparedCall(
             method="POST",
             url=f"{rest.root(request.base_url)}/api/v1/statuses",

@@ -14,69 +14,75 @@ names is never shown, and the server deletes it after a day.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from urllib3 import encode_multipart_formdata
 
 from publisher.providers import rest
-from publisher.providers.base import Category, ErrorRule, PreparedCall
-from publisher.providers.mastodon import ERROR_TABLE
-from publisher.providers.media_file import MediaFile
-from publisher.providers.media_upload import Processing, Uploaded
+from publisher.providers.base import MediaFile, PreparedCall, Uploaded
 
 UPLOAD_PATH = "/api/v2/media"
 # Mastodon gives no hint when to poll; its own web client polls about every second or two.
 POLL_SECONDS = 2.0
 
-# The status table, plus what only an upload meets: the front proxy refusing a body too
-# large (413) and a type the instance does not take (415 from some proxies; Mastodon
-# itself says 422, already FORBIDDEN).
-UPLOAD_ERROR_TABLE: Sequence[ErrorRule] = (
-    ErrorRule(Category.FORBIDDEN, status=413),
-    ErrorRule(Category.FORBIDDEN, status=415),
-    *ERROR_TABLE,
-)
+
+class MastodonUploader:
+    """``base.MediaUploader`` for Mastodon: pure, stateless; the description travels
+    with the upload, so no describe step."""
+
+    describes: bool = False
+
+    def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
+        """``POST /api/v2/media`` with the file and, when there is one, its description
+        (at most 1,500 characters: checked when the post was created)."""
+        fields: dict[str, Any] = {"file": (file.filename, file.content, file.content_type)}
+        if file.alt:
+            fields["description"] = file.alt
+        body, content_type = encode_multipart_formdata(fields)
+        return PreparedCall(
+            method="POST",
+            url=f"{rest.root(base_url)}{UPLOAD_PATH}",
+            headers={**rest.bearer(token), "Content-Type": content_type},
+            data=body,
+        )
+
+    def parse_upload(self, status: int, body: Any) -> Uploaded | None:
+        """The attachment's id and whether it is ready (200 with a ``url``) or still
+        processing (202, ``url`` null); None when the answer is not a 2xx attachment."""
+        return _attachment(status, body)
+
+    def prepare_describe(self, base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
+        """``PUT /api/v1/media/:id`` with the description (unused: the upload carries it)."""
+        return PreparedCall(
+            method="PUT",
+            url=_media_url(base_url, media_id),
+            headers=rest.bearer(token),
+            json={"description": alt},
+        )
+
+    def prepare_poll(self, base_url: str, token: str, media_id: str) -> PreparedCall:
+        """``GET /api/v1/media/:id``."""
+        return PreparedCall(
+            method="GET", url=_media_url(base_url, media_id), headers=rest.bearer(token)
+        )
+
+    def parse_poll(self, status: int, body: Any, media_id: str) -> Uploaded | None:
+        """Ready (200 with a ``url``), processing (206), failed (404: the attachment is
+        gone; 422: the file could not be processed); None for other answers (the
+        provider's error table classifies them)."""
+        if status in (404, 422):
+            message = body.get("error") if isinstance(body, Mapping) else None
+            return Uploaded(media_id, ready=False, failed=str(message or f"HTTP {status}"))
+        return _attachment(status, body, media_id)
 
 
-def prepare_upload(base_url: str, token: str, file: MediaFile) -> PreparedCall:
-    """``POST /api/v2/media`` with the file and, when there is one, its description."""
-    fields: dict[str, Any] = {"file": (file.filename, file.content, file.content_type)}
-    if file.alt:
-        fields["description"] = file.alt
-    body, content_type = encode_multipart_formdata(fields)
-    return PreparedCall(
-        method="POST",
-        url=f"{rest.root(base_url)}{UPLOAD_PATH}",
-        headers={**rest.bearer(token), "Content-Type": content_type},
-        data=body,
-    )
+UPLOADER = MastodonUploader()
 
 
-def parse_upload(status: int, body: Any) -> Uploaded | None:
-    """The attachment's id and whether it is ready (200 with a ``url``) or still
-    processing (202, ``url`` null); None when the answer is not a 2xx attachment."""
-    return _attachment(status, body)
-
-
-def prepare_poll(base_url: str, token: str, media_id: str) -> PreparedCall:
-    """``GET /api/v1/media/:id``."""
-    return PreparedCall(
-        method="GET",
-        url=f"{rest.root(base_url)}/api/v1/media/{quote(media_id, safe='')}",
-        headers=rest.bearer(token),
-    )
-
-
-def parse_poll(status: int, body: Any, media_id: str) -> Uploaded | None:
-    """Ready (200 with a ``url``), processing (206), failed (404: the attachment is gone;
-    422: the file could not be processed); None for other answers (classify them with
-    ``UPLOAD_ERROR_TABLE``)."""
-    if status in (404, 422):
-        message = body.get("error") if isinstance(body, Mapping) else None
-        return Uploaded(media_id, Processing.FAILED, message=str(message or f"HTTP {status}"))
-    return _attachment(status, body, media_id)
+def _media_url(base_url: str, media_id: str) -> str:
+    return f"{rest.root(base_url)}/api/v1/media/{quote(media_id, safe='')}"
 
 
 def _attachment(status: int, body: Any, media_id: str | None = None) -> Uploaded | None:
@@ -86,5 +92,4 @@ def _attachment(status: int, body: Any, media_id: str | None = None) -> Uploaded
     if found is None or found == "" or isinstance(found, bool):
         return None
     ready = status == 200 and bool(body.get("url"))
-    state = Processing.READY if ready else Processing.PROCESSING
-    return Uploaded(str(found), state, check_after=None if ready else POLL_SECONDS)
+    return Uploaded(str(found), ready=ready, wait=None if ready else POLL_SECONDS)

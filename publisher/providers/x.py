@@ -32,6 +32,7 @@ from publisher.providers.base import (
     Category,
     ErrorRule,
     GetJson,
+    MediaUploader,
     PreparedCall,
     ProviderError,
     Published,
@@ -40,6 +41,7 @@ from publisher.providers.base import (
 from publisher.providers.media_rule import MediaRule
 from publisher.providers.media_rule import X as X_MEDIA
 from publisher.providers.text.rule import TextRule
+from publisher.providers.x_media import UPLOADER as X_UPLOADER
 
 # Options passed through to the post body; anything else in ``options`` is ignored.
 ALLOWED_OPTIONS = ("reply", "quote_tweet_id", "media", "poll", "reply_settings")
@@ -78,6 +80,8 @@ ERROR_TABLE: Sequence[ErrorRule] = (
     ErrorRule(Category.UNAUTHORIZED, status=401),
     ErrorRule(Category.FORBIDDEN, status=403),
     ErrorRule(Category.FORBIDDEN, status=422),
+    ErrorRule(Category.FORBIDDEN, status=413),  # a media upload too large for the server
+    ErrorRule(Category.FORBIDDEN, status=415),  # a media type the server does not take
     ErrorRule(Category.UNAVAILABLE, status=429),
     ErrorRule(Category.UNAVAILABLE, status=500),
     ErrorRule(Category.UNAVAILABLE, status=502),
@@ -94,6 +98,7 @@ class XProvider:
     idempotency_window: timedelta | None = None  # X has no idempotency key
     can_lookup: bool = True
     media_rule: MediaRule = X_MEDIA  # attachments per post, kinds, sizes, alt
+    uploader: MediaUploader | None = X_UPLOADER  # POST /2/media/upload, alt text, polls
 
     @property
     def text_rule(self) -> TextRule:
@@ -109,6 +114,10 @@ class XProvider:
         for key in ALLOWED_OPTIONS:
             if request.options.get(key) is not None:
                 body[key] = request.options[key]
+        if request.reply_to is not None:  # a thread's later part answers the one before
+            body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
+        if request.media_ids:
+            body["media"] = {"media_ids": list(request.media_ids)}
         return PreparedCall(
             method="POST",
             url=f"{rest.root(request.base_url)}/2/tweets",

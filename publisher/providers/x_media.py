@@ -18,78 +18,103 @@ https://docs.x.com/x-api/media/quickstart/best-practices (categories, limits).
 
 A repeated upload is harmless: media no post names expires unused
 (``expires_after_secs``).
+
+``XUploader`` (the ``base.MediaUploader`` the engine's steps use) sends every file in one
+upload; the chunked calls are here for the steps to use once they can send an upload in
+several requests (X documents the one-shot upload for images; large videos need chunks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from urllib3 import encode_multipart_formdata
 
 from publisher.providers import rest
-from publisher.providers.base import Category, ErrorRule, PreparedCall
-from publisher.providers.media_file import MediaFile
+from publisher.providers.base import MediaFile, PreparedCall, Uploaded
 from publisher.providers.media_rule import Kind
-from publisher.providers.media_upload import Processing, Uploaded
-from publisher.providers.x import ERROR_TABLE
 
 UPLOAD_PATH = "/2/media/upload"
 # X's media categories for a post's media, by kind.
 CATEGORIES = {Kind.IMAGE: "tweet_image", Kind.GIF: "tweet_gif", Kind.VIDEO: "tweet_video"}
-# Kinds uploaded in chunks: X processes them asynchronously only when they come that way.
+# Kinds X processes asynchronously when they come in chunks.
 CHUNKED = frozenset({Kind.GIF, Kind.VIDEO})
 # One APPEND's bytes: X takes chunks up to 5 MB; 4 MiB stays under it with room.
 CHUNK_BYTES = 4 * 1024 * 1024
 # When X gives no check_after_secs, poll again after this long (its examples use 5-10 s).
 DEFAULT_CHECK_AFTER = 5.0
-PROCESSING_STATES = {
-    "pending": Processing.PROCESSING,
-    "in_progress": Processing.PROCESSING,
-    "succeeded": Processing.READY,
-    "failed": Processing.FAILED,
-}
+# processing_info.state: pending -> in_progress -> succeeded | failed.
+READY_STATE, FAILED_STATE = "succeeded", "failed"
 
-# The post table, plus what only an upload meets: a body too large (413) and a media
-# type X does not take (415); a 400 about the file is left unclassified as for posts.
-UPLOAD_ERROR_TABLE: Sequence[ErrorRule] = (
-    ErrorRule(Category.FORBIDDEN, status=413),
-    ErrorRule(Category.FORBIDDEN, status=415),
-    *ERROR_TABLE,
-)
+
+class XUploader:
+    """``base.MediaUploader`` for X: pure, stateless; alt text is a request of its own."""
+
+    describes: bool = True
+
+    def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
+        """One ``POST /2/media/upload`` with the whole file, its category and type."""
+        return _multipart(
+            f"{rest.root(base_url)}{UPLOAD_PATH}",
+            token,
+            {
+                "media": (file.filename, file.content, file.content_type),
+                "media_category": CATEGORIES[Kind(file.kind)],
+                "media_type": file.content_type,
+            },
+        )
+
+    def parse_upload(self, status: int, body: Any) -> Uploaded | None:
+        """The media id and its state from the ``data`` of a 2xx answer to an upload,
+        finalize or status call: ready unless ``processing_info`` says otherwise; None
+        when there is no ``data.id``."""
+        if not 200 <= status < 300 or not isinstance(body, Mapping):
+            return None
+        data = body.get("data")
+        if not isinstance(data, Mapping):
+            return None
+        media_id = data.get("id") or data.get("media_id_string") or data.get("media_id")
+        if media_id is None or media_id == "" or isinstance(media_id, bool):
+            return None
+        return _processing(str(media_id), data.get("processing_info"))
+
+    def prepare_describe(self, base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
+        """``POST /2/media/metadata`` setting the media's alt text (at most 1,000
+        characters: checked when the post was created)."""
+        return PreparedCall(
+            method="POST",
+            url=f"{rest.root(base_url)}/2/media/metadata",
+            headers=rest.bearer(token),
+            json={"id": media_id, "metadata": {"alt_text": {"text": alt}}},
+        )
+
+    def prepare_poll(self, base_url: str, token: str, media_id: str) -> PreparedCall:
+        """``GET /2/media/upload?command=STATUS&media_id=...``."""
+        query = f"command=STATUS&media_id={quote(media_id, safe='')}"
+        return PreparedCall(
+            method="GET",
+            url=f"{rest.root(base_url)}{UPLOAD_PATH}?{query}",
+            headers=rest.bearer(token),
+        )
+
+    def parse_poll(self, status: int, body: Any, media_id: str) -> Uploaded | None:
+        """The state in a status answer (as ``parse_upload``)."""
+        return self.parse_upload(status, body)
+
+
+UPLOADER = XUploader()
 
 
 def chunked(file: MediaFile) -> bool:
-    """Whether ``file`` goes in chunks (initialize, append..., finalize)."""
+    """Whether X wants ``file`` in chunks (initialize, append..., finalize)."""
     return file.kind in CHUNKED
 
 
-def _multipart(url: str, token: str, fields: Mapping[str, Any]) -> PreparedCall:
-    body, content_type = encode_multipart_formdata(dict(fields))
-    return PreparedCall(
-        method="POST",
-        url=url,
-        headers={**rest.bearer(token), "Content-Type": content_type},
-        data=body,
-    )
-
-
-def prepare_upload(base_url: str, token: str, file: MediaFile) -> PreparedCall:
-    """One ``POST /2/media/upload`` with the whole file (an image)."""
-    return _multipart(
-        f"{rest.root(base_url)}{UPLOAD_PATH}",
-        token,
-        {
-            "media": (file.filename, file.content, file.content_type),
-            "media_category": CATEGORIES[file.kind],
-            "media_type": file.content_type,
-        },
-    )
-
-
 def prepare_initialize(base_url: str, token: str, file: MediaFile) -> PreparedCall:
-    """``POST /2/media/upload/initialize``: the chunked upload's id comes back."""
+    """``POST /2/media/upload/initialize``: the chunked upload's id comes back
+    (``parse_upload``)."""
     return PreparedCall(
         method="POST",
         url=f"{rest.root(base_url)}{UPLOAD_PATH}/initialize",
@@ -97,7 +122,7 @@ def prepare_initialize(base_url: str, token: str, file: MediaFile) -> PreparedCa
         json={
             "media_type": file.content_type,
             "total_bytes": len(file.content),
-            "media_category": CATEGORIES[file.kind],
+            "media_category": CATEGORIES[Kind(file.kind)],
         },
     )
 
@@ -109,18 +134,13 @@ def prepare_appends(
     url = f"{rest.root(base_url)}{UPLOAD_PATH}/{quote(media_id, safe='')}/append"
     for index, start in enumerate(range(0, len(file.content), CHUNK_BYTES)):
         chunk = file.content[start : start + CHUNK_BYTES]
-        yield _multipart(
-            url,
-            token,
-            {
-                "media": (file.filename, chunk, "application/octet-stream"),
-                "segment_index": str(index),
-            },
-        )
+        media = (file.filename, chunk, "application/octet-stream")
+        yield _multipart(url, token, {"media": media, "segment_index": str(index)})
 
 
 def prepare_finalize(base_url: str, token: str, media_id: str) -> PreparedCall:
-    """``POST /2/media/upload/{id}/finalize``."""
+    """``POST /2/media/upload/{id}/finalize``: its answer may carry ``processing_info``
+    (``parse_upload``)."""
     return PreparedCall(
         method="POST",
         url=f"{rest.root(base_url)}{UPLOAD_PATH}/{quote(media_id, safe='')}/finalize",
@@ -128,58 +148,19 @@ def prepare_finalize(base_url: str, token: str, media_id: str) -> PreparedCall:
     )
 
 
-def prepare_poll(base_url: str, token: str, media_id: str) -> PreparedCall:
-    """``GET /2/media/upload?command=STATUS&media_id=...``."""
-    query = f"command=STATUS&media_id={quote(media_id, safe='')}"
-    return PreparedCall(
-        method="GET", url=f"{rest.root(base_url)}{UPLOAD_PATH}?{query}", headers=rest.bearer(token)
-    )
-
-
-def prepare_alt_text(base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
-    """``POST /2/media/metadata`` setting the media's alt text."""
-    return PreparedCall(
-        method="POST",
-        url=f"{rest.root(base_url)}/2/media/metadata",
-        headers=rest.bearer(token),
-        json={"id": media_id, "metadata": {"alt_text": {"text": alt}}},
-    )
-
-
-def parse_upload(status: int, body: Any) -> Uploaded | None:
-    """The media id and its state from the ``data`` of a 2xx answer to an upload,
-    initialize, finalize or status call: ready unless ``processing_info`` says
-    otherwise; None when there is no ``data.id`` (classify with ``UPLOAD_ERROR_TABLE``).
-
-    (An initialize answer is "ready" to receive chunks: only finalize and status answers
-    say whether the media is ready for a post.)
-    """
-    if not 200 <= status < 300 or not isinstance(body, Mapping):
-        return None
-    data = body.get("data")
-    if not isinstance(data, Mapping):
-        return None
-    media_id = data.get("id") or data.get("media_id_string") or data.get("media_id")
-    if media_id is None or media_id == "" or isinstance(media_id, bool):
-        return None
-    return _processing(str(media_id), data.get("processing_info"))
-
-
-def parse_poll(status: int, body: Any) -> Uploaded | None:
-    """The state in a status answer (as ``parse_upload``)."""
-    return parse_upload(status, body)
+def _multipart(url: str, token: str, fields: Mapping[str, Any]) -> PreparedCall:
+    body, content_type = encode_multipart_formdata(dict(fields))
+    headers = {**rest.bearer(token), "Content-Type": content_type}
+    return PreparedCall(method="POST", url=url, headers=headers, data=body)
 
 
 def _processing(media_id: str, info: Any) -> Uploaded:
-    if not isinstance(info, Mapping):
-        return Uploaded(media_id, Processing.READY)
-    state = PROCESSING_STATES.get(str(info.get("state")), Processing.PROCESSING)
-    if state is Processing.FAILED:
+    if not isinstance(info, Mapping) or info.get("state") == READY_STATE:
+        return Uploaded(media_id, ready=True)
+    if info.get("state") == FAILED_STATE:
         error = info.get("error")
         message = error.get("message") if isinstance(error, Mapping) else None
-        return Uploaded(media_id, state, message=str(message or "processing failed"))
-    if state is Processing.READY:
-        return Uploaded(media_id, state)
+        return Uploaded(media_id, ready=False, failed=str(message or "processing failed"))
     after = info.get("check_after_secs")
     wait = float(after) if isinstance(after, int | float) and not isinstance(after, bool) else None
-    return Uploaded(media_id, state, check_after=wait or DEFAULT_CHECK_AFTER)
+    return Uploaded(media_id, ready=False, wait=wait or DEFAULT_CHECK_AFTER)

@@ -91,6 +91,9 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
             )
         if visibility not in VISIBILITIES:
             return DIALECT.error(422, "Validation failed: Visibility is not included in the list")
+        reply_to = fields.get("in_reply_to_id")
+        if reply_to is not None and state.ledger.find(STATUSES, token, str(reply_to)) is None:
+            return DIALECT.error(404, "Record not found")  # the status replied to
 
         def build(post_id: str, at: datetime) -> dict[str, Any]:
             base = request.base_url
@@ -106,6 +109,7 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
                 "content": content_html(text),
                 "account": account(base),
                 "media_attachments": [mastodon_attachment(m, base) for m in media],
+                "in_reply_to_id": fields.get("in_reply_to_id"),
             }
 
         _, payload = state.ledger.create(

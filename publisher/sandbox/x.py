@@ -26,6 +26,7 @@ from typing import Any
 
 from publisher.sandbox import x_timeline
 from publisher.sandbox.faults import with_faults
+from publisher.sandbox.media import MediaRecord
 from publisher.sandbox.state import Handler, Route, State, route
 from publisher.sandbox.wire import BadRequest, Request, Response, iso_millis, json_response
 from publisher.sandbox.x_text import render
@@ -89,8 +90,12 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
     if not isinstance(text, str) or not text.strip():
         return DIALECT.error(400, "One or more parameters to your request was invalid.")
     key = request.header("Idempotency-Key")
+    reply = body.get("reply") if isinstance(body, dict) else None
+    reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
 
     def create() -> Response:
+        if reply_to is not None and state.ledger.find(TWEETS, token, str(reply_to)) is None:
+            return DIALECT.error(400, "The post you are replying to does not exist.")
         media, refused = state.media.attach("x", token, media_ids(body), state.is_strict("x"))
         if refused is not None:
             return DIALECT.error(400, f"Your media IDs are invalid: {refused}.")
@@ -105,9 +110,9 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             }
             if shown.urls:
                 tweet["entities"] = {"urls": list(shown.urls)}
-            if media:
-                tweet["attachments"] = {"media_keys": [f"3_{m.id}" for m in media]}
-            return tweet
+            if reply_to is not None:
+                tweet["referenced_tweets"] = [{"type": "replied_to", "id": str(reply_to)}]
+            return tweet | attachments(media)
 
         outcome, tweet = state.ledger.create(
             kind="x",
@@ -135,6 +140,11 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
         create,
         request.header("Authorization"),
     )
+
+
+def attachments(media: tuple[MediaRecord, ...]) -> dict[str, Any]:
+    """A tweet's ``attachments`` field for the media it carries (none: no field)."""
+    return {"attachments": {"media_keys": [f"3_{m.id}" for m in media]}} if media else {}
 
 
 def media_ids(body: Any) -> list[Any]:

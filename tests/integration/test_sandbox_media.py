@@ -10,18 +10,17 @@ from typing import Any
 import pytest
 import requests
 
-from publisher.providers import mastodon_media, x_media
-from publisher.providers.base import PreparedCall
-from publisher.providers.media_file import MediaFile
-from publisher.providers.media_rule import Kind
-from publisher.providers.media_upload import Processing, Uploaded
+from publisher.providers import x_media
+from publisher.providers.base import MediaFile, PreparedCall, Uploaded
+from publisher.providers.mastodon_media import UPLOADER as MASTODON
+from publisher.providers.x_media import UPLOADER as X
 from publisher.sandbox import Sandbox
 from tests.support.media_files import GIF, MP4, PNG, sized
 
 TOKEN = "good-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-IMAGE = MediaFile(sized(PNG, 2000), "image/png", "cat.png", Kind.IMAGE, "A cat")
-VIDEO = MediaFile(sized(MP4, x_media.CHUNK_BYTES + 100), "video/mp4", "c.mp4", Kind.VIDEO, "")
+IMAGE = MediaFile(sized(PNG, 2000), "image/png", "cat.png", "image", "A cat")
+VIDEO = MediaFile(sized(MP4, x_media.CHUNK_BYTES + 100), "video/mp4", "c.mp4", "video", "")
 
 
 @pytest.fixture
@@ -43,8 +42,8 @@ def _send(call: PreparedCall) -> tuple[int, Any]:
 
 
 def _mastodon_upload(sandbox: Sandbox, file: MediaFile) -> Uploaded:
-    status, body = _send(mastodon_media.prepare_upload(sandbox.url, TOKEN, file))
-    uploaded = mastodon_media.parse_upload(status, body)
+    status, body = _send(MASTODON.prepare_upload(sandbox.url, TOKEN, file))
+    uploaded = MASTODON.parse_upload(status, body)
     assert uploaded is not None, (status, body)
     return uploaded
 
@@ -75,31 +74,27 @@ def test_mastodon_upload_ready_at_once_is_carried_by_a_status(sandbox: Sandbox) 
 def test_mastodon_processing_answers_202_then_206_then_200(sandbox: Sandbox) -> None:
     sandbox.media_processing_polls = 2
     uploaded = _mastodon_upload(sandbox, VIDEO)
-    assert uploaded.state is Processing.PROCESSING
+    assert not uploaded.ready
     # A strict Mastodon refuses a status with media still processing
     refused = _status(sandbox, [uploaded.media_id])
     assert refused.status_code == 422
     assert "processing" in refused.json()["error"]
-    poll = mastodon_media.prepare_poll(sandbox.url, TOKEN, uploaded.media_id)
-    states = [mastodon_media.parse_poll(*_send(poll), uploaded.media_id) for _ in range(3)]
-    assert [s.state if s else None for s in states] == [
-        Processing.PROCESSING,
-        Processing.PROCESSING,
-        Processing.READY,
-    ]
+    poll = MASTODON.prepare_poll(sandbox.url, TOKEN, uploaded.media_id)
+    states = [MASTODON.parse_poll(*_send(poll), uploaded.media_id) for _ in range(3)]
+    assert [s.ready if s else None for s in states] == [False, False, True]
     assert _status(sandbox, [uploaded.media_id]).status_code == 200
 
 
 def test_mastodon_refuses_unknown_media_and_other_tokens_media(sandbox: Sandbox) -> None:
-    theirs = mastodon_media.prepare_upload(sandbox.url, "other-token", IMAGE)
+    theirs = MASTODON.prepare_upload(sandbox.url, "other-token", IMAGE)
     other_id = _send(theirs)[1]["id"]
     for media_id in ("999", other_id):
         refused = _status(sandbox, [media_id])
         assert refused.status_code == 422
         assert "not found" in refused.json()["error"]
-    poll = mastodon_media.prepare_poll(sandbox.url, TOKEN, other_id)
-    assert mastodon_media.parse_poll(*_send(poll), other_id) == Uploaded(
-        other_id, Processing.FAILED, message="Record not found"
+    poll = MASTODON.prepare_poll(sandbox.url, TOKEN, other_id)
+    assert MASTODON.parse_poll(*_send(poll), other_id) == Uploaded(
+        other_id, ready=False, failed="Record not found"
     )
     assert sandbox.creates == []
 
@@ -135,14 +130,12 @@ def test_mastodon_upload_refusals(sandbox: Sandbox, fields: dict[str, Any], stat
 
 
 def _x_chunked(sandbox: Sandbox, file: MediaFile) -> Uploaded:
-    init = x_media.parse_upload(*_send(x_media.prepare_initialize(sandbox.url, TOKEN, file)))
+    init = X.parse_upload(*_send(x_media.prepare_initialize(sandbox.url, TOKEN, file)))
     assert init is not None
     for call in x_media.prepare_appends(sandbox.url, TOKEN, init.media_id, file):
         status, _ = _send(call)
         assert status == 200
-    final = x_media.parse_upload(
-        *_send(x_media.prepare_finalize(sandbox.url, TOKEN, init.media_id))
-    )
+    final = X.parse_upload(*_send(x_media.prepare_finalize(sandbox.url, TOKEN, init.media_id)))
     assert final is not None
     return final
 
@@ -157,9 +150,9 @@ def _tweet(sandbox: Sandbox, media_ids: list[str], text: str = "with media") -> 
 
 
 def test_x_image_upload_with_alt_text_is_carried_by_a_tweet(sandbox: Sandbox) -> None:
-    uploaded = x_media.parse_upload(*_send(x_media.prepare_upload(sandbox.url, TOKEN, IMAGE)))
+    uploaded = X.parse_upload(*_send(X.prepare_upload(sandbox.url, TOKEN, IMAGE)))
     assert uploaded is not None and uploaded.ready
-    status, body = _send(x_media.prepare_alt_text(sandbox.url, TOKEN, uploaded.media_id, "A cat"))
+    status, body = _send(X.prepare_describe(sandbox.url, TOKEN, uploaded.media_id, "A cat"))
     assert status == 200, body
     created = _tweet(sandbox, [uploaded.media_id])
     assert created.status_code == 201, created.text
@@ -173,18 +166,14 @@ def test_x_image_upload_with_alt_text_is_carried_by_a_tweet(sandbox: Sandbox) ->
 def test_x_video_in_chunks_is_processed_then_carried(sandbox: Sandbox) -> None:
     sandbox.media_processing_polls = 2
     final = _x_chunked(sandbox, VIDEO)
-    assert final.state is Processing.PROCESSING
-    assert final.check_after == 1.0
+    assert not final.ready
+    assert final.wait == 1.0
     refused = _tweet(sandbox, [final.media_id])
     assert refused.status_code == 400
     assert "media" in refused.json()["detail"].lower()
-    poll = x_media.prepare_poll(sandbox.url, TOKEN, final.media_id)
-    states = [x_media.parse_poll(*_send(poll)) for _ in range(3)]
-    assert [s.state if s else None for s in states] == [
-        Processing.PROCESSING,
-        Processing.PROCESSING,
-        Processing.READY,
-    ]
+    poll = X.prepare_poll(sandbox.url, TOKEN, final.media_id)
+    states = [X.parse_poll(*_send(poll), final.media_id) for _ in range(3)]
+    assert [s.ready if s else None for s in states] == [False, False, True]
     assert _tweet(sandbox, [final.media_id]).status_code == 201
     (record,) = sandbox.creates
     assert record.media[0].size == len(VIDEO.content)
@@ -193,15 +182,15 @@ def test_x_video_in_chunks_is_processed_then_carried(sandbox: Sandbox) -> None:
 def test_x_refusals(sandbox: Sandbox) -> None:
     # An unknown media id, a chunked upload whose bytes do not add up, too long alt text
     assert _tweet(sandbox, ["123"]).status_code == 400
-    short = MediaFile(GIF, "image/gif", "a.gif", Kind.GIF, "")
-    init = x_media.parse_upload(*_send(x_media.prepare_initialize(sandbox.url, TOKEN, short)))
+    short = MediaFile(GIF, "image/gif", "a.gif", "gif", "")
+    init = X.parse_upload(*_send(x_media.prepare_initialize(sandbox.url, TOKEN, short)))
     assert init is not None
     status, body = _send(x_media.prepare_finalize(sandbox.url, TOKEN, init.media_id))
     assert status == 400
     assert "mismatch" in body["detail"]
-    uploaded = x_media.parse_upload(*_send(x_media.prepare_upload(sandbox.url, TOKEN, IMAGE)))
+    uploaded = X.parse_upload(*_send(X.prepare_upload(sandbox.url, TOKEN, IMAGE)))
     assert uploaded is not None
-    too_long = x_media.prepare_alt_text(sandbox.url, TOKEN, uploaded.media_id, "a" * 1001)
+    too_long = X.prepare_describe(sandbox.url, TOKEN, uploaded.media_id, "a" * 1001)
     assert _send(too_long)[0] == 400
     assert sandbox.creates == []
 

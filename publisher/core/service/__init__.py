@@ -35,6 +35,7 @@ from publisher.core.service.posts import (
     post_by_key,
     reapprove_unauthorized,
     reopen,
+    steps,
     unapprove,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "reopen",
     "replace_token",
     "rotate_tokens",
+    "steps",
     "unapprove",
     "update_account",
     "update_credential",
