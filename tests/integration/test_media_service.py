@@ -62,7 +62,7 @@ def test_items_are_normalised(sessions: sessionmaker[Session], ids: dict[str, in
     assert _check(sessions, ids, "x", items) == [
         {"id": ids["png"], "type": "image", "alt": "stored alt"},
         {"id": ids["shared"], "type": "image", "alt": "a shared cat"},
-        {"id": ids["url"], "type": None, "alt": ""},
+        {"id": ids["url"], "type": None, "alt": "", "url": "https://cdn.example/a.jpg"},
     ]
 
 

@@ -139,12 +139,13 @@ def check_for_post(
     items: Sequence[Mapping[str, Any]],
     field: str = "media",
 ) -> list[dict[str, Any]]:
-    """The post's media items, normalised (``{"id", "type", "alt"}``), if the provider
-    takes them: each exists, belongs to ``account_id`` (or to no account), its alt text
-    (the item's ``alt``, else the file's) and, where known, its kind and size are within
-    the provider's ``MediaRule``, and so are their count and mix. Raises
-    ``InvalidInput`` naming the item and the limit, e.g. ``media[1].alt``: "is 1,203
-    characters; x allows 1,000". ``type`` is None for a URL not fetched yet."""
+    """The post's media items, normalised (``{"id", "type", "alt"}``, plus ``"url"`` for a
+    file given by URL), if the provider takes them: each exists, belongs to
+    ``account_id`` (or to no account), its alt text (the item's ``alt``, else the file's)
+    and, where known, its kind and size are within the provider's ``MediaRule``, and so
+    are their count and mix. Raises ``InvalidInput`` naming the item and the limit, e.g.
+    ``media[1].alt``: "is 1,203 characters; x allows 1,000". ``type`` is None for a URL
+    not fetched yet."""
     rule = get_provider(provider_name).media_rule
     normalised = [
         _check_item(session, account_id, provider_name, rule, item, f"{field}[{index}]")
@@ -183,7 +184,10 @@ def _check_item(
         )
     if media.kind is not None:
         _check_kind(media, Kind(media.kind), provider_name, rule, field)
-    return {"id": media.id, "type": media.kind, "alt": alt}
+    found: dict[str, Any] = {"id": media.id, "type": media.kind, "alt": alt}
+    if media.url is not None:  # a receiver of URLs (a webhook) gets the file's own
+        found["url"] = media.url
+    return found
 
 
 def _check_kind(media: Media, kind: Kind, provider_name: str, rule: MediaRule, field: str) -> None:
