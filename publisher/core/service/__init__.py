@@ -1,4 +1,4 @@
-"""The main app's Python API: accounts, credentials and posts.
+"""The main app's Python API: accounts, credentials, posts and post groups.
 
 Plain functions that take the SQLAlchemy session (and the clock) explicitly; the HTTP API
 is a thin layer over them, so there is one implementation. Each function validates its
@@ -15,6 +15,16 @@ from publisher.core.service.credentials import (
     replace_token,
     rotate_tokens,
     update_credential,
+)
+from publisher.core.service.groups import (
+    MAX_MEMBERS,
+    GroupView,
+    approve_group,
+    cancel_group,
+    create_group,
+    get_group,
+    group_by_key,
+    unapprove_group,
 )
 from publisher.core.service.notifications import list_notifications
 from publisher.core.service.posts import (
@@ -34,16 +44,23 @@ from publisher.core.service.posts import (
 
 __all__ = [
     "MAX_IN_FLIGHT",
+    "MAX_MEMBERS",
     "MAX_TEXT_LIMIT",
+    "GroupView",
     "add_credential",
     "approve",
+    "approve_group",
     "cancel",
+    "cancel_group",
     "create_account",
+    "create_group",
     "create_post",
     "edit_post",
     "get_account",
     "get_credential",
+    "get_group",
     "get_post",
+    "group_by_key",
     "history",
     "list_calls",
     "list_notifications",
@@ -54,6 +71,7 @@ __all__ = [
     "replace_token",
     "rotate_tokens",
     "unapprove",
+    "unapprove_group",
     "update_account",
     "update_credential",
 ]

@@ -1,0 +1,339 @@
+"""The Python API for post groups: one approval, several networks.
+
+A group is one call that creates one post per credential (X, Mastodon, a webhook...) from
+shared fields and per-provider or per-credential overrides, and then approves, unapproves
+or cancels them as one. Each member is an ordinary post made by ``create_post``, with its
+own state machine, retries and notifications: the engine knows nothing of groups.
+
+Guarantees:
+
+- Create is all or nothing: every member is validated as its network counts it, inside
+  one savepoint; one refusal writes nothing (no group row, no post row), even for a caller
+  that commits after catching it, and names the member and where its bad value came from.
+- With an idempotency key a retried create returns the same group, and each member's own
+  key (the one sent to its provider) is derived from it, so it is stable too.
+- Approve and unapprove are all or nothing: every member must be in the source state, or
+  nothing moves and the ``Conflict`` names the member that is not.
+- Cancel cancels every member a user may cancel and leaves the rest (done stays done; a
+  member in its provider call finishes it); the answer shows each member's state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from publisher.core.models import Credential, Post, PostGroup
+from publisher.core.service.accounts import get_account
+from publisher.core.service.checks import check_key, fetch
+from publisher.core.service.posts import approve, cancel, create_post, post_by_key, unapprove
+from publisher.core.states import Actor, State, Trigger, sources
+from publisher.errors import Conflict, InvalidInput, LostRace, NotFound
+from publisher.providers import PROVIDERS
+
+# One post per network account of one user: more in one call is surely a mistake, and it
+# bounds the work (and the locks) of one request.
+MAX_MEMBERS = 50
+# What an override may set; a field ``create_post`` gains that differs per network (media,
+# thread parts) joins here and in ``create_group``'s shared fields.
+OVERRIDABLE: tuple[str, ...] = ("text", "options")
+# A member's key is "{group key}-{credential id}": 44 characters, "-" and a 19-digit id
+# fill a post key's 64.
+GROUP_KEY_LIMIT = 44
+_CANCELLABLE = sources(Trigger.CANCEL, Actor.USER)
+
+# Keyed by provider name, or by credential id (an int, or its digits as JSON keys are).
+Overrides = Mapping[str, Mapping[str, Any]] | Mapping[int, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """A group and its member posts, by id (the order of the create's credential ids)."""
+
+    group: PostGroup
+    members: Sequence[Post]
+
+    def counts(self) -> dict[str, int]:
+        """Members by state, every state present (zeros too)."""
+        found = Counter(post.state for post in self.members)
+        return {state.value: found[state.value] for state in State}
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member to create: ``create_post``'s keyword arguments, and where each
+    overridable value came from (``"text"``, ``"overrides.x.text"``...)."""
+
+    index: int
+    credential_id: int
+    provider: str
+    fields: dict[str, Any]
+    origins: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"credential {self.credential_id} ({self.provider})"
+
+    def field_of(self, name: str) -> str:
+        """The request's name for a field ``create_post`` refused for this member."""
+        if name == "credential_id":
+            return f"credential_ids[{self.index}]"
+        for overridable, origin in self.origins.items():
+            if name == overridable or name.startswith((f"{overridable}.", f"{overridable}[")):
+                return origin + name[len(overridable) :]
+        return name
+
+
+def create_group(
+    session: Session,
+    account_id: int,
+    credential_ids: Sequence[int],
+    text: str | None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    overrides: Overrides | None = None,
+    scheduled_at: datetime | None = None,
+    max_attempts: int | None = None,
+    max_lateness: float | None = None,
+    idempotency_key: str | None = None,
+) -> GroupView:
+    """A group of drafts, one per credential, or nothing at all.
+
+    ``overrides`` maps a provider name ("x", "mastodon", "webhook") or a credential id to
+    ``{"text": ..., "options": ...}``; a credential's override beats its provider's, which
+    beats the shared value (an override's ``options`` replace the shared ones whole; a
+    ``None`` value overrides nothing). Raises ``InvalidInput`` naming the field (e.g.
+    ``overrides.x.text``, ``credential_ids[2]``) and, in the message, the member.
+    """
+    shared = {
+        "text": text,
+        "options": options,
+        "scheduled_at": scheduled_at,
+        "max_attempts": max_attempts,
+        "max_lateness": max_lateness,
+    }
+    ids = _check_credential_ids(credential_ids)
+    get_account(session, account_id)
+    providers = _providers(session, ids)
+    by_key = _check_overrides(overrides or {}, ids)
+    members = [resolve(index, cid, providers[cid], shared, by_key) for index, cid in enumerate(ids)]
+    key = None if idempotency_key is None else _check_group_key(idempotency_key)
+    if key is not None:
+        existing = group_by_key(session, key)
+        if existing is not None:
+            return _same_request(session, existing, account_id, members)
+    with session.begin_nested():  # all or nothing, whatever the caller does after a refusal
+        group = PostGroup(account_id=account_id, idempotency_key=key)
+        try:
+            with session.begin_nested():  # a concurrent twin may insert the key first
+                session.add(group)
+                session.flush()
+        except IntegrityError:
+            twin = group_by_key(session, key) if key is not None else None
+            if twin is None:
+                raise
+            return _same_request(session, twin, account_id, members)
+        posts = [_create_member(session, account_id, group.id, member, key) for member in members]
+    return GroupView(group, posts)
+
+
+def resolve(
+    index: int,
+    credential_id: int,
+    provider: str,
+    shared: Mapping[str, Any],
+    overrides: Mapping[str, Mapping[str, Any]],
+) -> Member:
+    """The member for one credential: the shared fields, then its provider's override,
+    then its own (checked overrides, keyed by provider name or credential id as text)."""
+    fields = dict(shared)
+    origins = {name: name for name in OVERRIDABLE}
+    for key in (provider, str(credential_id)):
+        for name, value in overrides.get(key, {}).items():
+            if value is not None:
+                fields[name] = value
+                origins[name] = f"overrides.{key}.{name}"
+    member = Member(index, credential_id, provider, fields, origins)
+    if fields.get("text") is None:
+        raise InvalidInput(
+            "text",
+            f"{member.label} has no text: give text, or overrides.{provider}.text",
+        )
+    return member
+
+
+def _create_member(
+    session: Session, account_id: int, group_id: int, member: Member, key: str | None
+) -> Post:
+    member_key = None if key is None else f"{key}-{member.credential_id}"
+    if member_key is not None and (taken := post_by_key(session, member_key)) is not None:
+        raise Conflict(
+            f"idempotency_key: {member.label}'s post key {member_key!r} is post {taken.id}'s",
+            field="idempotency_key",
+            state=taken.state,
+        )
+    fields = dict(member.fields)
+    try:
+        post = create_post(
+            session,
+            account_id,
+            member.credential_id,
+            fields.pop("text"),
+            idempotency_key=member_key,
+            **fields,
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(member.field_of(exc.field), f"{member.label}: {exc.message}") from exc
+    post.group_id = group_id
+    session.flush()
+    return post
+
+
+def _check_credential_ids(credential_ids: Sequence[int]) -> list[int]:
+    ids = list(credential_ids)
+    if not ids:
+        raise InvalidInput("credential_ids", "must name at least one credential")
+    if len(ids) > MAX_MEMBERS:
+        raise InvalidInput("credential_ids", f"a group has at most {MAX_MEMBERS} members")
+    seen: set[int] = set()
+    for index, cid in enumerate(ids):
+        if cid in seen:
+            raise InvalidInput(
+                f"credential_ids[{index}]",
+                f"credential {cid} is listed twice; a group has one post per credential",
+            )
+        seen.add(cid)
+    return ids
+
+
+def _providers(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    query = select(Credential.id, Credential.provider).where(Credential.id.in_(ids))
+    rows = {cid: provider for cid, provider in session.execute(query)}
+    for index, cid in enumerate(ids):
+        if cid not in rows:
+            raise NotFound(f"credential {cid} not found", field=f"credential_ids[{index}]")
+    return rows
+
+
+def _check_overrides(overrides: Overrides, ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
+    """The overrides keyed by text; refuses a key that is neither a provider's name nor a
+    member's credential id, and a field no override may set."""
+    members = {str(cid) for cid in ids}
+    checked: dict[str, Mapping[str, Any]] = {}
+    for raw, override in overrides.items():
+        key = str(raw)
+        if key not in PROVIDERS and key not in members:
+            raise InvalidInput(
+                f"overrides.{key}",
+                f"must be a provider ({', '.join(sorted(PROVIDERS))}) "
+                "or the id of one of the group's credentials",
+            )
+        if key in checked:
+            raise InvalidInput(f"overrides.{key}", "is given twice")
+        if not isinstance(override, Mapping):
+            raise InvalidInput(f"overrides.{key}", "must be an object")
+        for name in override:
+            if name not in OVERRIDABLE:
+                raise InvalidInput(
+                    f"overrides.{key}.{name}",
+                    f"cannot be overridden; an override may set: {', '.join(OVERRIDABLE)}",
+                )
+        checked[key] = override
+    return checked
+
+
+def _check_group_key(key: str) -> str:
+    check_key(key)
+    if len(key) > GROUP_KEY_LIMIT:
+        raise InvalidInput(
+            "idempotency_key",
+            f"a group's key has at most {GROUP_KEY_LIMIT} characters "
+            "(each member's key appends its credential id)",
+        )
+    return key
+
+
+def _same_request(
+    session: Session, group: PostGroup, account_id: int, members: Sequence[Member]
+) -> GroupView:
+    view = get_group(session, group.id)
+    asked = [(account_id, m.credential_id, m.fields["text"]) for m in members]
+    found = [(p.account_id, p.credential_id, p.text) for p in view.members]
+    if (group.account_id, found) != (account_id, asked):
+        raise Conflict(
+            "this idempotency_key was already used for a different group",
+            field="idempotency_key",
+        )
+    return view
+
+
+def group_by_key(session: Session, key: str) -> PostGroup | None:
+    """The group created with this idempotency key, if any."""
+    query = select(PostGroup).where(PostGroup.idempotency_key == check_key(key))
+    return session.scalars(query).one_or_none()
+
+
+def get_group(session: Session, group_id: int) -> GroupView:
+    group = fetch(session, PostGroup, group_id, "group_id")
+    members = session.scalars(select(Post).where(Post.group_id == group_id).order_by(Post.id))
+    return GroupView(group, members.all())
+
+
+def approve_group(
+    session: Session, group_id: int, now: datetime, scheduled_at: datetime | None = None
+) -> GroupView:
+    """Approve every member (due at ``scheduled_at``, else its own time, else now), or
+    none: a member that is not a draft is a ``Conflict`` naming it, and nothing moves."""
+    view = _all_in(session, group_id, State.DRAFT, "approve")
+    with session.begin_nested():
+        for post in view.members:
+            approve(session, post.id, now, scheduled_at)
+        view.group.updated_at = now
+    return get_group(session, group_id)
+
+
+def unapprove_group(session: Session, group_id: int, now: datetime) -> GroupView:
+    """Every approved member back to draft, or none (as ``approve_group``)."""
+    view = _all_in(session, group_id, State.APPROVED, "unapprove")
+    with session.begin_nested():
+        for post in view.members:
+            unapprove(session, post.id, now)
+        view.group.updated_at = now
+    return get_group(session, group_id)
+
+
+def cancel_group(session: Session, group_id: int, now: datetime) -> GroupView:
+    """Cancel every member a user may cancel (draft, approved, retry); the others stay as
+    they are: done, already cancelled, or running (in its provider call: it ends done, in
+    retry, where cancelling the group again stops it, or back in draft)."""
+    view = get_group(session, group_id)
+    for post in view.members:
+        if State(post.state) in _CANCELLABLE:
+            try:
+                cancel(session, post.id, now)
+            except LostRace:  # a worker claimed it meanwhile; the answer shows its state
+                session.refresh(post)
+    view.group.updated_at = now
+    session.flush()
+    return get_group(session, group_id)
+
+
+def _all_in(session: Session, group_id: int, state: State, verb: str) -> GroupView:
+    view = get_group(session, group_id)
+    for index, post in enumerate(view.members):
+        if post.state != state.value:
+            raise Conflict(
+                f"cannot {verb} group {group_id}: its post {post.id} (credential "
+                f"{post.credential_id}) is {post.state!r}; every member must be "
+                f"{state.value!r}, and none was changed",
+                field=f"members[{index}]",
+                state=post.state,
+            )
+    return view
