@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests that talk to Redis directly."""
+"""Fixtures shared by the integration tests: Redis directly, and the HTTP API in process."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.api.app import create_app
+from publisher.core.settings import Settings
 from tests.support.services import RedisServer
+
+API_AUTH = {"Authorization": "Bearer test-key"}  # the key the ``settings`` fixture configures
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +29,11 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     with redis.Redis.from_url(redis_server.url) as connection:
         connection.flushall()
         yield connection
+
+
+@pytest.fixture
+def api_client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The HTTP API in process (ASGI), authorized; a server error is answered, not raised."""
+    app = create_app(settings, sessions=sessions)
+    with TestClient(app, headers=API_AUTH, raise_server_exceptions=False) as test_client:
+        yield test_client
