@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.api.app import create_app
 from publisher.api.groups import EXAMPLES, GroupIn
-from publisher.core import service
+from publisher.core import db, service
 from publisher.core.models import Post, PostEvent, PostGroup, utcnow
+from publisher.core.settings import Settings
 from publisher.errors import Conflict, InvalidInput
+from tests.integration.conftest import API_AUTH
 
 BASE_URLS = {
     "mastodon": "https://social.example",
@@ -284,6 +288,37 @@ def test_a_retried_create_returns_the_same_group_with_stable_member_keys(
     ]
 
 
+@pytest.mark.timeout(60)
+def test_concurrent_creates_with_one_key_make_one_group(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    # Given eight requests for one keyed group, released at once
+    account_id, creds = _networks(client)
+    ids = list(creds.values())
+    start, made, errors = threading.Barrier(8), [], []
+
+    def create() -> None:
+        start.wait()
+        try:
+            with db.transaction(sessions) as session:
+                view = service.create_group(
+                    session, account_id, ids, "same", idempotency_key="race-0001"
+                )
+                made.append((view.group.id, [p.id for p in view.members]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then all eight got the one group, with its three members, and nothing more exists
+    assert errors == []
+    assert len(made) == 8 and len(set(map(str, made))) == 1
+    assert (_count(sessions, PostGroup), _count(sessions, Post)) == (1, 3)
+
+
 def test_a_key_reused_for_a_different_group_is_409(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:
@@ -335,6 +370,20 @@ def test_approve_and_unapprove_move_every_member_as_one(client: TestClient) -> N
     unapproved = client.post(f"/v1/post-groups/{group['id']}/unapprove")
     assert unapproved.status_code == 200, unapproved.text
     assert unapproved.json()["counts"]["draft"] == 3
+
+
+def test_approve_announces_every_member_to_the_engine(
+    settings: Settings, sessions: sessionmaker[Session], client: TestClient
+) -> None:
+    # Given an API that tells the engine of approved posts (so soon-due ones start on time)
+    announced: list[int] = []
+    app = create_app(settings, sessions=sessions, on_approved=lambda i, _at: announced.append(i))
+    account_id, creds = _networks(client)
+    group = _create(client, _body(account_id, creds))
+    # When the group is approved there, every member is announced
+    with TestClient(app, headers=API_AUTH) as announcing:
+        assert announcing.post(f"/v1/post-groups/{group['id']}/approve").status_code == 200
+    assert announced == [m["id"] for m in group["members"]]
 
 
 def test_approve_changes_nothing_when_one_member_is_not_a_draft(
