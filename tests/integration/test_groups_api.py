@@ -204,6 +204,16 @@ REFUSALS: list[tuple[Any, int, str, str]] = [
     (lambda a, c: {"scheduled_at": "2030-01-01T09:00:00"}, 422, "scheduled_at", "timezone"),
     (lambda a, c: {"idempotency_key": "k" * 45}, 422, "idempotency_key", "at most 44"),
     (lambda a, c: {"max_attempts": 0}, 422, "max_attempts", "greater than or equal to 1"),
+    # Hostile values: NUL (PostgreSQL text cannot hold it), keys no header can carry
+    (lambda a, c: {"text": "nul\x00"}, 422, "text", "NUL"),
+    (lambda a, c: {"overrides": {"x": {"text": "nul\x00"}}}, 422, "overrides.x.text", "NUL"),
+    (
+        lambda a, c: {"overrides": {"mastodon": {"options": {"\x00": 1}}}},
+        422,
+        "overrides.mastodon.options",
+        "credential {mastodon} (mastodon): must not contain NUL",
+    ),
+    (lambda a, c: {"idempotency_key": "clé-unique-0001"}, 422, "idempotency_key", "ASCII"),
 ]
 
 
