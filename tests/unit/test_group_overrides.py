@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from publisher.core.service.groups import Member, resolve
+from publisher.core.service.group_members import Member, resolve
 from publisher.errors import InvalidInput
 
 SHARED: dict[str, Any] = {"text": "shared", "options": {"a": 1}, "max_attempts": 3}

@@ -16,8 +16,8 @@ from publisher.core.service.credentials import (
     rotate_tokens,
     update_credential,
 )
+from publisher.core.service.group_members import MAX_MEMBERS
 from publisher.core.service.groups import (
-    MAX_MEMBERS,
     GroupView,
     approve_group,
     cancel_group,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,24 +33,21 @@ from sqlalchemy.orm import Session
 from publisher.core.models import Credential, Post, PostGroup
 from publisher.core.service.accounts import get_account
 from publisher.core.service.checks import check_key, fetch
+from publisher.core.service.group_members import (
+    Member,
+    Overrides,
+    check_credential_ids,
+    check_overrides,
+    resolve,
+)
 from publisher.core.service.posts import approve, cancel, create_post, post_by_key, unapprove
 from publisher.core.states import Actor, State, Trigger, sources
 from publisher.errors import Conflict, InvalidInput, LostRace, NotFound
-from publisher.providers import PROVIDERS
 
-# One post per network account of one user: more in one call is surely a mistake, and it
-# bounds the work (and the locks) of one request.
-MAX_MEMBERS = 50
-# What an override may set; a field ``create_post`` gains that differs per network (media,
-# thread parts) joins here and in ``create_group``'s shared fields.
-OVERRIDABLE: tuple[str, ...] = ("text", "options")
 # A member's key is "{group key}-{credential id}": 44 characters, "-" and a 19-digit id
 # fill a post key's 64.
 GROUP_KEY_LIMIT = 44
 _CANCELLABLE = sources(Trigger.CANCEL, Actor.USER)
-
-# Keyed by provider name, or by credential id (an int, or its digits as JSON keys are).
-Overrides = Mapping[str, Mapping[str, Any]] | Mapping[int, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -64,31 +61,6 @@ class GroupView:
         """Members by state, every state present (zeros too)."""
         found = Counter(post.state for post in self.members)
         return {state.value: found[state.value] for state in State}
-
-
-@dataclass(frozen=True)
-class Member:
-    """One member to create: ``create_post``'s keyword arguments, and where each
-    overridable value came from (``"text"``, ``"overrides.x.text"``...)."""
-
-    index: int
-    credential_id: int
-    provider: str
-    fields: dict[str, Any]
-    origins: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        return f"credential {self.credential_id} ({self.provider})"
-
-    def field_of(self, name: str) -> str:
-        """The request's name for a field ``create_post`` refused for this member."""
-        if name == "credential_id":
-            return f"credential_ids[{self.index}]"
-        for overridable, origin in self.origins.items():
-            if name == overridable or name.startswith((f"{overridable}.", f"{overridable}[")):
-                return origin + name[len(overridable) :]
-        return name
 
 
 def create_group(
@@ -119,10 +91,10 @@ def create_group(
         "max_attempts": max_attempts,
         "max_lateness": max_lateness,
     }
-    ids = _check_credential_ids(credential_ids)
+    ids = check_credential_ids(credential_ids)
     get_account(session, account_id)
     providers = _providers(session, ids)
-    by_key = _check_overrides(overrides or {}, ids)
+    by_key = check_overrides(overrides or {}, ids)
     members = [resolve(index, cid, providers[cid], shared, by_key) for index, cid in enumerate(ids)]
     key = None if idempotency_key is None else _check_group_key(idempotency_key)
     if key is not None:
@@ -142,31 +114,6 @@ def create_group(
             return _same_request(session, twin, account_id, members)
         posts = [_create_member(session, account_id, group.id, member, key) for member in members]
     return GroupView(group, posts)
-
-
-def resolve(
-    index: int,
-    credential_id: int,
-    provider: str,
-    shared: Mapping[str, Any],
-    overrides: Mapping[str, Mapping[str, Any]],
-) -> Member:
-    """The member for one credential: the shared fields, then its provider's override,
-    then its own (checked overrides, keyed by provider name or credential id as text)."""
-    fields = dict(shared)
-    origins = {name: name for name in OVERRIDABLE}
-    for key in (provider, str(credential_id)):
-        for name, value in overrides.get(key, {}).items():
-            if value is not None:
-                fields[name] = value
-                origins[name] = f"overrides.{key}.{name}"
-    member = Member(index, credential_id, provider, fields, origins)
-    if fields.get("text") is None:
-        raise InvalidInput(
-            "text",
-            f"{member.label} has no text: give text, or overrides.{provider}.text",
-        )
-    return member
 
 
 def _create_member(
@@ -196,23 +143,6 @@ def _create_member(
     return post
 
 
-def _check_credential_ids(credential_ids: Sequence[int]) -> list[int]:
-    ids = list(credential_ids)
-    if not ids:
-        raise InvalidInput("credential_ids", "must name at least one credential")
-    if len(ids) > MAX_MEMBERS:
-        raise InvalidInput("credential_ids", f"a group has at most {MAX_MEMBERS} members")
-    seen: set[int] = set()
-    for index, cid in enumerate(ids):
-        if cid in seen:
-            raise InvalidInput(
-                f"credential_ids[{index}]",
-                f"credential {cid} is listed twice; a group has one post per credential",
-            )
-        seen.add(cid)
-    return ids
-
-
 def _providers(session: Session, ids: Sequence[int]) -> dict[int, str]:
     query = select(Credential.id, Credential.provider).where(Credential.id.in_(ids))
     rows = {cid: provider for cid, provider in session.execute(query)}
@@ -220,33 +150,6 @@ def _providers(session: Session, ids: Sequence[int]) -> dict[int, str]:
         if cid not in rows:
             raise NotFound(f"credential {cid} not found", field=f"credential_ids[{index}]")
     return rows
-
-
-def _check_overrides(overrides: Overrides, ids: Sequence[int]) -> dict[str, Mapping[str, Any]]:
-    """The overrides keyed by text; refuses a key that is neither a provider's name nor a
-    member's credential id, and a field no override may set."""
-    members = {str(cid) for cid in ids}
-    checked: dict[str, Mapping[str, Any]] = {}
-    for raw, override in overrides.items():
-        key = str(raw)
-        if key not in PROVIDERS and key not in members:
-            raise InvalidInput(
-                f"overrides.{key}",
-                f"must be a provider ({', '.join(sorted(PROVIDERS))}) "
-                "or the id of one of the group's credentials",
-            )
-        if key in checked:
-            raise InvalidInput(f"overrides.{key}", "is given twice")
-        if not isinstance(override, Mapping):
-            raise InvalidInput(f"overrides.{key}", "must be an object")
-        for name in override:
-            if name not in OVERRIDABLE:
-                raise InvalidInput(
-                    f"overrides.{key}.{name}",
-                    f"cannot be overridden; an override may set: {', '.join(OVERRIDABLE)}",
-                )
-        checked[key] = override
-    return checked
 
 
 def _check_group_key(key: str) -> str:
