@@ -58,6 +58,7 @@ class Job:
     max_lateness: float | None = None  # the post's own limit, else its account's (s)
     credential_paused: bool = False  # the credential's kill switch is on
     max_in_flight: int | None = None  # the credential's own concurrency limit
+    parts: list[dict[str, Any]] | None = None  # a thread or media: published in steps
 
 
 # The claim's one read: the due post (its state and version for the compare-and-set),
@@ -94,6 +95,7 @@ _DUE = (
         func.coalesce(POSTS.c.max_lateness, ACCOUNTS.c.max_lateness).label("max_lateness"),
         CREDENTIALS.c.paused_at,
         CREDENTIALS.c.max_in_flight,
+        POSTS.c.parts,
     )
     .select_from(
         POSTS.join(ACCOUNTS, ACCOUNTS.c.id == POSTS.c.account_id).join(
@@ -197,6 +199,7 @@ def _job(
         max_lateness=row.max_lateness,
         credential_paused=row.paused_at is not None,
         max_in_flight=row.max_in_flight,
+        parts=row.parts,
     )
 
 

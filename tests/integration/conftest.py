@@ -1,4 +1,5 @@
-"""Fixtures shared by the integration tests: Redis directly, and the HTTP API in process."""
+"""Fixtures shared by the integration tests: a real Redis to talk to directly, and the
+HTTP API in process."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from publisher.api.app import create_app
 from publisher.core.settings import Settings
 from tests.support.services import RedisServer
 
-API_AUTH = {"Authorization": "Bearer test-key"}  # the key the ``settings`` fixture configures
+AUTH = {"Authorization": "Bearer test-key"}  # PUBLISHER_API_KEYS of the settings fixture
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,8 @@ def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def api_client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    """The HTTP API in process (ASGI), authorized; a server error is answered, not raised."""
+def api(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The HTTP API in process, authorized; a server error answers 500 (not raised)."""
     app = create_app(settings, sessions=sessions)
-    with TestClient(app, headers=API_AUTH, raise_server_exceptions=False) as test_client:
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
         yield test_client

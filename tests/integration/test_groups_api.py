@@ -21,7 +21,7 @@ from publisher.core import db, service
 from publisher.core.models import Post, PostEvent, PostGroup, utcnow
 from publisher.core.settings import Settings
 from publisher.errors import Conflict, InvalidInput
-from tests.integration.conftest import API_AUTH
+from tests.integration.conftest import AUTH
 
 BASE_URLS = {
     "mastodon": "https://social.example",
@@ -31,8 +31,8 @@ BASE_URLS = {
 
 
 @pytest.fixture
-def client(api_client: TestClient) -> TestClient:
-    return api_client
+def client(api: TestClient) -> TestClient:
+    return api
 
 
 def _account(client: TestClient) -> int:
@@ -391,7 +391,7 @@ def test_approve_announces_every_member_to_the_engine(
     account_id, creds = _networks(client)
     group = _create(client, _body(account_id, creds))
     # When the group is approved there, every member is announced
-    with TestClient(app, headers=API_AUTH) as announcing:
+    with TestClient(app, headers=AUTH) as announcing:
         assert announcing.post(f"/v1/post-groups/{group['id']}/approve").status_code == 200
     assert announced == [m["id"] for m in group["members"]]
 

@@ -39,6 +39,7 @@ from publisher.core.service.posts import (
     post_by_key,
     reapprove_unauthorized,
     reopen,
+    steps,
     unapprove,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "reopen",
     "replace_token",
     "rotate_tokens",
+    "steps",
     "unapprove",
     "unapprove_group",
     "update_account",

@@ -1,7 +1,7 @@
 """post groups: posts created, approved and cancelled as one, one per credential
 
 Revision ID: 0008_post_groups
-Revises: 0005
+Revises: 0009
 Create Date: 2026-11-30 02:10:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import publisher.core.models
 
 revision = "0008_post_groups"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
