@@ -15,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.openapi.models import Example
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.orm import Session
 
 from publisher.api.context import Context, context
 from publisher.api.routes import ObjectId
-from publisher.api.schemas import ApproveIn, PostOut, Strict
+from publisher.api.schemas import ApproveIn, MediaRef, PartIn, PostOut, Strict
 from publisher.core import db, service
 from publisher.core.service.groups import GROUP_KEY_LIMIT
 
@@ -26,9 +27,12 @@ router = APIRouter(prefix="/v1/post-groups", tags=["post groups"])
 
 
 class OverrideIn(Strict):
-    """What one provider's or one credential's member says differently (null: shared)."""
+    """What one provider's or one credential's member says differently (null: shared).
+    Content is text (and media) or a thread's parts: giving one replaces the other."""
 
     text: str | None = Field(default=None, max_length=100_000)
+    media: list[MediaRef] | None = Field(default=None, max_length=100)  # replaces, whole
+    parts: list[PartIn] | None = Field(default=None, max_length=1000)
     options: dict[str, Any] | None = None  # replaces the shared options whole
 
 
@@ -39,6 +43,8 @@ class GroupIn(Strict):
     )
     # Shared by every member unless overridden; may be left out when every member has its own.
     text: str | None = Field(default=None, max_length=100_000)
+    media: list[MediaRef] | None = Field(default=None, max_length=100)
+    parts: list[PartIn] | None = Field(default=None, max_length=1000)  # a thread, not text
     options: dict[str, Any] | None = None
     # Keyed by provider ("x", "mastodon", "webhook") or by credential id ("17"): the
     # credential's override beats its provider's, which beats the shared value.
@@ -59,8 +65,10 @@ class GroupOut(BaseModel):
     members: list[PostOut]  # in the order of the create's credential_ids
 
     @classmethod
-    def of(cls, view: service.GroupView) -> GroupOut:
+    def of(cls, session: Session, view: service.GroupView) -> GroupOut:
+        """The group; its threads' members with their parts' remote ids."""
         group = view.group
+        steps = service.steps(session, [p.id for p in view.members if p.parts is not None])
         return cls(
             id=group.id,
             account_id=group.account_id,
@@ -68,7 +76,7 @@ class GroupOut(BaseModel):
             created_at=group.created_at,
             updated_at=group.updated_at,
             counts=view.counts(),
-            members=[PostOut.of(post) for post in view.members],
+            members=[PostOut.of(post, steps=steps.get(post.id)) for post in view.members],
         )
 
 
@@ -115,11 +123,14 @@ def create_group(
         if key is not None and service.group_by_key(session, key) is not None:
             response.status_code = 200  # a retry: the same group comes back
         overrides = {k: v.model_dump(exclude_none=True) for k, v in (body.overrides or {}).items()}
+        shared = body.model_dump(include={"media", "parts"}, exclude_none=True)
         view = service.create_group(
             session,
             body.account_id,
             body.credential_ids,
             body.text,
+            media=shared.get("media"),
+            parts=shared.get("parts"),
             options=body.options,
             overrides=overrides,
             scheduled_at=body.scheduled_at,
@@ -127,13 +138,13 @@ def create_group(
             max_lateness=body.max_lateness,
             idempotency_key=key,
         )
-        return GroupOut.of(view)
+        return GroupOut.of(session, view)
 
 
 @router.get("/{group_id}")
 def get_group(request: Request, group_id: ObjectId) -> GroupOut:
     with db.transaction(context(request).sessions) as session:
-        return GroupOut.of(service.get_group(session, group_id))
+        return GroupOut.of(session, service.get_group(session, group_id))
 
 
 @router.post("/{group_id}/approve")
@@ -142,7 +153,8 @@ def approve_group(request: Request, group_id: ObjectId, body: ApproveIn | None =
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
         scheduled_at = body.scheduled_at if body else None
-        out = GroupOut.of(service.approve_group(session, group_id, ctx.clock(), scheduled_at))
+        view = service.approve_group(session, group_id, ctx.clock(), scheduled_at)
+        out = GroupOut.of(session, view)
     _announce(ctx, out)
     return out
 
@@ -152,7 +164,7 @@ def unapprove_group(request: Request, group_id: ObjectId) -> GroupOut:
     """Every member back to draft, or none: 409 naming the first that is not approved."""
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
-        return GroupOut.of(service.unapprove_group(session, group_id, ctx.clock()))
+        return GroupOut.of(session, service.unapprove_group(session, group_id, ctx.clock()))
 
 
 @router.post("/{group_id}/cancel")
@@ -161,7 +173,7 @@ def cancel_group(request: Request, group_id: ObjectId) -> GroupOut:
     its call (cancel again if it ends in retry). The answer shows each member's state."""
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
-        return GroupOut.of(service.cancel_group(session, group_id, ctx.clock()))
+        return GroupOut.of(session, service.cancel_group(session, group_id, ctx.clock()))
 
 
 def _announce(ctx: Context, out: GroupOut) -> None:

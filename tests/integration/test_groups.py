@@ -63,24 +63,33 @@ def _group(api: TestClient, pipeline: Pipeline, overrides: dict[str, Any]) -> di
     return group
 
 
-def test_a_group_is_published_once_per_network_with_its_own_text(
+def test_a_group_is_published_once_per_network_with_its_own_content(
     api: TestClient, pipeline: Pipeline
 ) -> None:
-    # Given a group approved as one, with a text of its own for each network
+    # Given a group approved as one: a thread for X, a text of its own for the others
     tag = pipeline.account()
-    overrides = {network: {"text": f"{network} says hello {tag}"} for network in NETWORKS}
+    thread = [f"x thread {tag} (1/2)", f"x thread {tag} (2/2)"]
+    overrides: dict[str, Any] = {
+        network: {"text": f"{network} says hello {tag}"} for network in NETWORKS[1:]
+    }
+    overrides["x"] = {"parts": [{"text": text} for text in thread]}
     group = _group(api, pipeline, overrides)
     # When the workers have run every member
     pipeline.wait_final([m["id"] for m in group["members"]])
-    # Then each member is done, created once at its network with its own text
+    # Then each member is done in one attempt, created once at its network
     shown = api.get(f"/v1/post-groups/{group['id']}").json()
     assert shown["counts"]["done"] == 3, shown["members"]
-    for member, network in zip(shown["members"], NETWORKS, strict=True):
+    x, *others = shown["members"]
+    for member, network in zip(others, NETWORKS[1:], strict=True):
         assert member["text"] == f"{network} says hello {tag}"
-        assert member["state"] == "done", member["last_error"]
+        assert (member["state"], member["attempts"]) == ("done", 1), member["last_error"]
         assert pipeline.sandbox.ids_for(member["text"]) == [member["external_id"]]
         assert pipeline.sandbox.ids_for(member["text"], kind=network) == [member["external_id"]]
-        assert member["attempts"] == 1
+    # And X's thread: each part created once, its remote id shown on the part
+    assert (x["state"], x["attempts"]) == ("done", 1), x["last_error"]
+    for part, text in zip(x["parts"], thread, strict=True):
+        assert part["text"] == text
+        assert pipeline.sandbox.ids_for(text, kind="x") == [part["external_id"]]
 
 
 def test_one_member_refused_while_the_others_publish(api: TestClient, pipeline: Pipeline) -> None:

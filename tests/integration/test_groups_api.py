@@ -137,6 +137,26 @@ def test_shared_text_may_be_left_out_when_every_member_has_its_own(client: TestC
     assert [m["text"] for m in group["members"]] == ["for x", "for mastodon", "for webhook"]
 
 
+def test_one_network_may_get_a_thread_and_a_retry_returns_it(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    # Given a group whose X member is a two-part thread, the others the shared text
+    account_id, creds = _networks(client)
+    thread = [{"text": "Spring release (1/2)"}, {"text": "Details: offline mode (2/2)"}]
+    body = _body(account_id, creds, idempotency_key="thread-2030-04")
+    body["overrides"] = {"x": {"parts": thread}}
+    group = _create(client, body)
+    # Then X's member holds the parts, and the others one text each
+    x, mastodon, webhook = group["members"]
+    assert [p["text"] for p in x["parts"]] == [p["text"] for p in thread]
+    assert x["text"] == thread[0]["text"]
+    assert [p["text"] for p in mastodon["parts"]] == ["Spring release is out"]
+    assert webhook["text"] == "Spring release is out"
+    # And a retry of the same request is the same group
+    assert _create(client, body, status=200) == group
+    assert _count(sessions, Post) == 3
+
+
 def _too_many(account_id: int, creds: dict[str, int]) -> dict[str, Any]:
     return {"credential_ids": list(range(1, service.MAX_MEMBERS + 2))}
 
@@ -204,6 +224,25 @@ REFUSALS: list[tuple[Any, int, str, str]] = [
     (lambda a, c: {"scheduled_at": "2030-01-01T09:00:00"}, 422, "scheduled_at", "timezone"),
     (lambda a, c: {"idempotency_key": "k" * 45}, 422, "idempotency_key", "at most 44"),
     (lambda a, c: {"max_attempts": 0}, 422, "max_attempts", "greater than or equal to 1"),
+    (
+        lambda a, c: {"overrides": {"x": {"parts": [{"text": "ok"}, {"text": "x" * 281}]}}},
+        422,
+        "overrides.x.parts[1].text",
+        "credential {x} (x): is 281 as X counts it",
+    ),
+    (
+        lambda a, c: {"overrides": {"x": {"text": "one", "parts": [{"text": "two"}]}}},
+        422,
+        "overrides.x.parts",
+        "credential {x} (x): give either text (and media) or parts, not both",
+    ),
+    (
+        lambda a, c: {"text": None, "parts": []},
+        422,
+        "parts",
+        "credential {x} (x): must hold at least one",
+    ),
+    (lambda a, c: {"parts": [{"text": "a"}]}, 422, "parts", "give either text (and media) or"),
     # Hostile values: NUL (PostgreSQL text cannot hold it), keys no header can carry
     (lambda a, c: {"text": "nul\x00"}, 422, "text", "NUL"),
     (lambda a, c: {"overrides": {"x": {"text": "nul\x00"}}}, 422, "overrides.x.text", "NUL"),

@@ -10,7 +10,14 @@ import pytest
 from publisher.core.service.group_members import Member, resolve
 from publisher.errors import InvalidInput
 
-SHARED: dict[str, Any] = {"text": "shared", "options": {"a": 1}, "max_attempts": 3}
+SHARED: dict[str, Any] = {
+    "text": "shared",
+    "media": None,
+    "parts": None,
+    "options": {"a": 1},
+    "max_attempts": 3,
+}
+THREAD = [{"text": "1/2"}, {"text": "2/2"}]
 
 
 @pytest.mark.parametrize(
@@ -42,6 +49,37 @@ def test_the_most_specific_value_wins(
     assert (member.field_of("text"), member.field_of("options")) == (text_from, options_from)
 
 
+@pytest.mark.parametrize(
+    ("shared", "overrides", "content"),
+    [
+        # Parts given for X replace the shared text (and media) for X
+        ({}, {"x": {"parts": THREAD}}, (None, None, THREAD)),
+        ({"media": [{"id": 1}]}, {"x": {"parts": THREAD}}, (None, None, THREAD)),
+        # A text given for the credential replaces X's thread, not the shared media
+        (
+            {"media": [{"id": 1}]},
+            {"x": {"parts": THREAD}, "7": {"text": "one"}},
+            ("one", None, None),
+        ),
+        ({"text": None, "parts": THREAD}, {"7": {"text": "one"}}, ("one", None, None)),
+        ({"text": None, "parts": THREAD}, {"x": {"media": [{"id": 2}]}}, None),
+        # Media alone replaces the shared media, text stays
+        ({"media": [{"id": 1}]}, {"x": {"media": []}}, ("shared", [], None)),
+    ],
+)
+def test_text_and_parts_replace_each_other_level_by_level(
+    shared: dict[str, Any],
+    overrides: dict[str, dict[str, Any]],
+    content: tuple[Any, Any, Any] | None,
+) -> None:
+    if content is None:  # media over a shared thread leaves no text: refused, named
+        with pytest.raises(InvalidInput, match="credential 7 \\(x\\) has no text"):
+            resolve(0, 7, "x", SHARED | shared, overrides)
+        return
+    fields = resolve(0, 7, "x", SHARED | shared, overrides).fields
+    assert (fields["text"], fields["media"], fields["parts"]) == content
+
+
 def test_a_member_without_text_is_refused_naming_where_to_give_it() -> None:
     with pytest.raises(InvalidInput) as refused:
         resolve(2, 9, "mastodon", SHARED | {"text": None}, {"x": {"text": "only x"}})
@@ -56,7 +94,8 @@ def test_a_member_without_text_is_refused_naming_where_to_give_it() -> None:
         ("text", "overrides.x.text"),
         ("options", "options"),
         ("options.spoiler_text", "options.spoiler_text"),
-        ("media[1].url", "overrides.x.media[1].url"),  # a field that joins OVERRIDABLE later
+        ("media[1].id", "overrides.x.media[1].id"),
+        ("parts[2].text", "parts[2].text"),
         ("credential_id", "credential_ids[4]"),
         ("scheduled_at", "scheduled_at"),
         ("textual", "textual"),  # only a whole name (or its parts) is mapped
@@ -68,6 +107,11 @@ def test_a_refusal_is_named_where_the_request_gave_the_value(refused: str, named
         7,
         "x",
         {},
-        {"text": "overrides.x.text", "options": "options", "media": "overrides.x.media"},
+        {
+            "text": "overrides.x.text",
+            "options": "options",
+            "media": "overrides.x.media",
+            "parts": "parts",
+        },
     )
     assert member.field_of(refused) == named

@@ -14,9 +14,12 @@ from publisher.providers import PROVIDERS
 # One post per network account of one user: more in one call is surely a mistake, and it
 # bounds the work (and the locks) of one request.
 MAX_MEMBERS = 50
-# What an override may set; a field ``create_post`` gains that differs per network (media,
-# thread parts) joins here and in ``create_group``'s shared fields.
-OVERRIDABLE: tuple[str, ...] = ("text", "options")
+# What an override may set; a field ``create_post`` gains that differs per network joins
+# here and in ``create_group``'s shared fields.
+OVERRIDABLE: tuple[str, ...] = ("text", "media", "parts", "options")
+# A post's content is either a text (with its media) or a thread's parts: a level that
+# gives one replaces the other from the levels below it (X a thread, Mastodon one text).
+ONE_TEXT, THREAD = ("text", "media"), ("parts",)
 # Keyed by provider name, or by credential id (an int, or its digits as JSON keys are).
 Overrides = Mapping[str, Mapping[str, Any]] | Mapping[int, Mapping[str, Any]]
 
@@ -54,19 +57,23 @@ def resolve(
     overrides: Mapping[str, Mapping[str, Any]],
 ) -> Member:
     """The member for one credential: the shared fields, then its provider's override,
-    then its own (checked overrides, keyed by provider name or credential id as text)."""
+    then its own (checked overrides, keyed by provider name or credential id as text).
+    Content given at a level (text and media, or parts) replaces the other kind below it."""
     fields = dict(shared)
     origins = {name: name for name in OVERRIDABLE}
     for key in (provider, str(credential_id)):
-        for name, value in overrides.get(key, {}).items():
-            if value is not None:
-                fields[name] = value
-                origins[name] = f"overrides.{key}.{name}"
+        given = {name: v for name, v in overrides.get(key, {}).items() if v is not None}
+        for kind, other in ((ONE_TEXT, THREAD), (THREAD, ONE_TEXT)):
+            if given.keys() & set(kind):
+                fields |= dict.fromkeys(other)
+        fields |= given
+        origins |= {name: f"overrides.{key}.{name}" for name in given}
     member = Member(index, credential_id, provider, fields, origins)
-    if fields.get("text") is None:
+    if fields.get("text") is None and fields.get("parts") is None:
         raise InvalidInput(
             "text",
-            f"{member.label} has no text: give text, or overrides.{provider}.text",
+            f"{member.label} has no text: give text (or parts), "
+            f"or overrides.{provider}.text (or .parts)",
         )
     return member
 

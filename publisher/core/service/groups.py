@@ -40,6 +40,7 @@ from publisher.core.service.group_members import (
     check_overrides,
     resolve,
 )
+from publisher.core.service.parts import MediaRefs, fingerprint, stored_fingerprint
 from publisher.core.service.posts import approve, cancel, create_post, post_by_key, unapprove
 from publisher.core.states import Actor, State, Trigger, sources
 from publisher.errors import Conflict, InvalidInput, LostRace, NotFound
@@ -69,6 +70,8 @@ def create_group(
     credential_ids: Sequence[int],
     text: str | None,
     *,
+    media: MediaRefs | None = None,
+    parts: Sequence[Mapping[str, Any]] | None = None,
     options: Mapping[str, Any] | None = None,
     overrides: Overrides | None = None,
     scheduled_at: datetime | None = None,
@@ -78,14 +81,19 @@ def create_group(
 ) -> GroupView:
     """A group of drafts, one per credential, or nothing at all.
 
+    Content as ``create_post`` takes it: ``text`` (with ``media``) or a thread's ``parts``.
     ``overrides`` maps a provider name ("x", "mastodon", "webhook") or a credential id to
-    ``{"text": ..., "options": ...}``; a credential's override beats its provider's, which
-    beats the shared value (an override's ``options`` replace the shared ones whole; a
-    ``None`` value overrides nothing). Raises ``InvalidInput`` naming the field (e.g.
-    ``overrides.x.text``, ``credential_ids[2]``) and, in the message, the member.
+    ``{"text", "media", "parts", "options"}``; a credential's override beats its
+    provider's, which beats the shared value (an override's ``options`` or ``media``
+    replace the shared ones whole; giving ``parts`` replaces text and media below it, and
+    the other way round; a ``None`` value overrides nothing). Raises ``InvalidInput``
+    naming the field (e.g. ``overrides.x.text``, ``credential_ids[2]``) and, in the
+    message, the member.
     """
     shared = {
         "text": text,
+        "media": media,
+        "parts": parts,
         "options": options,
         "scheduled_at": scheduled_at,
         "max_attempts": max_attempts,
@@ -167,14 +175,19 @@ def _same_request(
     session: Session, group: PostGroup, account_id: int, members: Sequence[Member]
 ) -> GroupView:
     view = get_group(session, group.id)
-    asked = [(account_id, m.credential_id, m.fields["text"]) for m in members]
-    found = [(p.account_id, p.credential_id, p.text) for p in view.members]
+    asked = [(m.credential_id, _asked(m)) for m in members]
+    found = [(p.credential_id, stored_fingerprint(p.text, p.parts)) for p in view.members]
     if (group.account_id, found) != (account_id, asked):
         raise Conflict(
             "this idempotency_key was already used for a different group",
             field="idempotency_key",
         )
     return view
+
+
+def _asked(member: Member) -> list[tuple[Any, list[Any]]]:
+    fields = member.fields
+    return fingerprint(fields["text"], fields["media"], fields["parts"])
 
 
 def group_by_key(session: Session, key: str) -> PostGroup | None:
