@@ -96,6 +96,23 @@ EXAMPLES: dict[str, Example] = {
             "idempotency_key": "release-2030-04",
         },
     },
+    "thread_for_x": {
+        "summary": "A thread on X, one text elsewhere",
+        "description": "Parts given for X replace the shared text there.",
+        "value": {
+            "account_id": 1,
+            "credential_ids": [11, 12],
+            "text": "Our spring release is out: faster sync, offline mode and a new look.",
+            "overrides": {
+                "x": {
+                    "parts": [
+                        {"text": "Our spring release is out (1/2)"},
+                        {"text": "Faster sync, offline mode and a new look (2/2)"},
+                    ]
+                }
+            },
+        },
+    },
     "per_credential": {
         "summary": "Two Mastodon accounts, one with its own text",
         "description": "A credential id as the key beats the provider's override.",
