@@ -524,6 +524,30 @@ def test_cancel_stops_what_it_can_and_shows_every_member(
     assert [m["state"] for m in again.json()["members"]] == [m["state"] for m in shown["members"]]
 
 
+def test_cancel_leaves_a_member_a_worker_claims_meanwhile(
+    client: TestClient, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an approved group whose second member a worker claims while the group is
+    # being cancelled (after the group was read, before that member's own move)
+    account_id, creds = _networks(client)
+    group = _create(client, _body(account_id, creds))
+    client.post(f"/v1/post-groups/{group['id']}/approve")
+    ids = [m["id"] for m in group["members"]]
+    real = service.groups.cancel
+
+    def claimed_first(session: Session, post_id: int, *args: Any) -> Post:
+        if post_id == ids[1]:
+            session.execute(update(Post).where(Post.id == post_id).values(state="running"))
+        return real(session, post_id, *args)
+
+    monkeypatch.setattr(service.groups, "cancel", claimed_first)
+    # When the group is cancelled
+    response = client.post(f"/v1/post-groups/{group['id']}/cancel")
+    # Then the others are cancelled all the same, and the claimed one is shown running
+    assert response.status_code == 200, response.text
+    assert [m["state"] for m in response.json()["members"]] == ["cancelled", "running", "cancelled"]
+
+
 def test_an_unknown_group_is_404_json(client: TestClient) -> None:
     for method, path in (
         ("get", "/v1/post-groups/999"),

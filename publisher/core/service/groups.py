@@ -43,7 +43,7 @@ from publisher.core.service.group_members import (
 from publisher.core.service.parts import MediaRefs, fingerprint, stored_fingerprint
 from publisher.core.service.posts import approve, cancel, create_post, post_by_key, unapprove
 from publisher.core.states import Actor, State, Trigger, sources
-from publisher.errors import Conflict, InvalidInput, LostRace, NotFound
+from publisher.errors import Conflict, InvalidInput, NotFound
 
 # A member's key is "{group key}-{credential id}": 44 characters, "-" and a 19-digit id
 # fill a post key's 64.
@@ -234,8 +234,8 @@ def cancel_group(session: Session, group_id: int, now: datetime) -> GroupView:
         if State(post.state) in _CANCELLABLE:
             try:
                 cancel(session, post.id, now)
-            except LostRace:  # a worker claimed it meanwhile; the answer shows its state
-                session.refresh(post)
+            except Conflict:  # a worker claimed it since it was read (nothing was written)
+                session.refresh(post)  # the answer shows where it is now
     view.group.updated_at = now
     session.flush()
     return get_group(session, group_id)
