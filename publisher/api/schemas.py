@@ -273,6 +273,7 @@ class PostOut(BaseModel):
     recurrence_until: datetime | None
     recurrence_count: int | None
     max_lateness: float | None
+    group_id: int | None  # the post group it was created in (POST /v1/post-groups)
     created_at: datetime
     updated_at: datetime
     history: list[EventOut] | None = None
@@ -314,6 +315,7 @@ class PostOut(BaseModel):
             recurrence_until=row.recurrence_until,
             recurrence_count=row.recurrence_count,
             max_lateness=row.max_lateness,
+            group_id=row.group_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
             history=None if events is None else [EventOut.of(e) for e in events],

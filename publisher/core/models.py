@@ -121,6 +121,20 @@ class Credential(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class PostGroup(Base):
+    """Posts created in one call, one per credential, approved and cancelled as one; each
+    member keeps its own state machine (``posts.group_id``)."""
+
+    __tablename__ = "post_groups"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The main app's key: a retried create returns this group (None: no retry protection).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 DUE_WHERE = "state IN ('approved', 'retry')"
 RUNNING_WHERE = "state = 'running'"
 
@@ -195,6 +209,10 @@ class Post(Base):
     # Not published when claimed more than this many seconds after its time (None: the
     # account's, else PUBLISHER_MAX_LATENESS, else no limit).
     max_lateness: Mapped[float | None] = mapped_column(Float, default=None)
+    # The group this post was created in (None: created alone).
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("post_groups.id"), default=None, index=True
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)  # fencing token
     # A thread or a post with media: every part in order, each {"text", "media": [{"id",
     # "type", "alt"}]} (``text`` above is part 1's); None: one part, ``text``, no media.

@@ -166,3 +166,22 @@ def test_a_webhook_thread_is_one_delivery_per_part(pipeline: Pipeline) -> None:
     assert (first["part"], first["parts"], first["in_reply_to"]) == (1, 2, None)
     assert (second["part"], second["in_reply_to"]) == (2, _steps(pipeline, post_id)["p0"])
     assert first["idempotency_key"] != second["idempotency_key"]
+
+
+def test_a_thread_longer_than_the_lease_keeps_its_lease_between_parts(
+    tmp_path: Path, database_url: str, sandbox: Sandbox
+) -> None:
+    # Given a provider that takes a second per call, a 6 s lease, and a 9-part thread
+    # (about 9 s of calls: longer than the lease)
+    sandbox.latency_seconds = 1.0
+    env = {"PUBLISHER_HTTP_TIMEOUT": "3", "PUBLISHER_LEASE_SECONDS": "6"}
+    with running_pipeline(tmp_path, database_url, sandbox, **env) as pipeline:
+        texts = [f"long {n}/9" for n in range(1, 10)]
+        post_id = _thread(pipeline, "mastodon", texts)
+        pipeline.start_worker(concurrency=1)
+        pipeline.start_beat()
+        post = pipeline.wait_final([post_id], timeout=120)[post_id]
+        # Then one attempt published it: the lease was renewed between parts, so the
+        # sweep never took the post back from its worker
+        assert (post.state, post.attempts, post.rescues) == ("done", 1, 0)
+        _assert_chain(pipeline, post_id, texts)

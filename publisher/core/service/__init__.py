@@ -1,4 +1,4 @@
-"""The main app's Python API: accounts, credentials and posts.
+"""The main app's Python API: accounts, credentials, posts and post groups.
 
 Plain functions that take the SQLAlchemy session (and the clock) explicitly; the HTTP API
 is a thin layer over them, so there is one implementation. Each function validates its
@@ -15,6 +15,16 @@ from publisher.core.service.credentials import (
     replace_token,
     rotate_tokens,
     update_credential,
+)
+from publisher.core.service.group_members import MAX_MEMBERS
+from publisher.core.service.groups import (
+    GroupView,
+    approve_group,
+    cancel_group,
+    create_group,
+    get_group,
+    group_by_key,
+    unapprove_group,
 )
 from publisher.core.service.media import (
     check_for_post,
@@ -41,20 +51,27 @@ from publisher.core.service.posts import (
 
 __all__ = [
     "MAX_IN_FLIGHT",
+    "MAX_MEMBERS",
     "MAX_TEXT_LIMIT",
+    "GroupView",
     "add_credential",
     "approve",
+    "approve_group",
     "cancel",
+    "cancel_group",
     "check_for_post",
     "create_account",
     "create_from_upload",
     "create_from_url",
+    "create_group",
     "create_post",
     "edit_post",
     "get_account",
     "get_credential",
+    "get_group",
     "get_media",
     "get_post",
+    "group_by_key",
     "history",
     "list_calls",
     "list_notifications",
@@ -66,6 +83,7 @@ __all__ = [
     "rotate_tokens",
     "steps",
     "unapprove",
+    "unapprove_group",
     "update_account",
     "update_credential",
 ]

@@ -1,7 +1,7 @@
 """media: files a post may carry, uploaded to the blob store or fetched from a URL
 
 Revision ID: 0006_media
-Revises: 0009
+Revises: 0008_post_groups
 Create Date: 2026-11-30 02:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_media"
-down_revision = "0009"
+down_revision = "0008_post_groups"
 branch_labels = None
 depends_on = None
 
