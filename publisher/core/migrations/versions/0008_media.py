@@ -1,7 +1,7 @@
 """media: files a post may carry, uploaded to the blob store or fetched from a URL
 
-Revision ID: 0006_media
-Revises: 0008_post_groups
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 02:15:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_media"
-down_revision = "0008_post_groups"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
