@@ -54,6 +54,7 @@ from publisher.providers.base import (
     PublishRequest,
     Uploaded,
 )
+from publisher.providers.webhook_media import content_url
 
 # Media processing (a video, a large GIF) is waited for in the worker only this long per
 # poll and this many polls; longer, the post is handed back with a next_run_at, and the
@@ -143,10 +144,26 @@ def _request(state: Run, step: Step) -> PublishRequest:
         idempotency_key=part_key(job.idempotency_key, step.part),
         reply_to=state.done[f"p{step.part - 1}"].external_id if step.part else None,
         media_ids=media_ids(step.part, len(part.media), state.done) if uploads else (),
-        media=() if uploads else part.media,
+        media=() if uploads else _by_reference(state, part),
         part=step.part,
         parts=len(state.parts),
     )
+
+
+def _by_reference(state: Run, part: Part) -> list[dict[str, object]]:
+    """The part's media for a provider that fetches them itself (a webhook): each with
+    the URL to fetch it from (a file given by URL keeps it; an uploaded one is
+    publisher's own ``GET /v1/media/{id}/content``, behind the API key)."""
+    api_url = state.deps.settings.api_url
+    return [
+        {
+            "id": item["id"],
+            "type": item.get("type"),
+            "alt": item.get("alt"),
+            "url": item.get("url") or content_url(api_url, int(item["id"])),
+        }
+        for item in part.media
+    ]
 
 
 def _create(state: Run, step: Step) -> Result | None:
@@ -189,7 +206,11 @@ def _upload(state: Run, step: Step, uploader: MediaUploader) -> Result | None:
 
     job, deps = state.job, state.deps
     item = state.parts[step.part].media[step.media or 0]
-    loaded = media_source.load(item, deps)
+    budget = state.lease.budget(deps, job)  # a fetch from a slow host counts too
+    if budget is None:
+        return Result.LEASE_LOST
+    deadline = time.monotonic() + budget
+    loaded = media_source.load(item, deps, rule=state.provider.media_rule, deadline=deadline)
     if isinstance(loaded, Outcome):  # the file could not be had (gone, too big, down)
         decided = plan.after_call(job, loaded, deps.clock(), deps.retry_policy)
         return finish(deps, job, _named(state, step, decided), None)

@@ -6,6 +6,7 @@ the post before anything is created."""
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -124,3 +125,52 @@ def test_a_missing_url_file_refuses_the_post_before_anything_is_created(
     assert "404" in (post.last_error_message or "")
     assert pipeline.sandbox.creates == []
     assert pipeline.sandbox.uploads == []
+
+
+def test_long_processing_hands_the_post_back_and_resumes_without_uploading_again(
+    pipeline: Pipeline,
+) -> None:
+    # Given Mastodon processing a file for several polls (it names no wait: publisher
+    # waits longer than it holds a worker for)
+    pipeline.sandbox.media_processing_polls = 3
+    account = pipeline.account()
+    credential = pipeline.credential(account, "mastodon", token="tok-processing")
+    media = [{"id": _upload(pipeline, account, sized(PNG, 2000), "slow to process")}]
+    post_id = pipeline.post(account, credential, "processing takes a while", media=media)
+    pipeline.start_worker(concurrency=1)
+    pipeline.start_beat()
+    post = pipeline.wait_final([post_id], timeout=120)[post_id]
+    # Then the post was handed back while the file processed (no attempt used), and
+    # published once carrying the one upload
+    assert (post.state, post.attempts) == ("done", 1), post.last_error_message
+    with pipeline.sessions() as session:
+        released = [e.reason for e in service.history(session, post_id) if e.trigger == "release"]
+    assert released and all("still processing" in (r or "") for r in released), released
+    assert len(pipeline.sandbox.uploads) == 1
+    (record,) = pipeline.sandbox.creates
+    assert [m.size for m in record.media] == [2000]
+    polls = [c for c in pipeline.calls(post_id) if c.method == "GET" and c.step == "p0.m0"]
+    assert len(polls) >= 3
+
+
+def test_a_webhook_gets_each_file_as_a_url(pipeline: Pipeline, files: tuple[str, Path]) -> None:
+    # Given a webhook post with an uploaded file and a file given by URL
+    base, root = files
+    (root / "b.png").write_bytes(sized(PNG, 1500))
+    account = pipeline.account()
+    credential = pipeline.credential(account, "webhook", token="tok-hook-media")
+    uploaded = _upload(pipeline, account, sized(PNG, 1200), "uploaded")
+    linked = _from_url(pipeline, account, f"{base}/b.png", "linked")
+    media = [{"id": uploaded}, {"id": linked}]
+    post_id = pipeline.post(account, credential, "a webhook with files", media=media)
+    pipeline.start_worker(concurrency=1)
+    pipeline.start_beat()
+    post = pipeline.wait_final([post_id])[post_id]
+    assert post.state == "done", post.last_error_message
+    # Then its one delivery lists both, each with the URL to fetch it from, in order
+    (delivery,) = pipeline.sandbox.deliveries
+    sent = json.loads(delivery.body)["media"]
+    assert [(m["id"], m["alt"], m["url"]) for m in sent] == [
+        (uploaded, "uploaded", f"{pipeline.settings.api_url}/v1/media/{uploaded}/content"),
+        (linked, "linked", f"{base}/b.png"),
+    ]
