@@ -32,7 +32,15 @@ class MastodonUploader:
     """``base.MediaUploader`` for Mastodon: pure, stateless; the description travels
     with the upload, so no describe step."""
 
-    describes: bool = False
+    def describes(self, kind: str) -> bool:
+        """Never: the upload carries the alt text (``description``)."""
+        return False
+
+    def continue_upload(
+        self, base_url: str, token: str, file: MediaFile, media_id: str
+    ) -> tuple[PreparedCall, ...]:
+        """Nothing: one request uploads the whole file."""
+        return ()
 
     def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
         """``POST /api/v2/media`` with the file and, when there is one, its description

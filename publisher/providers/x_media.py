@@ -19,9 +19,9 @@ https://docs.x.com/x-api/media/quickstart/best-practices (categories, limits).
 A repeated upload is harmless: media no post names expires unused
 (``expires_after_secs``).
 
-``XUploader`` (the ``base.MediaUploader`` the engine's steps use) sends every file in one
-upload; the chunked calls are here for the steps to use once they can send an upload in
-several requests (X documents the one-shot upload for images; large videos need chunks).
+``XUploader`` (the ``base.MediaUploader`` the engine's steps use) sends an image in one
+upload, a GIF or video in chunks; an upload cut short starts again from its first request
+at the next attempt (a new media id; the unused one expires).
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ UPLOAD_PATH = "/2/media/upload"
 CATEGORIES = {Kind.IMAGE: "tweet_image", Kind.GIF: "tweet_gif", Kind.VIDEO: "tweet_video"}
 # Kinds X processes asynchronously when they come in chunks.
 CHUNKED = frozenset({Kind.GIF, Kind.VIDEO})
+# The kinds whose alt text X's metadata endpoint documents.
+DESCRIBED = frozenset({Kind.IMAGE, Kind.GIF})
 # One APPEND's bytes: X takes chunks up to 5 MB; 4 MiB stays under it with room.
 CHUNK_BYTES = 4 * 1024 * 1024
 # When X gives no check_after_secs, poll again after this long (its examples use 5-10 s).
@@ -52,10 +54,15 @@ READY_STATE, FAILED_STATE = "succeeded", "failed"
 class XUploader:
     """``base.MediaUploader`` for X: pure, stateless; alt text is a request of its own."""
 
-    describes: bool = True
+    def describes(self, kind: str) -> bool:
+        """Images and GIFs: X documents alt text (``alt_text``) for those, not videos."""
+        return kind in DESCRIBED
 
     def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
-        """One ``POST /2/media/upload`` with the whole file, its category and type."""
+        """One ``POST /2/media/upload`` with a whole image, its category and type; a GIF
+        or video starts a chunked upload (``prepare_initialize``)."""
+        if chunked(file):
+            return prepare_initialize(base_url, token, file)
         return _multipart(
             f"{rest.root(base_url)}{UPLOAD_PATH}",
             token,
@@ -65,6 +72,14 @@ class XUploader:
                 "media_type": file.content_type,
             },
         )
+
+    def continue_upload(
+        self, base_url: str, token: str, file: MediaFile, media_id: str
+    ) -> Iterator[PreparedCall]:
+        """A chunked upload's appends, then its finalize; nothing for an image."""
+        if chunked(file):
+            yield from prepare_appends(base_url, token, media_id, file)
+            yield prepare_finalize(base_url, token, media_id)
 
     def parse_upload(self, status: int, body: Any) -> Uploaded | None:
         """The media id and its state from the ``data`` of a 2xx answer to an upload,

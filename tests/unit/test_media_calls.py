@@ -23,7 +23,8 @@ VIDEO = MediaFile(b"v" * (x_media.CHUNK_BYTES * 2 + 10), "video/mp4", "clip.mp4"
 
 def test_the_uploaders_follow_the_protocol() -> None:
     uploaders: list[MediaUploader] = [MASTODON, X]
-    assert [u.describes for u in uploaders] == [False, True]
+    assert [u.describes("image") for u in uploaders] == [False, True]
+    assert [u.describes("video") for u in uploaders] == [False, False]
 
 
 def test_mastodon_upload_is_multipart_file_and_description() -> None:
@@ -108,10 +109,16 @@ def test_x_upload_is_one_multipart_call_with_its_category() -> None:
     assert parts["media"].content == IMAGE.content
     assert parts["media_category"].text == "tweet_image"
     assert parts["media_type"].text == "image/png"
-    video = X.prepare_upload("https://api.x.com", "tok", VIDEO)
-    assert parse(video.headers["Content-Type"], video.data or b"")["media_category"].text == (
-        "tweet_video"
-    )
+    assert list(X.continue_upload("https://api.x.com", "tok", IMAGE, "9")) == []
+
+
+def test_x_video_is_uploaded_in_chunks_then_finalized() -> None:
+    first = X.prepare_upload("https://api.x.com", "tok", VIDEO)
+    assert first.url == "https://api.x.com/2/media/upload/initialize"
+    assert first.json is not None and first.json["media_category"] == "tweet_video"
+    rest = list(X.continue_upload("https://api.x.com", "tok", VIDEO, "9"))
+    chunks = -(-len(VIDEO.content) // x_media.CHUNK_BYTES)
+    assert [c.url.rsplit("/", 1)[1] for c in rest] == ["append"] * chunks + ["finalize"]
 
 
 def test_x_video_can_go_in_chunks() -> None:
