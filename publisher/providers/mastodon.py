@@ -102,10 +102,7 @@ class MastodonProvider:
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /api/v1/statuses`` with the idempotency key and the allowed options."""
-        body: dict[str, Any] = {"status": request.text}
-        for key in ALLOWED_OPTIONS:
-            if request.options.get(key) is not None:
-                body[key] = request.options[key]
+        body = rest.with_options({"status": request.text}, request.options, ALLOWED_OPTIONS)
         if request.reply_to is not None:  # a thread's later part answers the one before
             body["in_reply_to_id"] = request.reply_to
         if request.media_ids:

@@ -110,10 +110,7 @@ class XProvider:
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /2/tweets`` with the text and the allowed options; no idempotency key."""
-        body: dict[str, Any] = {"text": request.text}
-        for key in ALLOWED_OPTIONS:
-            if request.options.get(key) is not None:
-                body[key] = request.options[key]
+        body = rest.with_options({"text": request.text}, request.options, ALLOWED_OPTIONS)
         if request.reply_to is not None:  # a thread's later part answers the one before
             body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
         if request.media_ids:
