@@ -16,10 +16,12 @@ import contextlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -199,10 +201,34 @@ def seed(api: Api, sandbox: Sandbox, cases: Sequence[Case], spread: float) -> Se
             **case.content(index),
             "scheduled_at": (start + timedelta(seconds=index * spread / len(cases))).isoformat(),
         }
+        if case.images:
+            body["media"] = [upload_image(api, index, n) for n in range(case.images)]
         post_id = api.call("POST", "/v1/posts", json=body)["id"]
         api.call("POST", f"/v1/posts/{post_id}/approve")
         expected[post_id] = case
     return Seeded(accounts, expected)
+
+
+def upload_image(api: Api, index: int, number: int) -> dict[str, Any]:
+    """A small PNG uploaded as a main app would (multipart), as a post's media item."""
+    files = {"file": (f"demo-{index}-{number}.png", tiny_png(), "image/png")}
+    alt = f"Demo image {number + 1} of post #{index + 1:03d}"
+    media = api.call("POST", "/v1/media", files=files, data={"alt": alt})
+    return {"id": media["id"]}
+
+
+def tiny_png() -> bytes:
+    """A valid 1x1 PNG (a grey pixel), built rather than shipped."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)  # 1x1, 8-bit greyscale
+    pixels = zlib.compress(b"\x00\x80")  # filter byte, one grey pixel
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def fetch(api: Api, path: str, seeded: Seeded) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ class Case:
     faults: str = ""  # the sandbox's scripted faults, e.g. "503,ok"
     expected: str = DONE  # "done", "cancelled:<reason>" or "draft:gave_up"
     parts: int = 1  # more: a thread (the faults apply to its first part)
+    images: int = 0  # images uploaded with POST /v1/media and attached (to its first part)
 
     def text(self, index: int) -> str:
         marker = f" [[fault:{self.faults}]]" if self.faults else ""
@@ -64,6 +65,8 @@ SPECIALS = (
     Case("slow answer on X", provider="x", faults="slow,ok"),
     Case("a thread of 3 on Mastodon, its first part slow: lands once", parts=3, faults="slow,ok"),
     Case("a thread of 3 on X", provider="x", parts=3),
+    Case("two images with alt text on Mastodon", images=2),
+    Case("an image on X", provider="x", images=1),
     Case("revoked token", account="Globex", expected="cancelled:unauthorized"),
 )
 
