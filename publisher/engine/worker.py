@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from publisher.core import redact
-from publisher.engine import act, call_log, lock, plan, reconcile, sweep
+from publisher.engine import act, call_log, lock, plan, reconcile, refresh_when, sweep
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.concurrency import Held, Slot, busy_wait
 from publisher.engine.constants import LEASE_RENEW_AFTER, LEASE_SAFETY_MARGIN
@@ -112,8 +112,8 @@ def process(post_id: int, deps: Dependencies) -> Result:
     # From here on, whatever is logged, reported or stored goes through the job's redactor.
     with redact.activated(step.secrets if isinstance(step, Ready) else redact.NOTHING):
         try:
-            if isinstance(step, Plan):
-                return _finish(deps, job, step, None)
+            if isinstance(step, Plan):  # a token about to expire is refreshed first
+                return _finish(deps, job, refresh_when.resolve(deps, job, step), None)
             return _call(job, deps, step)
         except OperationalError:
             raise  # the database is down: the lease expires and the sweep rescues the post
@@ -152,6 +152,7 @@ def _prepare(
         or plan.validate(job)
         or plan.missed(job, now, deps.settings.max_lateness)
         or plan.authorize(job, now, token is not None)
+        or refresh_when.at_claim(job, now)
     )
     if stop is not None:
         return stop
@@ -280,6 +281,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         found = reconcile.look_up(provider, job, request, deps, get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
     decided = plan.after_call(job, outcome, now, deps.retry_policy)
+    decided = refresh_when.after_unauthorized(deps, job, outcome, decided)  # expired?
     if decided.action is Action.GIVE_UP and decided.ambiguous:
         decided = _last_look(provider, job, request, deps, get_json, decided)
     metrics.observe_call(job, outcome, exchange)

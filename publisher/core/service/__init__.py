@@ -17,6 +17,7 @@ from publisher.core.service.credentials import (
     update_credential,
 )
 from publisher.core.service.notifications import list_notifications
+from publisher.core.service.oauth import OAuthFields
 from publisher.core.service.posts import (
     approve,
     cancel,
@@ -35,6 +36,7 @@ from publisher.core.service.posts import (
 __all__ = [
     "MAX_IN_FLIGHT",
     "MAX_TEXT_LIMIT",
+    "OAuthFields",
     "add_credential",
     "approve",
     "cancel",
