@@ -31,7 +31,7 @@ from publisher.core.models import CREDENTIALS
 from publisher.engine.classify import Outcome
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.lock import Job
-from publisher.engine.plan import Action, Plan, after_call
+from publisher.engine.plan import Action, Plan, RetryPolicy, after_call
 from publisher.engine.refresh import RETRY_AFTER, Attempted, Status, refresh
 from publisher.providers.base import Category
 
@@ -73,10 +73,10 @@ def resolve(deps: Dependencies, job: Job, decided: Plan) -> Plan:
     if not decided.refresh_credential:
         return decided
     attempted = refresh(deps, job.credential_id, seen_token=job.token_encrypted)
-    return after_refresh(job, attempted, deps.clock(), deps)
+    return after_refresh(job, attempted, deps.clock(), deps.retry_policy)
 
 
-def after_refresh(job: Job, attempted: Attempted, now: datetime, deps: Dependencies) -> Plan:
+def after_refresh(job: Job, attempted: Attempted, now: datetime, policy: RetryPolicy) -> Plan:
     """The post's plan once ``attempted`` is known (see the module docstring)."""
     match attempted.status:
         case Status.REFRESHED | Status.ALREADY | Status.NOT_REFRESHABLE:
@@ -85,10 +85,10 @@ def after_refresh(job: Job, attempted: Attempted, now: datetime, deps: Dependenc
             return _release(job, now + WAIT_FOR_REFRESH, "waiting for the token refresh in flight")
         case Status.REJECTED:
             message = f"the token endpoint refused to refresh it ({attempted.message})"
-            return after_call(job, Outcome(Category.UNAUTHORIZED, message), now, deps.retry_policy)
+            return after_call(job, Outcome(Category.UNAUTHORIZED, message), now, policy)
         case _:
             message = f"token refresh failed: {attempted.message}"
-            return after_call(job, Outcome(Category.UNAVAILABLE, message), now, deps.retry_policy)
+            return after_call(job, Outcome(Category.UNAVAILABLE, message), now, policy)
 
 
 def _release(job: Job, when: datetime, reason: str, refresh_first: bool = False) -> Plan:

@@ -15,6 +15,7 @@ from publisher.sandbox.faults import Dialect, FaultPlan
 from publisher.sandbox.inflight import InFlight
 from publisher.sandbox.ledger import Ledger
 from publisher.sandbox.lookup_faults import LookupFaults, failure
+from publisher.sandbox.oauth import TokenServer
 from publisher.sandbox.quota import Quota
 from publisher.sandbox.wire import Request, Response
 
@@ -99,9 +100,10 @@ class State:
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
     notifications: Inbox[Notification] = field(default_factory=Inbox)
+    oauth: TokenServer = field(default_factory=TokenServer)  # X's OAuth 2.0 tokens
 
     def token_ok(self, token: str | None) -> bool:
-        return token is not None and token not in self.invalid_tokens
+        return token is not None and token not in self.invalid_tokens and self.oauth.accepts(token)
 
     def is_strict(self, kind: str) -> bool:
         return kind in self.strict
@@ -124,6 +126,7 @@ class State:
         self.sentry_events.clear()
         self.sentry_check_ins.clear()
         self.notifications.clear()
+        self.oauth.clear()
 
 
 Handler = Callable[[State, Request, Mapping[str, str]], Response]

@@ -9,7 +9,7 @@ written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from publisher.core.models import Credential
 from publisher.core.service.checks import aware, check_token, check_url
@@ -49,7 +49,8 @@ def expiry(fields: OAuthFields, now: datetime) -> datetime | None:
         if not 0 < fields.expires_in <= MAX_EXPIRES_IN:
             raise InvalidInput("expires_in", f"must be between 1 and {MAX_EXPIRES_IN} seconds")
         return now + timedelta(seconds=fields.expires_in)
-    return aware(fields.expires_at, "expires_at")
+    given = aware(fields.expires_at, "expires_at")
+    return None if given is None else given.astimezone(UTC)
 
 
 def _client_id(value: str) -> str:
