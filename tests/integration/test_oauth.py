@@ -1,0 +1,223 @@
+"""OAuth credentials end to end: real ``celery worker`` and beat processes, Redis, SQLite
+or PostgreSQL, and the sandbox's X (strict: every create creates) with its OAuth 2.0
+token endpoint, which rotates refresh tokens (a spent one is ``invalid_grant``).
+
+Each test makes its own account, credential and grant (``sandbox.oauth.issue()``), and
+counts only the refresh calls of its own grant.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from publisher.api.schemas import CredentialOut
+from publisher.core import service
+from publisher.core.models import Credential, PostEvent, utcnow
+from publisher.core.service import OAuthFields
+from publisher.sandbox import Sandbox
+from publisher.sandbox.oauth import Grant, RefreshCall
+from tests.support.pipeline import Pipeline, wait_for
+from tests.support.services import PostgresServer, RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+CLIENT_SECRET = "client-secret-canary"
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def pipeline(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pipeline]:
+    """Two publishing workers racing for every post, beat and the control worker."""
+    workdir = tmp_path_factory.mktemp(f"oauth-{request.param}")
+    url = _database(request, workdir)
+    with RedisServer() as redis_server, Sandbox(slow_seconds=3.0, strict=True) as sandbox:
+        running = Pipeline(workdir, url, redis_server.url, sandbox)
+        running.start_worker("worker", concurrency=2)
+        running.start_worker("worker2", concurrency=2)
+        running.start_beat()
+        yield running
+        running.stop()
+
+
+def _database(request: pytest.FixtureRequest, workdir: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{workdir / 'publisher.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"oauth_{workdir.name.replace('-', '_')}")
+
+
+def _credential(
+    pipeline: Pipeline, account: int, grant: Grant, expires_in: float | None, **fields: str
+) -> int:
+    expires_at = None if expires_in is None else utcnow() + timedelta(seconds=expires_in)
+    oauth = OAuthFields(
+        refresh_token=fields.pop("refresh_token", grant.refresh_token),
+        expires_at=expires_at,
+        client_id="app-1",
+        **fields,
+    )
+    return pipeline.credential(account, "x", token=grant.access_token, oauth_fields=oauth)
+
+
+def _calls(pipeline: Pipeline, grant: Grant) -> list[RefreshCall]:
+    """The refresh calls of ``grant``'s chain of refresh tokens, in order."""
+    chain, mine = {grant.refresh_token}, []
+    for call in pipeline.sandbox.oauth.calls:
+        if call.refresh_token in chain:
+            mine.append(call)
+            if call.rotated:
+                chain.add(call.rotated)
+    return mine
+
+
+def _row(pipeline: Pipeline, credential_id: int) -> Credential:
+    with pipeline.sessions() as session:
+        row = session.get(Credential, credential_id)
+        assert row is not None
+        return row
+
+
+def _published_once(pipeline: Pipeline, post_ids: list[int], attempts: int = 1) -> None:
+    posts = pipeline.wait_final(post_ids, timeout=90)
+    for post in posts.values():
+        assert post.state == "done", (post.id, post.state, post.last_error_message)
+        assert pipeline.sandbox.ids_for(post.text) == [post.external_id]
+        assert post.attempts == attempts, (post.id, post.attempts)
+
+
+def _secrets_kept(
+    pipeline: Pipeline, credential_id: int, post_ids: list[int], grant: Grant
+) -> None:
+    """No token of the grant, nor the client secret, in the call log, logs or the API."""
+    secrets = {grant.access_token, grant.refresh_token, CLIENT_SECRET}
+    for call in _calls(pipeline, grant):
+        secrets |= {s for s in (call.issued, call.rotated) if s}
+    rows = [c for post_id in post_ids for c in pipeline.calls(post_id)]
+    recorded = json.dumps(
+        [[c.url, c.request_headers, c.request_body, c.response_body, c.error] for c in rows]
+    )
+    shown = CredentialOut.of(_row(pipeline, credential_id)).model_dump_json()
+    logs = "".join(pipeline.log(name) for name in ("worker", "worker2", "control", "beat"))
+    for secret in secrets:
+        assert secret not in recorded and secret not in shown and secret not in logs
+
+
+def test_two_workers_racing_on_an_expired_token_refresh_it_once(pipeline: Pipeline) -> None:
+    # Given an expired token, and a token endpoint slow enough for every claim to overlap
+    sandbox = pipeline.sandbox
+    grant = sandbox.oauth.issue()
+    sandbox.oauth.expire(grant.access_token)
+    account = pipeline.account()
+    credential = _credential(pipeline, account, grant, expires_in=-60)
+    sandbox.oauth.delay_seconds = 0.5
+    try:
+        # When four posts of it are due at once on two worker processes
+        posts = [pipeline.post(account, credential, f"race {i} {account}") for i in range(4)]
+        _published_once(pipeline, posts)
+    finally:
+        sandbox.oauth.delay_seconds = 0.0
+    # Then the provider saw exactly one refresh, and every post used its new token
+    calls = _calls(pipeline, grant)
+    assert [(c.refresh_token, c.status) for c in calls] == [(grant.refresh_token, 200)]
+    row = _row(pipeline, credential)
+    assert pipeline.box.decrypt(row.token_encrypted) == calls[0].issued
+    assert pipeline.box.decrypt(row.refresh_token_encrypted or "") == calls[0].rotated
+    assert row.refresh_owner is None and row.last_refreshed_at is not None
+
+
+def test_a_401_on_an_expired_token_refreshes_then_publishes_without_an_attempt(
+    pipeline: Pipeline,
+) -> None:
+    # Given a confidential client whose token expired early (publisher's expiry unknown)
+    grant = pipeline.sandbox.oauth.issue()
+    pipeline.sandbox.oauth.expire(grant.access_token)
+    account = pipeline.account()
+    credential = _credential(pipeline, account, grant, expires_in=None, client_secret=CLIENT_SECRET)
+    # When a post meets X's 401
+    post = pipeline.post(account, credential, f"after a 401 {account}")
+    _published_once(pipeline, [post], attempts=1)
+    # Then one refresh (HTTP Basic) and a retry right away, on the same attempt
+    calls = _calls(pipeline, grant)
+    assert [(c.status, c.basic, c.client_id) for c in calls] == [(200, True, "app-1")]
+    assert [(c.attempt, c.category) for c in pipeline.calls(post)] == [
+        (1, "unauthorized"),
+        (1, "success"),
+    ]
+    shown = CredentialOut.of(_row(pipeline, credential))
+    assert shown.valid and shown.refreshable and shown.last_error is None
+    assert shown.expires_at is not None and shown.expires_at > utcnow() + timedelta(hours=1)
+    _secrets_kept(pipeline, credential, [post], grant)
+
+
+def test_the_sweep_refreshes_a_token_before_it_expires(pipeline: Pipeline) -> None:
+    # Given a token expiring within the proactive margin, and no post at all
+    grant = pipeline.sandbox.oauth.issue()
+    account = pipeline.account()
+    credential = _credential(pipeline, account, grant, expires_in=120, client_secret=CLIENT_SECRET)
+    # When the sweeps run
+    row = wait_for(lambda: (r := _row(pipeline, credential)).last_refreshed_at and r, 30)
+    # Then it was refreshed once, the new tokens stored with their new expiry
+    calls = _calls(pipeline, grant)
+    assert [(c.refresh_token, c.status) for c in calls] == [(grant.refresh_token, 200)]
+    assert pipeline.box.decrypt(row.token_encrypted) == calls[0].issued
+    assert row.expires_at is not None and row.expires_at > utcnow() + timedelta(hours=1)
+    # And a post then publishes with the new token, nothing refreshed again
+    post = pipeline.post(account, credential, f"after the sweep {account}")
+    _published_once(pipeline, [post])
+    assert len(_calls(pipeline, grant)) == 1
+    _secrets_kept(pipeline, credential, [post], grant)
+
+
+def test_a_refused_grant_invalidates_the_credential_and_asks_to_reauthorize(
+    pipeline: Pipeline,
+) -> None:
+    # Given an expired token whose refresh token the endpoint never issued
+    grant = pipeline.sandbox.oauth.issue()
+    pipeline.sandbox.oauth.expire(grant.access_token)
+    account = pipeline.account()
+    credential = _credential(
+        pipeline, account, grant, expires_in=-60, refresh_token="rt-never-issued"
+    )
+    # When a post of it is due
+    post_id = pipeline.post(account, credential, f"refused grant {account}")
+    post = pipeline.wait_final([post_id], timeout=60)[post_id]
+    # Then the post is cancelled unauthorized, the account told to re-authorize
+    assert (post.state, post.cancel_reason) == ("cancelled", "unauthorized")
+    assert "reauthorize" in [n.kind for n in pipeline.notifications(post_id)]
+    shown = CredentialOut.of(_row(pipeline, credential))
+    assert not shown.valid and "invalid_grant" in (shown.last_error or "")
+    assert pipeline.sandbox.create_count(text=post.text) == 0
+
+
+@pytest.mark.parametrize("fault", ["503", "timeout"])
+def test_a_failing_token_endpoint_is_unavailable_and_retried(
+    pipeline: Pipeline, fault: str
+) -> None:
+    # Given a token X refuses as expired and a token endpoint failing twice
+    grant = pipeline.sandbox.oauth.issue()
+    pipeline.sandbox.oauth.expire(grant.access_token)
+    account = pipeline.account()
+    credential = _credential(pipeline, account, grant, expires_in=None)
+    pipeline.sandbox.oauth.fail(2, fault)
+    # When a post of it is due
+    post = pipeline.post(account, credential, f"endpoint {fault} {account}")
+    # Then two attempts end unavailable (backoff), the third publishes once
+    _published_once(pipeline, [post], attempts=3)
+    calls = _calls(pipeline, grant)
+    assert [c.status for c in calls] == [503, 503, 200]
+    history = [e.reason or "" for e in _history(pipeline, post)]
+    assert sum("token refresh failed" in reason for reason in history) == 2
+    assert _row(pipeline, credential).last_error is None
+
+
+def _history(pipeline: Pipeline, post_id: int) -> list[PostEvent]:
+    with pipeline.sessions() as session:
+        return list(service.history(session, post_id))
