@@ -65,6 +65,7 @@ class TokenServer:
 
     lifetime_seconds: float = LIFETIME
     delay_seconds: float = 0.0  # every refresh is answered this much later (races overlap)
+    rotate: bool = True  # False: a refresh keeps the refresh token and answers none
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _access: dict[str, tuple[str, float]] = field(default_factory=dict)  # -> user, expiry
     _refresh: dict[str, str] = field(default_factory=dict)  # live refresh token -> user
@@ -155,14 +156,15 @@ class TokenServer:
         if user is None or fault == "invalid_grant":
             return _error(400, "invalid_grant", "Value passed for the token was invalid."), none
         access, refresh, expires = self._mint(user, None)
-        body = {
-            "token_type": "bearer",
-            "expires_in": int(expires),
-            "access_token": access,
-            "scope": SCOPE,
-            "refresh_token": refresh,
-        }
-        return json_response(200, body), (access, refresh)
+        body = {"token_type": "bearer", "expires_in": int(expires), "access_token": access}
+        if not self.rotate:  # the one sent stays valid; the answer names no new one
+            self._refresh.pop(refresh)
+            self._refresh[sent or ""] = user
+            return json_response(200, body | {"scope": SCOPE}), (access, None)
+        return json_response(200, body | {"scope": SCOPE, "refresh_token": refresh}), (
+            access,
+            refresh,
+        )
 
     def clear(self) -> None:
         with self._lock:

@@ -176,6 +176,30 @@ def test_the_sweep_refreshes_a_token_before_it_expires(pipeline: Pipeline) -> No
     _secrets_kept(pipeline, credential, [post], grant)
 
 
+def test_an_answer_without_a_refresh_token_keeps_ours(pipeline: Pipeline) -> None:
+    # Given a token endpoint that does not rotate refresh tokens (RFC 6749 §6: optional)
+    grant = pipeline.sandbox.oauth.issue()
+    account = pipeline.account()
+    credential = _credential(pipeline, account, grant, expires_in=120)
+    pipeline.sandbox.oauth.rotate = False
+    try:
+        # When the sweep refreshes it twice
+        wait_for(lambda: _row(pipeline, credential).last_refreshed_at, 30)
+        with pipeline.sessions.begin() as session:
+            stored = session.get(Credential, credential)
+            assert stored is not None
+            stored.expires_at = utcnow()
+        wait_for(lambda: len(_calls(pipeline, grant)) == 2, 30)
+    finally:
+        pipeline.sandbox.oauth.rotate = True
+    # Then both refreshes sent the one refresh token, and it is still the stored one
+    calls = _calls(pipeline, grant)
+    assert [(c.refresh_token, c.status) for c in calls] == [(grant.refresh_token, 200)] * 2
+    row = wait_for(lambda: (r := _row(pipeline, credential)).refresh_owner is None and r, 10)
+    assert pipeline.box.decrypt(row.refresh_token_encrypted or "") == grant.refresh_token
+    assert pipeline.box.decrypt(row.token_encrypted) == calls[1].issued
+
+
 def test_a_refused_grant_invalidates_the_credential_and_asks_to_reauthorize(
     pipeline: Pipeline,
 ) -> None:
@@ -221,3 +245,56 @@ def test_a_failing_token_endpoint_is_unavailable_and_retried(
 def _history(pipeline: Pipeline, post_id: int) -> list[PostEvent]:
     with pipeline.sessions() as session:
         return list(service.history(session, post_id))
+
+
+@pytest.fixture
+def lone(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
+    """One worker whose calls may hang 4 s (the sandbox's slow answer takes 8)."""
+    with RedisServer() as redis_server, Sandbox(slow_seconds=8.0, strict=True) as sandbox:
+        running = Pipeline(
+            tmp_path,
+            database_url,
+            redis_server.url,
+            sandbox,
+            PUBLISHER_HTTP_TIMEOUT="4",
+            PUBLISHER_LEASE_SECONDS="10",
+        )
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def test_a_rotated_refresh_token_survives_a_worker_kill(lone: Pipeline) -> None:
+    # Given an expired token, and a post whose create hangs after the refresh
+    sandbox = lone.sandbox
+    grant = sandbox.oauth.issue()
+    sandbox.oauth.expire(grant.access_token)
+    account = lone.account()
+    credential = _credential(lone, account, grant, expires_in=-60)
+    lone.start_worker("worker", concurrency=2)
+    lone.start_beat()
+    post = lone.post(account, credential, f"[[fault:slow]] killed {account}")
+    text = lone.get(post).text
+    # When the worker is killed while its create hangs (the refresh committed before it)
+    wait_for(lambda: sandbox.ids_for(text), 30, lambda: lone.log("worker"))
+    lone.kill("worker")
+    first = _calls(lone, grant)
+    assert [(c.refresh_token, c.status) for c in first] == [(grant.refresh_token, 200)]
+    row = _row(lone, credential)
+    assert lone.box.decrypt(row.refresh_token_encrypted or "") == first[0].rotated
+    # Then a new worker finishes the post once (rescued, found by a lookup) ...
+    lone.start_worker("worker", concurrency=2)
+    _published_once(lone, [post])
+    # ... and the next refresh sends the rotated token; the spent one never again
+    with lone.sessions.begin() as session:
+        stored = session.get(Credential, credential)
+        assert stored is not None
+        stored.expires_at = utcnow() - timedelta(seconds=1)
+    second = lone.post(account, credential, f"after the kill {account}")
+    _published_once(lone, [second])
+    calls = _calls(lone, grant)
+    assert [(c.refresh_token, c.status) for c in calls] == [
+        (grant.refresh_token, 200),
+        (first[0].rotated, 200),
+    ]
