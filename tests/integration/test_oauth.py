@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from publisher.api.schemas import CredentialOut
-from publisher.core import service
+from publisher.core import control, service
 from publisher.core.models import Credential, PostEvent, utcnow
 from publisher.core.service import OAuthFields
 from publisher.sandbox import Sandbox
@@ -117,20 +117,30 @@ def test_two_workers_racing_on_an_expired_token_refresh_it_once(pipeline: Pipeli
     sandbox.oauth.expire(grant.access_token)
     account = pipeline.account()
     credential = _credential(pipeline, account, grant, expires_in=-60)
+    _pause(pipeline, credential, True)  # until every post waits: no refresh before them
+    posts = [pipeline.post(account, credential, f"race {i} {account}") for i in range(4)]
     sandbox.oauth.delay_seconds = 0.5
     try:
         # When four posts of it are due at once on two worker processes
-        posts = [pipeline.post(account, credential, f"race {i} {account}") for i in range(4)]
+        _pause(pipeline, credential, False)
         _published_once(pipeline, posts)
     finally:
         sandbox.oauth.delay_seconds = 0.0
-    # Then the provider saw exactly one refresh, and every post used its new token
+    # Then the provider saw exactly one refresh; the others waited for it
     calls = _calls(pipeline, grant)
     assert [(c.refresh_token, c.status) for c in calls] == [(grant.refresh_token, 200)]
+    reasons = [e.reason or "" for post in posts for e in _history(pipeline, post)]
+    assert any("waiting for the token refresh in flight" in r for r in reasons), reasons
+    # And every post used the new token, stored with the rotated refresh token
     row = _row(pipeline, credential)
     assert pipeline.box.decrypt(row.token_encrypted) == calls[0].issued
     assert pipeline.box.decrypt(row.refresh_token_encrypted or "") == calls[0].rotated
     assert row.refresh_owner is None and row.last_refreshed_at is not None
+
+
+def _pause(pipeline: Pipeline, credential_id: int, paused: bool) -> None:
+    with pipeline.sessions.begin() as session:
+        control.set_credential_paused(session, credential_id, paused, utcnow(), by="test")
 
 
 def test_a_401_on_an_expired_token_refreshes_then_publishes_without_an_attempt(
