@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, bindparam, or_, select, update
 
 from publisher.core.models import CREDENTIALS
+from publisher.engine import lock
 from publisher.engine.classify import Outcome
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.lock import Job
@@ -65,6 +66,11 @@ def after_unauthorized(deps: Dependencies, job: Job, outcome: Outcome, decided: 
     now = deps.clock()
     if job.last_refreshed_at is not None and now - job.last_refreshed_at < FRESH_TOKEN:
         return decided
+    # The call may have used most of the post's lease: renew it for the refresh's call,
+    # so the sweep does not take the post back meanwhile (and mark it ambiguous).
+    with deps.engine.begin() as connection:
+        if lock.renew(connection, job, now, deps.lease) is None:
+            return decided  # no longer ours: the finish records nothing either
     return resolve(deps, job, replace(decided, refresh_credential=True))
 
 

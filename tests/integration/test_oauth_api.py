@@ -7,12 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.core import service
 from publisher.core.models import Credential, utcnow
+from publisher.core.service import OAuthFields
 from publisher.core.settings import Settings
-from publisher.core.tokens import token_box
+from publisher.core.tokens import TokenBox, token_box
+from publisher.ops import watchdog
 from tests.integration.test_api import client as client  # the API client fixture
 
 BASE = {"provider": "x", "base_url": "https://api.x.example", "token": "acc-canary-1"}
@@ -121,3 +125,33 @@ def test_bad_oauth_fields_are_refused_naming_the_field(
     named = body.get("field") or [p["field"] for p in body.get("problems", [])]
     assert field in named, body
     _no_secret(response.text.replace("ref canary", "").replace("sec\\ncanary", ""))
+
+
+def test_key_rotation_moves_the_refresh_token_and_client_secret_too(
+    sessions: sessionmaker[Session],
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    fields = OAuthFields(refresh_token="ref-1", client_id="app-1", client_secret="sec-1")
+    with sessions.begin() as session:
+        account = service.create_account(session, "rot")
+        credential = service.add_credential(
+            session,
+            TokenBox((old,)),
+            account.id,
+            "x",
+            "https://x.example",
+            "acc-1",
+            oauth_fields=fields,
+        ).id
+    # An old key alone cannot read the refresh token: the watchdog names the credential
+    with sessions() as session:
+        assert watchdog._undecryptable(session, TokenBox((new,))) == [credential]
+    with sessions.begin() as session:
+        assert service.rotate_tokens(session, TokenBox((new, old))) == 1
+    with sessions() as session:
+        row = session.get(Credential, credential)
+        assert row is not None and row.refresh_token_encrypted and row.client_secret_encrypted
+        box = TokenBox((new,))
+        assert box.decrypt(row.refresh_token_encrypted) == "ref-1"
+        assert box.decrypt(row.client_secret_encrypted) == "sec-1"
+        assert watchdog._undecryptable(session, box) == []
