@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
 from publisher.core.series import SeriesView
@@ -86,7 +86,20 @@ class OAuthIn(Strict):
         return self.oauth().secrets()
 
 
+# A whole request, for the OpenAPI page: an X credential that refreshes itself.
+X_OAUTH_EXAMPLE: dict[str, JsonValue] = {
+    "provider": "x",
+    "base_url": "https://api.x.com",
+    "token": "ACCESS_TOKEN",
+    "refresh_token": "REFRESH_TOKEN",
+    "expires_in": 7200,
+    "client_id": "CLIENT_ID",
+}
+
+
 class CredentialIn(OAuthIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [X_OAUTH_EXAMPLE]})
+
     provider: ProviderName
     base_url: str = Field(min_length=1, max_length=2000)
     token: str = Field(min_length=1, max_length=10_000)
@@ -106,6 +119,15 @@ class CredentialPatch(Strict):
 
 
 class TokenIn(OAuthIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"token": "ACCESS_TOKEN", "refresh_token": "REFRESH_TOKEN", "expires_in": 7200}
+            ]
+        },
+    )
+
     token: str = Field(min_length=1, max_length=10_000)
     reapprove: bool = False  # also re-approve posts cancelled as unauthorized (recent ones)
 

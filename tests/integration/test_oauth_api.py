@@ -155,3 +155,17 @@ def test_key_rotation_moves_the_refresh_token_and_client_secret_too(
         assert box.decrypt(row.refresh_token_encrypted) == "ref-1"
         assert box.decrypt(row.client_secret_encrypted) == "sec-1"
         assert watchdog._undecryptable(session, box) == []
+
+
+def test_the_openapi_page_shows_the_oauth_fields_with_examples(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("CredentialIn", "TokenIn"):
+        fields = schemas[name]["properties"]
+        for field in ("refresh_token", "expires_at", "expires_in", "token_url", "client_id"):
+            assert field in fields, (name, field)
+        assert fields["expires_in"]["examples"] == [7200]
+        assert schemas[name]["examples"][0]["refresh_token"] == "REFRESH_TOKEN"
+    health = schemas["CredentialOut"]["properties"]
+    for field in ("valid", "refreshable", "expires_at", "last_refreshed_at", "last_error"):
+        assert field in health
+    assert not {"refresh_token", "client_secret", "token"} & set(health)
