@@ -36,6 +36,7 @@ from publisher.core import notifications, redact
 from publisher.core.models import CREDENTIALS
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.exchange import perform
+from publisher.engine.telemetry import metrics
 from publisher.errors import TokenError
 from publisher.providers import oauth2
 
@@ -245,6 +246,7 @@ def _values(
 def _report(lease: Lease, result: oauth2.Result, written: bool, error: str | None) -> Attempted:
     """Log what happened (never a secret) and say it as a value."""
     fields = {"credential_id": lease.credential_id, "provider": lease.provider}
+    metrics.observe_refresh(lease.provider, type(result).__name__.lower())
     if not written:
         log.error(
             "credential %s: refresh lease lost before the answer was stored",

@@ -152,8 +152,8 @@ class TokenServer:
             return refused, none
         if not client_id:
             return _error(401, "invalid_client", "Missing valid authorization header"), none
-        user = self._refresh.pop(sent or "", None)  # spent on use: X rotates them
-        if user is None or fault == "invalid_grant":
+        user = None if fault == "invalid_grant" else self._refresh.pop(sent or "", None)
+        if user is None:  # (a used one is spent: X rotates them)
             return _error(400, "invalid_grant", "Value passed for the token was invalid."), none
         access, refresh, expires = self._mint(user, None)
         body = {"token_type": "bearer", "expires_in": int(expires), "access_token": access}
