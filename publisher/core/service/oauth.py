@@ -101,7 +101,7 @@ def apply(
         credential.refresh_token_encrypted = box.encrypt(refresh) if refresh else None
     if replace_tokens or expires is not None:
         credential.expires_at = expires
-    if refreshable:
+    if refreshable or fields.token_url is not None:
         credential.token_url = url
     if client_id is not None:
         credential.client_id = client_id
