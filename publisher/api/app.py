@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api import errors, routes
+from publisher.api import errors, groups, routes
 from publisher.api.context import Context
 from publisher.api.limits import BodyLimit
 from publisher.core import db, redact
@@ -82,4 +82,5 @@ def create_app(
         return Response(body, media_type=content_type)
 
     app.include_router(routes.router, dependencies=[Depends(_authorize)])
+    app.include_router(groups.router, dependencies=[Depends(_authorize)])
     return app

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from publisher.api.context import context
 from publisher.api.schemas import (
@@ -16,8 +17,10 @@ from publisher.api.schemas import (
     CredentialIn,
     CredentialOut,
     CredentialPatch,
+    MediaRef,
     NotificationOut,
     NotificationPage,
+    PartIn,
     PostIn,
     PostOut,
     PostPage,
@@ -27,6 +30,7 @@ from publisher.api.schemas import (
     TokenIn,
 )
 from publisher.core import control, db, redact, series, service
+from publisher.core.models import Post
 
 router = APIRouter(prefix="/v1")
 ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -156,6 +160,8 @@ def create_post(request: Request, response: Response, body: PostIn) -> PostOut:
             body.account_id,
             body.credential_id,
             body.text,
+            media=_refs(body.media),
+            parts=None if body.parts is None else [_part(part) for part in body.parts],
             options=body.options,
             scheduled_at=body.scheduled_at,
             max_attempts=body.max_attempts,
@@ -166,7 +172,21 @@ def create_post(request: Request, response: Response, body: PostIn) -> PostOut:
             recurrence_count=body.recurrence_count,
             max_lateness=body.max_lateness,
         )
-        return PostOut.of(post, service.history(session, post.id))
+        return _post_out(session, post)
+
+
+def _refs(media: list[MediaRef] | None) -> list[dict[str, Any]] | None:
+    return None if media is None else [ref.model_dump(exclude_none=True) for ref in media]
+
+
+def _part(part: PartIn) -> dict[str, Any]:
+    return {"text": part.text, "media": _refs(part.media)}
+
+
+def _post_out(session: Session, post: Post) -> PostOut:
+    """The post with its history and its parts' remote ids."""
+    steps = service.steps(session, [post.id])[post.id] if post.parts is not None else None
+    return PostOut.of(post, service.history(session, post.id), steps)
 
 
 @router.get("/posts", tags=["posts"])
@@ -181,7 +201,8 @@ def list_posts(
         posts = service.list_posts(
             session, state=state, account_id=account_id, after_id=after_id, limit=limit
         )
-        items = [PostOut.of(p) for p in posts]
+        steps = service.steps(session, [p.id for p in posts if p.parts is not None])
+        items = [PostOut.of(p, steps=steps.get(p.id)) for p in posts]
     return PostPage(items=items, next_after_id=items[-1].id if len(items) == limit else None)
 
 
@@ -189,7 +210,7 @@ def list_posts(
 def get_post(request: Request, post_id: ObjectId) -> PostOut:
     with db.transaction(context(request).sessions) as session:
         post = service.get_post(session, post_id)
-        return PostOut.of(post, service.history(session, post_id))
+        return _post_out(session, post)
 
 
 @router.patch("/posts/{post_id}", tags=["posts"])
@@ -204,8 +225,10 @@ def edit_post(request: Request, post_id: ObjectId, body: PostPatch) -> PostOut:
             options=body.options,
             scheduled_at=body.scheduled_at,
             max_attempts=body.max_attempts,
+            media=_refs(body.media),
+            parts=None if body.parts is None else [_part(part) for part in body.parts],
         )
-        return PostOut.of(post, service.history(session, post_id))
+        return _post_out(session, post)
 
 
 @router.post("/posts/{post_id}/approve", tags=["posts"])
@@ -213,7 +236,7 @@ def approve(request: Request, post_id: ObjectId, body: ApproveIn | None = None) 
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
         post = service.approve(session, post_id, ctx.clock(), body.scheduled_at if body else None)
-        out = PostOut.of(post, service.history(session, post_id))
+        out = _post_out(session, post)
     ctx.announce(out.id, out.next_run_at)
     return out
 
@@ -223,7 +246,7 @@ def unapprove(request: Request, post_id: ObjectId) -> PostOut:
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
         post = service.unapprove(session, post_id, ctx.clock())
-        return PostOut.of(post, service.history(session, post_id))
+        return _post_out(session, post)
 
 
 @router.post("/posts/{post_id}/cancel", tags=["posts"])
@@ -231,7 +254,7 @@ def cancel(request: Request, post_id: ObjectId) -> PostOut:
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
         post = service.cancel(session, post_id, ctx.clock())
-        return PostOut.of(post, service.history(session, post_id))
+        return _post_out(session, post)
 
 
 @router.post("/posts/{post_id}/reopen", tags=["posts"])
@@ -239,7 +262,7 @@ def reopen(request: Request, post_id: ObjectId) -> PostOut:
     ctx = context(request)
     with db.transaction(ctx.sessions) as session:
         post = service.reopen(session, post_id, ctx.clock())
-        return PostOut.of(post, service.history(session, post_id))
+        return _post_out(session, post)
 
 
 @router.get("/posts/{post_id}/calls", tags=["posts"])

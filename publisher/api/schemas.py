@@ -6,13 +6,21 @@ Tokens appear only in request bodies; no response model has a field that could h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
-from publisher.core.models import Account, ApiCall, Credential, Notification, Post, PostEvent
+from publisher.core.models import (
+    Account,
+    ApiCall,
+    Credential,
+    Notification,
+    Post,
+    PostEvent,
+    PostStep,
+)
 from publisher.core.series import SeriesView
 from publisher.core.service import MAX_IN_FLIGHT, MAX_TEXT_LIMIT
 from publisher.core.service.oauth import MAX_EXPIRES_IN, OAuthFields
@@ -132,10 +140,51 @@ class TokenIn(OAuthIn):
     reapprove: bool = False  # also re-approve posts cancelled as unauthorized (recent ones)
 
 
+class MediaRef(Strict):
+    """A media file uploaded with ``POST /v1/media``, attached to a post or a part."""
+
+    id: int = Field(ge=1, le=2**63 - 1)
+    alt: str | None = Field(default=None, max_length=10_000)  # overrides the upload's alt
+
+
+class PartIn(Strict):
+    """One part of a thread: published as a reply to the part before."""
+
+    text: str = Field(max_length=100_000)
+    media: list[MediaRef] = Field(default_factory=list, max_length=100)
+
+
 class PostIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"account_id": 1, "credential_id": 2, "text": "Hello, world"},
+                {
+                    "account_id": 1,
+                    "credential_id": 2,
+                    "text": "Our new office",
+                    "media": [{"id": 7, "alt": "A bright room with six desks"}],
+                },
+                {
+                    "account_id": 1,
+                    "credential_id": 2,
+                    "parts": [
+                        {"text": "A thread about our launch (1/2)"},
+                        {"text": "The details (2/2)", "media": [{"id": 7}]},
+                    ],
+                },
+            ]
+        },
+    )
+
     account_id: int = Field(ge=1, le=2**63 - 1)
     credential_id: int = Field(ge=1, le=2**63 - 1)
-    text: str = Field(max_length=100_000)
+    # The post's text; left out when ``parts`` is given.
+    text: str | None = Field(default=None, max_length=100_000)
+    media: list[MediaRef] | None = Field(default=None, max_length=100)
+    # A thread: every part in order (``text`` and ``media`` left out).
+    parts: list[PartIn] | None = Field(default=None, max_length=1000)
     options: dict[str, Any] | None = None
     scheduled_at: AwareDatetime | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=100)
@@ -149,6 +198,8 @@ class PostIn(Strict):
 
 class PostPatch(Strict):
     text: str | None = Field(default=None, max_length=100_000)
+    media: list[MediaRef] | None = Field(default=None, max_length=100)
+    parts: list[PartIn] | None = Field(default=None, max_length=1000)
     options: dict[str, Any] | None = None
     scheduled_at: AwareDatetime | None = None
     max_attempts: int | None = Field(default=None, ge=1, le=100)
@@ -252,11 +303,44 @@ class LastError(BaseModel):
     message: str | None
 
 
+class PartOut(BaseModel):
+    """One part as stored, with its id at the provider once it is published."""
+
+    text: str
+    media: list[dict[str, Any]]
+    external_id: str | None
+    external_url: str | None
+
+
+def _parts(row: Post, steps: Mapping[str, PostStep] | None) -> list[PartOut]:
+    stored = row.parts or [{"text": row.text, "media": []}]
+    out = []
+    for index, part in enumerate(stored):
+        step = (steps or {}).get(f"p{index}")
+        external_id = step.external_id if step else None
+        external_url = step.external_url if step else None
+        if index == 0 and row.external_id is not None:
+            external_id, external_url = row.external_id, row.external_url
+        out.append(
+            PartOut(
+                text=part["text"],
+                media=part["media"],
+                external_id=external_id,
+                external_url=external_url,
+            )
+        )
+    return out
+
+
 class PostOut(BaseModel):
     id: int
     account_id: int
     credential_id: int
     text: str
+    media: list[dict[str, Any]]  # part 1's media ({"id", "type", "alt"})
+    # Every part in order (one for a post that is not a thread), each with its id at the
+    # provider once published: a cancelled thread shows which parts are out.
+    parts: list[PartOut]
     options: dict[str, Any]
     state: str
     scheduled_at: datetime | None
@@ -276,12 +360,19 @@ class PostOut(BaseModel):
     recurrence_until: datetime | None
     recurrence_count: int | None
     max_lateness: float | None
+    group_id: int | None  # the post group it was created in (POST /v1/post-groups)
     created_at: datetime
     updated_at: datetime
     history: list[EventOut] | None = None
 
     @classmethod
-    def of(cls, row: Post, events: Sequence[PostEvent] | None = None) -> PostOut:
+    def of(
+        cls,
+        row: Post,
+        events: Sequence[PostEvent] | None = None,
+        steps: Mapping[str, PostStep] | None = None,
+    ) -> PostOut:
+        """``steps``: the post's confirmed steps by key (a thread's parts' ids)."""
         error = None
         if row.last_error_category:
             error = LastError(category=row.last_error_category, message=row.last_error_message)
@@ -290,6 +381,8 @@ class PostOut(BaseModel):
             account_id=row.account_id,
             credential_id=row.credential_id,
             text=row.text,
+            media=row.parts[0]["media"] if row.parts else [],
+            parts=_parts(row, steps),
             options=row.options,
             state=row.state,
             scheduled_at=row.scheduled_at,
@@ -309,6 +402,7 @@ class PostOut(BaseModel):
             recurrence_until=row.recurrence_until,
             recurrence_count=row.recurrence_count,
             max_lateness=row.max_lateness,
+            group_id=row.group_id,
             created_at=row.created_at,
             updated_at=row.updated_at,
             history=None if events is None else [EventOut.of(e) for e in events],
@@ -336,6 +430,7 @@ class CallOut(BaseModel):
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+    step: str | None  # a multi-step publish's step: "p0.m1" (upload), "p1" (part 2)...
 
     @classmethod
     def of(cls, row: ApiCall) -> CallOut:
@@ -355,6 +450,7 @@ class CallOut(BaseModel):
             error=row.error,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            step=row.step,
         )
 
 

@@ -134,6 +134,20 @@ class Credential(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class PostGroup(Base):
+    """Posts created in one call, one per credential, approved and cancelled as one; each
+    member keeps its own state machine (``posts.group_id``)."""
+
+    __tablename__ = "post_groups"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The main app's key: a retried create returns this group (None: no retry protection).
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 DUE_WHERE = "state IN ('approved', 'retry')"
 RUNNING_WHERE = "state = 'running'"
 
@@ -208,9 +222,34 @@ class Post(Base):
     # Not published when claimed more than this many seconds after its time (None: the
     # account's, else PUBLISHER_MAX_LATENESS, else no limit).
     max_lateness: Mapped[float | None] = mapped_column(Float, default=None)
+    # The group this post was created in (None: created alone).
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("post_groups.id"), default=None, index=True
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)  # fencing token
+    # A thread or a post with media: every part in order, each {"text", "media": [{"id",
+    # "type", "alt"}]} (``text`` above is part 1's); None: one part, ``text``, no media.
+    parts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostStep(Base):
+    """One confirmed step of a multi-step publish (a media upload, a part created): what
+    the provider answered, kept so a later attempt resumes after it and never repeats it.
+    """
+
+    __tablename__ = "post_steps"
+    __table_args__ = (Index("ux_post_steps_post_key", "post_id", "key", unique=True),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
+    key: Mapped[str] = mapped_column(String(40))  # "p2" part 3 created, "p1.m0" its media
+    external_id: Mapped[str] = mapped_column(String(200))  # the provider's id (post, media)
+    external_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    ready: Mapped[bool] = mapped_column(Boolean, default=True)  # False: media processing
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PostEvent(Base):
@@ -245,6 +284,9 @@ class ApiCall(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The step of a multi-step publish this call made ("p1.m0" upload, "p1" part 2...);
+    # None: a one-step publish.
+    step: Mapped[str | None] = mapped_column(String(40), default=None)
 
 
 class Notification(Base):
@@ -289,3 +331,4 @@ def _table(model: type[Base]) -> Table:
 ACCOUNTS, CREDENTIALS, POSTS = _table(Account), _table(Credential), _table(Post)
 POST_EVENTS, API_CALLS = _table(PostEvent), _table(ApiCall)
 NOTIFICATIONS, CONTROL = _table(Notification), _table(Control)
+POST_STEPS = _table(PostStep)

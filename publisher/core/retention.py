@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from publisher.core.db import transaction
-from publisher.core.models import ApiCall, Notification, Post, PostEvent
+from publisher.core.models import ApiCall, Notification, Post, PostEvent, PostStep
 from publisher.core.settings import Settings
 from publisher.core.states import State
 
@@ -228,7 +228,7 @@ def _delete(session: Session, rule: Rule, doomed: Any) -> int:
     ids = list(session.scalars(doomed.with_for_update(skip_locked=True)))
     if not ids:
         return 0
-    for model in (ApiCall, PostEvent, Notification):
+    for model in (ApiCall, PostEvent, PostStep, Notification):
         session.execute(delete(model).where(model.post_id.in_(ids)))
     result = session.execute(delete(Post).where(Post.id.in_(ids), Post.state.in_(FINISHED)))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -196,7 +196,7 @@ def seed(api: Api, sandbox: Sandbox, cases: Sequence[Case], spread: float) -> Se
         body = {
             "account_id": accounts[case.account],
             "credential_id": credentials[case.account, case.provider],
-            "text": case.text(index),
+            **case.content(index),
             "scheduled_at": (start + timedelta(seconds=index * spread / len(cases))).isoformat(),
         }
         post_id = api.call("POST", "/v1/posts", json=body)["id"]

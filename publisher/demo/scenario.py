@@ -25,10 +25,20 @@ class Case:
     provider: str = "mastodon"
     faults: str = ""  # the sandbox's scripted faults, e.g. "503,ok"
     expected: str = DONE  # "done", "cancelled:<reason>" or "draft:gave_up"
+    parts: int = 1  # more: a thread (the faults apply to its first part)
 
     def text(self, index: int) -> str:
         marker = f" [[fault:{self.faults}]]" if self.faults else ""
         return f"Demo post #{index + 1:03d}: {self.kind}{marker}"
+
+    def content(self, index: int) -> dict[str, object]:
+        """The post's content as the HTTP API takes it: ``text``, or a thread's ``parts``."""
+        if self.parts == 1:
+            return {"text": self.text(index)}
+        texts = [self.text(index)] + [
+            f"Demo post #{index + 1:03d}, part {n}/{self.parts}" for n in range(2, self.parts + 1)
+        ]
+        return {"parts": [{"text": text} for text in texts]}
 
     @property
     def reported(self) -> bool:
@@ -52,6 +62,8 @@ SPECIALS = (
     Case("422: refused", faults="422", expected="cancelled:forbidden"),
     Case("500 then ok", provider="webhook", faults="500,ok"),
     Case("slow answer on X", provider="x", faults="slow,ok"),
+    Case("a thread of 3 on Mastodon, its first part slow: lands once", parts=3, faults="slow,ok"),
+    Case("a thread of 3 on X", provider="x", parts=3),
     Case("revoked token", account="Globex", expected="cancelled:unauthorized"),
 )
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import redact
+from publisher.core.constants import CALL_LOG_BODY_LIMIT
 from publisher.core.db import Executor, transaction
 from publisher.core.models import API_CALLS, ApiCall
 from publisher.engine.classify import Outcome
@@ -39,17 +40,23 @@ _FINISH = update(API_CALLS).where(API_CALLS.c.id == bindparam("call_id"))
 
 
 def _request_body(call: PreparedCall) -> bytes | str | None:
-    if call.data is not None:
-        return call.data
+    if call.data is not None:  # a media upload's megabytes: only what the log keeps
+        return call.data[: CALL_LOG_BODY_LIMIT * 4]
     if call.json is None:
         return None
     return json.dumps(call.json)
 
 
 def insert_start(
-    executor: Executor, job: Job, call: PreparedCall, secrets: redact.Redactor, now: datetime
+    executor: Executor,
+    job: Job,
+    call: PreparedCall,
+    secrets: redact.Redactor,
+    now: datetime,
+    step: str | None = None,
 ) -> int:
-    """Record, in the caller's transaction, that ``job.attempt`` is about to call."""
+    """Record, in the caller's transaction, that ``job.attempt`` is about to call (for
+    ``step`` of a multi-step publish)."""
     row = {
         "post_id": job.post_id,
         "attempt": job.attempt,
@@ -61,6 +68,7 @@ def insert_start(
         "response_headers": {},
         "category": IN_FLIGHT,
         "started_at": now,
+        "step": step,
     }
     return int(executor.execute(_INSERT, row).scalar_one())
 
@@ -71,10 +79,11 @@ def start(
     call: PreparedCall,
     secrets: redact.Redactor,
     now: datetime,
+    step: str | None = None,
 ) -> int:
     """``insert_start`` in a transaction of its own; returns the row id."""
     with engine.begin() as connection:
-        return insert_start(connection, job, call, secrets, now)
+        return insert_start(connection, job, call, secrets, now, step)
 
 
 def finish(

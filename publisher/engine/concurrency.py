@@ -205,6 +205,7 @@ class LocalLimiter:
             held = self._holds.get(credential_id)
             if held is not None and held > datetime.now(UTC):
                 return Held(held)
+            self._holds.pop(credential_id, None)  # an ended hold is forgotten
             slots = self._live(credential_id)
             if len(slots) >= limit:
                 return None

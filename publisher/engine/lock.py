@@ -61,6 +61,7 @@ class Job:
     refreshable: bool = False  # the credential holds a refresh token (engine/refresh.py)
     expires_at: datetime | None = None  # the access token's expiry (None: unknown)
     last_refreshed_at: datetime | None = None  # when publisher last refreshed the token
+    parts: list[dict[str, Any]] | None = None  # a thread or media: published in steps
 
 
 # The claim's one read: the due post (its state and version for the compare-and-set),
@@ -100,6 +101,7 @@ _DUE = (
         CREDENTIALS.c.refresh_token_encrypted.is_not(None).label("refreshable"),
         CREDENTIALS.c.expires_at,
         CREDENTIALS.c.last_refreshed_at,
+        POSTS.c.parts,
     )
     .select_from(
         POSTS.join(ACCOUNTS, ACCOUNTS.c.id == POSTS.c.account_id).join(
@@ -206,6 +208,7 @@ def _job(
         refreshable=bool(row.refreshable),
         expires_at=row.expires_at,
         last_refreshed_at=row.last_refreshed_at,
+        parts=row.parts,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from publisher.core.db import transaction
-from publisher.core.models import Post
+from publisher.core.models import Post, PostStep
 from publisher.engine import call_log
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.lock import Job
@@ -52,7 +52,8 @@ def look_up(
 
 
 def _ours(deps: Dependencies, job: Job, candidates: Sequence[Published]) -> Published | None:
-    """The oldest candidate that no other post of this credential owns."""
+    """The oldest candidate that no other post of this credential owns, nor another part
+    of a thread (this post's included: two parts may have the same text)."""
     if not candidates:
         return None
     ids = [candidate.external_id for candidate in candidates]
@@ -64,6 +65,13 @@ def _ours(deps: Dependencies, job: Job, candidates: Sequence[Published]) -> Publ
                     Post.external_id.in_(ids),
                     Post.id != job.post_id,
                 )
+            )
+        )
+        taken |= set(
+            session.scalars(
+                select(PostStep.external_id)
+                .join(Post, Post.id == PostStep.post_id)
+                .where(Post.credential_id == job.credential_id, PostStep.external_id.in_(ids))
             )
         )
     return next((c for c in candidates if c.external_id not in taken), None)

@@ -9,62 +9,36 @@ the provider before a new call (``reconcile``, ``plan.before_call``).
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from publisher.core import redact
-from publisher.engine import act, call_log, lock, plan, reconcile, refresh_when, sweep
+from publisher.engine import act, call_log, lock, multistep, plan, reconcile, refresh_when
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.concurrency import Held, Slot, busy_wait
-from publisher.engine.constants import LEASE_RENEW_AFTER, LEASE_SAFETY_MARGIN
 from publisher.engine.dependencies import Dependencies
-from publisher.engine.exchange import Exchange, json_of, perform
+from publisher.engine.exchange import perform
+from publisher.engine.finish import Attempt, Result, finish, lease_lost_before_call
+from publisher.engine.lease import Lease, margin
+from publisher.engine.lease import get_json as lease_get_json
 from publisher.engine.lock import Job
+from publisher.engine.multistep import Cleared
 from publisher.engine.plan import Action, Plan, ResendRules
+from publisher.engine.steps import parts_of
 from publisher.engine.telemetry import metrics, sentry
-from publisher.errors import LookupFailed, TokenError
+from publisher.errors import TokenError
 from publisher.providers import get_provider
-from publisher.providers.base import (
-    Category,
-    GetJson,
-    PreparedCall,
-    Provider,
-    PublishRequest,
-)
+from publisher.providers.base import Category, GetJson, PreparedCall, Provider, PublishRequest
 
 log = logging.getLogger(__name__)
 
-FINISH_TRIES = 4  # the database may blink; the lease outlasts these waits (0.5+1+2 s)
-
-
-# Read again once the credential's call slot is ours (see ``_take_slot``).
-class Result(enum.StrEnum):
-    PAUSED = "paused"  # the kill switch is on: the message was dropped, nothing touched
-    NOT_CLAIMED = "not_claimed"  # not due, not ours, or already taken: dropped quietly
-    DONE = "done"
-    DEFERRED = "deferred"
-    GAVE_UP = "gave_up"
-    CANCELLED = "cancelled"
-    RELEASED = "released"
-    LEASE_LOST = "lease_lost"  # we ran too long; another owner decides now
-
-
-RESULTS = {
-    Action.SUCCEED: Result.DONE,
-    Action.DEFER: Result.DEFERRED,
-    Action.GIVE_UP: Result.GAVE_UP,
-    Action.CANCEL: Result.CANCELLED,
-    Action.RELEASE: Result.RELEASED,
-}
+__all__ = ["Result", "process"]
 
 
 @dataclass(frozen=True)
@@ -77,16 +51,6 @@ class Ready:
     call_id: int | None  # None: an ambiguous post logs its call after reconciling
     secrets: redact.Redactor  # the token in every encoding: scrubbed from all we record
     slot: Slot | None = None  # the credential's call slot, given back after the attempt
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """A call that was made, for the record."""
-
-    call_id: int
-    exchange: Exchange
-    outcome: Outcome
-    secrets: redact.Redactor
 
 
 def process(post_id: int, deps: Dependencies) -> Result:
@@ -110,17 +74,20 @@ def process(post_id: int, deps: Dependencies) -> Result:
     metrics.observe_start(job, now)
     redact.install_log_filter()  # again: the process may have reconfigured logging
     # From here on, whatever is logged, reported or stored goes through the job's redactor.
-    with redact.activated(step.secrets if isinstance(step, Ready) else redact.NOTHING):
+    secrets = step.secrets if isinstance(step, Ready | Cleared) else redact.NOTHING
+    with redact.activated(secrets):
         try:
             if isinstance(step, Plan):  # a token about to expire is refreshed first
-                return _finish(deps, job, refresh_when.resolve(deps, job, step), None)
+                return finish(deps, job, refresh_when.resolve(deps, job, step), None)
+            if isinstance(step, Cleared):
+                return multistep.run(job, deps, step, parts_of(job.text, job.parts))
             return _call(job, deps, step)
         except OperationalError:
             raise  # the database is down: the lease expires and the sweep rescues the post
         except Exception as exc:  # a bug: report it, then treat it like a transient failure
             return _crashed(deps, job, exc)
         finally:  # after the attempt is recorded (a 429's hold included), never before
-            if isinstance(step, Ready) and step.slot is not None:
+            if isinstance(step, Ready | Cleared) and step.slot is not None:
                 deps.limiter.release(step.slot)
 
 
@@ -129,13 +96,7 @@ def _crashed(deps: Dependencies, job: Job, exc: Exception) -> Result:
     # The call may have gone out before the error: reconcile before the next one.
     outcome = Outcome(Category.UNCLASSIFIED, f"{exc.__class__.__name__}: {exc}", ambiguous=True)
     decided = plan.after_call(job, outcome, deps.clock(), deps.retry_policy)
-    return _finish(deps, job, decided, None, crash=outcome.message)
-
-
-def _margin(deps: Dependencies) -> float:
-    """Seconds of lease a request must leave unused (clock drift, the final write)."""
-    longest = sum(deps.timeout)
-    return min(LEASE_SAFETY_MARGIN, (deps.settings.lease_seconds - longest) / 2)
+    return finish(deps, job, decided, None, crash=outcome.message)
 
 
 def _prepare(
@@ -144,8 +105,9 @@ def _prepare(
     deps: Dependencies,
     now: datetime,
     paused_providers: frozenset[str] = frozenset(),
-) -> Plan | Ready:
-    """Validate and authorize (a plan: no call is made), else get the call ready."""
+) -> Plan | Ready | Cleared:
+    """Validate and authorize (a plan: no call is made), else get the call ready (a post
+    of several steps: cleared to start them)."""
     token = _token(job, deps)
     stop = (
         plan.held(job, paused_providers)
@@ -157,13 +119,15 @@ def _prepare(
     if stop is not None:
         return stop
     assert token is not None
-    if act.lease_left(job, now).total_seconds() < sum(deps.timeout) + _margin(deps):
+    if act.lease_left(job, now).total_seconds() < sum(deps.timeout) + margin(deps):
         return Plan(Action.RELEASE, reason="lease too short to call", ambiguous=job.ambiguous)
     slot = _take_slot(job, deps, now)
     if isinstance(slot, Plan):
         return slot
     try:
         provider = get_provider(job.provider)
+        if job.parts is not None:  # a thread, or media: its steps log their own calls
+            return Cleared(provider, token, redact.Redactor([token]), slot)
         request = _request(job, token)
         call = provider.prepare(request)
         secrets = redact.Redactor([token])
@@ -211,47 +175,6 @@ def _request(job: Job, token: str) -> PublishRequest:
     )
 
 
-@dataclass
-class Lease:
-    """The post's lease as this worker last wrote it."""
-
-    expires_at: datetime
-    written_at: datetime
-    slot: Slot | None = None  # renewed with the lease
-
-    def budget(self, deps: Dependencies, job: Job) -> float | None:
-        """Seconds the next provider request may take, after renewing the lease (a
-        fenced write) if it was written over ``LEASE_RENEW_AFTER`` ago; None when the
-        post is no longer this worker's (rescued, or moved on): make no request."""
-        now = deps.clock()
-        if (now - self.written_at).total_seconds() > LEASE_RENEW_AFTER:
-            with deps.engine.begin() as connection:
-                expires = lock.renew(connection, job, now, deps.lease)
-            if expires is None:
-                return None
-            self.expires_at, self.written_at = expires, now
-            if self.slot is not None and not deps.limiter.renew(
-                self.slot, deps.settings.lease_seconds
-            ):
-                log.warning("post %s: its call slot expired", job.post_id)
-        left = (self.expires_at - now).total_seconds() - _margin(deps)
-        return min(sum(deps.timeout), left) if left > 0 else None
-
-
-def _get_json(deps: Dependencies, job: Job, lease: Lease) -> GetJson:
-    """The lookups' GET: lease renewed first, then the same deadline and size bound."""
-
-    def get_json(url: str, headers: Mapping[str, str]) -> Any:
-        budget = lease.budget(deps, job)
-        if budget is None:
-            raise LookupFailed("the post's lease was lost")
-        call = PreparedCall("GET", url, headers)
-        private = deps.settings.allow_private_urls
-        return json_of(perform(deps.http, call, deps.timeout, time.monotonic() + budget, private))
-
-    return get_json
-
-
 def _rules(provider: Provider, deps: Dependencies) -> ResendRules:
     timeout = timedelta(seconds=deps.settings.reconcile_timeout)
     return ResendRules(provider.idempotency_window, provider.can_lookup, timeout)
@@ -260,17 +183,17 @@ def _rules(provider: Provider, deps: Dependencies) -> ResendRules:
 def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     provider, request = ready.provider, ready.request
     lease = Lease(job.lease_expires_at, job.lease_expires_at - deps.lease, ready.slot)
-    get_json = _get_json(deps, job, lease)
+    get_json = lease_get_json(deps, job, lease)
     call_id = ready.call_id
     if call_id is None:  # an earlier attempt may have landed: look before calling again
         found = reconcile.look_up(provider, job, request, deps, get_json)
         stop = plan.before_call(job, found, _rules(provider, deps), deps.clock(), deps.retry_policy)
         if stop is not None:
-            return _finish(deps, job, stop, None)
+            return finish(deps, job, stop, None)
         call_id = call_log.start(deps.engine, job, ready.call, ready.secrets, deps.clock())
     budget = lease.budget(deps, job)
     if budget is None:
-        return _lease_lost_before_call(deps, job, call_id)
+        return lease_lost_before_call(deps, job, call_id)
     private = deps.settings.allow_private_urls
     exchange = perform(deps.http, ready.call, deps.timeout, time.monotonic() + budget, private)
     now = deps.clock()
@@ -287,15 +210,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     metrics.observe_call(job, outcome, exchange)
     if decided.report:
         sentry.unclassified(job, outcome, exchange, ready.secrets)
-    return _finish(deps, job, decided, Attempt(call_id, exchange, outcome, ready.secrets))
-
-
-def _lease_lost_before_call(deps: Dependencies, job: Job, call_id: int) -> Result:
-    """Another owner decides now; this attempt's call-log row ends unsent."""
-    log.warning("post %s: lease lost before the call; not calling", job.post_id)
-    with deps.engine.begin() as connection:
-        call_log.not_sent(connection, call_id, "lease lost before the call", deps.clock())
-    return Result.LEASE_LOST
+    return finish(deps, job, decided, Attempt(call_id, exchange, outcome, ready.secrets))
 
 
 def _last_look(
@@ -313,82 +228,3 @@ def _last_look(
         return Plan(Action.SUCCEED, published=found, reason=why)
     note = "an attempt's outcome is unknown: check the provider before approving it again"
     return replace(giving_up, message=f"{giving_up.message} ({note})")
-
-
-def _finish(
-    deps: Dependencies, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None = None
-) -> Result:
-    """Record the attempt and apply the plan in one transaction, riding out DB blips."""
-    for tried in range(FINISH_TRIES):
-        try:
-            return _finish_once(deps, job, decided, attempt, crash)
-        except OperationalError:
-            if tried == FINISH_TRIES - 1:
-                raise  # the lease expires and the sweep rescues the post (ambiguous)
-            log.warning("post %s: database unavailable while finishing; retrying", job.post_id)
-            time.sleep(0.5 * 2**tried)
-    raise AssertionError("unreachable")
-
-
-def _finish_once(
-    deps: Dependencies, job: Job, decided: Plan, attempt: Attempt | None, crash: str | None
-) -> Result:
-    now = deps.clock()
-    decided, crash = _scrubbed(decided), crash and redact.active()(crash)
-    with deps.engine.begin() as connection:
-        if crash is not None:  # the attempt's call row, if written, ends with the error
-            call_log.close_in_flight(connection, job.post_id, job.attempt, crash, now)
-        if attempt is not None:
-            call_log.finish(
-                connection, attempt.call_id, attempt.exchange, attempt.outcome, attempt.secrets, now
-            )
-        won = act.apply(connection, job, decided, now)
-    if not won:
-        log.error("post %s: lease lost before recording %s", job.post_id, decided.action)
-        sentry.lease_lost(job, decided)
-        return Result.LEASE_LOST
-    if decided.hold_credential_until is not None:  # before the slot goes back
-        deps.limiter.hold(job.credential_id, decided.hold_credential_until)
-    metrics.observe_result(job, decided)
-    _log(job, decided)
-    if decided.action in (Action.DEFER, Action.RELEASE) and decided.next_run_at is not None:
-        _enqueue_soon(deps, job.post_id, decided.next_run_at, now)
-    return RESULTS[decided.action]
-
-
-def _scrubbed(decided: Plan) -> Plan:
-    """``decided`` without the job's secrets in the words that reach the post, its history
-    and the notification (a provider's error message may echo the token)."""
-    scrub = redact.active()
-    if not scrub:
-        return decided
-    message = decided.message and scrub(decided.message)
-    return replace(decided, message=message, reason=decided.reason and scrub(decided.reason))
-
-
-def _log(job: Job, decided: Plan) -> None:
-    fields = {
-        "post_id": job.post_id,
-        "attempt": job.attempt,
-        "provider": job.provider,
-        "category": decided.category,
-        "action": decided.action.value,
-    }
-    level = logging.ERROR if decided.action in (Action.GIVE_UP,) else logging.INFO
-    log.log(
-        level,
-        "post %s attempt %s: %s (%s)",
-        job.post_id,
-        job.attempt,
-        decided.action.value,
-        decided.reason or "ok",
-        extra=fields,
-    )
-
-
-def _enqueue_soon(deps: Dependencies, post_id: int, when: datetime, now: datetime) -> None:
-    """A retry due within the lookahead is enqueued now, with a countdown, to start on time."""
-    countdown = (when - now).total_seconds()
-    if countdown > deps.settings.lookahead:
-        return  # the sweep will pick it up
-    sweep.enqueue_now(deps, [(post_id, when)], now)

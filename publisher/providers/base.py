@@ -43,13 +43,20 @@ class ErrorRule:
 
 @dataclass(frozen=True)
 class PublishRequest:
-    """What a provider needs to publish one post."""
+    """What a provider needs to publish one post, or one part of a thread."""
 
     base_url: str
     token: str
     text: str
     options: Mapping[str, Any]
     idempotency_key: str
+    reply_to: str | None = None  # the previous part's id at the provider (a thread's part)
+    media_ids: Sequence[str] = ()  # the part's media, uploaded to the provider by steps
+    # The part's media as publisher holds it ({"id", "type", "alt", "url"?}), for a
+    # provider that takes media by reference (a webhook) rather than by upload.
+    media: Sequence[Mapping[str, Any]] = ()
+    part: int = 0  # 0-based place in the thread
+    parts: int = 1  # how many parts the post has
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,57 @@ class ProviderError:
     codes: Sequence[int | str] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class MediaFile:
+    """One media file's bytes, ready to upload."""
+
+    content: bytes
+    content_type: str  # sniffed from the bytes, never the client's word
+    filename: str
+    kind: str  # "image", "gif" or "video"
+    alt: str | None
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A provider's answer about an uploaded media file."""
+
+    media_id: str
+    ready: bool  # False: the provider is still processing it; poll before using it
+    wait: float | None = None  # seconds the provider asks to wait before the next poll
+    failed: str | None = None  # processing failed for good: why
+
+
+class MediaUploader(Protocol):
+    """How a provider takes media: an upload per file, then polls until it is processed.
+
+    Every method is pure: it builds a request or reads an answer; the engine calls.
+    """
+
+    # Alt text needs a request of its own after the upload (``prepare_describe``).
+    describes: bool
+
+    def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
+        """The request uploading ``file`` (with its alt text where the upload takes it)."""
+        ...
+
+    def parse_upload(self, status: int, body: Any) -> Uploaded | None:
+        """The media id from a 2xx answer to the upload; None when it has none."""
+        ...
+
+    def prepare_describe(self, base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
+        """The request setting ``media_id``'s alt text (only when ``describes``)."""
+        ...
+
+    def prepare_poll(self, base_url: str, token: str, media_id: str) -> PreparedCall:
+        """The request asking whether ``media_id`` is processed."""
+        ...
+
+    def parse_poll(self, status: int, body: Any, media_id: str) -> Uploaded | None:
+        """The processing state from a 2xx answer to the poll; None when unreadable."""
+        ...
+
+
 GetJson = Callable[[str, Mapping[str, str]], Any]
 """``get_json(url, headers)``: one GET to the provider, its JSON body parsed.
 
@@ -101,6 +159,9 @@ class Provider(Protocol):
     idempotency_window: timedelta | None
     # Whether ``lookup`` can tell if a post exists (False: it always raises LookupFailed).
     can_lookup: bool
+    # How media reach the provider: uploaded first, by steps (None: the create request
+    # carries them, e.g. as URLs, or the provider takes none).
+    uploader: MediaUploader | None
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """The HTTP request that publishes ``request`` (sends its idempotency key if honoured)."""

@@ -24,6 +24,7 @@ from publisher.providers.base import (
     Category,
     ErrorRule,
     GetJson,
+    MediaUploader,
     PreparedCall,
     ProviderError,
     Published,
@@ -83,6 +84,7 @@ class MastodonProvider:
     # once both post. So a lookup still comes first after an ambiguous attempt.
     idempotency_window: timedelta | None = timedelta(hours=1)
     can_lookup: bool = True
+    uploader: MediaUploader | None = None  # media: not yet
 
     @property
     def text_rule(self) -> TextRule:
@@ -98,6 +100,10 @@ class MastodonProvider:
         for key in ALLOWED_OPTIONS:
             if request.options.get(key) is not None:
                 body[key] = request.options[key]
+        if request.reply_to is not None:  # a thread's later part answers the one before
+            body["in_reply_to_id"] = request.reply_to
+        if request.media_ids:
+            body["media_ids"] = list(request.media_ids)
         return PreparedCall(
             method="POST",
             url=f"{rest.root(request.base_url)}/api/v1/statuses",

@@ -21,6 +21,7 @@ from publisher.providers.base import (
     Category,
     ErrorRule,
     GetJson,
+    MediaUploader,
     PreparedCall,
     ProviderError,
     Published,
@@ -60,11 +61,16 @@ def encode_body(request: PublishRequest) -> bytes:
 
     Deterministic: the same request always gives the same bytes.
     """
-    payload = {
+    payload: dict[str, Any] = {
         "idempotency_key": request.idempotency_key,
         "options": dict(request.options),
         "text": request.text,
     }
+    if request.parts > 1:  # a thread: one delivery per part, each naming the one before
+        payload |= {"part": request.part + 1, "parts": request.parts}
+        payload["in_reply_to"] = request.reply_to
+    if request.media:
+        payload["media"] = [dict(item) for item in request.media]
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("ascii")
 
 
@@ -76,6 +82,7 @@ class WebhookProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = KEY_WINDOW
     can_lookup: bool = False
+    uploader: MediaUploader | None = None  # media travel as URLs in the payload
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST`` to ``base_url`` itself with the signed body as raw ``data``."""

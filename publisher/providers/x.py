@@ -32,6 +32,7 @@ from publisher.providers.base import (
     Category,
     ErrorRule,
     GetJson,
+    MediaUploader,
     PreparedCall,
     ProviderError,
     Published,
@@ -91,6 +92,7 @@ class XProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # X has no idempotency key
     can_lookup: bool = True
+    uploader: MediaUploader | None = None  # media: not yet
 
     @property
     def text_rule(self) -> TextRule:
@@ -106,6 +108,10 @@ class XProvider:
         for key in ALLOWED_OPTIONS:
             if request.options.get(key) is not None:
                 body[key] = request.options[key]
+        if request.reply_to is not None:  # a thread's later part answers the one before
+            body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
+        if request.media_ids:
+            body["media"] = {"media_ids": list(request.media_ids)}
         return PreparedCall(
             method="POST",
             url=f"{rest.root(request.base_url)}/2/tweets",

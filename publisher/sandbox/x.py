@@ -90,8 +90,12 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
     if not isinstance(text, str) or not text.strip():
         return DIALECT.error(400, "One or more parameters to your request was invalid.")
     key = request.header("Idempotency-Key")
+    reply = body.get("reply") if isinstance(body, dict) else None
+    reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
 
     def create() -> Response:
+        if reply_to is not None and state.ledger.find(TWEETS, token, str(reply_to)) is None:
+            return DIALECT.error(400, "The post you are replying to does not exist.")
         shown = render(text)
 
         def build(post_id: str, at: datetime) -> dict[str, Any]:
@@ -103,6 +107,8 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             }
             if shown.urls:
                 tweet["entities"] = {"urls": list(shown.urls)}
+            if reply_to is not None:
+                tweet["referenced_tweets"] = [{"type": "replied_to", "id": str(reply_to)}]
             return tweet
 
         outcome, tweet = state.ledger.create(

@@ -10,21 +10,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api.app import create_app
 from publisher.core import service
 from publisher.core.models import Credential, Post, PostEvent, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.errors import InvalidInput
 
-AUTH = {"Authorization": "Bearer test-key"}
-
 
 @pytest.fixture
-def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    app = create_app(settings, sessions=sessions)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
-        yield test_client
+def client(api: TestClient) -> TestClient:
+    return api
 
 
 def _account(client: TestClient, **extra: Any) -> int:

@@ -19,8 +19,7 @@ from sqlalchemy import select, update
 from publisher.core import service
 from publisher.core.models import Post, PostEvent, utcnow
 from publisher.sandbox import Sandbox
-from tests.support.pipeline import Pipeline, wait_for
-from tests.support.services import RedisServer
+from tests.support.pipeline import Pipeline, running_pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -35,14 +34,10 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def pipeline(tmp_path: Path, database_url: str, sandbox: Sandbox) -> Iterator[Pipeline]:
-    with RedisServer() as redis_server:
-        running = Pipeline(
-            tmp_path, database_url, redis_server.url, sandbox, PUBLISHER_RECONCILE_TIMEOUT="4"
-        )
-        try:
-            yield running
-        finally:
-            running.stop()
+    with running_pipeline(
+        tmp_path, database_url, sandbox, PUBLISHER_RECONCILE_TIMEOUT="4"
+    ) as running:
+        yield running
 
 
 def _created_once_and_done(pipeline: Pipeline, post_id: int) -> Post:

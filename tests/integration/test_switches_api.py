@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api.app import create_app
 from publisher.core import control
-from publisher.core.settings import Settings
-
-AUTH = {"Authorization": "Bearer test-key"}
 
 
 @pytest.fixture
-def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    app = create_app(settings, sessions=sessions)
-    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
-        yield test_client
+def client(api: TestClient) -> TestClient:
+    return api
 
 
 def _credential(client: TestClient) -> int:

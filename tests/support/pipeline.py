@@ -11,7 +11,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from publisher.core.settings import Settings
 from publisher.core.tokens import TokenBox
 from publisher.ops.supervisor import celery_command, control_command, worker_command
 from publisher.sandbox import Sandbox
+from tests.support.services import RedisServer
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,3 +215,16 @@ def wait_for(
             return found
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s\n{describe()}")
+
+
+@contextmanager
+def running_pipeline(
+    workdir: Path, database_url: str, sandbox: Sandbox, **overrides: str
+) -> Iterator[Pipeline]:
+    """A ``Pipeline`` on a Redis of its own, its processes stopped on the way out."""
+    with RedisServer() as redis_server:
+        pipeline = Pipeline(workdir, database_url, redis_server.url, sandbox, **overrides)
+        try:
+            yield pipeline
+        finally:
+            pipeline.stop()

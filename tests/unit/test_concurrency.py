@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from publisher.core.settings import Settings
-from publisher.engine.concurrency import BUSY_WAIT, LocalLimiter, busy_wait
+from publisher.engine.concurrency import BUSY_WAIT, LocalLimiter, Slot, busy_wait
 from publisher.engine.plan import Action, busy
 from tests.unit.test_plan import JOB, NOW
 
@@ -103,3 +103,11 @@ def test_credential_concurrency_must_be_positive() -> None:
 
     with pytest.raises(ConfigError, match="PUBLISHER_CREDENTIAL_CONCURRENCY must be >= 1"):
         Settings.from_env({"PUBLISHER_CREDENTIAL_CONCURRENCY": "0"})
+
+
+def test_an_ended_hold_is_forgotten(limiter: LocalLimiter) -> None:
+    # Given a credential held until a moment already past
+    limiter.hold(7, datetime.now(UTC) - timedelta(seconds=1))
+    # When a slot is asked for, it is given, and the hold is no longer kept
+    assert isinstance(limiter.acquire(7, 1, "a", 10.0), Slot)
+    assert 7 not in limiter._holds

@@ -214,6 +214,20 @@ def test_mastodon_blank_status_is_422(http: requests.Session, sandbox: Sandbox) 
     assert answer.json() == {"error": "Validation failed: Text can't be blank"}
 
 
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("https://example.com/" + "x" * 600, 200),  # a link counts 23, however long
+        ("\U0001f468\u200d\U0001f469\u200d\U0001f467" * 500, 200),  # 500 graphemes
+        ("a" * 501, 422),
+    ],
+)
+def test_mastodon_counts_a_status_as_mastodon_does(
+    http: requests.Session, sandbox: Sandbox, text: str, status: int
+) -> None:
+    assert toot(http, sandbox, text).status_code == status
+
+
 # Invalid tokens: each provider's own error format.
 
 

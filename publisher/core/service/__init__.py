@@ -1,4 +1,4 @@
-"""The main app's Python API: accounts, credentials and posts.
+"""The main app's Python API: accounts, credentials, posts and post groups.
 
 Plain functions that take the SQLAlchemy session (and the clock) explicitly; the HTTP API
 is a thin layer over them, so there is one implementation. Each function validates its
@@ -16,6 +16,16 @@ from publisher.core.service.credentials import (
     rotate_tokens,
     update_credential,
 )
+from publisher.core.service.group_members import MAX_MEMBERS
+from publisher.core.service.groups import (
+    GroupView,
+    approve_group,
+    cancel_group,
+    create_group,
+    get_group,
+    group_by_key,
+    unapprove_group,
+)
 from publisher.core.service.notifications import list_notifications
 from publisher.core.service.oauth import OAuthFields
 from publisher.core.service.posts import (
@@ -30,22 +40,30 @@ from publisher.core.service.posts import (
     post_by_key,
     reapprove_unauthorized,
     reopen,
+    steps,
     unapprove,
 )
 
 __all__ = [
     "MAX_IN_FLIGHT",
+    "MAX_MEMBERS",
     "MAX_TEXT_LIMIT",
+    "GroupView",
     "OAuthFields",
     "add_credential",
     "approve",
+    "approve_group",
     "cancel",
+    "cancel_group",
     "create_account",
+    "create_group",
     "create_post",
     "edit_post",
     "get_account",
     "get_credential",
+    "get_group",
     "get_post",
+    "group_by_key",
     "history",
     "list_calls",
     "list_notifications",
@@ -55,7 +73,9 @@ __all__ = [
     "reopen",
     "replace_token",
     "rotate_tokens",
+    "steps",
     "unapprove",
+    "unapprove_group",
     "update_account",
     "update_credential",
 ]

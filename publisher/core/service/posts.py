@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher.core import lifecycle, recurrence, series
-from publisher.core.models import ApiCall, Post, PostEvent
+from publisher.core.models import ApiCall, Credential, Post, PostEvent, PostStep
 from publisher.core.service.accounts import get_account
 from publisher.core.service.checks import (
     PAGE_LIMIT,
@@ -19,11 +19,11 @@ from publisher.core.service.checks import (
     check_key,
     check_lateness,
     check_max_attempts,
-    check_text,
     fetch,
     storable,
 )
 from publisher.core.service.credentials import get_credential
+from publisher.core.service.parts import MediaRefs, content, fingerprint, stored_fingerprint
 from publisher.core.states import Actor, State, Trigger
 from publisher.errors import Conflict, InvalidInput, LostRace
 
@@ -32,8 +32,10 @@ def create_post(
     session: Session,
     account_id: int,
     credential_id: int,
-    text: str,
+    text: str | None,
     *,
+    media: MediaRefs | None = None,
+    parts: Sequence[Mapping[str, Any]] | None = None,
     options: Mapping[str, Any] | None = None,
     scheduled_at: datetime | None = None,
     max_attempts: int | None = None,
@@ -50,11 +52,15 @@ def create_post(
     returns the post the first one created instead of a second post, so a main app that
     timed out and retried can never get the same content published twice. The key is
     also the one sent to providers. Reusing a key for different content is a conflict.
+
+    Content: ``text`` with optional ``media`` ([{"id", "alt"}]), or ``parts`` (a thread:
+    [{"text", "media"}], every part in order), each checked per part (``parts``).
     """
+    asked = fingerprint(text, media, parts)
     if idempotency_key is not None:
         existing = post_by_key(session, idempotency_key)
         if existing is not None:
-            return _same_request(existing, account_id, credential_id, text)
+            return _same_request(existing, account_id, credential_id, asked)
     get_account(session, account_id)
     credential = get_credential(session, credential_id)
     if credential.account_id != account_id:
@@ -66,10 +72,14 @@ def create_post(
         series.check_end(recurrence_until, recurrence_count)
     elif recurrence_until is not None or recurrence_count is not None:
         raise InvalidInput("recurrence", "an end (until, count) needs a recurrence rule")
+    checked, stored_parts = content(
+        session, credential, account_id, text, media, parts, options or {}
+    )
     post = Post(
         account_id=account_id,
         credential_id=credential_id,
-        text=check_text(text, options or {}, credential.provider, credential.max_text_length),
+        text=checked,
+        parts=stored_parts,
         options=dict(options or {}),
         state=State.DRAFT.value,
         scheduled_at=aware(scheduled_at, "scheduled_at"),
@@ -94,7 +104,7 @@ def create_post(
         existing = post_by_key(session, idempotency_key) if idempotency_key else None
         if existing is None:
             raise
-        return _same_request(existing, account_id, credential_id, text)
+        return _same_request(existing, account_id, credential_id, asked)
     return post
 
 
@@ -105,11 +115,14 @@ def post_by_key(session: Session, key: str) -> Post | None:
     return session.scalars(query).one_or_none()
 
 
-def _same_request(existing: Post, account_id: int, credential_id: int, text: str) -> Post:
-    if (existing.account_id, existing.credential_id, existing.text) != (
+def _same_request(
+    existing: Post, account_id: int, credential_id: int, asked: list[tuple[Any, list[Any]]]
+) -> Post:
+    stored = stored_fingerprint(existing.text, existing.parts)
+    if (existing.account_id, existing.credential_id, stored) != (
         account_id,
         credential_id,
-        text,
+        asked,
     ):
         raise Conflict(
             "this idempotency_key was already used for a different post",
@@ -132,8 +145,11 @@ def edit_post(
     options: Mapping[str, Any] | None = None,
     scheduled_at: datetime | None = None,
     max_attempts: int | None = None,
+    media: MediaRefs | None = None,
+    parts: Sequence[Mapping[str, Any]] | None = None,
 ) -> Post:
-    """Change a draft; any other state is a ``Conflict`` naming it.
+    """Change a draft; any other state is a ``Conflict`` naming it. A thread's content
+    changes through ``parts`` (all of them); a one-part post's through ``text``/``media``.
 
     The write is a compare-and-set on (state, version): an edit racing an approval either
     lands before it or fails, so an approved post's text is never changed underneath.
@@ -147,15 +163,11 @@ def edit_post(
     changes: dict[str, Any] = {}
     if options is not None:
         changes["options"] = dict(storable("options", options))
-    if text is not None or options is not None:  # an option may count (a content warning)
-        checked = check_text(
-            post.text if text is None else text,
-            changes.get("options", post.options),
-            credential.provider,
-            credential.max_text_length,
+    if any(given is not None for given in (text, options, media, parts)):
+        # An option may count (a content warning): every part is checked again.
+        changes["text"], changes["parts"] = _edited_content(
+            session, post, credential, text, media, parts, changes.get("options", post.options)
         )
-        if text is not None:
-            changes["text"] = checked
     if scheduled_at is not None:
         changes["scheduled_at"] = aware(scheduled_at, "scheduled_at")
     if max_attempts is not None:
@@ -170,6 +182,26 @@ def edit_post(
         raise LostRace(f"post {post_id} changed while editing it", state=post.state)
     session.refresh(post)
     return post
+
+
+def _edited_content(
+    session: Session,
+    post: Post,
+    credential: Credential,
+    text: str | None,
+    media: MediaRefs | None,
+    parts: Sequence[Mapping[str, Any]] | None,
+    options: Mapping[str, Any],
+) -> tuple[str, list[dict[str, Any]] | None]:
+    current = post.parts
+    if parts is None and current is not None and len(current) > 1:
+        if text is not None or media is not None:
+            raise InvalidInput("parts", "this post is a thread: send all its parts instead")
+        parts = current
+    if parts is None:
+        text = post.text if text is None else text
+        media = media if media is not None else (current[0]["media"] if current else None)
+    return content(session, credential, post.account_id, text, media, parts, options)
 
 
 def approve(
@@ -253,6 +285,16 @@ def history(session: Session, post_id: int) -> Sequence[PostEvent]:
     return session.scalars(
         select(PostEvent).where(PostEvent.post_id == post_id).order_by(PostEvent.id)
     ).all()
+
+
+def steps(session: Session, post_ids: Sequence[int]) -> dict[int, dict[str, PostStep]]:
+    """The confirmed steps of these posts (a thread's parts' remote ids), by post and key."""
+    found: dict[int, dict[str, PostStep]] = {post_id: {} for post_id in post_ids}
+    if post_ids:
+        rows = session.scalars(select(PostStep).where(PostStep.post_id.in_(post_ids)))
+        for row in rows:
+            found[row.post_id][row.key] = row
+    return found
 
 
 def list_calls(session: Session, post_id: int) -> Sequence[ApiCall]:
