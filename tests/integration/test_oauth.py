@@ -167,6 +167,24 @@ def test_a_401_on_an_expired_token_refreshes_then_publishes_without_an_attempt(
     _secrets_kept(pipeline, credential, [post], grant)
 
 
+def test_a_thread_meeting_a_401_refreshes_and_resumes_without_an_attempt(
+    pipeline: Pipeline,
+) -> None:
+    # Given a token X refuses as expired (publisher's expiry unknown)
+    grant = pipeline.sandbox.oauth.issue()
+    pipeline.sandbox.oauth.expire(grant.access_token)
+    account = pipeline.account()
+    credential = _credential(pipeline, account, grant, expires_in=None)
+    # When a thread of two parts is published
+    texts = [f"thread part {i} {account}" for i in (1, 2)]
+    post_id = pipeline.post(account, credential, None, parts=[{"text": t} for t in texts])
+    post = pipeline.wait_final([post_id], timeout=60)[post_id]
+    # Then one refresh, and each part published once, on the first attempt
+    assert (post.state, post.attempts) == ("done", 1), post.last_error_message
+    assert [len(pipeline.sandbox.ids_for(t)) for t in texts] == [1, 1]
+    assert [c.status for c in _calls(pipeline, grant)] == [200]
+
+
 def test_the_sweep_refreshes_a_token_before_it_expires(pipeline: Pipeline) -> None:
     # Given a token expiring within the proactive margin, and no post at all
     grant = pipeline.sandbox.oauth.issue()
