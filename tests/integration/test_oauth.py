@@ -67,6 +67,18 @@ def _credential(
     return pipeline.credential(account, "x", token=grant.access_token, oauth_fields=oauth)
 
 
+def _connected(
+    pipeline: Pipeline, expires_in: float | None, expired: bool = True, **fields: str
+) -> tuple[Grant, int, int]:
+    """A new grant (its access token expired at X when ``expired``), an account and its
+    credential holding the grant: (grant, account id, credential id)."""
+    grant = pipeline.sandbox.oauth.issue()
+    if expired:
+        pipeline.sandbox.oauth.expire(grant.access_token)
+    account = pipeline.account()
+    return grant, account, _credential(pipeline, account, grant, expires_in, **fields)
+
+
 def _calls(pipeline: Pipeline, grant: Grant) -> list[RefreshCall]:
     """The refresh calls of ``grant``'s chain of refresh tokens, in order."""
     chain, mine = {grant.refresh_token}, []
@@ -113,10 +125,7 @@ def _secrets_kept(
 def test_two_workers_racing_on_an_expired_token_refresh_it_once(pipeline: Pipeline) -> None:
     # Given an expired token, and a token endpoint slow enough for every claim to overlap
     sandbox = pipeline.sandbox
-    grant = sandbox.oauth.issue()
-    sandbox.oauth.expire(grant.access_token)
-    account = pipeline.account()
-    credential = _credential(pipeline, account, grant, expires_in=-60)
+    grant, account, credential = _connected(pipeline, expires_in=-60)
     _pause(pipeline, credential, True)  # until every post waits: no refresh before them
     posts = [pipeline.post(account, credential, f"race {i} {account}") for i in range(4)]
     sandbox.oauth.delay_seconds = 0.5
@@ -147,10 +156,7 @@ def test_a_401_on_an_expired_token_refreshes_then_publishes_without_an_attempt(
     pipeline: Pipeline,
 ) -> None:
     # Given a confidential client whose token expired early (publisher's expiry unknown)
-    grant = pipeline.sandbox.oauth.issue()
-    pipeline.sandbox.oauth.expire(grant.access_token)
-    account = pipeline.account()
-    credential = _credential(pipeline, account, grant, expires_in=None, client_secret=CLIENT_SECRET)
+    grant, account, credential = _connected(pipeline, expires_in=None, client_secret=CLIENT_SECRET)
     # When a post meets X's 401
     post = pipeline.post(account, credential, f"after a 401 {account}")
     _published_once(pipeline, [post], attempts=1)
@@ -171,10 +177,7 @@ def test_a_thread_meeting_a_401_refreshes_and_resumes_without_an_attempt(
     pipeline: Pipeline,
 ) -> None:
     # Given a token X refuses as expired (publisher's expiry unknown)
-    grant = pipeline.sandbox.oauth.issue()
-    pipeline.sandbox.oauth.expire(grant.access_token)
-    account = pipeline.account()
-    credential = _credential(pipeline, account, grant, expires_in=None)
+    grant, account, credential = _connected(pipeline, expires_in=None)
     # When a thread of two parts is published
     texts = [f"thread part {i} {account}" for i in (1, 2)]
     post_id = pipeline.post(account, credential, None, parts=[{"text": t} for t in texts])
@@ -187,9 +190,9 @@ def test_a_thread_meeting_a_401_refreshes_and_resumes_without_an_attempt(
 
 def test_the_sweep_refreshes_a_token_before_it_expires(pipeline: Pipeline) -> None:
     # Given a token expiring within the proactive margin, and no post at all
-    grant = pipeline.sandbox.oauth.issue()
-    account = pipeline.account()
-    credential = _credential(pipeline, account, grant, expires_in=120, client_secret=CLIENT_SECRET)
+    grant, account, credential = _connected(
+        pipeline, expires_in=120, client_secret=CLIENT_SECRET, expired=False
+    )
     # When the sweeps run
     row = wait_for(lambda: (r := _row(pipeline, credential)).last_refreshed_at and r, 30)
     # Then it was refreshed once, the new tokens stored with their new expiry
@@ -206,9 +209,7 @@ def test_the_sweep_refreshes_a_token_before_it_expires(pipeline: Pipeline) -> No
 
 def test_an_answer_without_a_refresh_token_keeps_ours(pipeline: Pipeline) -> None:
     # Given a token endpoint that does not rotate refresh tokens (RFC 6749 §6: optional)
-    grant = pipeline.sandbox.oauth.issue()
-    account = pipeline.account()
-    credential = _credential(pipeline, account, grant, expires_in=120)
+    grant, _account, credential = _connected(pipeline, expires_in=120, expired=False)
     pipeline.sandbox.oauth.rotate = False
     try:
         # When the sweep refreshes it twice
@@ -232,11 +233,8 @@ def test_a_refused_grant_invalidates_the_credential_and_asks_to_reauthorize(
     pipeline: Pipeline,
 ) -> None:
     # Given an expired token whose refresh token the endpoint never issued
-    grant = pipeline.sandbox.oauth.issue()
-    pipeline.sandbox.oauth.expire(grant.access_token)
-    account = pipeline.account()
-    credential = _credential(
-        pipeline, account, grant, expires_in=-60, refresh_token="rt-never-issued"
+    _grant, account, credential = _connected(
+        pipeline, expires_in=-60, refresh_token="rt-never-issued"
     )
     # When a post of it is due
     post_id = pipeline.post(account, credential, f"refused grant {account}")
@@ -254,10 +252,7 @@ def test_a_failing_token_endpoint_is_unavailable_and_retried(
     pipeline: Pipeline, fault: str
 ) -> None:
     # Given a token X refuses as expired and a token endpoint failing twice
-    grant = pipeline.sandbox.oauth.issue()
-    pipeline.sandbox.oauth.expire(grant.access_token)
-    account = pipeline.account()
-    credential = _credential(pipeline, account, grant, expires_in=None)
+    grant, account, credential = _connected(pipeline, expires_in=None)
     pipeline.sandbox.oauth.fail(2, fault)
     # When a post of it is due
     post = pipeline.post(account, credential, f"endpoint {fault} {account}")
@@ -296,10 +291,7 @@ def lone(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
 def test_a_rotated_refresh_token_survives_a_worker_kill(lone: Pipeline) -> None:
     # Given an expired token, and a post whose create hangs after the refresh
     sandbox = lone.sandbox
-    grant = sandbox.oauth.issue()
-    sandbox.oauth.expire(grant.access_token)
-    account = lone.account()
-    credential = _credential(lone, account, grant, expires_in=-60)
+    grant, account, credential = _connected(lone, expires_in=-60)
     lone.start_worker("worker", concurrency=2)
     lone.start_beat()
     post = lone.post(account, credential, f"[[fault:slow]] killed {account}")
