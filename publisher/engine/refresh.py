@@ -65,7 +65,7 @@ class Attempted:
 
 
 @dataclass(frozen=True)
-class Lease:
+class RefreshLease:
     """The credential as read when its refresh lease was taken."""
 
     credential_id: int
@@ -109,7 +109,7 @@ def refresh(
     owner = f"{deps.owner}:{uuid.uuid4().hex[:12]}"
     with deps.engine.begin() as connection:
         taken = _take(connection, credential_id, owner, now, deps.lease, seen_token, due_before)
-    if not isinstance(taken, Lease):
+    if not isinstance(taken, RefreshLease):
         return taken
     try:
         secrets = _secrets(deps, taken)
@@ -130,7 +130,7 @@ def _take(
     lease: timedelta,
     seen_token: str | None,
     due_before: datetime | None,
-) -> Lease | Attempted:
+) -> RefreshLease | Attempted:
     """The refresh lease (compare-and-set on the row as read), or why not."""
     row = connection.execute(_ROW.where(CREDENTIALS.c.id == credential_id)).one_or_none()
     if row is None or row.refresh_token_encrypted is None or row.token_url is None:
@@ -153,7 +153,7 @@ def _take(
     )
     if won.rowcount != 1:
         return Attempted(Status.BUSY)
-    return Lease(
+    return RefreshLease(
         row.id,
         row.account_id,
         row.provider,
@@ -166,7 +166,7 @@ def _take(
 
 
 @dataclass(frozen=True)
-class _Secrets:
+class _Prepared:
     grant: oauth2.Grant
     refresher: oauth2.Refresher
 
@@ -174,7 +174,7 @@ class _Secrets:
         return [s for s in (self.grant.refresh_token, self.grant.client_secret) if s]
 
 
-def _secrets(deps: Dependencies, lease: Lease) -> _Secrets:
+def _secrets(deps: Dependencies, lease: RefreshLease) -> _Prepared:
     secret = lease.client_secret_encrypted
     grant = oauth2.Grant(
         token_url=lease.token_url,
@@ -182,10 +182,10 @@ def _secrets(deps: Dependencies, lease: Lease) -> _Secrets:
         client_id=lease.client_id,
         client_secret=deps.box.decrypt(secret) if secret else None,
     )
-    return _Secrets(grant, oauth2.REFRESHERS.get(lease.provider, oauth2.OAUTH2))
+    return _Prepared(grant, oauth2.REFRESHERS.get(lease.provider, oauth2.OAUTH2))
 
 
-def _call(deps: Dependencies, secrets: _Secrets) -> oauth2.Result:
+def _call(deps: Dependencies, secrets: _Prepared) -> oauth2.Result:
     """One call to the token endpoint, bounded like a publish (deadline, size, the
     destination rules), read into a value."""
     call = secrets.refresher.prepare(secrets.grant)
@@ -199,7 +199,7 @@ def _call(deps: Dependencies, secrets: _Secrets) -> oauth2.Result:
 
 
 def _store(
-    deps: Dependencies, lease: Lease, result: oauth2.Result, sent_at: datetime, notify: bool
+    deps: Dependencies, lease: RefreshLease, result: oauth2.Result, sent_at: datetime, notify: bool
 ) -> Attempted:
     """The endpoint's answer, written in one transaction fenced by the lease owner."""
     now = deps.clock()
@@ -243,7 +243,9 @@ def _values(
     return values
 
 
-def _report(lease: Lease, result: oauth2.Result, written: bool, error: str | None) -> Attempted:
+def _report(
+    lease: RefreshLease, result: oauth2.Result, written: bool, error: str | None
+) -> Attempted:
     """Log what happened (never a secret) and say it as a value."""
     fields = {"credential_id": lease.credential_id, "provider": lease.provider}
     metrics.observe_refresh(lease.provider, type(result).__name__.lower())
