@@ -53,3 +53,19 @@ class TokenError(PublisherError):
 
 class LookupFailed(PublisherError):
     """The provider could not say whether the post exists."""
+
+
+class BlobMissing(NotFound):
+    """The stored media file is missing from the blob store."""
+
+
+class MediaUnavailable(PublisherError):
+    """A post's media could not be loaded.
+
+    ``transient``: trying again later may succeed (a timeout, a 503 from the media host);
+    otherwise the post cannot be published as it is (a 404, too big, a refused type).
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message, transient=transient)
+        self.transient = transient

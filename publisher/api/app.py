@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api import errors, groups, routes
+from publisher.api import errors, groups, media, routes
 from publisher.api.context import Context
 from publisher.api.limits import BodyLimit
 from publisher.core import db, redact
@@ -68,7 +68,9 @@ def create_app(
     app.state.context = Context(settings, sessions, token_box(settings), clock, on_approved)
     redact.install_log_filter()  # a token in a request is scrubbed from what its route logs
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, per_path=media.upload_bound(settings)
+    )
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -83,4 +85,5 @@ def create_app(
 
     app.include_router(routes.router, dependencies=[Depends(_authorize)])
     app.include_router(groups.router, dependencies=[Depends(_authorize)])
+    app.include_router(media.router, dependencies=[Depends(_authorize)])
     return app

@@ -304,7 +304,8 @@ class LastError(BaseModel):
 
 
 class PartOut(BaseModel):
-    """One part as stored, with its id at the provider once it is published."""
+    """One part as stored, with its id at the provider once it is published (and each
+    media file's ``external_id`` once uploaded)."""
 
     text: str
     media: list[dict[str, Any]]
@@ -321,15 +322,23 @@ def _parts(row: Post, steps: Mapping[str, PostStep] | None) -> list[PartOut]:
         external_url = step.external_url if step else None
         if index == 0 and row.external_id is not None:
             external_id, external_url = row.external_id, row.external_url
+        media = [
+            {**item, "external_id": _step_id(steps, f"p{index}.m{m}")}
+            for m, item in enumerate(part["media"])
+        ]
         out.append(
             PartOut(
-                text=part["text"],
-                media=part["media"],
-                external_id=external_id,
-                external_url=external_url,
+                text=part["text"], media=media, external_id=external_id, external_url=external_url
             )
         )
     return out
+
+
+def _step_id(steps: Mapping[str, PostStep] | None, key: str) -> str | None:
+    """A media file's id at the provider, once uploaded (None: not yet, or never: a
+    provider that takes media by URL)."""
+    step = (steps or {}).get(key)
+    return step.external_id if step else None
 
 
 class PostOut(BaseModel):

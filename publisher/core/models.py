@@ -321,6 +321,29 @@ class Control(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Media(Base):
+    """A media file a post may carry: uploaded (its bytes in the blob store under
+    ``blob_key``) or an https ``url`` fetched at publish time (``kind``, ``content_type``,
+    ``size`` and ``sha256`` unknown until then)."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id"), default=None, index=True
+    )
+    kind: Mapped[str | None] = mapped_column(String(10), default=None)  # image, gif, video
+    content_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    size: Mapped[int | None] = mapped_column(BigInteger, default=None)  # bytes
+    sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    alt: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(10))  # upload or url
+    url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    blob_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    filename: Mapped[str | None] = mapped_column(String(255), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -331,4 +354,4 @@ def _table(model: type[Base]) -> Table:
 ACCOUNTS, CREDENTIALS, POSTS = _table(Account), _table(Credential), _table(Post)
 POST_EVENTS, API_CALLS = _table(PostEvent), _table(ApiCall)
 NOTIFICATIONS, CONTROL = _table(Notification), _table(Control)
-POST_STEPS = _table(PostStep)
+POST_STEPS, MEDIA = _table(PostStep), _table(Media)

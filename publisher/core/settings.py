@@ -26,6 +26,11 @@ DEFAULT_DATA_DIR = "./publisher-data"
 # minutes (about 2 ms a message), where 100,000 posts due at once took 170 MB and 215 s.
 DEFAULT_MAX_BACKLOG = 50_000
 
+# The largest media file publisher takes (PUBLISHER_MEDIA_MAX_BYTES): above X's and
+# Mastodon's default video limits (512 MB on X only for long videos of paying accounts;
+# 99 MB on mastodon.social), so no network's ordinary file is refused here first.
+DEFAULT_MEDIA_MAX_BYTES = 100 * 1024 * 1024
+
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
@@ -130,6 +135,19 @@ class Settings:
     retain_posts_days: float | None = None
     retain_batch: int = 1000
     retain_interval: float = 3600.0
+    # Where uploaded media files are kept: file:///dir (default: data_dir/media) or
+    # s3://bucket/prefix (with PUBLISHER_S3_ENDPOINT_URL for an S3-compatible server).
+    blob_url: str = ""
+    s3_endpoint_url: str | None = None
+    media_max_bytes: int = DEFAULT_MEDIA_MAX_BYTES
+    # The API's address as webhook receivers reach it (their media URLs point there);
+    # None: http://web_host:web_port.
+    public_url: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Where webhook receivers reach this API (``PUBLISHER_PUBLIC_URL``)."""
+        return (self.public_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def embedded_database(self) -> bool:
@@ -201,6 +219,12 @@ class Settings:
             retain_posts_days=_days(env, "PUBLISHER_RETAIN_POSTS_DAYS", None),
             retain_batch=_int(env, "PUBLISHER_RETAIN_BATCH", 1000, minimum=1),
             retain_interval=_float(env, "PUBLISHER_RETAIN_INTERVAL", 3600.0, minimum=1.0),
+            blob_url=env.get("PUBLISHER_BLOB_URL") or (data_dir / "media").as_uri(),
+            s3_endpoint_url=env.get("PUBLISHER_S3_ENDPOINT_URL") or None,
+            media_max_bytes=_int(
+                env, "PUBLISHER_MEDIA_MAX_BYTES", DEFAULT_MEDIA_MAX_BYTES, minimum=1024
+            ),
+            public_url=env.get("PUBLISHER_PUBLIC_URL") or None,
         )
         settings.check()
         return settings
@@ -227,6 +251,10 @@ class Settings:
             raise ConfigError(
                 "PUBLISHER_RETAIN_POSTS_DAYS must exceed PUBLISHER_RECONCILE_TIMEOUT and "
                 "PUBLISHER_REAPPROVE_WINDOW: a post they may still need must not be deleted"
+            )
+        if urlsplit(self.blob_url).scheme not in ("", "file", "s3"):
+            raise ConfigError(
+                f"PUBLISHER_BLOB_URL must be a file:// or s3:// URL, got {safe_url(self.blob_url)}"
             )
         longest_call = self.http_connect_timeout + self.http_timeout
         if self.lease_seconds <= longest_call:

@@ -110,7 +110,7 @@ def _is_ambiguous(exc: requests.RequestException) -> bool:
     return True
 
 
-def _forbidden(exc: BaseException) -> ForbiddenDestination | None:
+def forbidden_cause(exc: BaseException) -> ForbiddenDestination | None:
     """The ``ForbiddenDestination`` behind a ``requests`` error, if that is what it was."""
     seen: object = exc
     for _ in range(4):  # requests error -> urllib3 MaxRetryError -> its reason
@@ -148,7 +148,7 @@ def perform(
             finally:
                 response.close()
         except requests.RequestException as exc:
-            refused = _forbidden(exc)
+            refused = forbidden_cause(exc)
             if refused is not None:
                 return replace(
                     _failed(call, body, started, f"forbidden destination: {refused}", False, False),

@@ -25,7 +25,8 @@ _LOAD = select(
 ).where(POST_STEPS.c.post_id == bindparam("post_id"))
 _READY = (
     update(POST_STEPS)
-    .where(POST_STEPS.c.post_id == bindparam("post_id"), POST_STEPS.c.key == bindparam("step"))
+    # Not "post_id": an UPDATE reserves its columns' names for its own parameters.
+    .where(POST_STEPS.c.post_id == bindparam("b_post_id"), POST_STEPS.c.key == bindparam("step"))
     .values(ready=True)
 )
 
@@ -55,4 +56,4 @@ def record(executor: Executor, job: Job, key: str, confirmed: Confirmed, now: da
 
 def mark_ready(executor: Executor, post_id: int, key: str) -> None:
     """The provider finished processing the upload stored under ``key``."""
-    executor.execute(_READY, {"post_id": post_id, "step": key})
+    executor.execute(_READY, {"b_post_id": post_id, "step": key})

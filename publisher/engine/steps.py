@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,14 +77,18 @@ def parts_of(text: str, parts: Sequence[Mapping[str, Any]] | None) -> list[Part]
     return [Part(str(p.get("text", "")), tuple(p.get("media") or ())) for p in parts]
 
 
-def sequence(parts: Sequence[Part], uploads: bool, describes: bool) -> list[Step]:
+def sequence(
+    parts: Sequence[Part], uploads: bool, describes: Callable[[str], bool] = lambda kind: False
+) -> list[Step]:
     """Every step, in order. ``uploads``: the provider takes media by upload (else the
-    create carries them); ``describes``: alt text needs a request of its own."""
+    create carries them); ``describes(kind)``: a file of that kind gets its alt text by a
+    request of its own."""
     steps: list[Step] = []
     for index, part in enumerate(parts):
         for m, item in enumerate(part.media if uploads else ()):
             steps.append(Step(Kind.UPLOAD, index, m))
-            if describes and item.get("alt"):
+            kind = item.get("type")  # None: a URL's file, its kind known once fetched
+            if item.get("alt") and (kind is None or describes(str(kind))):
                 steps.append(Step(Kind.DESCRIBE, index, m))
             steps.append(Step(Kind.PROCESS, index, m))
         steps.append(Step(Kind.CREATE, index))

@@ -28,8 +28,8 @@ from publisher.engine.finish import Attempt, Result, finish, lease_lost_before_c
 from publisher.engine.lease import Lease, margin
 from publisher.engine.lease import get_json as lease_get_json
 from publisher.engine.lock import Job
-from publisher.engine.multistep import Cleared
 from publisher.engine.plan import Action, Plan, ResendRules
+from publisher.engine.step_run import Cleared
 from publisher.engine.steps import parts_of
 from publisher.engine.telemetry import metrics, sentry
 from publisher.errors import TokenError

@@ -9,11 +9,12 @@ database.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
 
 
@@ -111,11 +112,22 @@ class MediaUploader(Protocol):
     Every method is pure: it builds a request or reads an answer; the engine calls.
     """
 
-    # Alt text needs a request of its own after the upload (``prepare_describe``).
-    describes: bool
+    def describes(self, kind: str) -> bool:
+        """Whether a file of ``kind`` gets its alt text by a request of its own after the
+        upload (``prepare_describe``)."""
+        ...
 
     def prepare_upload(self, base_url: str, token: str, file: MediaFile) -> PreparedCall:
-        """The request uploading ``file`` (with its alt text where the upload takes it)."""
+        """The request uploading ``file`` (with its alt text where the upload takes it),
+        or the first of a chunked upload's requests."""
+        ...
+
+    def continue_upload(
+        self, base_url: str, token: str, file: MediaFile, media_id: str
+    ) -> Iterable[PreparedCall]:
+        """The requests that complete the upload the first one started as ``media_id``
+        (a chunked upload's chunks, then its end), in order; none for a one-request upload.
+        Only the last answer is read (``parse_upload``); the others need only succeed."""
         ...
 
     def parse_upload(self, status: int, body: Any) -> Uploaded | None:
@@ -123,7 +135,7 @@ class MediaUploader(Protocol):
         ...
 
     def prepare_describe(self, base_url: str, token: str, media_id: str, alt: str) -> PreparedCall:
-        """The request setting ``media_id``'s alt text (only when ``describes``)."""
+        """The request setting ``media_id``'s alt text (for the kinds it ``describes``)."""
         ...
 
     def prepare_poll(self, base_url: str, token: str, media_id: str) -> PreparedCall:
@@ -159,6 +171,8 @@ class Provider(Protocol):
     idempotency_window: timedelta | None
     # Whether ``lookup`` can tell if a post exists (False: it always raises LookupFailed).
     can_lookup: bool
+    # The media one post may carry there (count, kinds, sizes, alt text).
+    media_rule: MediaRule
     # How media reach the provider: uploaded first, by steps (None: the create request
     # carries them, e.g. as URLs, or the provider takes none).
     uploader: MediaUploader | None

@@ -30,6 +30,9 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.mastodon_media import UPLOADER as MASTODON_UPLOADER
+from publisher.providers.media_rule import MASTODON as MASTODON_MEDIA
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
 
 # Options passed through to the status body; anything else in ``options`` is ignored.
@@ -64,6 +67,8 @@ ERROR_TABLE: Sequence[ErrorRule] = (
     ErrorRule(Category.FORBIDDEN, status=403),  # e.g. account suspended or lacks scope
     ErrorRule(Category.FORBIDDEN, status=410),  # account or replied-to status gone
     ErrorRule(Category.FORBIDDEN, status=422),  # validation failed (too long, bad poll...)
+    ErrorRule(Category.FORBIDDEN, status=413),  # a media upload too large for the server
+    ErrorRule(Category.FORBIDDEN, status=415),  # a media type the server does not take
     ErrorRule(Category.UNAVAILABLE, status=408),
     ErrorRule(Category.UNAVAILABLE, status=425),
     ErrorRule(Category.UNAVAILABLE, status=429),  # rate limited; see X-RateLimit-Reset
@@ -84,7 +89,8 @@ class MastodonProvider:
     # once both post. So a lookup still comes first after an ambiguous attempt.
     idempotency_window: timedelta | None = timedelta(hours=1)
     can_lookup: bool = True
-    uploader: MediaUploader | None = None  # media: not yet
+    media_rule: MediaRule = MASTODON_MEDIA  # attachments per post, kinds, sizes, alt
+    uploader: MediaUploader | None = MASTODON_UPLOADER  # POST /api/v2/media, then polls
 
     @property
     def text_rule(self) -> TextRule:
@@ -96,10 +102,7 @@ class MastodonProvider:
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /api/v1/statuses`` with the idempotency key and the allowed options."""
-        body: dict[str, Any] = {"status": request.text}
-        for key in ALLOWED_OPTIONS:
-            if request.options.get(key) is not None:
-                body[key] = request.options[key]
+        body = rest.with_options({"status": request.text}, request.options, ALLOWED_OPTIONS)
         if request.reply_to is not None:  # a thread's later part answers the one before
             body["in_reply_to_id"] = request.reply_to
         if request.media_ids:

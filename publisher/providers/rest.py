@@ -3,7 +3,9 @@ reading the timestamps they send."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -12,6 +14,16 @@ def bearer(token: str) -> dict[str, str]:
 
 def root(base_url: str) -> str:
     return base_url.rstrip("/")
+
+
+def with_options(
+    body: dict[str, Any], options: Mapping[str, Any], allowed: Sequence[str]
+) -> dict[str, Any]:
+    """``body`` with each ``allowed`` option the post sets (anything else is ignored)."""
+    for key in allowed:
+        if options.get(key) is not None:
+            body[key] = options[key]
+    return body
 
 
 def parse_time(value: object) -> datetime | None:

@@ -27,6 +27,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.media_rule import WEBHOOK as WEBHOOK_MEDIA
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.signing import sign
 from publisher.providers.text.rule import TextRule, code_point_rule
 
@@ -82,6 +84,7 @@ class WebhookProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = KEY_WINDOW
     can_lookup: bool = False
+    media_rule: MediaRule = WEBHOOK_MEDIA  # media go as URLs in the payload
     uploader: MediaUploader | None = None  # media travel as URLs in the payload
 
     def prepare(self, request: PublishRequest) -> PreparedCall:

@@ -38,7 +38,10 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.media_rule import MediaRule
+from publisher.providers.media_rule import X as X_MEDIA
 from publisher.providers.text.rule import TextRule
+from publisher.providers.x_media import UPLOADER as X_UPLOADER
 
 # Options passed through to the post body; anything else in ``options`` is ignored.
 ALLOWED_OPTIONS = ("reply", "quote_tweet_id", "media", "poll", "reply_settings")
@@ -77,6 +80,8 @@ ERROR_TABLE: Sequence[ErrorRule] = (
     ErrorRule(Category.UNAUTHORIZED, status=401),
     ErrorRule(Category.FORBIDDEN, status=403),
     ErrorRule(Category.FORBIDDEN, status=422),
+    ErrorRule(Category.FORBIDDEN, status=413),  # a media upload too large for the server
+    ErrorRule(Category.FORBIDDEN, status=415),  # a media type the server does not take
     ErrorRule(Category.UNAVAILABLE, status=429),
     ErrorRule(Category.UNAVAILABLE, status=500),
     ErrorRule(Category.UNAVAILABLE, status=502),
@@ -92,7 +97,8 @@ class XProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # X has no idempotency key
     can_lookup: bool = True
-    uploader: MediaUploader | None = None  # media: not yet
+    media_rule: MediaRule = X_MEDIA  # attachments per post, kinds, sizes, alt
+    uploader: MediaUploader | None = X_UPLOADER  # POST /2/media/upload, alt text, polls
 
     @property
     def text_rule(self) -> TextRule:
@@ -104,10 +110,7 @@ class XProvider:
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /2/tweets`` with the text and the allowed options; no idempotency key."""
-        body: dict[str, Any] = {"text": request.text}
-        for key in ALLOWED_OPTIONS:
-            if request.options.get(key) is not None:
-                body[key] = request.options[key]
+        body = rest.with_options({"text": request.text}, request.options, ALLOWED_OPTIONS)
         if request.reply_to is not None:  # a thread's later part answers the one before
             body["reply"] = {"in_reply_to_tweet_id": request.reply_to}
         if request.media_ids:

@@ -28,6 +28,7 @@ from typing import Any
 
 from publisher.sandbox.faults import DEFAULT_MIX, STRICT_MIX, FaultPlan
 from publisher.sandbox.ledger import CallRecord, CreateRecord, Duplicate, Replay
+from publisher.sandbox.media import MediaRecord
 from publisher.sandbox.oauth import TokenServer
 from publisher.sandbox.server import SandboxHTTPServer
 from publisher.sandbox.state import KINDS, Delivery, Notification, State, strict_kinds
@@ -40,6 +41,7 @@ __all__ = [
     "CreateRecord",
     "Delivery",
     "Duplicate",
+    "MediaRecord",
     "Notification",
     "Replay",
     "Sandbox",
@@ -198,6 +200,22 @@ class Sandbox:
     def failed_lookups(self) -> int:
         """How many lookup GETs ``fail_lookups`` has failed since the last ``reset``."""
         return self.state.lookup_faults.served
+
+    @property
+    def media_processing_polls(self) -> int:
+        """How many status polls an upload stays "processing" for (Mastodon: any file;
+        X: a GIF or video); 0, the default: ready at once."""
+        return self.state.media_processing_polls
+
+    @media_processing_polls.setter
+    def media_processing_polls(self, value: int) -> None:
+        self.state.media_processing_polls = value
+
+    @property
+    def uploads(self) -> list[MediaRecord]:
+        """Every media file uploaded to the fake Mastodon and X, with its description;
+        a ``CreateRecord.media`` holds those its post carried."""
+        return self.state.media.records
 
     @property
     def notify_status(self) -> int:

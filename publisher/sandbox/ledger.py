@@ -20,7 +20,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from publisher.sandbox.media import MediaRecord
 
 # Snowflake-sized ids, like Mastodon's and X's, so clients never treat them as small ints.
 FIRST_ID = 110_000_000_000_000_001
@@ -49,6 +52,7 @@ class CreateRecord:
     at: datetime
     path: str  # the create endpoint, e.g. /hooks/alerts
     payload: dict[str, Any]  # what the provider answered (replayed for a repeated key)
+    media: tuple[MediaRecord, ...] = ()  # the uploads the post carries, in order
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class Ledger:
         build: Callable[[str, datetime], dict[str, Any]],
         honour_key: bool = True,
         unique_text: bool = False,
+        media: tuple[MediaRecord, ...] = (),
     ) -> tuple[Outcome, dict[str, Any]]:
         """Creates a post with ``build(id, at)`` as its payload, atomically.
 
@@ -113,11 +118,17 @@ class Ledger:
                 return "duplicate", {}
             at = datetime.now(UTC)
             post_id = str(next(self._ids))
-            record = CreateRecord(kind, token, text, key, post_id, at, path, build(post_id, at))
+            payload = build(post_id, at)
+            record = CreateRecord(kind, token, text, key, post_id, at, path, payload, media)
             self._creates.append(record)
             if key:
                 self._by_key.setdefault(scope, record)
             return "created", record.payload
+
+    def next_id(self) -> str:
+        """A fresh id from the posts' sequence (media ids share it, as on the networks)."""
+        with self._lock:
+            return str(next(self._ids))
 
     def find(self, path: str, token: str | None, post_id: str) -> CreateRecord | None:
         with self._lock:

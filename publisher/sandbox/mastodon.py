@@ -26,6 +26,7 @@ import regex
 
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.ledger import CreateRecord
+from publisher.sandbox.media import mastodon_attachment
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, iso_millis, json_response
 
@@ -90,7 +91,13 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
     key = request.header("Idempotency-Key")
 
     def create() -> Response:
-        if not text.strip():
+        ids = fields.get("media_ids")
+        media, refused = state.media.attach(
+            "mastodon", token, ids if isinstance(ids, list) else [], state.is_strict("mastodon")
+        )
+        if refused is not None:
+            return DIALECT.error(422, f"Validation failed: {refused}")
+        if not text.strip() and not media:
             return DIALECT.error(422, "Validation failed: Text can't be blank")
         if length(text) > MAX_CHARS:
             return DIALECT.error(
@@ -115,6 +122,7 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
                 "url": f"{base}/@user/{post_id}",
                 "content": content_html(text),
                 "account": account(base),
+                "media_attachments": [mastodon_attachment(m, base) for m in media],
                 "in_reply_to_id": fields.get("in_reply_to_id"),
             }
 
@@ -126,6 +134,7 @@ def create_status(state: State, request: Request, params: Mapping[str, str]) -> 
             key=key,
             build=build,
             honour_key=not state.is_strict("mastodon"),
+            media=media,
         )
         return json_response(200, payload)
 

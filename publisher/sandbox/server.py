@@ -19,14 +19,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from publisher.sandbox import capture, mastodon, webhooks, x
+from publisher.sandbox import capture, mastodon, mastodon_media, webhooks, x, x_media
 from publisher.sandbox.ledger import CallRecord
 from publisher.sandbox.state import Route, State
 from publisher.sandbox.wire import BadRequest, Request, Response, json_response
 
 logger = logging.getLogger(__name__)
 
-ROUTES: Sequence[Route] = (*mastodon.ROUTES, *x.ROUTES, *webhooks.ROUTES, *capture.ROUTES)
+ROUTES: Sequence[Route] = (
+    *mastodon.ROUTES,
+    *mastodon_media.ROUTES,
+    *x.ROUTES,
+    *x_media.ROUTES,
+    *webhooks.ROUTES,
+    *capture.ROUTES,
+)
 # An idle keep-alive connection is dropped after this long, so a long demo run does not
 # accumulate one parked thread per client connection ever opened.
 IDLE_TIMEOUT = 60.0

@@ -15,6 +15,7 @@ from publisher.sandbox.faults import Dialect, FaultPlan
 from publisher.sandbox.inflight import InFlight
 from publisher.sandbox.ledger import Ledger
 from publisher.sandbox.lookup_faults import LookupFaults, failure
+from publisher.sandbox.media import MediaLibrary
 from publisher.sandbox.oauth import TokenServer
 from publisher.sandbox.quota import Quota
 from publisher.sandbox.wire import Request, Response
@@ -91,6 +92,9 @@ class State:
     # a slow but healthy provider, so that concurrent calls overlap.
     latency_seconds: float = 0.0
     notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
+    # How many status polls an uploaded video (X: GIF or video) stays "processing" for.
+    media_processing_polls: int = 0
+    media: MediaLibrary = field(default_factory=MediaLibrary)  # uploads (sandbox.media)
     invalid_tokens: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)
     lookup_faults: LookupFaults = field(default_factory=LookupFaults)
@@ -127,6 +131,7 @@ class State:
         self.sentry_check_ins.clear()
         self.notifications.clear()
         self.oauth.clear()
+        self.media.clear()
 
 
 Handler = Callable[[State, Request, Mapping[str, str]], Response]

@@ -26,6 +26,7 @@ from typing import Any
 
 from publisher.sandbox import x_timeline
 from publisher.sandbox.faults import with_faults
+from publisher.sandbox.media import MediaRecord
 from publisher.sandbox.oauth import TOKEN_PATH
 from publisher.sandbox.state import Handler, Route, State, route
 from publisher.sandbox.wire import BadRequest, Request, Response, iso_millis, json_response
@@ -42,7 +43,7 @@ DUPLICATE = {
 }
 # Per-user requests per 15 minutes, as X's rate-limit table lists them; reported in the
 # headers, never enforced.
-LIMITS = {"create": 100, "me": 75, "timeline": 900}
+LIMITS = {"create": 100, "me": 75, "timeline": 900, "media": 500}
 
 
 def problem(
@@ -96,6 +97,9 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
     def create() -> Response:
         if reply_to is not None and state.ledger.find(TWEETS, token, str(reply_to)) is None:
             return DIALECT.error(400, "The post you are replying to does not exist.")
+        media, refused = state.media.attach("x", token, media_ids(body), state.is_strict("x"))
+        if refused is not None:
+            return DIALECT.error(400, f"Your media IDs are invalid: {refused}.")
         shown = render(text)
 
         def build(post_id: str, at: datetime) -> dict[str, Any]:
@@ -109,7 +113,7 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
                 tweet["entities"] = {"urls": list(shown.urls)}
             if reply_to is not None:
                 tweet["referenced_tweets"] = [{"type": "replied_to", "id": str(reply_to)}]
-            return tweet
+            return tweet | attachments(media)
 
         outcome, tweet = state.ledger.create(
             kind="x",
@@ -120,6 +124,7 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
             build=build,
             honour_key=False,
             unique_text=not state.is_strict("x"),
+            media=media,
         )
         if outcome == "duplicate":
             return problem(403, DUPLICATE)
@@ -136,6 +141,18 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
         create,
         request.header("Authorization"),
     )
+
+
+def attachments(media: tuple[MediaRecord, ...]) -> dict[str, Any]:
+    """A tweet's ``attachments`` field for the media it carries (none: no field)."""
+    return {"attachments": {"media_keys": [f"3_{m.id}" for m in media]}} if media else {}
+
+
+def media_ids(body: Any) -> list[Any]:
+    """The ``media.media_ids`` of a create body (none when absent or malformed)."""
+    media = body.get("media") if isinstance(body, dict) else None
+    ids = media.get("media_ids") if isinstance(media, dict) else None
+    return ids if isinstance(ids, list) else []
 
 
 def me(state: State, request: Request, params: Mapping[str, str]) -> Response:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from publisher.core import db
 
-REVISION = "0008_post_groups"
+REVISION = "0007"
 ROWS = (
     "INSERT INTO accounts (id, name, billing_status, paused, created_at, updated_at) "
     "VALUES (1, 'a', 'active', false, :now, :now)",

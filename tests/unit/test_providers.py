@@ -191,6 +191,8 @@ MASTODON_ERRORS = [
     (403, {"error": "Your login is currently disabled"}, Category.FORBIDDEN),
     (410, {"error": "Gone"}, Category.FORBIDDEN),
     (422, {"error": "Validation failed: Text character limit of 500 exceeded"}, Category.FORBIDDEN),
+    (413, "<html>413 Request Entity Too Large</html>", Category.FORBIDDEN),  # a media upload
+    (415, {"error": "File type not supported"}, Category.FORBIDDEN),
     (408, "Request Timeout", Category.UNAVAILABLE),
     (425, {"error": "Too Early"}, Category.UNAVAILABLE),
     (429, {"error": "Too many requests"}, Category.UNAVAILABLE),
@@ -269,6 +271,8 @@ X_ERRORS = [
     (400, {"title": "Invalid Request", "detail": "One or more parameters were invalid."}, None),
     (404, {"title": "Not Found Error"}, None),
     (400, classic(999), None),
+    (413, {"title": "Payload Too Large", "detail": "media too large"}, Category.FORBIDDEN),
+    (415, {"title": "Unsupported Media Type", "detail": "bad type"}, Category.FORBIDDEN),
 ]
 
 

@@ -26,6 +26,12 @@ from publisher.core.service.groups import (
     group_by_key,
     unapprove_group,
 )
+from publisher.core.service.media import (
+    check_for_post,
+    create_from_upload,
+    create_from_url,
+    get_media,
+)
 from publisher.core.service.notifications import list_notifications
 from publisher.core.service.oauth import OAuthFields
 from publisher.core.service.posts import (
@@ -55,13 +61,17 @@ __all__ = [
     "approve_group",
     "cancel",
     "cancel_group",
+    "check_for_post",
     "create_account",
+    "create_from_upload",
+    "create_from_url",
     "create_group",
     "create_post",
     "edit_post",
     "get_account",
     "get_credential",
     "get_group",
+    "get_media",
     "get_post",
     "group_by_key",
     "history",

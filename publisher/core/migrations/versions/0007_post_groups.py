@@ -1,7 +1,7 @@
 """post groups: posts created, approved and cancelled as one, one per credential
 
-Revision ID: 0008_post_groups
-Revises: 0009
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-30 02:10:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import publisher.core.models
 
-revision = "0008_post_groups"
-down_revision = "0009"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """OAuth 2.0 credentials: refresh token, expiry, token endpoint, client, refresh lease
 
 Revision ID: 0007_oauth_refresh
-Revises: 0008_post_groups
+Revises: 0008
 Create Date: 2026-11-30 02:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from publisher.core.models import UTCDateTime
 
 revision = "0007_oauth_refresh"
-down_revision = "0008_post_groups"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
