@@ -65,7 +65,8 @@ def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -
 @router.post("/accounts/{account_id}/credentials", status_code=201, tags=["credentials"])
 def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -> CredentialOut:
     ctx = context(request)
-    with redact.activated(redact.Redactor([body.token])), db.transaction(ctx.sessions) as session:
+    secrets = redact.Redactor([body.token, *body.secrets()])
+    with redact.activated(secrets), db.transaction(ctx.sessions) as session:
         credential = service.add_credential(
             session,
             ctx.box,
@@ -78,6 +79,8 @@ def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -
             max_in_flight=body.max_in_flight,
             max_text_length=body.max_text_length,
             allow_private=ctx.settings.allow_private_urls,
+            oauth_fields=body.oauth(),
+            now=ctx.clock(),
         )
         return CredentialOut.of(credential)
 
@@ -109,8 +112,17 @@ def get_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
 def replace_token(request: Request, credential_id: ObjectId, body: TokenIn) -> CredentialOut:
     ctx = context(request)
     now = ctx.clock()
-    with redact.activated(redact.Redactor([body.token])), db.transaction(ctx.sessions) as session:
-        credential = service.replace_token(session, ctx.box, credential_id, body.token, now)
+    secrets = redact.Redactor([body.token, *body.secrets()])
+    with redact.activated(secrets), db.transaction(ctx.sessions) as session:
+        credential = service.replace_token(
+            session,
+            ctx.box,
+            credential_id,
+            body.token,
+            now,
+            body.oauth(),
+            allow_private=ctx.settings.allow_private_urls,
+        )
         reapproved = []
         if body.reapprove:
             reapproved = service.reapprove_unauthorized(

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from publisher.core.models import (
     Account,
@@ -23,6 +23,7 @@ from publisher.core.models import (
 )
 from publisher.core.series import SeriesView
 from publisher.core.service import MAX_IN_FLIGHT, MAX_TEXT_LIMIT
+from publisher.core.service.oauth import MAX_EXPIRES_IN, OAuthFields
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal["mastodon", "webhook", "x"]
@@ -44,7 +45,69 @@ class AccountPatch(Strict):
     max_lateness: float | None = Field(default=None, gt=0, le=366 * 86_400)
 
 
-class CredentialIn(Strict):
+class OAuthIn(Strict):
+    """A credential's OAuth 2.0 side: with a refresh token, publisher keeps the access
+    token fresh (README, "OAuth credentials"). Secrets are never returned."""
+
+    refresh_token: str | None = Field(
+        default=None, min_length=1, max_length=10_000, examples=["bWVyZnJlc2gtdG9rZW4"]
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="when the access token expires", examples=["2030-01-01T09:00:00Z"]
+    )
+    expires_in: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_EXPIRES_IN,
+        strict=True,
+        description="seconds until the access token expires (instead of expires_at)",
+        examples=[7200],
+    )
+    token_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="the token endpoint; default: the provider's (X: {base_url}/2/oauth2/token)",
+        examples=["https://api.x.com/2/oauth2/token"],
+    )
+    client_id: str | None = Field(
+        default=None, min_length=1, max_length=500, examples=["rG9n6402A3dbUJKzXTNX4oWHJ"]
+    )
+    client_secret: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10_000,
+        description="confidential clients only (sent as HTTP Basic); public clients omit it",
+    )
+
+    def oauth(self) -> OAuthFields:
+        return OAuthFields(
+            refresh_token=self.refresh_token,
+            expires_at=self.expires_at,
+            expires_in=self.expires_in,
+            token_url=self.token_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+        )
+
+    def secrets(self) -> list[str]:
+        return self.oauth().secrets()
+
+
+# A whole request, for the OpenAPI page: an X credential that refreshes itself.
+X_OAUTH_EXAMPLE: dict[str, JsonValue] = {
+    "provider": "x",
+    "base_url": "https://api.x.com",
+    "token": "ACCESS_TOKEN",
+    "refresh_token": "REFRESH_TOKEN",
+    "expires_in": 7200,
+    "client_id": "CLIENT_ID",
+}
+
+
+class CredentialIn(OAuthIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [X_OAUTH_EXAMPLE]})
+
     provider: ProviderName
     base_url: str = Field(min_length=1, max_length=2000)
     token: str = Field(min_length=1, max_length=10_000)
@@ -63,7 +126,16 @@ class CredentialPatch(Strict):
     max_text_length: int | None = Field(default=None, ge=1, le=MAX_TEXT_LIMIT, strict=True)
 
 
-class TokenIn(Strict):
+class TokenIn(OAuthIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"token": "ACCESS_TOKEN", "refresh_token": "REFRESH_TOKEN", "expires_in": 7200}
+            ]
+        },
+    )
+
     token: str = Field(min_length=1, max_length=10_000)
     reapprove: bool = False  # also re-approve posts cancelled as unauthorized (recent ones)
 
@@ -171,6 +243,14 @@ class CredentialOut(BaseModel):
     paused_by: str | None
     max_in_flight: int | None
     max_text_length: int | None
+    # Health: valid (not refused by the provider), the token's expiry and refreshes.
+    valid: bool
+    refreshable: bool  # holds a refresh token: publisher refreshes the access token
+    expires_at: datetime | None
+    last_refreshed_at: datetime | None
+    last_error: str | None  # the last refresh's failure (cleared by a success)
+    token_url: str | None
+    client_id: str | None
 
     @classmethod
     def of(cls, row: Credential) -> CredentialOut:
@@ -188,6 +268,13 @@ class CredentialOut(BaseModel):
             paused_by=row.paused_by,
             max_in_flight=row.max_in_flight,
             max_text_length=row.max_text_length,
+            valid=row.invalid_since is None,
+            refreshable=row.refresh_token_encrypted is not None,
+            expires_at=row.expires_at,
+            last_refreshed_at=row.last_refreshed_at,
+            last_error=row.last_error,
+            token_url=row.token_url,
+            client_id=row.client_id,
         )
 
 

@@ -117,6 +117,19 @@ class Credential(Base):
     # The credential's kill switch: set, nothing of it is published (who, when).
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
     paused_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    # OAuth 2.0 (engine/refresh.py): the refresh token and client secret are Fernet
+    # tokens like token_encrypted; expires_at is the access token's expiry (None: unknown).
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    token_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    client_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    client_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    last_refreshed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)  # the last refresh's
+    # The refresh lease (single flight): who refreshes now, and until when; with no owner,
+    # the earliest time the sweep tries again after a failed refresh.
+    refresh_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    refresh_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -58,6 +58,9 @@ class Job:
     max_lateness: float | None = None  # the post's own limit, else its account's (s)
     credential_paused: bool = False  # the credential's kill switch is on
     max_in_flight: int | None = None  # the credential's own concurrency limit
+    refreshable: bool = False  # the credential holds a refresh token (engine/refresh.py)
+    expires_at: datetime | None = None  # the access token's expiry (None: unknown)
+    last_refreshed_at: datetime | None = None  # when publisher last refreshed the token
     parts: list[dict[str, Any]] | None = None  # a thread or media: published in steps
 
 
@@ -95,6 +98,9 @@ _DUE = (
         func.coalesce(POSTS.c.max_lateness, ACCOUNTS.c.max_lateness).label("max_lateness"),
         CREDENTIALS.c.paused_at,
         CREDENTIALS.c.max_in_flight,
+        CREDENTIALS.c.refresh_token_encrypted.is_not(None).label("refreshable"),
+        CREDENTIALS.c.expires_at,
+        CREDENTIALS.c.last_refreshed_at,
         POSTS.c.parts,
     )
     .select_from(
@@ -199,6 +205,9 @@ def _job(
         max_lateness=row.max_lateness,
         credential_paused=row.paused_at is not None,
         max_in_flight=row.max_in_flight,
+        refreshable=bool(row.refreshable),
+        expires_at=row.expires_at,
+        last_refreshed_at=row.last_refreshed_at,
         parts=row.parts,
     )
 

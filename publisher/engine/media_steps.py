@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from publisher.engine import call_log, plan
+from publisher.engine import call_log, plan, refresh_when
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.exchange import Exchange
 from publisher.engine.finish import Result, finish
@@ -143,6 +143,7 @@ def _answer(state: Run, step: Step, call: PreparedCall, parse: Parse) -> Answere
     if answer is not None and outcome.category is Category.SUCCESS:
         return Answered(call_id, exchange, outcome, answer)
     decided = plan.after_call(state.job, outcome, deps.clock(), deps.retry_policy)
+    decided = refresh_when.after_unauthorized(deps, state.job, outcome, decided)  # expired?
     return stop(state, step, call_id, exchange, outcome, decided)
 
 

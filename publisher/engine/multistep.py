@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from publisher.engine import media_steps, plan, progress, reconcile
+from publisher.engine import media_steps, plan, progress, reconcile, refresh_when
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.finish import Result, finish
@@ -128,6 +128,7 @@ def _create(state: Run, step: Step) -> Result | None:
         found = reconcile.look_up(provider, job, request, deps, state.get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
     decided = plan.after_call(job, outcome, deps.clock(), deps.retry_policy)
+    decided = refresh_when.after_unauthorized(deps, job, outcome, decided)  # expired?
     if decided.action is Action.SUCCEED and decided.published is not None:
         return confirm(state, step, (call_id, exchange, outcome), Confirmed.of(decided.published))
     return stop(state, step, call_id, exchange, outcome, decided)

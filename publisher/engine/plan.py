@@ -47,6 +47,7 @@ class Plan:
     report: bool = False  # send to Sentry for triage
     unconfirmed_since: datetime | None = None  # lookups cannot tell yet (kept while waiting)
     attempt_used: bool = True  # False: no publish was tried (the attempt is refunded)
+    refresh_credential: bool = False  # refresh the token first (engine/refresh.resolve)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from publisher.core import redact
-from publisher.engine import act, call_log, lock, multistep, plan, reconcile
+from publisher.engine import act, call_log, lock, multistep, plan, reconcile, refresh_when
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.concurrency import Held, Slot, busy_wait
 from publisher.engine.dependencies import Dependencies
@@ -77,8 +77,8 @@ def process(post_id: int, deps: Dependencies) -> Result:
     secrets = step.secrets if isinstance(step, Ready | Cleared) else redact.NOTHING
     with redact.activated(secrets):
         try:
-            if isinstance(step, Plan):
-                return finish(deps, job, step, None)
+            if isinstance(step, Plan):  # a token about to expire is refreshed first
+                return finish(deps, job, refresh_when.resolve(deps, job, step), None)
             if isinstance(step, Cleared):
                 return multistep.run(job, deps, step, parts_of(job.text, job.parts))
             return _call(job, deps, step)
@@ -114,6 +114,7 @@ def _prepare(
         or plan.validate(job)
         or plan.missed(job, now, deps.settings.max_lateness)
         or plan.authorize(job, now, token is not None)
+        or refresh_when.at_claim(job, now)
     )
     if stop is not None:
         return stop
@@ -203,6 +204,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
         found = reconcile.look_up(provider, job, request, deps, get_json)
         outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
     decided = plan.after_call(job, outcome, now, deps.retry_policy)
+    decided = refresh_when.after_unauthorized(deps, job, outcome, decided)  # expired?
     if decided.action is Action.GIVE_UP and decided.ambiguous:
         decided = _last_look(provider, job, request, deps, get_json, decided)
     metrics.observe_call(job, outcome, exchange)

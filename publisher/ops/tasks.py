@@ -16,7 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from publisher.core.notifications import deliver_pending
 from publisher.core.settings import Settings
-from publisher.engine import sweep, worker
+from publisher.engine import refresh_when, sweep, worker
 from publisher.engine.concurrency import RedisLimiter
 from publisher.engine.deadline import destinations
 from publisher.engine.dependencies import Dependencies, QueueState
@@ -147,6 +147,8 @@ def sweep_task() -> dict[str, object]:
     if report is None:
         return {"skipped": True}
     _redis_heartbeat(deps, asdict(report))
+    if not report.paused:
+        _send_refreshes(deps)
     if deps.settings.notify_url and not report.paused:
         deliver_notifications.apply_async()
     return asdict(report)
@@ -167,6 +169,22 @@ def sweep_alone(
             log.info("sweep skipped: another sweep is still running")
             return None
         return sweep.run(deps, on_batch=lease.renew)
+
+
+def _send_refreshes(deps: Dependencies) -> None:
+    """A refresh message per credential whose token expires soon (``refresh_when``); a
+    failure here never fails the sweep (the next one tries again)."""
+    try:
+        refresh_when.enqueue_due(deps, lambda credential_id: refresh.apply_async((credential_id,)))
+    except Exception:
+        log.warning("could not send the token refreshes", exc_info=True)
+
+
+@app.task(name="publisher.refresh_credential", ignore_result=True)
+def refresh(credential_id: int) -> str:
+    """Refresh one credential's token ahead of its expiry (single flight: see
+    ``engine/refresh``)."""
+    return refresh_when.proactive(dependencies(), int(credential_id)).status.value
 
 
 @app.task(name="publisher.prune", ignore_result=True)

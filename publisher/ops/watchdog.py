@@ -73,13 +73,21 @@ def _oldest_due(session: Session, now: datetime) -> float | None:
 
 
 def _undecryptable(session: Session, box: TokenBox) -> list[int]:
-    """Ids of the credentials whose token no configured key decrypts."""
+    """Ids of the credentials whose token (or refresh token, or client secret) no
+    configured key decrypts."""
     found = []
-    for credential_id, stored in session.execute(
-        select(Credential.id, Credential.token_encrypted).order_by(Credential.id)
+    for credential_id, *stored in session.execute(
+        select(
+            Credential.id,
+            Credential.token_encrypted,
+            Credential.refresh_token_encrypted,
+            Credential.client_secret_encrypted,
+        ).order_by(Credential.id)
     ):
         try:
-            box.decrypt(stored)
+            for secret in stored:
+                if secret is not None:
+                    box.decrypt(secret)
         except TokenError:
             found.append(credential_id)
     return found

@@ -29,6 +29,7 @@ from typing import Any
 from publisher.sandbox.faults import DEFAULT_MIX, STRICT_MIX, FaultPlan
 from publisher.sandbox.ledger import CallRecord, CreateRecord, Duplicate, Replay
 from publisher.sandbox.media import MediaRecord
+from publisher.sandbox.oauth import TokenServer
 from publisher.sandbox.server import SandboxHTTPServer
 from publisher.sandbox.state import KINDS, Delivery, Notification, State, strict_kinds
 
@@ -144,6 +145,12 @@ class Sandbox:
     def invalid_tokens(self) -> set[str]:
         """Tokens every provider refuses with 401; mutate this set in place."""
         return self.state.invalid_tokens
+
+    @property
+    def oauth(self) -> TokenServer:
+        """X's OAuth 2.0 token endpoint: ``issue()`` a grant, ``expire`` a token,
+        ``fail`` refreshes, read the refresh ``calls``."""
+        return self.state.oauth
 
     @property
     def slow_seconds(self) -> float:

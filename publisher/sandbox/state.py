@@ -16,6 +16,7 @@ from publisher.sandbox.inflight import InFlight
 from publisher.sandbox.ledger import Ledger
 from publisher.sandbox.lookup_faults import LookupFaults, failure
 from publisher.sandbox.media import MediaLibrary
+from publisher.sandbox.oauth import TokenServer
 from publisher.sandbox.quota import Quota
 from publisher.sandbox.wire import Request, Response
 
@@ -103,9 +104,10 @@ class State:
     sentry_events: Inbox[dict[str, Any]] = field(default_factory=Inbox)
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
     notifications: Inbox[Notification] = field(default_factory=Inbox)
+    oauth: TokenServer = field(default_factory=TokenServer)  # X's OAuth 2.0 tokens
 
     def token_ok(self, token: str | None) -> bool:
-        return token is not None and token not in self.invalid_tokens
+        return token is not None and token not in self.invalid_tokens and self.oauth.accepts(token)
 
     def is_strict(self, kind: str) -> bool:
         return kind in self.strict
@@ -128,6 +130,7 @@ class State:
         self.sentry_events.clear()
         self.sentry_check_ins.clear()
         self.notifications.clear()
+        self.oauth.clear()
         self.media.clear()
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from publisher.sandbox import x_timeline
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.media import MediaRecord
+from publisher.sandbox.oauth import TOKEN_PATH
 from publisher.sandbox.state import Handler, Route, State, route
 from publisher.sandbox.wire import BadRequest, Request, Response, iso_millis, json_response
 from publisher.sandbox.x_text import render
@@ -84,7 +85,7 @@ def create_tweet(state: State, request: Request, params: Mapping[str, str]) -> R
     refused = _authorize(state, request)
     if refused is not None:
         return refused
-    token = request.bearer()
+    token = state.oauth.user_of(request.bearer())  # every token of one grant: one user
     body = request.json()
     text = body.get("text") if isinstance(body, dict) else None
     if not isinstance(text, str) or not text.strip():
@@ -174,7 +175,7 @@ def user_tweets(state: State, request: Request, params: Mapping[str, str]) -> Re
         query = x_timeline.parse(request.query)
     except x_timeline.InvalidParameter as exc:
         return problem(400, exc.problem)
-    tweets = state.ledger.created_by(TWEETS, request.bearer())
+    tweets = state.ledger.created_by(TWEETS, state.oauth.user_of(request.bearer()))
     return json_response(200, x_timeline.page(tweets, query))
 
 
@@ -202,8 +203,14 @@ def as_x(endpoint: str, handler: Handler) -> Handler:
     return serve
 
 
+def token(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """X's OAuth 2.0 token endpoint (``oauth.TokenServer``)."""
+    return state.oauth.refresh(request, state.slow_seconds)
+
+
 ROUTES: list[Route] = [
     route("POST", TWEETS, as_x("create", create_tweet)),
+    route("POST", TOKEN_PATH, token),
     route("GET", "/2/users/me", as_x("me", me)),
     route("GET", r"/2/users/(?P<id>[^/]+)/tweets", as_x("timeline", user_tweets)),
 ]

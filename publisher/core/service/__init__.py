@@ -33,6 +33,7 @@ from publisher.core.service.media import (
     get_media,
 )
 from publisher.core.service.notifications import list_notifications
+from publisher.core.service.oauth import OAuthFields
 from publisher.core.service.posts import (
     approve,
     cancel,
@@ -54,6 +55,7 @@ __all__ = [
     "MAX_MEMBERS",
     "MAX_TEXT_LIMIT",
     "GroupView",
+    "OAuthFields",
     "add_credential",
     "approve",
     "approve_group",

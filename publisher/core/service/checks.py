@@ -130,17 +130,17 @@ def check_token(token: str) -> str:
     return token
 
 
-def check_url(url: str, allow_private: bool) -> str:
+def check_url(url: str, allow_private: bool, field: str = "base_url") -> str:
     if len(url) > BASE_URL_LIMIT:
-        raise InvalidInput("base_url", f"must be at most {BASE_URL_LIMIT} characters")
+        raise InvalidInput(field, f"must be at most {BASE_URL_LIMIT} characters")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise InvalidInput("base_url", "must not contain spaces or control characters")
+        raise InvalidInput(field, "must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput("base_url", "must be an absolute http(s) URL")
+        raise InvalidInput(field, "must be an absolute http(s) URL")
     problem = url_problem(url, allow_private)
     if problem:
-        raise InvalidInput("base_url", problem)
+        raise InvalidInput(field, problem)
     return url.rstrip("/")
 
 

@@ -8,7 +8,8 @@ from types import EllipsisType
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from publisher.core.models import Backoff, Credential
+from publisher.core.models import Backoff, Credential, utcnow
+from publisher.core.service import oauth
 from publisher.core.service.accounts import get_account
 from publisher.core.service.checks import (
     check_max_in_flight,
@@ -35,6 +36,8 @@ def add_credential(
     max_in_flight: int | None = None,
     max_text_length: int | None = None,
     allow_private: bool = True,
+    oauth_fields: oauth.OAuthFields = oauth.NONE,
+    now: datetime | None = None,
 ) -> Credential:
     """A credential for ``account_id``. ``max_in_flight``: calls in flight at once on it
     (None: ``PUBLISHER_CREDENTIAL_CONCURRENCY``). ``max_text_length``: the longest text
@@ -60,6 +63,14 @@ def add_credential(
         retry_base=retry_base,
         max_in_flight=max_in_flight,
         max_text_length=max_text_length,
+    )
+    oauth.apply(
+        credential,
+        box,
+        oauth_fields,
+        now or utcnow(),
+        allow_private=allow_private,
+        replace_tokens=True,
     )
     session.add(credential)
     session.flush()
@@ -94,11 +105,23 @@ def update_credential(
 
 
 def replace_token(
-    session: Session, box: TokenBox, credential_id: int, token: str, now: datetime
+    session: Session,
+    box: TokenBox,
+    credential_id: int,
+    token: str,
+    now: datetime,
+    oauth_fields: oauth.OAuthFields = oauth.NONE,
+    *,
+    allow_private: bool = True,
 ) -> Credential:
-    """Store a new token and clear the credential's invalid mark."""
+    """Store a new token set and clear the credential's invalid mark: the refresh token
+    and expiry become those given (none given: cleared); the token endpoint and client
+    keep their values unless given."""
     credential = get_credential(session, credential_id)
     check_token(token)
+    oauth.apply(
+        credential, box, oauth_fields, now, allow_private=allow_private, replace_tokens=True
+    )
     credential.token_encrypted = box.encrypt(token)
     credential.invalid_since = None
     credential.last_verified_at = None
@@ -116,5 +139,9 @@ def rotate_tokens(session: Session, box: TokenBox) -> int:
     credentials = session.scalars(select(Credential).order_by(Credential.id)).all()
     for credential in credentials:
         credential.token_encrypted = box.rotate(credential.token_encrypted)
+        if credential.refresh_token_encrypted is not None:
+            credential.refresh_token_encrypted = box.rotate(credential.refresh_token_encrypted)
+        if credential.client_secret_encrypted is not None:
+            credential.client_secret_encrypted = box.rotate(credential.client_secret_encrypted)
     session.flush()
     return len(credentials)

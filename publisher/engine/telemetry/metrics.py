@@ -44,6 +44,11 @@ RESULTS = Counter("publisher_results", "Attempts by what the engine did", ["prov
 MISSED = Counter(
     "publisher_missed_posts", "Posts not published: claimed past their lateness limit", ["provider"]
 )
+REFRESHES = Counter(
+    "publisher_token_refreshes",
+    "OAuth token refresh calls by result (refreshed, rejected, transient)",
+    ["provider", "result"],
+)
 CALL_SECONDS = Histogram(
     "publisher_call_duration_seconds",
     "Provider call duration",
@@ -82,6 +87,13 @@ def observe_result(job: Job, decided: Plan) -> None:
         RESULTS.labels(job.provider, decided.action.value).inc()
         if decided.reason == "missed":
             MISSED.labels(job.provider).inc()
+    except Exception:  # pragma: no cover
+        log.warning("metrics failed", exc_info=True)
+
+
+def observe_refresh(provider: str, result: str) -> None:
+    try:
+        REFRESHES.labels(provider, result).inc()
     except Exception:  # pragma: no cover
         log.warning("metrics failed", exc_info=True)
 
