@@ -1,6 +1,6 @@
 """OAuth 2.0 credentials: refresh token, expiry, token endpoint, client, refresh lease
 
-Revision ID: 0007_oauth_refresh
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30 02:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from publisher.core.models import UTCDateTime
 
-revision = "0007_oauth_refresh"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
