@@ -572,9 +572,9 @@ def test_the_openapi_request_body_has_valid_examples(client: TestClient) -> None
 
 def test_the_readme_example_is_the_openapi_example_and_valid() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Post groups\n") :]
+    section = readme[readme.index("### Post groups\n") :]
     match = re.search(r"-d '(\{.*?\})'", section, re.S)
-    assert match is not None, "no curl body under '## Post groups'"
+    assert match is not None, "no curl body under '### Post groups'"
     body = json.loads(match.group(1))
     assert body == EXAMPLES["three_networks"]["value"]
     GroupIn.model_validate(body)
