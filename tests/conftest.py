@@ -125,6 +125,12 @@ def postgres(postgres_binaries: Path) -> Iterator[PostgresServer]:
         yield server
 
 
+# A pipeline test whose subject does not depend on the database runs on SQLite alone
+# (each costs seconds of real processes): ``@SQLITE_ONLY``. What differs between the two
+# databases (claims, moves, the steps' inserts, the refresh lease) keeps tests on both.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

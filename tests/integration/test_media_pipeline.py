@@ -17,6 +17,7 @@ import pytest
 
 from publisher.core import blobs, service
 from publisher.sandbox import Sandbox
+from tests.conftest import SQLITE_ONLY
 from tests.support.media_files import GIF, PNG, sized
 from tests.support.pipeline import Pipeline, running_pipeline
 
@@ -90,6 +91,7 @@ def test_a_post_carries_its_uploaded_media(pipeline: Pipeline, provider: str) ->
     assert len(pipeline.sandbox.uploads) == 2
 
 
+@SQLITE_ONLY
 def test_a_url_file_is_fetched_at_publish_time(pipeline: Pipeline, files: tuple[str, Path]) -> None:
     base, root = files
     (root / "dance.gif").write_bytes(sized(GIF, 2500))
@@ -110,6 +112,7 @@ def test_a_url_file_is_fetched_at_publish_time(pipeline: Pipeline, files: tuple[
     )
 
 
+@SQLITE_ONLY
 def test_a_missing_url_file_refuses_the_post_before_anything_is_created(
     pipeline: Pipeline, files: tuple[str, Path]
 ) -> None:
@@ -127,6 +130,7 @@ def test_a_missing_url_file_refuses_the_post_before_anything_is_created(
     assert pipeline.sandbox.uploads == []
 
 
+@SQLITE_ONLY
 def test_long_processing_hands_the_post_back_and_resumes_without_uploading_again(
     pipeline: Pipeline,
 ) -> None:
@@ -153,6 +157,7 @@ def test_long_processing_hands_the_post_back_and_resumes_without_uploading_again
     assert len(polls) >= 3
 
 
+@SQLITE_ONLY
 def test_a_webhook_gets_each_file_as_a_url(pipeline: Pipeline, files: tuple[str, Path]) -> None:
     # Given a webhook post with an uploaded file and a file given by URL
     base, root = files

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from publisher.core import service
 from publisher.core.models import PostStep
 from publisher.sandbox import Sandbox
+from tests.conftest import SQLITE_ONLY
 from tests.support.pipeline import Pipeline, running_pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -94,6 +95,7 @@ def test_a_thread_is_published_part_by_part_each_a_reply(pipeline: Pipeline, pro
     assert [found[f"p{i}"].external_id for i in range(3)] == ids
 
 
+@SQLITE_ONLY
 def test_a_transient_failure_resumes_at_the_failed_part(pipeline: Pipeline) -> None:
     # Given a thread whose third part meets a 503 on its first try
     texts = ["resume 1/3", "resume 2/3", "[[fault:503]] resume 3/3"]
@@ -129,6 +131,7 @@ def test_a_worker_killed_between_steps_leaves_each_part_created_once(
     assert "reconciled" in [c.category for c in pipeline.calls(post_id)]
 
 
+@SQLITE_ONLY
 def test_a_refused_part_cancels_the_thread_naming_it(pipeline: Pipeline) -> None:
     # Given a four-part thread whose third part the provider refuses
     texts = ["refused 1/4", "refused 2/4", "[[fault:403]] refused 3/4", "refused 4/4"]
@@ -150,6 +153,7 @@ def test_a_refused_part_cancels_the_thread_naming_it(pipeline: Pipeline) -> None
     assert "parts 1-2 of 4 are published" in notes[0].message
 
 
+@SQLITE_ONLY
 def test_a_webhook_thread_is_one_delivery_per_part(pipeline: Pipeline) -> None:
     # Given a webhook credential and a two-part thread
     texts = ["hook 1/2", "hook 2/2"]
@@ -168,6 +172,7 @@ def test_a_webhook_thread_is_one_delivery_per_part(pipeline: Pipeline) -> None:
     assert first["idempotency_key"] != second["idempotency_key"]
 
 
+@SQLITE_ONLY
 def test_a_thread_longer_than_the_lease_keeps_its_lease_between_parts(
     tmp_path: Path, database_url: str, sandbox: Sandbox
 ) -> None:

@@ -7,6 +7,7 @@ written in Python would; everything after approval happens in the subprocesses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,6 +93,7 @@ class Pipeline:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: ``stop`` ends its children too
         )
         self.processes[name] = process
         return process
@@ -118,14 +120,17 @@ class Pipeline:
         process.wait(timeout=30)
 
     def stop(self) -> None:
+        """Ends every process and its children at once (SIGKILL to each process group).
+
+        A test has asserted what it needed by now; Celery's warm shutdown would cost a
+        second or two per test and prove nothing here (``test_run``, ``test_deploy`` and
+        ``test_messages`` test the graceful stop itself).
+        """
         for process in self.processes.values():
-            process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
         for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.wait(timeout=20)
         self.processes.clear()
 
     def log(self, name: str) -> str:
