@@ -75,7 +75,9 @@ def schedule_next(session: Session, post_id: int, now: datetime, actor: Actor) -
         account_id=current.account_id,
         credential_id=current.credential_id,
         text=current.text,
+        parts=current.parts,  # a thread, or media: every occurrence publishes all of it
         options=dict(current.options),
+        max_attempts=current.max_attempts,
         state=State.DRAFT.value,
         scheduled_at=when,
         recurrence=current.recurrence,

@@ -31,7 +31,11 @@ AUTH = {"Authorization": "Bearer test-key"}
 
 
 def _series(
-    sessions: sessionmaker[Session], settings: Settings, rule: str = "0 9 * * *", **extra: Any
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    rule: str = "0 9 * * *",
+    text: str | None = "daily",
+    **extra: Any,
 ) -> int:
     with sessions.begin() as session:
         account = service.create_account(session, "series")
@@ -42,7 +46,7 @@ def _series(
             session,
             account.id,
             credential.id,
-            "daily",
+            text,
             recurrence_rule=rule,
             timezone="Asia/Kathmandu",
             scheduled_at=T0,
@@ -84,6 +88,17 @@ def test_every_published_occurrence_schedules_the_next(
     ]
     # 09:00 in Kathmandu (UTC+05:45) the next day is 03:15 UTC
     assert posts[1].scheduled_at == datetime(2030, 1, 8, 3, 15, tzinfo=UTC)
+
+
+def test_a_recurring_thread_repeats_every_part(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    parts = [{"text": "daily 1/2"}, {"text": "daily 2/2"}]
+    first = _series(sessions, settings, text=None, parts=parts)
+    _end(sessions, first, SUCCESS, verified=True)
+    posts = _occurrences(sessions)
+    assert [p.text for p in posts] == ["daily 1/2", "daily 1/2"]
+    assert posts[1].parts == posts[0].parts == [{**p, "media": []} for p in parts]
 
 
 @pytest.mark.parametrize(
