@@ -134,8 +134,7 @@ def test_a_missing_url_file_refuses_the_post_before_anything_is_created(
 def test_long_processing_hands_the_post_back_and_resumes_without_uploading_again(
     pipeline: Pipeline,
 ) -> None:
-    # Given Mastodon processing a file for several polls (it names no wait: publisher
-    # waits longer than it holds a worker for)
+    # Given Mastodon processing a file for more polls than a worker waits through
     pipeline.sandbox.media_processing_polls = 3
     account = pipeline.account()
     credential = pipeline.credential(account, "mastodon", token="tok-processing")

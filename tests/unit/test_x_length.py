@@ -13,7 +13,6 @@ and are one skipped row naming those places otherwise.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +169,9 @@ SLOW_SHAPES = [
 ]
 
 
+@pytest.mark.timeout(30)  # a catastrophic backtrack takes hours: this ends it as a failure
 @pytest.mark.parametrize("text", [pytest.param(text, id=what) for what, text in SLOW_SHAPES])
-def test_long_adversarial_text_is_measured_quickly(text: str) -> None:
-    started = time.perf_counter()
-    x_length.weigh(text)
-    assert time.perf_counter() - started < 2.0
+def test_long_adversarial_text_is_measured_without_catastrophic_backtracking(text: str) -> None:
+    # Each shape once made a naive link pattern backtrack for hours; its speed is a
+    # benchmark's business, this only proves it ends (and measures the whole text).
+    assert x_length.weigh(text).weighted_length > 0
