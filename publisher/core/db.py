@@ -36,6 +36,12 @@ PING_AFTER_IDLE = 5.0
 Executor = Session | Connection
 
 
+def is_postgresql(executor: Executor) -> bool:
+    """Whether ``executor`` talks to PostgreSQL (else SQLite)."""
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    return bind.dialect.name == "postgresql"
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from publisher.core.db import Executor
+from publisher.core.db import Executor, is_postgresql
 from publisher.core.models import POST_EVENTS, POSTS, Post
 from publisher.core.states import Actor, State, Trigger, destination
 from publisher.errors import LostRace, NotFound
@@ -86,11 +86,6 @@ def _one_statement(fences: tuple[bool, bool], columns: tuple[str, ...]) -> Inser
     return _ONE_STATEMENT[key]
 
 
-def _postgresql(executor: Executor) -> bool:
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    return bind.dialect.name == "postgresql"
-
-
 def _event_row(
     post_id: int,
     source: State,
@@ -145,7 +140,7 @@ def guarded_update(
         else:
             params[column] = value
     event = _event_row(post_id, source, dest, trigger, actor, reason, now)
-    if not expressions and _postgresql(executor):
+    if not expressions and is_postgresql(executor):
         return _move_in_one(executor, params, (changes or {}).keys(), event)
     if expressions:  # e.g. ``attempts - 1``: a statement of its own (still a cached compile)
         statement = statement.values(**expressions)

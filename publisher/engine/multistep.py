@@ -16,8 +16,6 @@ later from that step, a refusal cancels the post with parts 1..k listed as publi
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from publisher.engine import media_steps, plan, progress, reconcile, refresh_when
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.dependencies import Dependencies
@@ -25,7 +23,7 @@ from publisher.engine.finish import Result, finish
 from publisher.engine.lease import Lease
 from publisher.engine.lease import get_json as lease_get_json
 from publisher.engine.lock import Job
-from publisher.engine.plan import Action, Plan, ResendRules
+from publisher.engine.plan import Action, Plan
 from publisher.engine.step_run import Cleared, Run, confirm, named, send, stop
 from publisher.engine.steps import (
     Confirmed,
@@ -112,7 +110,9 @@ def _create(state: Run, step: Step) -> Result | None:
     request = _request(state, step)
     if job.ambiguous:  # an earlier attempt may have created this part: look first
         found = reconcile.look_up(provider, job, request, deps, state.get_json)
-        before = plan.before_call(job, found, _rules(state), deps.clock(), deps.retry_policy)
+        before = plan.before_call(
+            job, found, reconcile.resend_rules(provider, deps), deps.clock(), deps.retry_policy
+        )
         if before is not None and before.action is Action.SUCCEED and before.published:
             return confirm(state, step, None, Confirmed.of(before.published))
         if before is not None:
@@ -132,9 +132,3 @@ def _create(state: Run, step: Step) -> Result | None:
     if decided.action is Action.SUCCEED and decided.published is not None:
         return confirm(state, step, (call_id, exchange, outcome), Confirmed.of(decided.published))
     return stop(state, step, call_id, exchange, outcome, decided)
-
-
-def _rules(state: Run) -> ResendRules:
-    timeout = timedelta(seconds=state.deps.settings.reconcile_timeout)
-    provider = state.provider
-    return ResendRules(provider.idempotency_window, provider.can_lookup, timeout)

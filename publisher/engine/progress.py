@@ -13,9 +13,8 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
-from publisher.core.db import Executor
+from publisher.core.db import Executor, is_postgresql
 from publisher.core.models import POST_STEPS
 from publisher.engine.lock import Job
 from publisher.engine.steps import Confirmed
@@ -49,8 +48,7 @@ def record(executor: Executor, job: Job, key: str, confirmed: Confirmed, now: da
         "attempt": job.attempt,
         "at": now,
     }
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if is_postgresql(executor) else sqlite.insert
     executor.execute(insert(POST_STEPS).values(values).on_conflict_do_nothing())
 
 

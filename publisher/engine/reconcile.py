@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -19,11 +20,17 @@ from publisher.core.models import Post, PostStep
 from publisher.engine import call_log
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.lock import Job
-from publisher.engine.plan import Reconciled
+from publisher.engine.plan import Reconciled, ResendRules
 from publisher.errors import LookupFailed
 from publisher.providers.base import GetJson, Provider, Published, PublishRequest
 
 log = logging.getLogger(__name__)
+
+
+def resend_rules(provider: Provider, deps: Dependencies) -> ResendRules:
+    """What makes calling ``provider`` again safe after an ambiguous attempt."""
+    timeout = timedelta(seconds=deps.settings.reconcile_timeout)
+    return ResendRules(provider.idempotency_window, provider.can_lookup, timeout)
 
 
 def look_up(

@@ -102,11 +102,6 @@ def is_done(step: Step, done: Mapping[str, Confirmed]) -> bool:
     return found.ready if step.kind is Kind.PROCESS else True
 
 
-def pending(steps: Sequence[Step], done: Mapping[str, Confirmed]) -> list[Step]:
-    """The steps still to do, in order."""
-    return [step for step in steps if not is_done(step, done)]
-
-
 def part_key(post_key: str, part: int) -> str:
     """The idempotency key of one part: the post's own for part 1 (as a one-part post
     sends), a stable digest of it and the part's place for the others (fits 64 characters,

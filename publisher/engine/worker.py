@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
@@ -28,7 +28,7 @@ from publisher.engine.finish import Attempt, Result, finish, lease_lost_before_c
 from publisher.engine.lease import Lease, margin
 from publisher.engine.lease import get_json as lease_get_json
 from publisher.engine.lock import Job
-from publisher.engine.plan import Action, Plan, ResendRules
+from publisher.engine.plan import Action, Plan
 from publisher.engine.step_run import Cleared
 from publisher.engine.steps import parts_of
 from publisher.engine.telemetry import metrics, sentry
@@ -175,11 +175,6 @@ def _request(job: Job, token: str) -> PublishRequest:
     )
 
 
-def _rules(provider: Provider, deps: Dependencies) -> ResendRules:
-    timeout = timedelta(seconds=deps.settings.reconcile_timeout)
-    return ResendRules(provider.idempotency_window, provider.can_lookup, timeout)
-
-
 def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     provider, request = ready.provider, ready.request
     lease = Lease(job.lease_expires_at, job.lease_expires_at - deps.lease, ready.slot)
@@ -187,7 +182,9 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     call_id = ready.call_id
     if call_id is None:  # an earlier attempt may have landed: look before calling again
         found = reconcile.look_up(provider, job, request, deps, get_json)
-        stop = plan.before_call(job, found, _rules(provider, deps), deps.clock(), deps.retry_policy)
+        stop = plan.before_call(
+            job, found, reconcile.resend_rules(provider, deps), deps.clock(), deps.retry_policy
+        )
         if stop is not None:
             return finish(deps, job, stop, None)
         call_id = call_log.start(deps.engine, job, ready.call, ready.secrets, deps.clock())
