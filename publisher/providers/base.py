@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
@@ -83,6 +83,9 @@ class ProviderError:
 
     message: str
     codes: Sequence[int | str] = field(default_factory=tuple)
+    # The post a duplicate error names as the one already there (LinkedIn's DUPLICATE_POST
+    # says which); None when the provider does not say.
+    existing: Published | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,23 @@ class Provider(Protocol):
         Empty means the provider says there is none. Raises ``errors.LookupFailed``
         when it cannot tell (a failed call, an unreadable answer, no way to look).
         """
+        ...
+
+
+@runtime_checkable
+class ReadsCreatedHeaders(Protocol):
+    """A provider whose create answer names the new post in a response header rather
+    than the body (LinkedIn's ``x-restli-id``); the engine then asks it, not
+    ``parse_success``."""
+
+    def parse_created(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: Any,
+        request: PublishRequest | None = None,
+    ) -> Published | None:
+        """The created post's id and URL from a 2xx answer's headers (and body), or None."""
         ...
 
 

@@ -175,7 +175,12 @@ def _describe(status: int, code: object, body: Any) -> str:
 OAUTH2 = OAuth2Refresher()
 # The refresher of each provider; one not listed cannot refresh (its credential is
 # refused a refresh_token).
-REFRESHERS: Mapping[str, Refresher] = {"x": OAUTH2, "mastodon": OAUTH2, "webhook": OAUTH2}
+REFRESHERS: Mapping[str, Refresher] = {
+    "x": OAUTH2,
+    "mastodon": OAUTH2,
+    "webhook": OAUTH2,
+    "linkedin": OAUTH2,  # its token URL (www.linkedin.com) is on the credential
+}
 
 
 def default_token_url(provider: str, base_url: str) -> str | None:
