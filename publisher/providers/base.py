@@ -179,6 +179,9 @@ class Provider(Protocol):
     # How media reach the provider: uploaded first, by steps (None: the create request
     # carries them, e.g. as URLs, or the provider takes none).
     uploader: MediaUploader | None
+    # Whether a post may be a thread (its later parts answer the one before); False: the
+    # network has none, and a post of several parts is refused when it is created.
+    threads: bool
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """The HTTP request that publishes ``request`` (sends its idempotency key if honoured)."""

@@ -120,6 +120,7 @@ class LinkedInProvider:
     can_lookup: bool = True  # with the read permission; else the lookup fails, unconfirmed
     media_rule: MediaRule = MEDIA_RULE  # images only, up to twenty
     uploader: MediaUploader | None = LINKEDIN_UPLOADER  # initializeUpload, PUT, status
+    threads: bool = False  # LinkedIn has no threads: a post of parts is refused
 
     @property
     def text_rule(self) -> TextRule:

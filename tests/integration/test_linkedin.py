@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from publisher.core import blobs, service
+from publisher.errors import InvalidInput
 from publisher.sandbox import Sandbox
 from publisher.sandbox.linkedin import SHARE
 from tests.conftest import SQLITE_ONLY
@@ -125,3 +126,17 @@ def test_an_ambiguous_attempt_without_read_permission_ends_unconfirmed(
     # Then the post is back in draft as unconfirmed, created once, never re-sent
     assert post.last_error_category == "unconfirmed", post.last_error_message
     assert len(_urns(pipeline, text)) == 1
+
+
+def test_a_thread_is_refused_when_created(pipeline: Pipeline) -> None:
+    # LinkedIn has no threads: two parts would be two unrelated posts
+    account = pipeline.account()
+    credential = _credential(pipeline, account, "tok-thread")
+    parts = [{"text": "one"}, {"text": "two"}]
+    with pytest.raises(InvalidInput) as refused:
+        pipeline.post(account, credential, None, parts=parts)  # type: ignore[arg-type]
+    assert (refused.value.field, refused.value.message) == (
+        "parts",
+        "linkedin has no threads: give one part",
+    )
+    assert pipeline.sandbox.creates == []
