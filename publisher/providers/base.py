@@ -53,8 +53,9 @@ class PublishRequest:
     idempotency_key: str
     reply_to: str | None = None  # the previous part's id at the provider (a thread's part)
     media_ids: Sequence[str] = ()  # the part's media, uploaded to the provider by steps
-    # The part's media as publisher holds it ({"id", "type", "alt", "url"?}), for a
-    # provider that takes media by reference (a webhook) rather than by upload.
+    # The part's media as publisher holds it ({"id", "type", "alt", "url"?}): for a
+    # provider that takes media by reference (a webhook, with "url"), or one that takes
+    # the alt text of uploaded media on the post (LinkedIn; in media_ids' order).
     media: Sequence[Mapping[str, Any]] = ()
     part: int = 0  # 0-based place in the thread
     parts: int = 1  # how many parts the post has

@@ -144,10 +144,10 @@ class LinkedInProvider:
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
-        if len(request.media_ids) == 1:
-            body["content"] = {"media": {"id": request.media_ids[0]}}
-        elif request.media_ids:
-            images = [{"id": media_id} for media_id in request.media_ids]
+        images = _images(request)
+        if len(images) == 1:
+            body["content"] = {"media": images[0]}
+        elif images:
             body["content"] = {"multiImage": {"images": images}}
         return PreparedCall(
             method="POST", url=f"{root}/rest/posts", headers=headers(request.token), json=body
@@ -232,6 +232,18 @@ def published(urn: object) -> Published | None:
     if not isinstance(urn, str) or not urn.startswith("urn:li:"):
         return None
     return Published(external_id=urn, external_url=f"https://www.linkedin.com/feed/update/{urn}/")
+
+
+def _images(request: PublishRequest) -> list[dict[str, str]]:
+    """Each uploaded image's URN with its alt text (``altText``) when it has one."""
+    alts = [item.get("alt") for item in request.media]
+    images = []
+    for index, media_id in enumerate(request.media_ids):
+        alt = alts[index] if index < len(alts) else None
+        images.append(
+            {"id": media_id, "altText": alt} if isinstance(alt, str) and alt else {"id": media_id}
+        )
+    return images
 
 
 def _codes(body: Mapping[str, Any]) -> list[int | str]:

@@ -19,8 +19,8 @@ holds a space), because ``continue_upload`` needs the URL: it yields the PUT, th
 status GET, whose answer (the last one, the only one read) gives the bare URN the post
 uses. A repeated upload is harmless: an image no post names is never shown.
 
-Alt text: LinkedIn takes it on the post (``altText``), not on the image, and the engine
-gives a provider that uploads only the media ids at create time: not sent yet.
+Alt text: LinkedIn takes it on the post (``altText``), not on the image: the create
+request carries it (``PublishRequest.media``), so there is no describe step.
 """
 
 from __future__ import annotations

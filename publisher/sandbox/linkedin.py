@@ -91,11 +91,13 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
         problem = _invalid(fields, text)
         if problem is not None:
             return DIALECT.error(422, problem)
+        images = _images(fields)
         media, missing = state.media.attach(
-            "linkedin", token, _image_ids(fields), state.is_strict("linkedin")
+            "linkedin", token, list(images), state.is_strict("linkedin")
         )
         if missing is not None:
             return DIALECT.error(422, missing)
+        media = tuple(state.media.update(m, description=images.get(m.id)) for m in media)
         if not state.is_strict("linkedin"):
             first = _same_commentary(state, token, commentary)
             if first is not None:
@@ -140,16 +142,22 @@ def _invalid(fields: Mapping[str, Any], text: str) -> str | None:
     return None
 
 
-def _image_ids(fields: Mapping[str, Any]) -> list[str]:
+def _images(fields: Mapping[str, Any]) -> dict[str, str | None]:
+    """The images a post names (``content.media`` or ``content.multiImage.images``), in
+    order: image id -> its ``altText``."""
     content = fields.get("content")
     if not isinstance(content, Mapping):
-        return []
+        return {}
     single = content.get("media")
-    if isinstance(single, Mapping):
-        return [str(single.get("id", "")).removeprefix(IMAGE)]
     multi = content.get("multiImage")
-    images = multi.get("images") if isinstance(multi, Mapping) else None
-    return [str(i.get("id", "")).removeprefix(IMAGE) for i in images or [] if isinstance(i, dict)]
+    items = [single] if isinstance(single, Mapping) else []
+    if isinstance(multi, Mapping) and isinstance(multi.get("images"), list):
+        items = multi["images"]
+    return {
+        str(item.get("id", "")).removeprefix(IMAGE): item.get("altText")
+        for item in items
+        if isinstance(item, Mapping)
+    }
 
 
 def _same_commentary(state: State, token: str | None, commentary: str) -> str | None:

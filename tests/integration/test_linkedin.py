@@ -57,7 +57,9 @@ def test_a_post_with_an_image_is_created_once(pipeline: Pipeline) -> None:
     credential = _credential(pipeline, account, "tok-image")
     store = blobs.from_settings(pipeline.settings)
     with pipeline.sessions.begin() as session:
-        media = service.create_from_upload(session, store, sized(PNG, 3000), "a.png", "", account)
+        media = service.create_from_upload(
+            session, store, sized(PNG, 3000), "a.png", "A cat", account
+        )
     text = "A (little) *text* post #1"
     post_id = pipeline.post(account, credential, text, media=[{"id": media.id}])
     # When a worker publishes it
@@ -66,7 +68,7 @@ def test_a_post_with_an_image_is_created_once(pipeline: Pipeline) -> None:
     assert post.state == "done", post.last_error_message
     assert _urns(pipeline, text) == [post.external_id]
     (record,) = pipeline.sandbox.creates
-    assert [m.size for m in record.media] == [3000]
+    assert [(m.size, m.description) for m in record.media] == [(3000, "A cat")]
     assert post.external_url == f"https://www.linkedin.com/feed/update/{post.external_id}/"
 
 

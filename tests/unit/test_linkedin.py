@@ -131,6 +131,20 @@ def test_prepare_attaches_images(media_ids: tuple[str, ...], content: Any) -> No
     assert LINKEDIN.prepare(publish_request(media_ids=media_ids)).json["content"] == content
 
 
+def test_alt_texts_go_with_their_images() -> None:
+    request = PublishRequest(
+        BASE,
+        "tok",
+        "two",
+        {},
+        "k",
+        media_ids=("urn:li:image:1", "urn:li:image:2"),
+        media=({"id": 7, "alt": "a cat"}, {"id": 8, "alt": ""}),
+    )
+    images = LINKEDIN.prepare(request).json["content"]["multiImage"]["images"]
+    assert images == [{"id": "urn:li:image:1", "altText": "a cat"}, {"id": "urn:li:image:2"}]
+
+
 def test_escape_covers_every_markup_character() -> None:
     assert escape("a|{}@[]()<>#\\*_~b") == "a" + "".join("\\" + c for c in "|{}@[]()<>#\\*_~") + "b"
 
