@@ -36,11 +36,14 @@ per member and per application per day, reset at midnight UTC; a 429 comes witho
 ``Retry-After`` or reset headers, so the engine's backoff spaces the retries and the 429
 holds the credential's other posts.
 
-Refresh: LinkedIn's programmatic refresh tokens are RFC 6749 §6
-(``POST https://www.linkedin.com/oauth/v2/accessToken``,
-``grant_type=refresh_token``), so ``oauth2.OAuth2Refresher`` serves; the token URL is on
-another host than the API, so the credential names it
+Refresh: LinkedIn's programmatic refresh tokens (approved Marketing Developer Platform
+partners only) are RFC 6749 §6: ``POST https://www.linkedin.com/oauth/v2/accessToken``
+with ``grant_type=refresh_token``, so ``oauth2.OAuth2Refresher`` serves, the token URL
+by default being that one (``oauth2.DEFAULT_TOKEN_URLS``). Access tokens live 60 days,
+a refresh token 365 days from the first authorization, not renewed by a refresh
 (https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens).
+LinkedIn's pages show the client's id and secret as form fields; the refresher sends a
+confidential client's as HTTP Basic (RFC 6749 §2.3.1): unverified against LinkedIn.
 
 Lookup after an ambiguous attempt: ``GET /rest/posts?q=author&author={urn}`` (newest
 first, ``X-RestLi-Method: FINDER``) lists the author's posts; it needs the read

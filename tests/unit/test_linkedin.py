@@ -26,7 +26,7 @@ from publisher.providers.base import (
 from publisher.providers.linkedin import ERROR_TABLE, LOOKUP_LIMIT, LinkedInProvider, escape
 from publisher.providers.linkedin_api import API_VERSION
 from publisher.providers.linkedin_media import UPLOADER
-from publisher.providers.oauth2 import REFRESHERS
+from publisher.providers.oauth2 import REFRESHERS, default_token_url
 
 LINKEDIN = LinkedInProvider()
 AUTHOR = "urn:li:person:abc123"
@@ -100,9 +100,11 @@ def test_error_table(status: int, body: Any, expected: Category) -> None:
     assert match_rule(ERROR_TABLE, status, LINKEDIN.parse_error(status, body)) is expected
 
 
-def test_registered_with_its_refresher() -> None:
-    assert PROVIDERS["linkedin"] is not None
+def test_registered_with_its_refresher_and_token_url() -> None:
+    assert PROVIDERS["linkedin"].threads is False
     assert "linkedin" in REFRESHERS
+    token_url = default_token_url("linkedin", "https://api.linkedin.com#urn:li:person:a")
+    assert token_url == "https://www.linkedin.com/oauth/v2/accessToken"
 
 
 def test_prepare_names_the_version_the_author_and_escapes_little_text() -> None:
