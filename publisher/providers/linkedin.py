@@ -77,7 +77,7 @@ from publisher.providers.linkedin_api import headers, split_base
 from publisher.providers.linkedin_media import MEDIA_RULE
 from publisher.providers.linkedin_media import UPLOADER as LINKEDIN_UPLOADER
 from publisher.providers.media_rule import MediaRule
-from publisher.providers.text.rule import TextRule, code_point_rule
+from publisher.providers.text.rule import TextRule
 
 # The Posts API's ``commentary`` takes at most 3,000 characters.
 TEXT_LIMIT = 3_000
@@ -114,6 +114,18 @@ ERROR_TABLE: Sequence[ErrorRule] = (
 )
 
 
+def escaped_length(text: str, options: Mapping[str, Any]) -> int:
+    """The length of ``text`` as sent: code points once little-text escaped."""
+    return len(escape(text))
+
+
+TEXT_RULE = TextRule(
+    measure=escaped_length,
+    limit=TEXT_LIMIT,
+    counted="code points, each little-text markup character counted twice (escaped)",
+)
+
+
 class LinkedInProvider:
     """Publishes as one LinkedIn member or organization; stateless, thread-safe."""
 
@@ -127,8 +139,9 @@ class LinkedInProvider:
 
     @property
     def text_rule(self) -> TextRule:
-        """Code points, at most 3,000 (the Posts API's ``commentary``)."""
-        return code_point_rule(TEXT_LIMIT)
+        """Code points of the escaped ``commentary``, at most 3,000: the limit applies
+        to what is sent, so each markup character counts twice."""
+        return TEXT_RULE
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST /rest/posts``, published to the main feed, public unless the post's

@@ -88,7 +88,7 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
     text = unescape(commentary)
 
     def create() -> Response:
-        problem = _invalid(fields, text)
+        problem = _invalid(fields, commentary)
         if problem is not None:
             return DIALECT.error(422, problem)
         images = _images(fields)
@@ -133,12 +133,12 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
     return response
 
 
-def _invalid(fields: Mapping[str, Any], text: str) -> str | None:
+def _invalid(fields: Mapping[str, Any], commentary: str) -> str | None:
     for name in ("author", "visibility", "distribution", "lifecycleState"):
         if not fields.get(name):
             return f"ERROR :: /{name} :: field is required but not found"
-    if len(text) > MAX_CHARS:
-        return f"ERROR :: /commentary :: length {len(text)} exceeds {MAX_CHARS}"
+    if len(commentary) > MAX_CHARS:
+        return f"ERROR :: /commentary :: length {len(commentary)} exceeds {MAX_CHARS}"
     return None
 
 

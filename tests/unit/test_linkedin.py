@@ -147,6 +147,12 @@ def test_alt_texts_go_with_their_images() -> None:
     assert images == [{"id": "urn:li:image:1", "altText": "a cat"}, {"id": "urn:li:image:2"}]
 
 
+@pytest.mark.parametrize(("text", "length"), [("a" * 3000, 3000), ("(a)", 5), ("日本 👍", 4)])
+def test_text_is_measured_as_sent(text: str, length: int) -> None:
+    rule = LINKEDIN.text_rule
+    assert (rule.measure(text, {}), rule.limit) == (length, 3000)
+
+
 def test_escape_covers_every_markup_character() -> None:
     assert escape("a|{}@[]()<>#\\*_~b") == "a" + "".join("\\" + c for c in "|{}@[]()<>#\\*_~") + "b"
 
