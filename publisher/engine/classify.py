@@ -21,6 +21,7 @@ from publisher.providers.base import (
     Provider,
     Published,
     PublishRequest,
+    ReadsCreatedHeaders,
     match_rule,
 )
 
@@ -46,7 +47,12 @@ SERVER_ERROR = 500  # and up: the request reached the provider, which may have a
 def _success(provider: Provider, exchange: Exchange, request: PublishRequest | None) -> Outcome:
     assert exchange.status is not None
     try:
-        published = provider.parse_success(exchange.status, exchange.json(), request)
+        if isinstance(provider, ReadsCreatedHeaders):  # the id is in a header (LinkedIn)
+            published = provider.parse_created(
+                exchange.status, exchange.headers, exchange.json(), request
+            )
+        else:
+            published = provider.parse_success(exchange.status, exchange.json(), request)
     except (KeyError, TypeError, ValueError, AttributeError):
         published = None
     if published is None:
@@ -95,4 +101,5 @@ def classify(
         else None,
         ambiguous=status >= SERVER_ERROR,
         rate_limited=rate_limited,
+        published=error.existing if category is Category.DUPLICATE else None,
     )

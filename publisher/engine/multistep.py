@@ -83,10 +83,18 @@ def _request(state: Run, step: Step) -> PublishRequest:
         idempotency_key=part_key(job.idempotency_key, step.part),
         reply_to=state.done[f"p{step.part - 1}"].external_id if step.part else None,
         media_ids=media_ids(step.part, len(part.media), state.done) if uploads else (),
-        media=() if uploads else _by_reference(state, part),
+        media=_described(part) if uploads else _by_reference(state, part),
         part=step.part,
         parts=len(state.parts),
     )
+
+
+def _described(part: Part) -> list[dict[str, object]]:
+    """The part's media as publisher holds them, without URLs, for a provider that
+    uploads them yet takes their alt text on the post (LinkedIn's ``altText``)."""
+    return [
+        {"id": item["id"], "type": item.get("type"), "alt": item.get("alt")} for item in part.media
+    ]
 
 
 def _by_reference(state: Run, part: Part) -> list[dict[str, object]]:

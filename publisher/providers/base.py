@@ -12,7 +12,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule
@@ -53,8 +53,9 @@ class PublishRequest:
     idempotency_key: str
     reply_to: str | None = None  # the previous part's id at the provider (a thread's part)
     media_ids: Sequence[str] = ()  # the part's media, uploaded to the provider by steps
-    # The part's media as publisher holds it ({"id", "type", "alt", "url"?}), for a
-    # provider that takes media by reference (a webhook) rather than by upload.
+    # The part's media as publisher holds it ({"id", "type", "alt", "url"?}): for a
+    # provider that takes media by reference (a webhook, with "url"), or one that takes
+    # the alt text of uploaded media on the post (LinkedIn; in media_ids' order).
     media: Sequence[Mapping[str, Any]] = ()
     part: int = 0  # 0-based place in the thread
     parts: int = 1  # how many parts the post has
@@ -83,6 +84,9 @@ class ProviderError:
 
     message: str
     codes: Sequence[int | str] = field(default_factory=tuple)
+    # The post a duplicate error names as the one already there (LinkedIn's DUPLICATE_POST
+    # says which); None when the provider does not say.
+    existing: Published | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,9 @@ class Provider(Protocol):
     # How media reach the provider: uploaded first, by steps (None: the create request
     # carries them, e.g. as URLs, or the provider takes none).
     uploader: MediaUploader | None
+    # Whether a post may be a thread (its later parts answer the one before); False: the
+    # network has none, and a post of several parts is refused when it is created.
+    threads: bool
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """The HTTP request that publishes ``request`` (sends its idempotency key if honoured)."""
@@ -200,6 +207,23 @@ class Provider(Protocol):
         Empty means the provider says there is none. Raises ``errors.LookupFailed``
         when it cannot tell (a failed call, an unreadable answer, no way to look).
         """
+        ...
+
+
+@runtime_checkable
+class ReadsCreatedHeaders(Protocol):
+    """A provider whose create answer names the new post in a response header rather
+    than the body (LinkedIn's ``x-restli-id``); the engine then asks it, not
+    ``parse_success``."""
+
+    def parse_created(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: Any,
+        request: PublishRequest | None = None,
+    ) -> Published | None:
+        """The created post's id and URL from a 2xx answer's headers (and body), or None."""
         ...
 
 

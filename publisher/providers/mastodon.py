@@ -91,6 +91,7 @@ class MastodonProvider:
     can_lookup: bool = True
     media_rule: MediaRule = MASTODON_MEDIA  # attachments per post, kinds, sizes, alt
     uploader: MediaUploader | None = MASTODON_UPLOADER  # POST /api/v2/media, then polls
+    threads: bool = True  # a part replies to the one before (in_reply_to_id)
 
     @property
     def text_rule(self) -> TextRule:

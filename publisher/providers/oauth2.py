@@ -175,10 +175,25 @@ def _describe(status: int, code: object, body: Any) -> str:
 OAUTH2 = OAuth2Refresher()
 # The refresher of each provider; one not listed cannot refresh (its credential is
 # refused a refresh_token).
-REFRESHERS: Mapping[str, Refresher] = {"x": OAUTH2, "mastodon": OAUTH2, "webhook": OAUTH2}
+REFRESHERS: Mapping[str, Refresher] = {
+    "x": OAUTH2,
+    "mastodon": OAUTH2,
+    "webhook": OAUTH2,
+    "linkedin": OAUTH2,  # on www.linkedin.com (DEFAULT_TOKEN_URLS)
+}
+
+
+# Token endpoints on a host of their own rather than under the API's base URL.
+DEFAULT_TOKEN_URLS: Mapping[str, str] = {
+    # https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens
+    "linkedin": "https://www.linkedin.com/oauth/v2/accessToken",
+}
 
 
 def default_token_url(provider: str, base_url: str) -> str | None:
-    """Where ``provider``'s token endpoint is under ``base_url``; None: none is known."""
+    """Where ``provider``'s token endpoint is (under ``base_url``, or on a host of its
+    own); None: none is known."""
+    if provider in DEFAULT_TOKEN_URLS:
+        return DEFAULT_TOKEN_URLS[provider]
     path = DEFAULT_TOKEN_PATHS.get(provider)
     return None if path is None else base_url.rstrip("/") + path

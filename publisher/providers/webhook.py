@@ -86,6 +86,7 @@ class WebhookProvider:
     can_lookup: bool = False
     media_rule: MediaRule = WEBHOOK_MEDIA  # media go as URLs in the payload
     uploader: MediaUploader | None = None  # media travel as URLs in the payload
+    threads: bool = True  # one delivery per part, each naming the one before
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
         """``POST`` to ``base_url`` itself with the signed body as raw ``data``."""

@@ -99,6 +99,7 @@ class XProvider:
     can_lookup: bool = True
     media_rule: MediaRule = X_MEDIA  # attachments per post, kinds, sizes, alt
     uploader: MediaUploader | None = X_UPLOADER  # POST /2/media/upload, alt text, polls
+    threads: bool = True  # a part replies to the one before (reply.in_reply_to_tweet_id)
 
     @property
     def text_rule(self) -> TextRule:

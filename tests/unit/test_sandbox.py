@@ -63,6 +63,19 @@ def hook(
     return http.post(f"{sandbox.url}/hooks/alerts", json={"text": text}, headers=headers, **kw)
 
 
+def li_post(http: requests.Session, sandbox: Sandbox, text: str, **kw: Any) -> requests.Response:
+    """A LinkedIn Posts API create (escaping is publisher's business, not needed here)."""
+    body = {
+        "author": "urn:li:person:t",
+        "commentary": text,
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED"},
+        "lifecycleState": "PUBLISHED",
+    }
+    headers = {**TOKEN, "LinkedIn-Version": "202610"}
+    return http.post(f"{sandbox.url}/rest/posts", json=body, headers=headers, **kw)
+
+
 def create(
     http: requests.Session,
     sandbox: Sandbox,
@@ -76,10 +89,14 @@ def create(
         return toot(http, sandbox, text, key=key, **kw)
     if kind == "x":
         return tweet(http, sandbox, text, **kw)
+    if kind == "linkedin":  # LinkedIn honours no key either
+        return li_post(http, sandbox, text, **kw)
     return hook(http, sandbox, text, key=key, **kw)
 
 
 def created_id(answer: requests.Response) -> str:
+    if "x-restli-id" in answer.headers:  # LinkedIn: the URN in a header, no body
+        return answer.headers["x-restli-id"].rpartition(":")[2]
     body = answer.json()
     return str(body["data"]["id"] if "data" in body else body["id"])
 
@@ -417,6 +434,8 @@ def test_after_store_fault_stores_one_post_and_tells_the_client_nothing(
             body = answer.json()
             if kind == "x":  # each provider's own error format
                 assert (body["title"], body["status"]) == (HTTPStatus(seen).phrase, seen)
+            elif kind == "linkedin":
+                assert body == {"status": seen, "message": HTTPStatus(seen).phrase}
             else:
                 assert body == {"error": HTTPStatus(seen).phrase}
 
@@ -821,6 +840,9 @@ def test_helpful_mode_answers_a_repeat_with_the_first_post(
     assert first.status_code in (200, 201)
     if kind == "x":  # X honours no key, but refuses the same text twice
         assert again.status_code == 403
+    elif kind == "linkedin":  # refused as DUPLICATE_POST, naming the first post
+        assert again.status_code == 422
+        assert again.json()["message"].endswith(":" + created_id(first))
     else:
         assert again.json() == first.json()
     assert sandbox.ids_for("say it once") == [created_id(first)]

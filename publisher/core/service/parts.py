@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from publisher.core.models import Credential
 from publisher.core.service.checks import check_text, storable
 from publisher.errors import InvalidInput
+from publisher.providers import get_provider
 
 # The most parts a thread may have: a longer "thread" is surely a mistake (a loop in the
 # main app), and each part is a request with its own rate-limit cost.
@@ -60,6 +61,8 @@ def _thread(
         raise InvalidInput("parts", "must hold at least one part")
     if len(parts) > MAX_PARTS:
         raise InvalidInput("parts", f"has {len(parts)} parts; at most {MAX_PARTS} are allowed")
+    if len(parts) > 1 and not get_provider(credential.provider).threads:
+        raise InvalidInput("parts", f"{credential.provider} has no threads: give one part")
     stored: list[dict[str, Any]] = []
     for index, part in enumerate(parts):
         field = f"parts[{index}]"
