@@ -15,7 +15,8 @@ from publisher.core.models import Credential
 from publisher.core.service.checks import aware, check_token, check_url
 from publisher.core.tokens import TokenBox
 from publisher.errors import InvalidInput
-from publisher.providers.oauth2 import REFRESHERS, default_token_url, visible_ascii
+from publisher.providers.oauth2 import default_token_url, visible_ascii
+from publisher.providers.refreshers import REFRESHERS
 
 # An access token said to last longer than ten years is surely a unit mistake (ms for s).
 MAX_EXPIRES_IN = 10 * 366 * 86_400
