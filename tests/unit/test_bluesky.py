@@ -6,14 +6,22 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from publisher.engine.backoff import earliest_from_headers
+from publisher.engine.exchange import Exchange, json_of
 from publisher.errors import LookupFailed, SessionUnreadable
 from publisher.providers import get_provider
-from publisher.providers.base import Category, ErrorRule, PublishRequest, match_rule
+from publisher.providers.base import (
+    Category,
+    ErrorRule,
+    PreparedCall,
+    PublishRequest,
+    match_rule,
+)
 from publisher.providers.bluesky import ERROR_TABLE, BlueskyProvider, post_record
 from publisher.providers.bluesky_record import (
     TID_ALPHABET,
@@ -291,3 +299,24 @@ def test_expires_in_reads_the_access_jwt() -> None:
     assert expires_in(TOKEN) == 7200.0
     assert expires_in(jwt({"exp": 5})) is None
     assert expires_in("not-a-jwt") is None
+
+
+# --- what the engine gives the provider --------------------------------------------------
+
+
+def test_a_failed_lookup_carries_the_answer() -> None:
+    call = PreparedCall("GET", "https://pds.example/xrpc/com.atproto.repo.getRecord", {})
+    body = json.dumps(xrpc("RecordNotFound", "Could not locate record")).encode()
+    with pytest.raises(LookupFailed) as caught:
+        json_of(Exchange(call=call, sent_body=None, status=400, body=body))
+    assert caught.value.details == {
+        "status": 400,
+        "body": xrpc("RecordNotFound", "Could not locate record"),
+    }
+
+
+def test_rate_limit_reset_is_honoured() -> None:
+    reset = NOW + timedelta(minutes=7)
+    headers = {"RateLimit-Reset": str(int(reset.timestamp())), "RateLimit-Remaining": "0"}
+    assert earliest_from_headers(headers, NOW) == reset
+    assert earliest_from_headers({**headers, "RateLimit-Remaining": "3"}, NOW) is None
