@@ -18,3 +18,6 @@ REFRESHERS: Mapping[str, Refresher] = {
     "webhook": OAUTH2,
     "bluesky": SESSION,
 }
+
+# Providers whose refresh names no client (a Bluesky session is the account's own).
+CLIENTLESS = frozenset({"bluesky"})

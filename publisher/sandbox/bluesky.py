@@ -33,6 +33,9 @@ from publisher.sandbox.wire import Request, Response, json_response
 KIND = "bluesky"
 CREATE = "/xrpc/com.atproto.repo.createRecord"
 GET = "/xrpc/com.atproto.repo.getRecord"
+REFRESH = "/xrpc/com.atproto.server.refreshSession"
+REFRESH_SCOPE = "com.atproto.refresh"  # a refresh JWT's scope: good for refreshSession only
+ACCESS_LIFETIME = 7200  # seconds an access JWT the sandbox issues lives
 COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES = 300  # lexicons/app/bsky/feed/post.json
 _TID_DIGITS = "234567abcdefghijklmnopqrstuvwxyz"
@@ -89,7 +92,32 @@ def session_did(state: State, request: Request) -> str | Response:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.startswith("did:"):
         return json_response(400, {"error": "InvalidToken", "message": "Token has no subject"})
+    if (claims.get("scope") == REFRESH_SCOPE) != (request.path == REFRESH):
+        return json_response(400, {"error": "InvalidToken", "message": "Bad token scope"})
     return sub
+
+
+def refresh_session(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """A new session for the refresh JWT's account; that refresh JWT is spent."""
+    did = session_did(state, request)
+    if isinstance(did, Response):
+        return did
+    state.invalid_tokens.add(request.bearer() or "")
+    now = time.time()
+    access = mint_jwt({"sub": did, "iat": now, "exp": now + ACCESS_LIFETIME})
+    refresh = mint_jwt({"sub": did, "iat": now, "exp": now + 90 * 86400, "scope": REFRESH_SCOPE})
+    return json_response(
+        200, {"accessJwt": access, "refreshJwt": refresh, "handle": "user.test", "did": did}
+    )
+
+
+def mint_jwt(claims: Mapping[str, Any]) -> str:
+    """An unsigned JWT with ``claims`` and a fresh ``jti`` (each one unique)."""
+
+    def part(value: Mapping[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part({**claims, 'jti': secrets.token_hex(8)})}.sandbox"
 
 
 def create_record(state: State, request: Request, params: Mapping[str, str]) -> Response:
@@ -208,4 +236,5 @@ def _claims(token: str) -> dict[str, Any] | None:
 ROUTES: list[Route] = [
     route("POST", CREATE, create_record),
     route("GET", GET, get_record),
+    route("POST", REFRESH, refresh_session),
 ]

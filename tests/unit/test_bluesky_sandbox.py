@@ -15,6 +15,10 @@ import pytest
 from publisher.errors import LookupFailed
 from publisher.providers.base import Category, PreparedCall, Published, PublishRequest, match_rule
 from publisher.providers.bluesky import BlueskyProvider
+from publisher.providers.bluesky_record import account_did
+from publisher.providers.bluesky_session import SESSION
+from publisher.providers.oauth2 import Grant, Refreshed, Rejected
+from publisher.sandbox.bluesky import mint_jwt
 from publisher.sandbox.faults import FaultPlan
 from publisher.sandbox.server import dispatch
 from publisher.sandbox.state import State
@@ -166,3 +170,21 @@ def test_a_create_without_a_key_gets_a_fresh_tid(state: State) -> None:
         assert answer.status == 200
     keys = {created.idempotency_key for created in state.ledger.creates}
     assert len(keys) == 2 and all(key and len(key) == 13 for key in keys)
+
+
+def test_a_session_refreshes_once_per_refresh_jwt(state: State) -> None:
+    # Given a refresh JWT the PDS issued
+    refresh = mint_jwt({"sub": DID, "exp": time.time() + 60, "scope": "com.atproto.refresh"})
+    grant = Grant(token_url=f"{BASE}/xrpc/com.atproto.server.refreshSession", refresh_token=refresh)
+    # When the refresher spends it
+    answer = ask(state, SESSION.prepare(grant))
+    result = SESSION.read(answer.status, json.loads(answer.body))
+    # Then a new session for the same account comes back, good for a create
+    assert isinstance(result, Refreshed) and result.expires_in == 7200
+    assert account_did(result.access_token) == DID and result.refresh_token not in (None, refresh)
+    created = ask(state, BLUESKY.prepare(PublishRequest(BASE, result.access_token, "hi", {}, "k")))
+    assert created.status == 200
+    # And the spent refresh JWT, or an access JWT, refreshes nothing
+    for token in (refresh, result.access_token):
+        again = ask(state, SESSION.prepare(Grant(grant.token_url, token)))
+        assert isinstance(SESSION.read(again.status, json.loads(again.body)), Rejected)
