@@ -37,13 +37,27 @@ from publisher.providers.oauth2 import (
 )
 
 REFRESH_PATH = "/xrpc/com.atproto.server.refreshSession"
+CREATE_PATH = "/xrpc/com.atproto.server.createSession"
 
 # The XRPC errors that say the refresh JWT is dead for good (re-connect the account with
 # the app password); anything else is worth another try later.
-PERMANENT_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AccountTakedown"})
+PERMANENT_ERRORS = frozenset(
+    {"ExpiredToken", "InvalidToken", "AccountTakedown", "AuthenticationRequired"}
+)
 
 TOO_MANY = 429
 SERVER_ERROR = 500  # and up: the PDS is in trouble, not refusing us
+
+
+def prepare_create(base_url: str, identifier: str, app_password: str) -> PreparedCall:
+    """``createSession``: a new session from the account's handle or DID and an app
+    password (what a main app connects a Bluesky account with)."""
+    return PreparedCall(
+        "POST",
+        base_url.rstrip("/") + CREATE_PATH,
+        {"Accept": "application/json"},
+        json={"identifier": identifier, "password": app_password},
+    )
 
 
 class SessionRefresher:
@@ -58,7 +72,7 @@ class SessionRefresher:
 
     def read(self, status: int | None, body: Any, error: str | None = None) -> Result:
         if status is None:
-            return Transient(f"no answer from refreshSession ({error or 'unknown'})")
+            return Transient(f"no answer from the PDS ({error or 'unknown'})")
         if 200 <= status < 300:
             return _issued(status, body)
         code = body.get("error") if isinstance(body, Mapping) else None
@@ -92,7 +106,7 @@ def _number(value: object) -> TypeGuard[float]:
 
 def _issued(status: int, body: Any) -> Result:
     if not isinstance(body, Mapping) or not visible_ascii(body.get("accessJwt")):
-        return Transient(f"HTTP {status} from refreshSession without a usable accessJwt")
+        return Transient(f"HTTP {status} from the PDS without a usable accessJwt")
     refresh = body.get("refreshJwt")
     return Refreshed(
         access_token=body["accessJwt"],
@@ -102,3 +116,5 @@ def _issued(status: int, body: Any) -> Result:
 
 
 SESSION = SessionRefresher()
+# ``createSession`` answers as ``refreshSession`` does (``SESSION.read`` reads both): a
+# 401 ``AuthenticationRequired`` is a wrong identifier or app password, for good.

@@ -1,4 +1,5 @@
-"""The sandbox's Bluesky PDS: ``createRecord`` and ``getRecord`` of ``app.bsky.feed.post``.
+"""The sandbox's Bluesky PDS: ``createRecord`` and ``getRecord`` of ``app.bsky.feed.post``,
+``createSession`` and ``refreshSession``.
 
 A session is a JWT whose ``sub`` claim is the account's DID (read, not verified); past its
 ``exp`` every call answers 400 ``ExpiredToken``, as a PDS does for an expired access JWT.
@@ -34,6 +35,7 @@ KIND = "bluesky"
 CREATE = "/xrpc/com.atproto.repo.createRecord"
 GET = "/xrpc/com.atproto.repo.getRecord"
 REFRESH = "/xrpc/com.atproto.server.refreshSession"
+CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
 REFRESH_SCOPE = "com.atproto.refresh"  # a refresh JWT's scope: good for refreshSession only
 ACCESS_LIFETIME = 7200  # seconds an access JWT the sandbox issues lives
 COLLECTION = "app.bsky.feed.post"
@@ -103,6 +105,22 @@ def refresh_session(state: State, request: Request, params: Mapping[str, str]) -
     if isinstance(did, Response):
         return did
     state.invalid_tokens.add(request.bearer() or "")
+    return _session(did)
+
+
+def create_session(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """A session for any identifier (a DID, else a DID derived from the handle) unless
+    its app password was made invalid (``Sandbox.invalid_tokens``)."""
+    fields = request.fields()
+    identifier, password = str(fields.get("identifier") or ""), fields.get("password")
+    if not identifier or not isinstance(password, str) or password in state.invalid_tokens:
+        return DIALECT.error(401, "Invalid identifier or password")
+    if identifier.startswith("did:"):
+        return _session(identifier)
+    return _session("did:plc:" + hashlib.sha256(identifier.encode()).hexdigest()[:24])
+
+
+def _session(did: str) -> Response:
     now = time.time()
     access = mint_jwt({"sub": did, "iat": now, "exp": now + ACCESS_LIFETIME})
     refresh = mint_jwt({"sub": did, "iat": now, "exp": now + 90 * 86400, "scope": REFRESH_SCOPE})
@@ -237,4 +255,5 @@ ROUTES: list[Route] = [
     route("POST", CREATE, create_record),
     route("GET", GET, get_record),
     route("POST", REFRESH, refresh_session),
+    route("POST", CREATE_SESSION, create_session),
 ]

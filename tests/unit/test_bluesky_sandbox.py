@@ -16,7 +16,7 @@ from publisher.errors import LookupFailed
 from publisher.providers.base import Category, PreparedCall, Published, PublishRequest, match_rule
 from publisher.providers.bluesky import BlueskyProvider
 from publisher.providers.bluesky_record import account_did
-from publisher.providers.bluesky_session import SESSION
+from publisher.providers.bluesky_session import SESSION, prepare_create
 from publisher.providers.oauth2 import Grant, Refreshed, Rejected
 from publisher.sandbox.bluesky import mint_jwt
 from publisher.sandbox.faults import FaultPlan
@@ -188,3 +188,18 @@ def test_a_session_refreshes_once_per_refresh_jwt(state: State) -> None:
     for token in (refresh, result.access_token):
         again = ask(state, SESSION.prepare(Grant(grant.token_url, token)))
         assert isinstance(SESSION.read(again.status, json.loads(again.body)), Rejected)
+
+
+def test_an_app_password_opens_a_session(state: State) -> None:
+    # Given an account's handle and app password
+    call = prepare_create(BASE, "alice.test", "app-pass")
+    assert call.json == {"identifier": "alice.test", "password": "app-pass"}
+    # When the PDS opens a session: an access JWT for the account's DID, and a refresh JWT
+    result = SESSION.read((answer := ask(state, call)).status, json.loads(answer.body))
+    assert isinstance(result, Refreshed) and result.refresh_token is not None
+    assert account_did(result.access_token).startswith("did:plc:")
+    # And a wrong app password is refused for good
+    state.invalid_tokens.add("app-pass")
+    refused = ask(state, call)
+    assert refused.status == 401
+    assert isinstance(SESSION.read(refused.status, json.loads(refused.body)), Rejected)
