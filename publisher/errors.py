@@ -55,6 +55,10 @@ class LookupFailed(PublisherError):
     """The provider could not say whether the post exists."""
 
 
+class SessionUnreadable(PublisherError):
+    """The Bluesky access token does not name its account (no ``sub`` DID in its JWT)."""
+
+
 class BlobMissing(NotFound):
     """The stored media file is missing from the blob store."""
 

@@ -148,6 +148,10 @@ class PostGroup(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# A provider's id of a post or part: a Bluesky part's carries its record's and its
+# thread root's at-URI and CID (``providers.bluesky_record``), well over 200 characters.
+EXTERNAL_ID_LENGTH = 1000
+
 DUE_WHERE = "state IN ('approved', 'retry')"
 RUNNING_WHERE = "state = 'running'"
 
@@ -205,7 +209,7 @@ class Post(Base):
     unconfirmed_since: Mapped[datetime | None] = mapped_column(default=None)
     # How often the sweep took the post back from a worker whose lease expired.
     rescues: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    external_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH), default=None)
     external_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error_category: Mapped[str | None] = mapped_column(String(40), default=None)
@@ -245,7 +249,8 @@ class PostStep(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"))
     key: Mapped[str] = mapped_column(String(40))  # "p2" part 3 created, "p1.m0" its media
-    external_id: Mapped[str] = mapped_column(String(200))  # the provider's id (post, media)
+    # The provider's id (post, media).
+    external_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
     external_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     ready: Mapped[bool] = mapped_column(Boolean, default=True)  # False: media processing
     attempt: Mapped[int] = mapped_column(Integer)

@@ -34,6 +34,9 @@ HEADER_CAP = 3600.0
 _RESET_HEADERS = (
     ("x-rate-limit-reset", "x-rate-limit-remaining"),
     ("x-ratelimit-reset", "x-ratelimit-remaining"),
+    # Bluesky's PDS: the IETF draft's names, epoch seconds
+    # (https://docs.bsky.app/docs/advanced-guides/rate-limits).
+    ("ratelimit-reset", "ratelimit-remaining"),
 )
 
 

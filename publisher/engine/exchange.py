@@ -251,7 +251,9 @@ def json_of(exchange: Exchange) -> Any:
     if exchange.status is None:
         raise LookupFailed(exchange.error or "no answer")
     if not 200 <= exchange.status < 300:
-        raise LookupFailed(f"HTTP {exchange.status}")
+        # The status and body ride along: a provider may read "not there" out of an
+        # error answer (Bluesky's getRecord says RecordNotFound with a 400).
+        raise LookupFailed(f"HTTP {exchange.status}", status=exchange.status, body=exchange.json())
     if exchange.oversized:
         raise LookupFailed(f"the answer is larger than {MAX_RESPONSE_BYTES} bytes")
     try:

@@ -39,6 +39,7 @@ from publisher.engine.exchange import perform
 from publisher.engine.telemetry import metrics
 from publisher.errors import TokenError
 from publisher.providers import oauth2
+from publisher.providers.refreshers import REFRESHERS
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def _secrets(deps: Dependencies, lease: RefreshLease) -> _Prepared:
         client_id=lease.client_id,
         client_secret=deps.box.decrypt(secret) if secret else None,
     )
-    return _Prepared(grant, oauth2.REFRESHERS.get(lease.provider, oauth2.OAUTH2))
+    return _Prepared(grant, REFRESHERS.get(lease.provider, oauth2.OAUTH2))
 
 
 def _call(deps: Dependencies, secrets: _Prepared) -> oauth2.Result:

@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from publisher.errors import InvalidInput
 from publisher.providers.base import Provider
+from publisher.providers.bluesky import BlueskyProvider
 from publisher.providers.linkedin import LinkedInProvider
 from publisher.providers.mastodon import MastodonProvider
 from publisher.providers.webhook import WebhookProvider
@@ -19,7 +20,13 @@ from publisher.providers.x import XProvider
 PROVIDERS: Mapping[str, Provider] = MappingProxyType(
     {
         provider.name: provider
-        for provider in (MastodonProvider(), WebhookProvider(), XProvider(), LinkedInProvider())
+        for provider in (
+            BlueskyProvider(),
+            LinkedInProvider(),
+            MastodonProvider(),
+            WebhookProvider(),
+            XProvider(),
+        )
     }
 )
 

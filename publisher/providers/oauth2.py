@@ -30,7 +30,11 @@ from urllib.parse import quote_plus, urlencode
 from publisher.providers.base import PreparedCall
 
 # The token endpoint's path under a provider's base URL, when the credential names none.
-DEFAULT_TOKEN_PATHS: Mapping[str, str] = {"x": "/2/oauth2/token", "mastodon": "/oauth/token"}
+DEFAULT_TOKEN_PATHS: Mapping[str, str] = {
+    "x": "/2/oauth2/token",
+    "mastodon": "/oauth/token",
+    "bluesky": "/xrpc/com.atproto.server.refreshSession",  # Bluesky: ``bluesky_session``
+}
 
 # RFC 6749 §5.2: every registered error code says the request cannot succeed as it is
 # (the grant or the client is refused): True means "re-authorize", never "retry".
@@ -132,8 +136,8 @@ class OAuth2Refresher:
             return _issued(status, body)
         code = body.get("error") if isinstance(body, Mapping) else None
         if status != TOO_MANY and status < SERVER_ERROR and PERMANENT_ERRORS.get(str(code)):
-            return Rejected(str(code), _describe(status, code, body))
-        return Transient(_describe(status, code, body))
+            return Rejected(str(code), describe_error(status, code, body))
+        return Transient(describe_error(status, code, body))
 
 
 def _issued(status: int, body: Any) -> Result:
@@ -160,27 +164,22 @@ def _seconds(value: object) -> float | None:
     return float(value)
 
 
-def _describe(status: int, code: object, body: Any) -> str:
-    """``HTTP 400: invalid_grant (description)``, bounded; never the request's secrets
-    (the engine scrubs this text with the job's redactor as well)."""
+def describe_error(
+    status: int, code: object, body: Any, detail_key: str = "error_description"
+) -> str:
+    """``HTTP 400: invalid_grant (description)``, the description from ``detail_key``,
+    bounded; never the request's secrets (the engine scrubs this text with the job's
+    redactor as well)."""
     head = f"HTTP {status}"
     if code is not None:
         head += f": {str(code)[:60]}"
-    detail = body.get("error_description") if isinstance(body, Mapping) else None
+    detail = body.get(detail_key) if isinstance(body, Mapping) else None
     if isinstance(detail, str) and detail.strip():
         head += f" ({detail.strip()[:MESSAGE_LIMIT]})"
     return head
 
 
-OAUTH2 = OAuth2Refresher()
-# The refresher of each provider; one not listed cannot refresh (its credential is
-# refused a refresh_token).
-REFRESHERS: Mapping[str, Refresher] = {
-    "x": OAUTH2,
-    "mastodon": OAUTH2,
-    "webhook": OAUTH2,
-    "linkedin": OAUTH2,  # on www.linkedin.com (DEFAULT_TOKEN_URLS)
-}
+OAUTH2 = OAuth2Refresher()  # each provider's refresher: ``providers.refreshers``
 
 
 # Token endpoints on a host of their own rather than under the API's base URL.

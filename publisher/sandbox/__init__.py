@@ -7,7 +7,7 @@ production. It injects faults into creates on demand, before or after the post i
 (``fail_lookups``), and records every call and every created post so a test can assert
 "exactly once": ``duplicates() == []``, or per text ``ids_for(text) == [external_id]``.
 
-Each provider kind ("mastodon", "x", "webhook") is helpful or strict. Helpful (the
+Each provider kind ("mastodon", "x", "webhook", "bluesky") is helpful or strict. Helpful (the
 default) does part of the publisher's job for it: a repeated Idempotency-Key replays the
 first answer (Mastodon, webhook) and X refuses a duplicate text with a 403. Strict behaves
 like a provider that promises neither: every create creates, so only the publisher's own

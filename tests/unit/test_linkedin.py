@@ -26,7 +26,8 @@ from publisher.providers.base import (
 from publisher.providers.linkedin import ERROR_TABLE, LOOKUP_LIMIT, LinkedInProvider, escape
 from publisher.providers.linkedin_api import API_VERSION
 from publisher.providers.linkedin_media import UPLOADER
-from publisher.providers.oauth2 import REFRESHERS, default_token_url
+from publisher.providers.oauth2 import default_token_url
+from publisher.providers.refreshers import REFRESHERS
 
 LINKEDIN = LinkedInProvider()
 AUTHOR = "urn:li:person:abc123"

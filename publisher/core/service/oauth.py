@@ -15,7 +15,8 @@ from publisher.core.models import Credential
 from publisher.core.service.checks import aware, check_token, check_url
 from publisher.core.tokens import TokenBox
 from publisher.errors import InvalidInput
-from publisher.providers.oauth2 import REFRESHERS, default_token_url, visible_ascii
+from publisher.providers.oauth2 import default_token_url, visible_ascii
+from publisher.providers.refreshers import CLIENTLESS, REFRESHERS
 
 # An access token said to last longer than ten years is surely a unit mistake (ms for s).
 MAX_EXPIRES_IN = 10 * 366 * 86_400
@@ -95,7 +96,7 @@ def apply(
             raise InvalidInput("refresh_token", f"{credential.provider} cannot refresh a token")
         if url is None:
             raise InvalidInput("token_url", "is required with a refresh_token for this provider")
-        if not (client_id or credential.client_id):
+        if not (client_id or credential.client_id) and credential.provider not in CLIENTLESS:
             raise InvalidInput("client_id", "is required with a refresh_token")
     if replace_tokens or refresh:
         credential.refresh_token_encrypted = box.encrypt(refresh) if refresh else None
