@@ -12,11 +12,20 @@ from types import MappingProxyType
 from publisher.errors import InvalidInput
 from publisher.providers.base import Provider
 from publisher.providers.mastodon import MastodonProvider
+from publisher.providers.telegram import TelegramProvider
 from publisher.providers.webhook import WebhookProvider
 from publisher.providers.x import XProvider
 
 PROVIDERS: Mapping[str, Provider] = MappingProxyType(
-    {provider.name: provider for provider in (MastodonProvider(), WebhookProvider(), XProvider())}
+    {
+        provider.name: provider
+        for provider in (
+            MastodonProvider(),
+            TelegramProvider(),
+            WebhookProvider(),
+            XProvider(),
+        )
+    }
 )
 
 

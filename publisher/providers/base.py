@@ -83,6 +83,9 @@ class ProviderError:
 
     message: str
     codes: Sequence[int | str] = field(default_factory=tuple)
+    # Seconds to wait before retrying, when the provider says so in the body rather than
+    # a header (Telegram's and Discord's ``retry_after``); honoured like ``Retry-After``.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
