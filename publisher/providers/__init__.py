@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from publisher.errors import InvalidInput
 from publisher.providers.base import Provider
+from publisher.providers.discord import DiscordProvider
 from publisher.providers.mastodon import MastodonProvider
 from publisher.providers.telegram import TelegramProvider
 from publisher.providers.webhook import WebhookProvider
@@ -20,6 +21,7 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType(
     {
         provider.name: provider
         for provider in (
+            DiscordProvider(),
             MastodonProvider(),
             TelegramProvider(),
             WebhookProvider(),

@@ -52,8 +52,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.media_rule import MediaRule
-from publisher.providers.text.rule import TextRule
+from publisher.providers.media_rule import NO_MEDIA, MediaRule
+from publisher.providers.text.rule import TextRule, utf16_rule
 
 # sendMessage's "1-4096 characters after entities parsing". Telegram counts message
 # entities in UTF-16 code units, so the length is counted the same way: never less than
@@ -65,9 +65,6 @@ MIGRATED = "migrate_to_chat_id"
 
 # An error description is one line; the message only needs its start.
 MAX_MESSAGE = 500
-
-# No media yet (see the module docstring): any attachment is refused at creation.
-NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
 
 # First matching row wins. ``error_code`` equals the HTTP status; descriptions carry the
 # detail ("Bad Request: chat not found", "Forbidden: bot was kicked from the channel
@@ -87,12 +84,7 @@ ERROR_TABLE: Sequence[ErrorRule] = (
 )
 
 
-def utf16_units(text: str, options: Mapping[str, Any]) -> int:
-    """The text's length in UTF-16 code units (an emoji outside the BMP counts 2)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-RULE = TextRule(measure=utf16_units, limit=TEXT_LIMIT, counted="UTF-16 code units")
+RULE = utf16_rule(TEXT_LIMIT)
 
 
 def split_base_url(base_url: str) -> tuple[str, str]:
@@ -122,7 +114,7 @@ class TelegramProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # the Bot API has no idempotency key
     can_lookup: bool = False  # a bot cannot read a channel back
-    media_rule: MediaRule = NO_MEDIA
+    media_rule: MediaRule = NO_MEDIA  # media are not served yet
     uploader: MediaUploader | None = None
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
@@ -172,7 +164,9 @@ class TelegramProvider:
             codes.append(MIGRATED)
             message = f"{message} (the chat is now {migrated}: connect that chat id)"
         wait = parameters.get("retry_after")
-        retry_after = float(wait) if isinstance(wait, int | float) and wait >= 0 else None
+        retry_after = None
+        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait >= 0:
+            retry_after = float(wait)
         return ProviderError(message[:MAX_MESSAGE], tuple(codes), retry_after=retry_after)
 
     def lookup(

@@ -6,7 +6,7 @@ import pytest
 
 from publisher.core.media_types import filename_for, sniff
 from publisher.providers import PROVIDERS
-from publisher.providers.media_rule import MASTODON, WEBHOOK, Kind, MediaRule, X
+from publisher.providers.media_rule import MASTODON, NO_MEDIA, WEBHOOK, Kind, MediaRule, X
 from tests.support.media_files import GIF, JPEG, MOV, MP4, PNG, WEBP
 
 
@@ -93,6 +93,8 @@ def test_every_provider_has_a_media_rule() -> None:
         "mastodon": MASTODON,
         "x": X,
         "webhook": WEBHOOK,
+        "telegram": NO_MEDIA,
+        "discord": NO_MEDIA,
     }
     assert X.max_alt == 1_000
     assert MASTODON.max_alt == 1_500

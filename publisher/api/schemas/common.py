@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Billing = Literal["active", "past_due", "suspended"]
-ProviderName = Literal["mastodon", "telegram", "webhook", "x"]
+ProviderName = Literal["discord", "mastodon", "telegram", "webhook", "x"]
 BackoffName = Literal["exponential", "linear", "constant"]
 
 

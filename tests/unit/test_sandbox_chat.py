@@ -1,4 +1,4 @@
-"""The sandbox's Telegram against publisher's Telegram provider: each request the
+"""The sandbox's Telegram and Discord against publisher's providers: each request the
 provider prepares, sent to the stand-in, and its answer classified."""
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import requests
 
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.exchange import Exchange
-from publisher.providers.base import Category, PublishRequest
+from publisher.providers.base import Category, Provider, PublishRequest
+from publisher.providers.discord import DiscordProvider
 from publisher.providers.telegram import TelegramProvider
 from publisher.sandbox import Sandbox
 
 TELEGRAM = TelegramProvider()
+DISCORD = DiscordProvider()
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
@@ -26,20 +28,32 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def send(sandbox: Sandbox, text: str, chat: str = "@news", **kw: object) -> Outcome:
+    """``text`` sent by the Telegram provider to ``chat``."""
+    return call(TELEGRAM, f"{sandbox.url}/{chat}", text, **kw)
+
+
+def hook(sandbox: Sandbox, text: str, webhook: str = "123", **kw: object) -> Outcome:
+    """``text`` sent by the Discord provider through webhook ``webhook``."""
+    return call(DISCORD, f"{sandbox.url}/api/webhooks/{webhook}", text, **kw)
+
+
+def call(provider: Provider, base_url: str, text: str, **kw: object) -> Outcome:
     request = PublishRequest(
-        base_url=f"{sandbox.url}/{chat}",
+        base_url=base_url,
         token=str(kw.pop("token", "123:good")),
         text=text,
         options={},
         idempotency_key="k",
         **kw,  # type: ignore[arg-type]
     )
-    call = TELEGRAM.prepare(request)
-    answer = requests.post(call.url, json=call.json, headers=dict(call.headers), timeout=5)
-    exchange = Exchange(
-        call, None, status=answer.status_code, headers=dict(answer.headers), body=answer.content
+    prepared = provider.prepare(request)
+    answer = requests.post(
+        prepared.url, json=prepared.json, headers=dict(prepared.headers), timeout=5
     )
-    return classify(TELEGRAM, exchange, NOW, request)
+    exchange = Exchange(
+        prepared, None, status=answer.status_code, headers=dict(answer.headers), body=answer.content
+    )
+    return classify(provider, exchange, NOW, request)
 
 
 def test_a_message_and_a_reply_to_it(sandbox: Sandbox) -> None:
@@ -84,3 +98,33 @@ def test_a_gateway_error_after_the_store_is_ambiguous(sandbox: Sandbox) -> None:
     outcome = send(sandbox, "landed [[fault:502_after]]")
     assert (outcome.category, outcome.ambiguous) == (Category.UNAVAILABLE, True)
     assert sandbox.create_count(text="landed [[fault:502_after]]") == 1
+
+
+# Discord
+
+
+def test_a_webhook_message_is_confirmed_with_its_link(sandbox: Sandbox) -> None:
+    outcome = hook(sandbox, "hello discord")
+    assert outcome.category is Category.SUCCESS and outcome.published is not None
+    message = outcome.published.external_id
+    assert outcome.published.external_url == f"https://discord.com/channels/900/901/{message}"
+    assert [c.path.partition("?")[2] for c in sandbox.calls] == ["wait=true"]
+
+
+@pytest.mark.parametrize(("webhook", "token"), [("404", "t"), ("403", "t"), ("123", "gone")])
+def test_webhook_level_failures_stop_the_credential(
+    sandbox: Sandbox, webhook: str, token: str
+) -> None:
+    sandbox.invalid_tokens.add("gone")
+    assert hook(sandbox, "hello", webhook, token=token).category is Category.UNAUTHORIZED
+
+
+def test_an_invalid_message_is_refused(sandbox: Sandbox) -> None:
+    assert hook(sandbox, "x" * 2001).category is Category.FORBIDDEN
+
+
+def test_a_webhook_rate_limit_waits_and_holds(sandbox: Sandbox) -> None:
+    sandbox.throttle_seconds = 9
+    outcome = hook(sandbox, "busy [[fault:429]]")
+    assert (outcome.category, outcome.rate_limited) == (Category.UNAVAILABLE, True)
+    assert outcome.not_before is not None and outcome.not_before >= NOW + timedelta(seconds=9)
