@@ -19,6 +19,7 @@ from publisher.engine.exchange import Exchange
 from publisher.providers.base import (
     Category,
     Provider,
+    ProviderError,
     Published,
     PublishRequest,
     ReadsCreatedHeaders,
@@ -66,6 +67,18 @@ def _success(provider: Provider, exchange: Exchange, request: PublishRequest | N
     return Outcome(Category.SUCCESS, published=published)
 
 
+def _not_before(
+    exchange: Exchange, error: ProviderError, now: datetime, cap: float
+) -> datetime | None:
+    """The later of the headers' hints and the body's ``retry_after`` (Telegram and
+    Discord say how long to wait in the body), read alike and capped alike."""
+    hints = [earliest_from_headers(exchange.headers, now, cap)]
+    if error.retry_after is not None:
+        hints.append(earliest_from_headers({"Retry-After": str(error.retry_after)}, now, cap))
+    found = [moment for moment in hints if moment is not None]
+    return max(found) if found else None
+
+
 def classify(
     provider: Provider,
     exchange: Exchange,
@@ -89,7 +102,7 @@ def classify(
     category = match_rule(provider.error_table, status, error)
     if category is None:
         category = Category.UNAVAILABLE if status >= 500 else Category.UNCLASSIFIED
-    not_before = earliest_from_headers(exchange.headers, now, header_cap)
+    not_before = _not_before(exchange, error, now, header_cap)
     rate_limited = status == RATE_LIMIT_STATUS or (
         category is Category.UNAVAILABLE and not_before is not None
     )

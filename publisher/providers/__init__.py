@@ -12,8 +12,10 @@ from types import MappingProxyType
 from publisher.errors import InvalidInput
 from publisher.providers.base import Provider
 from publisher.providers.bluesky import BlueskyProvider
+from publisher.providers.discord import DiscordProvider
 from publisher.providers.linkedin import LinkedInProvider
 from publisher.providers.mastodon import MastodonProvider
+from publisher.providers.telegram import TelegramProvider
 from publisher.providers.webhook import WebhookProvider
 from publisher.providers.x import XProvider
 
@@ -22,8 +24,10 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType(
         provider.name: provider
         for provider in (
             BlueskyProvider(),
+            DiscordProvider(),
             LinkedInProvider(),
             MastodonProvider(),
+            TelegramProvider(),
             WebhookProvider(),
             XProvider(),
         )

@@ -87,6 +87,9 @@ class ProviderError:
     # The post a duplicate error names as the one already there (LinkedIn's DUPLICATE_POST
     # says which); None when the provider does not say.
     existing: Published | None = None
+    # Seconds to wait before retrying, when the provider says so in the body rather than
+    # a header (Telegram's and Discord's ``retry_after``); honoured like ``Retry-After``.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)

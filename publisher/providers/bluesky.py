@@ -62,7 +62,7 @@ from publisher.providers.bluesky_record import (
     link_facets,
     record_key,
 )
-from publisher.providers.media_rule import MediaRule
+from publisher.providers.media_rule import NO_MEDIA, MediaRule
 from publisher.providers.text.graphemes import grapheme_rule
 from publisher.providers.text.rule import TextRule
 
@@ -71,7 +71,6 @@ MAX_GRAPHEMES = 300
 
 # No uploader yet (uploadBlob is the next step): a post with media is refused when it is
 # created rather than published without its images.
-NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
 
 # An error page can be large; the message only needs its start.
 MAX_MESSAGE = 500

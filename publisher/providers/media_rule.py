@@ -89,3 +89,7 @@ WEBHOOK = MediaRule(
     max_bytes={Kind.IMAGE: 512 * MB, Kind.GIF: 512 * MB, Kind.VIDEO: 512 * MB},
     max_alt=1_500,
 )
+
+# A network whose media publisher does not serve yet (Telegram, Discord): any attachment
+# is refused when the post is created, naming the limit of 0 items.
+NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)

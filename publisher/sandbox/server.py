@@ -22,9 +22,11 @@ from urllib.parse import parse_qsl, urlsplit
 from publisher.sandbox import (
     bluesky,
     capture,
+    discord,
     linkedin,
     mastodon,
     mastodon_media,
+    telegram,
     webhooks,
     x,
     x_media,
@@ -43,6 +45,8 @@ ROUTES: Sequence[Route] = (
     *webhooks.ROUTES,
     *linkedin.ROUTES,
     *bluesky.ROUTES,
+    *telegram.ROUTES,
+    *discord.ROUTES,
     *capture.ROUTES,
 )
 # An idle keep-alive connection is dropped after this long, so a long demo run does not

@@ -6,9 +6,8 @@ import pytest
 
 from publisher.core.media_types import filename_for, sniff
 from publisher.providers import PROVIDERS
-from publisher.providers.bluesky import NO_MEDIA as BLUESKY_NO_MEDIA
 from publisher.providers.linkedin_media import MEDIA_RULE as LINKEDIN_MEDIA
-from publisher.providers.media_rule import MASTODON, WEBHOOK, Kind, MediaRule, X
+from publisher.providers.media_rule import MASTODON, NO_MEDIA, WEBHOOK, Kind, MediaRule, X
 from tests.support.media_files import GIF, JPEG, MOV, MP4, PNG, WEBP
 
 
@@ -95,8 +94,10 @@ def test_every_provider_has_a_media_rule() -> None:
         "mastodon": MASTODON,
         "x": X,
         "webhook": WEBHOOK,
-        "bluesky": BLUESKY_NO_MEDIA,  # until uploadBlob is wired
+        "bluesky": NO_MEDIA,  # until uploadBlob is wired
         "linkedin": LINKEDIN_MEDIA,
+        "telegram": NO_MEDIA,
+        "discord": NO_MEDIA,
     }
     assert X.max_alt == 1_000
     assert MASTODON.max_alt == 1_500

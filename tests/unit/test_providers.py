@@ -155,7 +155,15 @@ class FakeGetJson:
 
 
 def test_registry_holds_every_provider() -> None:
-    assert sorted(PROVIDERS) == ["bluesky", "linkedin", "mastodon", "webhook", "x"]
+    assert sorted(PROVIDERS) == [
+        "bluesky",
+        "discord",
+        "linkedin",
+        "mastodon",
+        "telegram",
+        "webhook",
+        "x",
+    ]
     for name, provider in PROVIDERS.items():
         assert provider.name == name
         assert get_provider(name) is provider
@@ -165,9 +173,8 @@ def test_unknown_provider_is_invalid_input() -> None:
     with pytest.raises(InvalidInput) as caught:
         get_provider("foo")
     assert caught.value.field == "provider"
-    assert caught.value.message == (
-        "unknown provider 'foo'; expected one of: bluesky, linkedin, mastodon, webhook, x"
-    )
+    known = "bluesky, discord, linkedin, mastodon, telegram, webhook, x"
+    assert caught.value.message == f"unknown provider 'foo'; expected one of: {known}"
 
 
 # Each network measures text its own way (tests/unit/test_x_length.py, test_text_rules.py).

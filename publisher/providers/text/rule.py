@@ -41,3 +41,15 @@ def code_points(text: str, options: Mapping[str, Any]) -> int:
 def code_point_rule(limit: int) -> TextRule:
     """A rule that counts code points, as a plain HTTP receiver does."""
     return TextRule(measure=code_points, limit=limit, counted="code points")
+
+
+def utf16_units(text: str, options: Mapping[str, Any]) -> int:
+    """The number of UTF-16 code units (a character outside the BMP, e.g. most emoji,
+    counts 2): never fewer than the code points, so a limit stated in "characters" is
+    never passed by a text the network would refuse."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def utf16_rule(limit: int) -> TextRule:
+    """A rule that counts UTF-16 code units (Telegram, Discord)."""
+    return TextRule(measure=utf16_units, limit=limit, counted="UTF-16 code units")

@@ -1,0 +1,177 @@
+"""Telegram: publish a post to a channel through the Bot API's ``sendMessage``.
+
+The credential is one bot in one chat: its token is the bot token, its ``base_url`` the
+Bot API server followed by the chat, e.g. ``https://api.telegram.org/@mychannel`` or
+``https://api.telegram.org/-1001234567890``. The chat lives in the credential, not in
+each post's options, because it is where the token is good: a bot removed from the
+channel, an unknown chat or a group migrated to a supergroup make every post of the
+credential fail alike, so they mark the credential invalid (``unauthorized``: no further
+call is made with it) rather than cancel one post after another; and a migration needs no
+schema change (a new credential with the new chat id).
+
+What the documentation says (https://core.telegram.org/bots/api):
+- Requests: ``POST {server}/bot<token>/sendMessage`` with JSON ``chat_id`` (``@username``
+  of a channel or its numeric id) and ``text`` ("1-4096 characters after entities
+  parsing"; publisher sends plain text, no ``parse_mode``). The token is in the URL's
+  path, so the call log redacts it there by value like any other secret.
+- Answers: ``{"ok": true, "result": Message}`` (``message_id``, ``chat``); an error is
+  ``{"ok": false, "error_code", "description", "parameters"?}`` where ``error_code`` is
+  the HTTP status and ``description`` the only detail ("#making-requests").
+- ``ResponseParameters`` (#responseparameters): ``retry_after`` "in case of exceeding
+  flood control, the number of seconds left to wait before the request can be
+  repeated" (a 429); ``migrate_to_chat_id``: "the group has been migrated to a
+  supergroup with the specified identifier". ``retry_after`` is honoured like a
+  ``Retry-After`` header (``ProviderError.retry_after``).
+- Threads: a later part answers the one before with ``reply_parameters.message_id``
+  (#replyparameters); ``allow_sending_without_reply`` stays false, so a part whose
+  predecessor was deleted fails (400) rather than posting out of its thread.
+- No idempotency key, and a bot cannot read a channel's history (there is no method to
+  list a chat's messages; bots only receive updates, #getting-updates). So ``lookup``
+  cannot tell: after an ambiguous attempt (a timeout, a 5xx) the engine does not send
+  again; the post returns to draft as ``unconfirmed`` with a notification
+  (``engine.plan.before_call`` when ``can_lookup`` is False and there is no window).
+- Media (``sendPhoto``, ``sendMediaGroup``: up to 10 items, photos 10 MB, captions 1024
+  characters) are not served yet: a post with media is refused at creation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from publisher.errors import LookupFailed
+from publisher.providers.base import (
+    Category,
+    ErrorRule,
+    GetJson,
+    MediaUploader,
+    PreparedCall,
+    ProviderError,
+    Published,
+    PublishRequest,
+)
+from publisher.providers.media_rule import NO_MEDIA, MediaRule
+from publisher.providers.text.rule import TextRule, utf16_rule
+
+# sendMessage's "1-4096 characters after entities parsing". Telegram counts message
+# entities in UTF-16 code units, so the length is counted the same way: never less than
+# the characters Telegram counts, so a text that passes is never refused as too long.
+TEXT_LIMIT = 4096
+
+# A code publisher gives an error that carries ``parameters.migrate_to_chat_id``.
+MIGRATED = "migrate_to_chat_id"
+
+# An error description is one line; the message only needs its start.
+MAX_MESSAGE = 500
+
+# First matching row wins. ``error_code`` equals the HTTP status; descriptions carry the
+# detail ("Bad Request: chat not found", "Forbidden: bot was kicked from the channel
+# chat"). The chat is the credential's, so a chat-level refusal stops the credential.
+ERROR_TABLE: Sequence[ErrorRule] = (
+    ErrorRule(Category.UNAUTHORIZED, code=MIGRATED),  # the group became a supergroup
+    ErrorRule(Category.UNAUTHORIZED, status=401),  # the token is wrong or revoked
+    ErrorRule(Category.UNAUTHORIZED, status=404),  # the token names no bot ("Not Found")
+    ErrorRule(Category.UNAUTHORIZED, status=403),  # kicked, not a member, not an admin
+    ErrorRule(Category.UNAUTHORIZED, status=400, text="chat not found"),  # wrong chat
+    ErrorRule(Category.FORBIDDEN, status=400),  # this message: too long, reply gone, ...
+    ErrorRule(Category.UNAVAILABLE, status=429),  # flood control: parameters.retry_after
+    ErrorRule(Category.UNAVAILABLE, status=500),
+    ErrorRule(Category.UNAVAILABLE, status=502),
+    ErrorRule(Category.UNAVAILABLE, status=503),
+    ErrorRule(Category.UNAVAILABLE, status=504),
+)
+
+
+RULE = utf16_rule(TEXT_LIMIT)
+
+
+def split_base_url(base_url: str) -> tuple[str, str]:
+    """The Bot API server's root and the chat id from a credential's ``base_url``: the
+    last path segment is the chat, what comes before it the server (a self-hosted Bot API
+    server may sit under a path)."""
+    parts = urlsplit(base_url.rstrip("/"))
+    server_path, _, chat = parts.path.rpartition("/")
+    return f"{parts.scheme}://{parts.netloc}{server_path}", chat
+
+
+def message_url(chat: str, message_id: str) -> str | None:
+    """The message's public link: ``t.me/<username>/<id>`` for a public channel,
+    ``t.me/c/<id>/<id>`` (members only) for a ``-100...`` id; None for any other chat."""
+    if chat.startswith("@"):
+        return f"https://t.me/{chat[1:]}/{message_id}"
+    if chat.startswith("-100") and chat[4:].isdigit():
+        return f"https://t.me/c/{chat[4:]}/{message_id}"
+    return None
+
+
+class TelegramProvider:
+    """Publishes to one chat as one bot; stateless, safe to share between threads."""
+
+    name: str = "telegram"
+    text_rule: TextRule = RULE
+    error_table: Sequence[ErrorRule] = ERROR_TABLE
+    idempotency_window: timedelta | None = None  # the Bot API has no idempotency key
+    can_lookup: bool = False  # a bot cannot read a channel back
+    media_rule: MediaRule = NO_MEDIA  # media are not served yet
+    uploader: MediaUploader | None = None
+    threads: bool = True  # a part replies to the part before (reply_parameters)
+
+    def prepare(self, request: PublishRequest) -> PreparedCall:
+        """``POST {server}/bot<token>/sendMessage`` with the chat and the text; a thread's
+        later part replies to the part before it."""
+        server, chat = split_base_url(request.base_url)
+        body: dict[str, Any] = {"chat_id": chat, "text": request.text}
+        if request.reply_to is not None:
+            body["reply_parameters"] = {"message_id": int(request.reply_to)}
+        return PreparedCall(
+            method="POST",
+            url=f"{server}/bot{request.token}/sendMessage",
+            headers={"Content-Type": "application/json"},
+            json=body,
+        )
+
+    def parse_success(
+        self, status: int, body: Any, request: PublishRequest | None = None
+    ) -> Published | None:
+        """``result.message_id`` and its t.me link when ``ok`` is true; None otherwise."""
+        if not 200 <= status < 300 or not isinstance(body, Mapping) or body.get("ok") is not True:
+            return None
+        result = body.get("result")
+        message_id = result.get("message_id") if isinstance(result, Mapping) else None
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
+            return None
+        chat = split_base_url(request.base_url)[1] if request is not None else ""
+        return Published(str(message_id), message_url(chat, str(message_id)))
+
+    def parse_error(self, status: int, body: Any) -> ProviderError:
+        """The ``description`` (naming the new chat id after a migration), the
+        ``error_code`` and ``MIGRATED`` as codes, ``parameters.retry_after``."""
+        if not isinstance(body, Mapping):
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+            message = text.strip() if isinstance(text, str) and text.strip() else ""
+            return ProviderError(message=(message or f"HTTP {status}")[:MAX_MESSAGE])
+        description = body.get("description")
+        message = description if isinstance(description, str) and description else f"HTTP {status}"
+        codes: list[int | str] = []
+        code = body.get("error_code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            codes.append(code)
+        parameters = body.get("parameters")
+        parameters = parameters if isinstance(parameters, Mapping) else {}
+        migrated = parameters.get(MIGRATED)
+        if isinstance(migrated, int) and not isinstance(migrated, bool):
+            codes.append(MIGRATED)
+            message = f"{message} (the chat is now {migrated}: connect that chat id)"
+        wait = parameters.get("retry_after")
+        retry_after = None
+        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait >= 0:
+            retry_after = float(wait)
+        return ProviderError(message[:MAX_MESSAGE], tuple(codes), retry_after=retry_after)
+
+    def lookup(
+        self, get_json: GetJson, request: PublishRequest, since: datetime
+    ) -> list[Published]:
+        """A bot cannot read a channel's messages: always ``LookupFailed``."""
+        raise LookupFailed("a Telegram bot cannot read a channel's messages back")
