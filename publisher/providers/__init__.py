@@ -11,12 +11,16 @@ from types import MappingProxyType
 
 from publisher.errors import InvalidInput
 from publisher.providers.base import Provider
+from publisher.providers.facebook import FacebookProvider
 from publisher.providers.mastodon import MastodonProvider
 from publisher.providers.webhook import WebhookProvider
 from publisher.providers.x import XProvider
 
 PROVIDERS: Mapping[str, Provider] = MappingProxyType(
-    {provider.name: provider for provider in (MastodonProvider(), WebhookProvider(), XProvider())}
+    {
+        provider.name: provider
+        for provider in (FacebookProvider(), MastodonProvider(), WebhookProvider(), XProvider())
+    }
 )
 
 

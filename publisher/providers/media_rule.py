@@ -89,3 +89,9 @@ WEBHOOK = MediaRule(
     max_bytes={Kind.IMAGE: 512 * MB, Kind.GIF: 512 * MB, Kind.VIDEO: 512 * MB},
     max_alt=1_500,
 )
+
+# Facebook Pages: no media yet. ``/{page-id}/photos`` takes an image by public ``url`` or
+# a multipart upload (https://developers.facebook.com/docs/graph-api/reference/page/photos);
+# publisher's uploads are served behind its API key, so until the multipart upload exists
+# a post with media is refused at creation rather than published without them.
+FACEBOOK = MediaRule(max_items=0, max_bytes={}, max_alt=0)

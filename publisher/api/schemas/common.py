@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Billing = Literal["active", "past_due", "suspended"]
-ProviderName = Literal["mastodon", "webhook", "x"]
+ProviderName = Literal["facebook", "mastodon", "webhook", "x"]
 BackoffName = Literal["exponential", "linear", "constant"]
 
 
