@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from publisher.sandbox import capture, mastodon, mastodon_media, webhooks, x, x_media
+from publisher.sandbox import capture, facebook, mastodon, mastodon_media, webhooks, x, x_media
 from publisher.sandbox.ledger import CallRecord
 from publisher.sandbox.state import Route, State
 from publisher.sandbox.wire import BadRequest, Request, Response, json_response
@@ -32,6 +32,7 @@ ROUTES: Sequence[Route] = (
     *x.ROUTES,
     *x_media.ROUTES,
     *webhooks.ROUTES,
+    *facebook.ROUTES,
     *capture.ROUTES,
 )
 # An idle keep-alive connection is dropped after this long, so a long demo run does not
