@@ -152,6 +152,7 @@ class Pipeline:
             "mastodon": self.sandbox.url,
             "x": self.sandbox.url,
             "webhook": self.sandbox.url + "/hooks/main",
+            "facebook": self.sandbox.url + "/v24.0",  # Graph's versioned root
         }[provider]
         with self.sessions.begin() as session:
             return service.add_credential(
