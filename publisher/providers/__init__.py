@@ -13,6 +13,7 @@ from publisher.errors import InvalidInput
 from publisher.providers.base import Provider
 from publisher.providers.bluesky import BlueskyProvider
 from publisher.providers.discord import DiscordProvider
+from publisher.providers.facebook import FacebookProvider
 from publisher.providers.linkedin import LinkedInProvider
 from publisher.providers.mastodon import MastodonProvider
 from publisher.providers.telegram import TelegramProvider
@@ -25,6 +26,7 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType(
         for provider in (
             BlueskyProvider(),
             DiscordProvider(),
+            FacebookProvider(),
             LinkedInProvider(),
             MastodonProvider(),
             TelegramProvider(),

@@ -35,3 +35,9 @@ def parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def text_message(status: int, body: object) -> str:
+    """A non-JSON error body's text, stripped; ``HTTP <status>`` when it has none."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    return text.strip() if isinstance(text, str) and text.strip() else f"HTTP {status}"

@@ -58,6 +58,20 @@ X_CODES: Mapping[int, tuple[int, str]] = {
     261: (403, "Application cannot perform write actions."),
     326: (403, "To protect our users from spam, this account is temporarily locked."),
 }
+# Facebook Graph error codes: code -> (HTTP status, message), answered as Graph's
+# ``{"error": {"code", "message", ...}}``; unknown codes answer 400. Source:
+# https://developers.facebook.com/docs/graph-api/guides/error-handling
+GRAPH_CODES: Mapping[int, tuple[int, str]] = {
+    1: (500, "An unknown error occurred"),
+    2: (503, "An unexpected error has occurred. Please retry your request later."),
+    4: (400, "Application request limit reached"),
+    10: (403, "Permission denied"),
+    32: (400, "Page request limit reached"),
+    190: (400, "Error validating access token: Session has expired"),
+    200: (403, "Permissions error"),
+    368: (400, "The action attempted has been deemed abusive or is otherwise disallowed"),
+    506: (400, "Duplicate status message"),
+}
 # Faults that store the post, then answer this error instead of the post.
 AFTER_STATUS: Mapping[str, tuple[int, str]] = {
     "502_after": (502, "Bad Gateway"),
@@ -68,7 +82,17 @@ AFTER_STATUS: Mapping[str, tuple[int, str]] = {
 AFTER_STORE = ("malformed", "slow", "reset_after", *AFTER_STATUS)
 # Faults that echo the caller's Authorization header back (see the module docstring).
 ECHO_FAULTS = ("echo_auth", "echo_redirect", "echo_status")
-NAMES = ("ok", *HTTP_FAULTS, "401", "reset", *ECHO_FAULTS, *AFTER_STORE, "x_code:NNN")
+NAMES = (
+    "ok",
+    *HTTP_FAULTS,
+    "401",
+    "reset",
+    *ECHO_FAULTS,
+    *AFTER_STORE,
+    "x_code:NNN",
+    "graph_code:NNN",
+)
+CODED = ("x_code", "graph_code")  # faults named "<kind>:<number>"
 # The random mix: failures a correct client must survive without a duplicate.
 DEFAULT_MIX = ("503", "500", "429", "reset", "slow", "malformed")
 # The chaos soak's mix against strict providers: refusals before the store (nothing
@@ -90,7 +114,7 @@ STRICT_MIX = (
 @dataclass(frozen=True)
 class Fault:
     name: str
-    code: int | None = None  # for x_code
+    code: int | None = None  # for x_code and graph_code
 
     @property
     def before_create(self) -> bool:
@@ -104,8 +128,9 @@ OK = Fault("ok")
 def parse_fault(name: str) -> Fault:
     """The fault called ``name``; raises ``ValueError`` for an unknown name."""
     name = name.strip()
-    if name.startswith("x_code:"):
-        return Fault("x_code", int(name.removeprefix("x_code:")))
+    kind, _, number = name.partition(":")
+    if kind in CODED and number.isdigit():
+        return Fault(kind, int(number))
     if name not in NAMES:
         raise ValueError(f"unknown fault {name!r}; known: {', '.join(NAMES)}")
     return Fault(name)
@@ -208,9 +233,21 @@ def refusal(
         status, message = X_CODES.get(code, (400, f"Sandbox error code {code}."))
         headers = _throttle_headers(dialect, throttle_seconds) if status == 429 else {}
         return json_response(status, {"errors": [{"code": code, "message": message}]}, headers)
+    if fault.name == "graph_code":
+        return graph_refusal(fault.code or 0)
     status, message = HTTP_FAULTS[fault.name]
     throttle = _throttle_headers(dialect, throttle_seconds) if status == 429 else None
     return dialect.error(status, message, throttle)
+
+
+def graph_refusal(code: int) -> Response:
+    """Graph's answer for error ``code``: no Retry-After (Graph sends none); a throttling
+    code reports the app's usage at 100% in ``X-App-Usage``, as Graph does."""
+    status, message = GRAPH_CODES.get(code, (400, f"Sandbox error code {code}."))
+    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Sbx"}
+    usage = '{"call_count":100,"total_cputime":10,"total_time":10}'
+    headers = {"X-App-Usage": usage} if code in (4, 32) else {}
+    return json_response(status, {"error": error}, headers)
 
 
 def alter(fault: Fault, response: Response, slow_seconds: float, dialect: Dialect) -> Response:

@@ -23,6 +23,7 @@ from publisher.sandbox import (
     bluesky,
     capture,
     discord,
+    facebook,
     linkedin,
     mastodon,
     mastodon_media,
@@ -47,6 +48,7 @@ ROUTES: Sequence[Route] = (
     *bluesky.ROUTES,
     *telegram.ROUTES,
     *discord.ROUTES,
+    *facebook.ROUTES,
     *capture.ROUTES,
 )
 # An idle keep-alive connection is dropped after this long, so a long demo run does not

@@ -23,7 +23,7 @@ from publisher.sandbox.wire import Request, Response
 T = TypeVar("T")
 
 # The provider kinds the sandbox stands in for; each can be helpful or strict on its own.
-KINDS = ("mastodon", "x", "webhook", "linkedin", "bluesky")
+KINDS = ("mastodon", "x", "webhook", "linkedin", "bluesky", "facebook")
 
 
 def strict_kinds(strict: bool | str | Iterable[str]) -> frozenset[str]:

@@ -153,6 +153,7 @@ class Pipeline:
             "x": self.sandbox.url,
             "webhook": self.sandbox.url + "/hooks/main",
             "bluesky": self.sandbox.url,
+            "facebook": self.sandbox.url + "/v24.0",  # Graph's versioned root
         }[provider]
         with self.sessions.begin() as session:
             return service.add_credential(

@@ -98,6 +98,7 @@ def test_every_provider_has_a_media_rule() -> None:
         "linkedin": LINKEDIN_MEDIA,
         "telegram": NO_MEDIA,
         "discord": NO_MEDIA,
+        "facebook": NO_MEDIA,
     }
     assert X.max_alt == 1_000
     assert MASTODON.max_alt == 1_500

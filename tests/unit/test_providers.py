@@ -158,6 +158,7 @@ def test_registry_holds_every_provider() -> None:
     assert sorted(PROVIDERS) == [
         "bluesky",
         "discord",
+        "facebook",
         "linkedin",
         "mastodon",
         "telegram",
@@ -173,7 +174,7 @@ def test_unknown_provider_is_invalid_input() -> None:
     with pytest.raises(InvalidInput) as caught:
         get_provider("foo")
     assert caught.value.field == "provider"
-    known = "bluesky, discord, linkedin, mastodon, telegram, webhook, x"
+    known = ", ".join(sorted(PROVIDERS))
     assert caught.value.message == f"unknown provider 'foo'; expected one of: {known}"
 
 

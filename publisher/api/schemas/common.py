@@ -7,7 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Billing = Literal["active", "past_due", "suspended"]
-ProviderName = Literal["bluesky", "discord", "linkedin", "mastodon", "telegram", "webhook", "x"]
+ProviderName = Literal[
+    "bluesky", "discord", "facebook", "linkedin", "mastodon", "telegram", "webhook", "x"
+]
 BackoffName = Literal["exponential", "linear", "constant"]
 
 
