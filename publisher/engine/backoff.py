@@ -2,9 +2,10 @@
 
 A pure policy: ``delay`` turns (policy, failed attempt number) into seconds, and
 ``earliest_from_headers`` reads the provider's own "not before" hints (``Retry-After``,
-X's ``x-rate-limit-reset``, Mastodon's ``X-RateLimit-Reset``), capped so that one bad
-header cannot park a credential for years. The classifier takes the later of the two;
-nothing here sleeps, reads a clock or touches the database.
+X's ``x-rate-limit-reset``, Mastodon's ``X-RateLimit-Reset``, Graph's usage headers in
+``usage_headers``), capped so that one bad header cannot park a credential for years.
+The classifier takes the later of the two; nothing here sleeps, reads a clock or
+touches the database.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from publisher.core.models import Backoff
+from publisher.engine import usage_headers
 
 # 2**63 seconds is far past any cap; bounding the exponent keeps the float math finite.
 MAX_EXPONENT = 63
@@ -77,12 +79,13 @@ def earliest_from_headers(
     """The earliest time the provider will accept a retry, from its response headers.
 
     Reads ``Retry-After`` (delta seconds or HTTP-date), X's ``x-rate-limit-reset`` and
-    Mastodon's ``X-RateLimit-Reset`` (epoch seconds or ISO 8601, told apart by shape),
-    matching header names case-insensitively. A reset header is ignored when its
-    ``...-remaining`` companion says requests are left, since both providers send it on
-    every response. Returns the latest of the times found, in UTC, never later than
-    ``now + cap`` seconds and never earlier than ``now``; None when none is present or
-    parseable. Never raises on junk values. ``now`` must be aware.
+    Mastodon's ``X-RateLimit-Reset`` (epoch seconds or ISO 8601, told apart by shape) and
+    Graph's usage headers (``usage_headers``), matching header names case-insensitively.
+    A reset header is ignored when its ``...-remaining`` companion says requests are
+    left, since both providers send it on every response. Returns the latest of the
+    times found, in UTC, never later than ``now + cap`` seconds and never earlier than
+    ``now``; None when none is present or parseable. Never raises on junk values.
+    ``now`` must be aware.
     """
     lowered = {str(name).lower(): value for name, value in headers.items()}
     found = [_retry_after(lowered.get("retry-after"), now)]
@@ -90,6 +93,7 @@ def earliest_from_headers(
         _rate_limit_reset(lowered.get(reset), lowered.get(remaining))
         for reset, remaining in _RESET_HEADERS
     ]
+    found.append(usage_headers.not_before(lowered, now.astimezone(UTC)))
     times = [moment for moment in found if moment is not None]
     if not times:
         return None
