@@ -94,6 +94,22 @@ def earliest_from_headers(
         for reset, remaining in _RESET_HEADERS
     ]
     found.append(usage_headers.not_before(lowered, now.astimezone(UTC)))
+    return _capped(found, now, cap)
+
+
+def near_limit_from_headers(
+    headers: Mapping[str, str], now: datetime, cap: float = HEADER_CAP
+) -> datetime | None:
+    """After a success: the time the provider's usage headers say to slow down until
+    (Graph's usage near 100%, ``usage_headers``), capped as ``earliest_from_headers``;
+    None while usage leaves room. The reset headers are not read here: X and Mastodon
+    send one on every answer, and their next call's 429 holds the credential anyway."""
+    lowered = {str(name).lower(): value for name, value in headers.items()}
+    return _capped([usage_headers.not_before(lowered, now.astimezone(UTC))], now, cap)
+
+
+def _capped(found: list[datetime | None], now: datetime, cap: float) -> datetime | None:
+    """The latest of ``found``, between ``now`` and ``now + cap`` seconds (UTC)."""
     times = [moment for moment in found if moment is not None]
     if not times:
         return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from publisher.engine.backoff import HEADER_CAP, earliest_from_headers
+from publisher.engine.backoff import HEADER_CAP, earliest_from_headers, near_limit_from_headers
 from publisher.engine.exchange import Exchange
 from publisher.providers.base import (
     Category,
@@ -38,7 +38,7 @@ class Outcome:
     published: Published | None = None
     not_before: datetime | None = None  # the provider's own earliest retry time
     ambiguous: bool = False  # the provider may have created the post anyway
-    # A 429 / rate-limit code, or a success whose rate-limit headers say the quota is
+    # A 429 / rate-limit code, or a success whose usage headers say the quota is nearly
     # spent: hold the credential's other posts (until ``not_before``)
     rate_limited: bool = False
 
@@ -48,10 +48,9 @@ SERVER_ERROR = 500  # and up: the request reached the provider, which may have a
 
 
 def spent_until(exchange: Exchange, now: datetime, cap: float = HEADER_CAP) -> datetime | None:
-    """When a successful answer's rate-limit headers say the quota is spent (a reset with
-    nothing remaining, Graph's usage near 100%): the time to hold the credential until;
-    None while calls are left."""
-    until = earliest_from_headers(exchange.headers, now, cap)
+    """When a successful answer's usage headers say the quota is (nearly) spent (Graph's
+    usage near 100%): the time to hold the credential until; None while room is left."""
+    until = near_limit_from_headers(exchange.headers, now, cap)
     return until if until is not None and until > now else None
 
 

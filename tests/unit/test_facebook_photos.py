@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from publisher.engine import usage_headers
-from publisher.engine.backoff import earliest_from_headers
+from publisher.engine.backoff import earliest_from_headers, near_limit_from_headers
 from publisher.engine.classify import classify
 from publisher.engine.exchange import Exchange
 from publisher.engine.plan import Action, after_call
@@ -215,6 +215,13 @@ def test_a_success_near_the_limit_holds_the_credential() -> None:
     decided = after_call(JOB, outcome, NOW, POLICY)
     assert decided.action is Action.SUCCEED
     assert decided.hold_credential_until == NOW + usage_headers.NEAR_FULL_WAIT
+
+
+def test_after_a_success_only_usage_headers_slow_down() -> None:
+    # X and Mastodon send a reset on every answer; their next call's 429 holds anyway
+    spent = {"x-rate-limit-reset": str(int(NOW.timestamp()) + 600), "x-rate-limit-remaining": "0"}
+    assert near_limit_from_headers(spent, NOW) is None
+    assert near_limit_from_headers({**spent, **app(96)}, NOW) == NOW + MINUTE
 
 
 def test_a_success_with_room_left_holds_nothing() -> None:
