@@ -99,8 +99,9 @@ CODED = ("x_code", "graph_code", "graph_usage")  # faults named "<kind>:<number>
 # Faults that create as "ok" does and only add to the answer's headers.
 REPORTING = ("graph_usage",)
 # How long a throttled Page waits, as Graph estimates it (estimated_time_to_regain_access,
-# minutes): a minute, the least Graph can say, so tests see a hold without long waits.
-REGAIN_MINUTES = 1
+# minutes): short for tests, yet longer than the minute a client may pause on usage near
+# 100% alone, so a test tells Graph's estimate apart from that pause.
+REGAIN_MINUTES = 2
 GRAPH_THROTTLE_APP = (4, 17)  # app and user limits: X-App-Usage at 100%
 GRAPH_THROTTLE_PAGE = (32, 613, 80001)  # a Page token's limits: X-Business-Use-Case-Usage
 # The random mix: failures a correct client must survive without a duplicate.

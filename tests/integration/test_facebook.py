@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """One pipeline for the module (SQLite: the subject is the provider, not the
-    database), two worker processes racing for every post."""
+    database), two worker processes racing for every post; Graph's usage headers hold a
+    throttled credential at most 2 s here (test_facebook_photos checks the full wait)."""
     workdir = tmp_path_factory.mktemp("facebook")
     with (
         Sandbox(slow_seconds=2.0, strict=["facebook"]) as sandbox,
@@ -27,6 +28,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             f"sqlite:///{workdir / 'publisher.db'}",
             sandbox,
             PUBLISHER_RECONCILE_TIMEOUT="4",
+            PUBLISHER_RETRY_AFTER_MAX="2",
         ) as running,
     ):
         running.start_worker("worker", concurrency=2)

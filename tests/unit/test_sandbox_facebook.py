@@ -242,4 +242,4 @@ def test_a_throttled_page_is_told_when_calls_pass_again(
 
     assert answer.json()["error"]["code"] == code
     usage = usage_of(answer)
-    assert (usage["call_count"], usage["estimated_time_to_regain_access"]) == (100, 1)
+    assert (usage["call_count"], usage["estimated_time_to_regain_access"]) == (100, 2)

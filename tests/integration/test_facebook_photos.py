@@ -1,0 +1,195 @@
+"""Facebook Pages photos and Graph's usage headers through real workers against a strict
+stand-in (every create creates): a post with two photos published once with its bytes
+intact, an ambiguous feed create after the uploads settled by the lookup (one post,
+never two, the uploads not repeated), a throttled Page held for Graph's estimate, a
+success near the usage limit slowing the credential, and the limits checked at
+creation."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from publisher.core import blobs, service
+from publisher.core.models import Credential, Post
+from publisher.errors import InvalidInput
+from publisher.sandbox import Sandbox
+from tests.support.media_files import GIF, JPEG, PNG, sized
+from tests.support.pipeline import Pipeline, running_pipeline, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+REGAIN = timedelta(minutes=2)  # the sandbox's estimated_time_to_regain_access
+MINUTE = timedelta(minutes=1)  # the pause on a success near the usage limit
+SLACK = timedelta(seconds=2)  # clock reads between the provider's answer and our checks
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """One pipeline for the module (SQLite: the subject is the provider), two worker
+    processes racing for every post."""
+    workdir = tmp_path_factory.mktemp("facebook-photos")
+    with (
+        Sandbox(slow_seconds=2.0, strict=["facebook"]) as sandbox,
+        running_pipeline(
+            workdir,
+            f"sqlite:///{workdir / 'publisher.db'}",
+            sandbox,
+            PUBLISHER_RECONCILE_TIMEOUT="30",
+        ) as running,
+    ):
+        running.start_worker("worker", concurrency=2)
+        running.start_worker("worker2", concurrency=2)
+        running.start_beat()
+        yield running
+
+
+def _photo(pipeline: Pipeline, account: int, content: bytes, name: str, alt: str | None) -> int:
+    store = blobs.from_settings(pipeline.settings)
+    with pipeline.sessions.begin() as session:
+        return service.create_from_upload(session, store, content, name, alt, account).id
+
+
+def _photos(pipeline: Pipeline, account: int) -> tuple[list[int], list[bytes]]:
+    files = [sized(PNG, 3000), sized(JPEG, 5000)]
+    ids = [
+        _photo(pipeline, account, files[0], "a.png", "A cat"),
+        _photo(pipeline, account, files[1], "b.jpg", None),
+    ]
+    return ids, files
+
+
+def _uploads(pipeline: Pipeline, post_id: int) -> list[str]:
+    return [c.category for c in pipeline.calls(post_id) if c.url.endswith("/me/photos")]
+
+
+def test_a_post_with_two_photos_is_published_once_with_its_bytes(pipeline: Pipeline) -> None:
+    # Given a Page post with two uploaded photos (one with alt text)
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-photos-{account}")
+    ids, files = _photos(pipeline, account)
+    text = f"two cats {account}"
+    post_id = pipeline.post(account, credential, text, media=[{"id": i} for i in ids])
+    # When the workers publish it
+    post = pipeline.wait_final([post_id])[post_id]
+    # Then one Page post carries both photos, in order, byte for byte, with the alt text
+    assert post.state == "done", post.last_error_message
+    [created] = [c for c in pipeline.sandbox.creates if c.text == text]
+    assert post.external_id == f"1000_{created.id}"
+    assert [(m.sha256, m.size) for m in created.media] == [
+        (hashlib.sha256(f).hexdigest(), len(f)) for f in files
+    ]
+    assert [m.description for m in created.media] == ["A cat", None]
+    # And each photo was uploaded once, unpublished (no post of its own)
+    assert _uploads(pipeline, post_id) == ["success", "success"]
+    assert len([c for c in pipeline.sandbox.creates if c.token == created.token]) == 1
+
+
+@pytest.mark.parametrize("fault", ["502_after", "reset_after"])
+def test_an_ambiguous_create_after_the_uploads_is_found_never_sent_twice(
+    pipeline: Pipeline, fault: str
+) -> None:
+    # Given a photo post whose feed create stores the post, then hides the answer
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-lost-{account}")
+    ids, _ = _photos(pipeline, account)
+    text = f"[[fault:{fault}]] lost cats {account}"
+    post_id = pipeline.post(account, credential, text, media=[{"id": i} for i in ids])
+    # When the workers retry it
+    post = pipeline.wait_final([post_id])[post_id]
+    # Then the lookup finds the post by its photos: one post, the uploads not repeated
+    assert post.state == "done", post.last_error_message
+    [created] = [c for c in pipeline.sandbox.creates if c.text == text]
+    assert post.external_id == f"1000_{created.id}"
+    assert len(created.media) == 2
+    categories = [c.category for c in pipeline.calls(post_id)]
+    assert "reconciled" in categories, categories
+    assert _uploads(pipeline, post_id) == ["success", "success"]
+
+
+def _credential_hold(pipeline: Pipeline, credential_id: int) -> datetime | None:
+    with pipeline.sessions() as session:
+        stored = session.get(Credential, credential_id)
+        assert stored is not None
+        return stored.rate_limited_until
+
+
+def test_a_throttled_page_waits_graphs_estimate(pipeline: Pipeline) -> None:
+    # Given a Page whose first create is refused with code 32 and
+    # estimated_time_to_regain_access: 2 (minutes)
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-throttled-{account}")
+    post_id = pipeline.post(account, credential, f"[[fault:graph_code:32,ok]] wait {account}")
+    # When a worker meets the refusal
+    post = wait_for(lambda: _retrying(pipeline, post_id), 60)
+    [refused] = pipeline.calls(post_id)
+    held = _credential_hold(pipeline, credential)
+    # Then the credential and the post wait for Graph's estimate, not the short backoff
+    assert refused.category == "unavailable"
+    assert held is not None and refused.finished_at is not None
+    assert refused.started_at + REGAIN - SLACK <= held <= refused.finished_at + REGAIN + SLACK
+    assert post.next_run_at is not None and post.next_run_at >= held
+    assert pipeline.sandbox.creates_by_text(kind="facebook")[post.text] == 0
+
+
+def _retrying(pipeline: Pipeline, post_id: int) -> Post | None:
+    post = pipeline.get(post_id)
+    return post if post.state == "retry" else None
+
+
+@pytest.mark.parametrize("photos", [False, True])
+def test_a_success_near_the_usage_limit_slows_the_credential(
+    pipeline: Pipeline, photos: bool
+) -> None:
+    # Given a post whose create succeeds while reporting the Page's usage at 97%
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-busy-{photos}-{account}")
+    media = [{"id": _photos(pipeline, account)[0][0]}] if photos else []
+    busy = pipeline.post(account, credential, f"[[fault:graph_usage:97]] {account}", media=media)
+    done = pipeline.wait_final([busy])[busy]
+    assert done.state == "done", done.last_error_message
+    # Then the credential is held for a minute from that answer
+    answered = pipeline.calls(busy)[-1]
+    held = _credential_hold(pipeline, credential)
+    assert held is not None and answered.finished_at is not None
+    assert answered.started_at + MINUTE - SLACK <= held <= answered.finished_at + MINUTE + SLACK
+    # And the credential's next post, due now, waits for it instead of calling
+    later = pipeline.post(account, credential, f"next {account}")
+    waiting = wait_for(lambda: _waiting_until(pipeline, later, held), 30)
+    assert waiting.state in ("approved", "retry")
+    assert pipeline.sandbox.creates_by_text(kind="facebook")[waiting.text] == 0
+
+
+def _waiting_until(pipeline: Pipeline, post_id: int, held: datetime) -> Post | None:
+    post = pipeline.get(post_id)
+    return post if post.next_run_at is not None and post.next_run_at >= held else None
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "limit"),
+    [
+        (sized(PNG, 4 * 1024 * 1024 + 1), "big.png", "allows 4,194,304 for image"),
+        (sized(GIF, 100), "a.gif", "gif"),
+    ],
+)
+def test_photos_facebook_would_refuse_are_refused_at_creation(
+    pipeline: Pipeline, content: bytes, name: str, limit: str
+) -> None:
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-big-{account}")
+    media_id = _photo(pipeline, account, content, name, None)
+    with pytest.raises(InvalidInput) as refused:
+        pipeline.post(account, credential, "too much", media=[{"id": media_id}])
+    assert refused.value.field.startswith("media")
+    assert limit in str(refused.value).lower()
+
+
+def test_eleven_photos_are_refused_at_creation(pipeline: Pipeline) -> None:
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-many-{account}")
+    ids = [_photo(pipeline, account, sized(PNG, 100 + n), "p.png", None) for n in range(11)]
+    with pytest.raises(InvalidInput, match="at most 10"):
+        pipeline.post(account, credential, "many", media=[{"id": i} for i in ids])
