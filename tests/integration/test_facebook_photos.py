@@ -16,9 +16,10 @@ import pytest
 from publisher.core import blobs, service
 from publisher.core.models import Credential, Post
 from publisher.errors import InvalidInput
-from publisher.sandbox import Sandbox
+from publisher.sandbox.ledger import CreateRecord
+from tests.integration.test_facebook import facebook_pipeline
 from tests.support.media_files import GIF, JPEG, PNG, sized
-from tests.support.pipeline import Pipeline, running_pipeline, wait_for
+from tests.support.pipeline import Pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -29,21 +30,9 @@ SLACK = timedelta(seconds=2)  # clock reads between the provider's answer and ou
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """One pipeline for the module (SQLite: the subject is the provider), two worker
-    processes racing for every post."""
+    """One pipeline for the module, holds up to the default hour."""
     workdir = tmp_path_factory.mktemp("facebook-photos")
-    with (
-        Sandbox(slow_seconds=2.0, strict=["facebook"]) as sandbox,
-        running_pipeline(
-            workdir,
-            f"sqlite:///{workdir / 'publisher.db'}",
-            sandbox,
-            PUBLISHER_RECONCILE_TIMEOUT="30",
-        ) as running,
-    ):
-        running.start_worker("worker", concurrency=2)
-        running.start_worker("worker2", concurrency=2)
-        running.start_beat()
+    with facebook_pipeline(workdir, PUBLISHER_RECONCILE_TIMEOUT="30") as running:
         yield running
 
 
@@ -66,25 +55,31 @@ def _uploads(pipeline: Pipeline, post_id: int) -> list[str]:
     return [c.category for c in pipeline.calls(post_id) if c.url.endswith("/me/photos")]
 
 
-def test_a_post_with_two_photos_is_published_once_with_its_bytes(pipeline: Pipeline) -> None:
-    # Given a Page post with two uploaded photos (one with alt text)
+def _photo_post(pipeline: Pipeline, text: str) -> tuple[Post, CreateRecord, list[bytes]]:
+    """A Page post of ``text`` (plus the account's id) with two uploaded photos, once the
+    workers are done with it: the post, the one Page post made of it, the photos' bytes."""
     account = pipeline.account()
     credential = pipeline.credential(account, "facebook", token=f"tok-photos-{account}")
     ids, files = _photos(pipeline, account)
-    text = f"two cats {account}"
+    text = f"{text} {account}"
     post_id = pipeline.post(account, credential, text, media=[{"id": i} for i in ids])
-    # When the workers publish it
     post = pipeline.wait_final([post_id])[post_id]
-    # Then one Page post carries both photos, in order, byte for byte, with the alt text
     assert post.state == "done", post.last_error_message
     [created] = [c for c in pipeline.sandbox.creates if c.text == text]
     assert post.external_id == f"1000_{created.id}"
+    return post, created, files
+
+
+def test_a_post_with_two_photos_is_published_once_with_its_bytes(pipeline: Pipeline) -> None:
+    # Given a Page post with two uploaded photos (one with alt text), published
+    post, created, files = _photo_post(pipeline, "two cats")
+    # Then one Page post carries both photos, in order, byte for byte, with the alt text
     assert [(m.sha256, m.size) for m in created.media] == [
         (hashlib.sha256(f).hexdigest(), len(f)) for f in files
     ]
     assert [m.description for m in created.media] == ["A cat", None]
     # And each photo was uploaded once, unpublished (no post of its own)
-    assert _uploads(pipeline, post_id) == ["success", "success"]
+    assert _uploads(pipeline, post.id) == ["success", "success"]
     assert len([c for c in pipeline.sandbox.creates if c.token == created.token]) == 1
 
 
@@ -93,21 +88,12 @@ def test_an_ambiguous_create_after_the_uploads_is_found_never_sent_twice(
     pipeline: Pipeline, fault: str
 ) -> None:
     # Given a photo post whose feed create stores the post, then hides the answer
-    account = pipeline.account()
-    credential = pipeline.credential(account, "facebook", token=f"tok-lost-{account}")
-    ids, _ = _photos(pipeline, account)
-    text = f"[[fault:{fault}]] lost cats {account}"
-    post_id = pipeline.post(account, credential, text, media=[{"id": i} for i in ids])
-    # When the workers retry it
-    post = pipeline.wait_final([post_id])[post_id]
-    # Then the lookup finds the post by its photos: one post, the uploads not repeated
-    assert post.state == "done", post.last_error_message
-    [created] = [c for c in pipeline.sandbox.creates if c.text == text]
-    assert post.external_id == f"1000_{created.id}"
+    post, created, _ = _photo_post(pipeline, f"[[fault:{fault}]] lost cats")
+    # Then the lookup found the post by its photos: one post, the uploads not repeated
     assert len(created.media) == 2
-    categories = [c.category for c in pipeline.calls(post_id)]
+    categories = [c.category for c in pipeline.calls(post.id)]
     assert "reconciled" in categories, categories
-    assert _uploads(pipeline, post_id) == ["success", "success"]
+    assert _uploads(pipeline, post.id) == ["success", "success"]
 
 
 def _credential_hold(pipeline: Pipeline, credential_id: int) -> datetime | None:
