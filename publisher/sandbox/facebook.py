@@ -9,8 +9,8 @@ post by reading the Page's posts (``GET /me/posts?since=&limit=&after=``, newest
 
 Photos: ``facebook_photos`` (``POST /me/photos`` unpublished, then ``attached_media`` on
 the feed post; a post with photos may have no message). Every answer to a create reports
-the Page's business-use-case usage (``X-Business-Use-Case-Usage``), low unless a
-``graph_usage:NN`` fault marker sets its call count.
+the Page's business-use-case usage (``X-Business-Use-Case-Usage``): ``State.graph_usage``
+(1% unless a test sets it), or NN% for a create under a ``graph_usage:NN`` fault marker.
 
 Errors are Graph's ``{"error": {"message", "type", "code", "fbtrace_id"}}``; an invalid
 token answers code 190 (subcode 463, expired), 400. Graph sends no ``Retry-After``: a
@@ -38,7 +38,6 @@ PAGE_ID = "1000"
 STATUS_CODES = {401: 190, 403: 10, 422: 100, 429: 4, 500: 1, 502: 2, 503: 2, 504: 2}
 DUPLICATE = 506
 MAX_LIMIT = 100  # the most posts one page lists
-LOW_USAGE = 1  # the Page's usage (%) a create or upload reports unless a fault says more
 
 
 class GraphDialect:
@@ -111,7 +110,7 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
         )
         if outcome == "duplicate":
             return graph_error(400, DUPLICATE, "Duplicate status message")
-        return json_response(200, {"id": post["id"]}, business_usage(LOW_USAGE))
+        return json_response(200, {"id": post["id"]}, business_usage(state.graph_usage))
 
     return with_faults(
         state.faults,
@@ -163,7 +162,7 @@ def upload_photo(state: State, request: Request, params: Mapping[str, str]) -> R
     stored = facebook_photos.upload(state, request)
     if isinstance(stored, tuple):
         return graph_error(400, *stored)
-    return json_response(200, {"id": stored.id}, business_usage(LOW_USAGE))
+    return json_response(200, {"id": stored.id}, business_usage(state.graph_usage))
 
 
 ROUTES: list[Route] = [

@@ -149,6 +149,33 @@ def test_a_success_near_the_usage_limit_slows_the_credential(
     assert pipeline.sandbox.creates_by_text(kind="facebook")[waiting.text] == 0
 
 
+def test_an_upload_near_the_usage_limit_hands_the_post_back_before_its_next_step(
+    pipeline: Pipeline,
+) -> None:
+    # Given a Page whose every answer reports its usage at 97%, and a post with two photos
+    account = pipeline.account()
+    credential = pipeline.credential(account, "facebook", token=f"tok-slow-{account}")
+    ids, _ = _photos(pipeline, account)
+    pipeline.sandbox.state.graph_usage = 97
+    try:
+        text = f"slow cats {account}"
+        post_id = pipeline.post(account, credential, text, media=[{"id": i} for i in ids])
+        # When a worker uploads the first photo
+        post = wait_for(lambda: _retrying(pipeline, post_id), 60)
+    finally:
+        pipeline.sandbox.state.graph_usage = 1
+    # Then it stops there: the post and the credential wait a minute, no attempt used,
+    # the first upload kept for the next attempt, nothing created yet
+    [uploaded] = pipeline.calls(post_id)
+    held = _credential_hold(pipeline, credential)
+    assert uploaded.category == "success" and uploaded.url.endswith("/me/photos")
+    assert held is not None and uploaded.finished_at is not None
+    assert uploaded.started_at + MINUTE - SLACK <= held <= uploaded.finished_at + MINUTE + SLACK
+    assert post.next_run_at == held
+    assert post.attempts == 0
+    assert pipeline.sandbox.creates_by_text(kind="facebook")[text] == 0
+
+
 def _waiting_until(pipeline: Pipeline, post_id: int, held: datetime) -> Post | None:
     post = pipeline.get(post_id)
     return post if post.next_run_at is not None and post.next_run_at >= held else None
