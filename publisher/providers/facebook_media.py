@@ -5,23 +5,26 @@
 the Page but in no story. The post is then ``POST /me/feed`` with ``attached_media``:
 ``[{"media_fbid": <photo id>}, ...]``, one story with every photo. The photo is ready
 once the upload answers (no processing to wait for). Sources:
-https://developers.facebook.com/docs/graph-api/reference/page/photos (``source``,
-``published``, ``alt_text_custom``), https://developers.facebook.com/docs/graph-api/
-photo-uploads ("publish a multi-photo story": unpublished photos, then the feed with their
-ids), https://developers.facebook.com/docs/pages-api/posts ("Publish a Photo").
+https://developers.facebook.com/docs/graph-api/reference/page/photos (the edge),
+https://developers.facebook.com/docs/graph-api/reference/photo ("Creating": ``published``,
+``alt_text_custom``; "Animated photos are not supported"), https://developers.facebook.com/
+docs/graph-api/photo-uploads ("publish a multi-photo story": unpublished photos, then the
+feed with their ids), https://developers.facebook.com/docs/pages-api/posts.
 
 publisher's files are not public (its own URLs are behind its API key), so the bytes are
 uploaded rather than passed by ``url``. An upload that is repeated (a worker killed after
 Graph stored the photo but before publisher recorded its id) publishes nothing: an
 unpublished photo no post attaches is never shown, so uploading again is safe.
 
-Alt text travels with the upload as ``alt_text_custom`` (the Page photos reference's
-parameter): no describe step.
+Alt text travels with the upload as ``alt_text_custom`` (the Photo reference's creation
+parameter, "accessible alternative description for an image"): no describe step.
 
-Limits: the reference asks for photos under 4 MB in JPEG, PNG, GIF, TIFF, HEIF or WebP;
-Facebook shows a GIF as a still, so publisher takes still images only (an animated GIF is
-refused at creation rather than published frozen). Graph names no count for
-``attached_media`` and no alt-text length: publisher keeps to ``MAX_PHOTOS`` and
+Limits: Graph refuses a larger upload with "Photos should be less than 4 MB and saved as
+JPG, PNG, GIF, TIFF, HEIF or WebP files" (its error message, as clients quote it; the
+Photo reference's own figure, 10 MB, is the looser one), and shows no animated photo, so
+publisher takes still images up to 4 MB (an animated GIF is refused at creation rather
+than published frozen). Graph names no count
+for ``attached_media`` and no alt-text length: publisher keeps to ``MAX_PHOTOS`` and
 ``MAX_ALT`` (named below) so that a post stays one request Graph is known to take.
 """
 
@@ -36,7 +39,7 @@ from publisher.providers.base import MediaFile, PreparedCall, Uploaded
 from publisher.providers.media_rule import MB, Kind, MediaRule
 
 UPLOAD_PATH = "/me/photos"
-# The Page photos reference: "Photos should be less than 4 MB".
+# Graph's upload error: "Photos should be less than 4 MB".
 MAX_IMAGE_BYTES = 4 * MB
 # Graph names no limit on attached_media; ten photos is what scheduling tools document
 # for a Page post, and keeps the create (and its lookup) small.

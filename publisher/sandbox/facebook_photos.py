@@ -10,6 +10,7 @@ another post already attaches, is refused with code 100 in both modes, as Graph 
 it. A post shows its photos in ``attachments`` (one ``photo``, or an ``album`` whose
 ``subattachments`` are the photos), each with the photo's id as its ``target``. Sources:
 https://developers.facebook.com/docs/graph-api/reference/page/photos,
+https://developers.facebook.com/docs/graph-api/reference/photo,
 https://developers.facebook.com/docs/graph-api/photo-uploads.
 """
 
@@ -25,9 +26,13 @@ from publisher.sandbox.state import State
 from publisher.sandbox.wire import Request
 
 KIND = "facebook"
-MAX_BYTES = 4 * 1024 * 1024  # the Page photos reference: "less than 4 MB"
+MAX_BYTES = 4 * 1024 * 1024  # Graph's upload error: "less than 4 MB"
 INVALID_FILE = 324  # Graph: "Requires upload file" / missing or invalid image file
 INVALID_PARAMETER = 100
+TOO_BIG = (  # Graph's own words for a photo it will not take
+    "Your photos couldn't be uploaded. Photos should be less than 4 MB and saved as JPG, "
+    "PNG, GIF, TIFF, HEIF or WebP files."
+)
 
 
 def upload(state: State, request: Request) -> MediaRecord | tuple[int, str]:
@@ -40,7 +45,7 @@ def upload(state: State, request: Request) -> MediaRecord | tuple[int, str]:
     if not (source.content_type or "").startswith("image/"):
         return INVALID_FILE, "(#324) Missing or invalid image file"
     if len(source.content) > MAX_BYTES:
-        return INVALID_PARAMETER, "(#100) The photo is larger than 4 MB"
+        return INVALID_PARAMETER, TOO_BIG
     if "published" not in parts or parts["published"].text != "false":
         return INVALID_PARAMETER, "(#100) sandbox: unpublished photos only"
     alt = parts["alt_text_custom"].text if "alt_text_custom" in parts else None
