@@ -32,7 +32,8 @@ posts since the first attempt (``GET /me/posts?fields=id,message,created_time,at
 &since=``, following ``paging.cursors.after``) and takes those whose ``message`` is
 exactly ours (Graph leaves ``message`` out of a post without text). A post with photos
 must also attach our first photo (its id in ``attachments``' ``target``, or a
-``subattachments`` target for several): an unpublished photo belongs to one post at most,
+``subattachments`` target for several: https://developers.facebook.com/docs/graph-api/
+reference/story-attachment): an unpublished photo belongs to one post at most,
 so that match is exact; a post with our text whose attachments cannot be read makes the
 lookup fail (it cannot tell), which waits and ends ``unconfirmed``, never re-sends.
 
