@@ -93,9 +93,3 @@ WEBHOOK = MediaRule(
 # A network whose media publisher does not serve yet (Telegram, Discord): any attachment
 # is refused when the post is created, naming the limit of 0 items.
 NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
-
-# Facebook Pages: no media yet. ``/{page-id}/photos`` takes an image by public ``url`` or
-# a multipart upload (https://developers.facebook.com/docs/graph-api/reference/page/photos);
-# publisher's uploads are served behind its API key, so until the multipart upload exists
-# a post with media is refused at creation rather than published without them.
-FACEBOOK = NO_MEDIA
