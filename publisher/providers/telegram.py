@@ -37,7 +37,7 @@ What the documentation says (https://core.telegram.org/bots/api):
   ``unconfirmed`` like any other attempt: nothing can read it back.
 - The credential's ``base_url`` is checked when it is created (``destination_problem``):
   https (http only where private addresses are allowed), a chat at the end that is an
-  ``@username`` (5-32 letters, digits, underscores, #chat: "@channelusername") or a
+  ``@username`` (4-32 letters, digits, underscores; #chat: "@channelusername") or a
   numeric id, and no bot token in it (the token belongs in ``token``, encrypted).
 """
 
@@ -96,9 +96,10 @@ ERROR_TABLE: Sequence[ErrorRule] = (
 
 RULE = utf16_rule(TEXT_LIMIT)
 
-# A chat as a credential's last path segment: a public ``@username`` (5-32 characters of
-# letters, digits and underscores) or a numeric id (a channel's is negative, -100...).
-CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-?[0-9]{1,20}")
+# A chat as a credential's last path segment: a public ``@username`` (letters, digits and
+# underscores; 5-32 when chosen, 4 for the collectible ones sold on Fragment) or a
+# numeric id (a channel's is negative, -100...).
+CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20}")
 # A bot token (``123456:ABC...``), or a ``bot<token>`` path segment, pasted into base_url.
 TOKEN_IN_URL = re.compile(r"(^|/)(bot)?[0-9]+:[A-Za-z0-9_-]+")
 
@@ -145,7 +146,7 @@ class TelegramProvider:
         chat = split_base_url(base_url)[1]
         if not CHAT.fullmatch(chat):
             return (
-                "must end with the chat: an @username (5-32 letters, digits or underscores)"
+                "must end with the chat: an @username (4-32 letters, digits or underscores)"
                 " or a numeric chat id, e.g. https://api.telegram.org/@mychannel"
             )
         return None

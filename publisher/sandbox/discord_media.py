@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from publisher.sandbox.media import MediaRecord, digest
+from publisher.sandbox.media import MediaRecord, carried
 from publisher.sandbox.multipart import Part, form
 from publisher.sandbox.state import State
 from publisher.sandbox.wire import BadRequest, Request, Response, json_response
@@ -86,16 +86,7 @@ def refusal(message: Message) -> Response | None:
 def records(state: State, token: str, message: Message) -> tuple[MediaRecord, ...]:
     """The message's files as the media library keeps them (sha256 included)."""
     return tuple(
-        MediaRecord(
-            kind="discord",
-            token=token,
-            id=state.ledger.next_id(),
-            filename=part.filename,
-            content_type=part.content_type,
-            size=len(part.content),
-            sha256=digest(part.content),
-            description=description,
-        )
+        carried("discord", token, state.ledger.next_id(), part, description)
         for part, description in message.files
     )
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from publisher.sandbox.multipart import Part
+
 
 @dataclass(frozen=True)
 class MediaRecord:
@@ -40,6 +42,23 @@ class MediaRecord:
 
 def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def carried(
+    kind: str, token: str | None, media_id: str, part: Part, description: str | None
+) -> MediaRecord:
+    """A file a create request carried itself (Telegram, Discord), as the library keeps
+    an upload: its size and sha256, so tests can tell its bytes arrived intact."""
+    return MediaRecord(
+        kind=kind,
+        token=token,
+        id=media_id,
+        filename=part.filename,
+        content_type=part.content_type,
+        size=len(part.content),
+        sha256=digest(part.content),
+        description=description,
+    )
 
 
 def mastodon_attachment(record: MediaRecord, base_url: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from publisher.sandbox.faults import with_faults
-from publisher.sandbox.media import MediaRecord, digest
+from publisher.sandbox.media import MediaRecord, carried
 from publisher.sandbox.multipart import Part, form
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.telegram import (
@@ -145,16 +145,7 @@ def _json(part: Part) -> Any:
 
 
 def _record(state: State, token: str, part: Part) -> MediaRecord:
-    return MediaRecord(
-        kind="telegram",
-        token=token,
-        id=state.ledger.next_id(),
-        filename=part.filename,
-        content_type=part.content_type,
-        size=len(part.content),
-        sha256=digest(part.content),
-        description=None,  # Telegram keeps no alt text
-    )
+    return carried("telegram", token, state.ledger.next_id(), part, None)  # no alt text
 
 
 def _message(
