@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from publisher.api import logins
 from publisher.api.context import context
 from publisher.api.schemas import (
     AccountIn,
@@ -31,6 +32,7 @@ from publisher.api.schemas import (
 )
 from publisher.core import control, db, redact, series, service
 from publisher.core.models import Post
+from publisher.core.service.logins import LOGIN_PROVIDERS
 
 router = APIRouter(prefix="/v1")
 ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -65,6 +67,8 @@ def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -
 @router.post("/accounts/{account_id}/credentials", status_code=201, tags=["credentials"])
 def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -> CredentialOut:
     ctx = context(request)
+    if body.provider in LOGIN_PROVIDERS or body.identifier is not None:
+        return logins.connect(ctx, account_id, body)  # Bluesky: publisher logs in itself
     secrets = redact.Redactor([body.token, *body.secrets()])
     with redact.activated(secrets), db.transaction(ctx.sessions) as session:
         credential = service.add_credential(

@@ -22,7 +22,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import regex
@@ -57,6 +57,9 @@ ERROR_NAMES: Mapping[int, str] = {
 }
 INVALID = f"Invalid {COLLECTION} record"
 WRITE_POINTS_PER_HOUR = 5_000  # what RateLimit-Limit reports (the hourly write budget)
+# Handles that make createSession refuse: a suspended account, a login rate limit.
+TAKEDOWN_PREFIX = "takedown."
+THROTTLED_PREFIX = "throttled."
 
 
 class BlueskyDialect:
@@ -110,11 +113,19 @@ def refresh_session(state: State, request: Request, params: Mapping[str, str]) -
 
 def create_session(state: State, request: Request, params: Mapping[str, str]) -> Response:
     """A session for any identifier (a DID, else a DID derived from the handle) unless
-    its app password was made invalid (``Sandbox.invalid_tokens``)."""
+    its app password was made invalid (``Sandbox.invalid_tokens``). A handle under
+    ``takedown.`` is a suspended account (400 ``AccountTakedown``); one under
+    ``throttled.`` meets a login rate limit (429 with ``RateLimit-*`` headers)."""
     fields = request.fields()
     identifier, password = str(fields.get("identifier") or ""), fields.get("password")
     if not identifier or not isinstance(password, str) or password in state.invalid_tokens:
         return DIALECT.error(401, "Invalid identifier or password")
+    if identifier.startswith(TAKEDOWN_PREFIX):
+        body = {"error": "AccountTakedown", "message": "Account has been taken down"}
+        return json_response(400, body)
+    if identifier.startswith(THROTTLED_PREFIX):
+        until = datetime.now(UTC) + timedelta(seconds=state.faults.throttle_seconds)
+        return DIALECT.error(429, "Rate Limit Exceeded", DIALECT.rate_limit_headers(until))
     if identifier.startswith("did:"):
         return _session(identifier)
     return _session("did:plc:" + hashlib.sha256(identifier.encode()).hexdigest()[:24])

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from publisher.api.app import create_app
 from publisher.core.models import Credential
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
@@ -196,3 +198,44 @@ def test_an_expired_session_is_refreshed_and_the_post_published(pipeline: Pipeli
     assert len(records(pipeline, post.text)) == 1
     refreshes = [c for c in pipeline.sandbox.calls if c.path.endswith("refreshSession")]
     assert [c.status for c in refreshes] == [200]
+
+
+@pytest.mark.parametrize("password_revoked", [False, True])
+def test_a_revoked_refresh_jwt_logs_in_again_once(
+    pipeline: Pipeline, password_revoked: bool
+) -> None:
+    # Given an account connected over HTTP with its handle and app password
+    password = "relo-ginp-assw-ord1"
+    account = pipeline.account()
+    with TestClient(create_app(pipeline.settings, sessions=pipeline.sessions)) as client:
+        body = {"provider": "bluesky", "base_url": pipeline.sandbox.url}
+        body |= {"identifier": "relogin.test", "token": password}
+        created = client.post(f"/v1/accounts/{account}/credentials", json=body)
+    assert created.status_code == 201, created.text
+    credential = created.json()["id"]
+    # And the PDS has since revoked its refresh JWT (and its access JWT has expired)
+    with pipeline.sessions.begin() as session:
+        row = session.get(Credential, credential)
+        assert row is not None and row.refresh_token_encrypted and row.did
+        pipeline.sandbox.invalid_tokens.add(pipeline.box.decrypt(row.refresh_token_encrypted))
+        row.token_encrypted = pipeline.box.encrypt(session_token(row.did, lifetime=-60))
+    if password_revoked:  # the app password deleted at Bluesky as well
+        pipeline.sandbox.invalid_tokens.add(password)
+    post_id = pipeline.post(account, credential, "after logging in again")
+    # When a worker publishes it: ExpiredToken, refreshSession refused, createSession
+    pipeline.start_worker(concurrency=1)
+    pipeline.start_beat()
+    post = pipeline.wait_final([post_id])[post_id]
+    calls = [(c.path.rsplit(".", 1)[-1], c.status) for c in pipeline.sandbox.calls]
+    logins = [status for path, status in calls if path == "createSession"]
+    # Then it logged in once more: published once, or (password gone) cancelled
+    if password_revoked:
+        assert (post.state, post.cancel_reason) == ("cancelled", "unauthorized")
+        assert logins == [200, 401] and not records(pipeline, post.text)
+        with pipeline.sessions() as session:
+            stored = session.get(Credential, credential)
+            assert stored is not None and stored.invalid_since is not None
+        return
+    assert (post.state, post.attempts) == ("done", 1), (post.last_error_message, calls)
+    assert logins == [200, 200] and len(records(pipeline, post.text)) == 1
+    assert [s for p, s in calls if p == "refreshSession"] == [401]

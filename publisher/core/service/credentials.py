@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.core.models import Backoff, Credential, utcnow
-from publisher.core.service import oauth
+from publisher.core.service import logins, oauth
 from publisher.core.service.accounts import get_account
 from publisher.core.service.checks import (
     check_max_in_flight,
@@ -37,6 +37,7 @@ def add_credential(
     max_text_length: int | None = None,
     allow_private: bool = True,
     oauth_fields: oauth.OAuthFields = oauth.NONE,
+    login: logins.AppLogin | None = None,
     now: datetime | None = None,
 ) -> Credential:
     """A credential for ``account_id``. ``max_in_flight``: calls in flight at once on it
@@ -44,7 +45,9 @@ def add_credential(
     its posts may have as the network counts it (None: the provider's default).
     ``base_url`` is refused when it points at a link-local or cloud-metadata address, or
     (``allow_private`` false: pass ``settings.allow_private_urls``) at a loopback or
-    private one; the engine checks the resolved address again at every call."""
+    private one; the engine checks the resolved address again at every call. ``login``:
+    the app password and DID of the login that issued ``token`` (Bluesky), kept to log
+    in again."""
     get_account(session, account_id)
     get_provider(provider)
     check_token(token)
@@ -72,6 +75,8 @@ def add_credential(
         allow_private=allow_private,
         replace_tokens=True,
     )
+    if login is not None:
+        logins.apply(credential, box, login)
     session.add(credential)
     session.flush()
     return credential
@@ -143,5 +148,7 @@ def rotate_tokens(session: Session, box: TokenBox) -> int:
             credential.refresh_token_encrypted = box.rotate(credential.refresh_token_encrypted)
         if credential.client_secret_encrypted is not None:
             credential.client_secret_encrypted = box.rotate(credential.client_secret_encrypted)
+        if credential.app_password_encrypted is not None:
+            credential.app_password_encrypted = box.rotate(credential.app_password_encrypted)
     session.flush()
     return len(credentials)
