@@ -1,5 +1,6 @@
 """The sandbox's Bluesky PDS: ``createRecord`` and ``getRecord`` of ``app.bsky.feed.post``,
-``createSession`` and ``refreshSession``.
+``createSession``, ``refreshSession`` and ``uploadBlob`` (blobs and the images embed's
+checks: ``bluesky_media``).
 
 A session is a JWT whose ``sub`` claim is the account's DID (read, not verified); past its
 ``exp`` every call answers 400 ``ExpiredToken``, as a PDS does for an expired access JWT.
@@ -27,6 +28,7 @@ from typing import Any
 
 import regex
 
+from publisher.sandbox import bluesky_media
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, json_response
@@ -36,6 +38,7 @@ CREATE = "/xrpc/com.atproto.repo.createRecord"
 GET = "/xrpc/com.atproto.repo.getRecord"
 REFRESH = "/xrpc/com.atproto.server.refreshSession"
 CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
+UPLOAD_BLOB = "/xrpc/com.atproto.repo.uploadBlob"
 REFRESH_SCOPE = "com.atproto.refresh"  # a refresh JWT's scope: good for refreshSession only
 ACCESS_LIFETIME = 7200  # seconds an access JWT the sandbox issues lives
 COLLECTION = "app.bsky.feed.post"
@@ -149,6 +152,17 @@ def mint_jwt(claims: Mapping[str, Any]) -> str:
     return f"{part({'alg': 'none'})}.{part({**claims, 'jti': secrets.token_hex(8)})}.sandbox"
 
 
+def upload_blob(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """The request's bytes kept as a blob of the session's account (``bluesky_media``)."""
+    did = session_did(state, request)
+    if isinstance(did, Response):
+        return did
+    ref = bluesky_media.store_blob(state, did, request.body, request.header("Content-Type") or "")
+    if ref is None:
+        return DIALECT.error(400, "a blob needs a body and its Content-Type")
+    return json_response(200, {"blob": ref})
+
+
 def create_record(state: State, request: Request, params: Mapping[str, str]) -> Response:
     did = session_did(state, request)
     if isinstance(did, Response):
@@ -160,7 +174,8 @@ def create_record(state: State, request: Request, params: Mapping[str, str]) -> 
     rkey = str(fields.get("rkey") or "") or minted_tid()  # the PDS mints one when none is given
 
     def create() -> Response:
-        refused = _refusal(did, fields, record, text, rkey)
+        media, refused = bluesky_media.embedded(state, did, record)
+        refused = _refusal(did, fields, record, text, rkey) or refused
         if refused is not None:
             return DIALECT.error(400, refused)
         uri = f"at://{did}/{COLLECTION}/{rkey}"
@@ -172,6 +187,7 @@ def create_record(state: State, request: Request, params: Mapping[str, str]) -> 
             text=text,
             key=rkey,
             build=lambda _id, _at: {"uri": uri, "cid": cid, "value": record},
+            media=media,
         )
         if outcome == "replayed" and state.is_strict(KIND):
             return DIALECT.error(500, "Internal Server Error")  # the key exists
@@ -267,4 +283,5 @@ ROUTES: list[Route] = [
     route("GET", GET, get_record),
     route("POST", REFRESH, refresh_session),
     route("POST", CREATE_SESSION, create_session),
+    route("POST", UPLOAD_BLOB, upload_blob),
 ]

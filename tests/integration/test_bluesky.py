@@ -17,10 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from publisher.api.app import create_app
+from publisher.core import blobs, service
 from publisher.core.models import Credential
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
 from publisher.sandbox.bluesky import REFRESH_SCOPE, mint_jwt
+from tests.support.media_files import JPEG, PNG, sized
 from tests.support.pipeline import Pipeline, running_pipeline
 from tests.unit.test_bluesky import jwt
 
@@ -239,3 +241,47 @@ def test_a_revoked_refresh_jwt_logs_in_again_once(
     assert (post.state, post.attempts) == ("done", 1), (post.last_error_message, calls)
     assert logins == [200, 200] and len(records(pipeline, post.text)) == 1
     assert [s for p, s in calls if p == "refreshSession"] == [401]
+
+
+def _image(pipeline: Pipeline, account: int, content: bytes, alt: str) -> int:
+    store = blobs.from_settings(pipeline.settings)  # the workers' store: same data dir
+    with pipeline.sessions.begin() as session:
+        return service.create_from_upload(session, store, content, "f.png", alt, account).id
+
+
+def _images(record: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each embedded image's alt text and size, in order."""
+    embed = record["value"]["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    return [(image["alt"], image["image"]["size"]) for image in embed["images"]]
+
+
+def test_images_are_uploaded_as_blobs_and_embedded_with_their_alt_texts(
+    pipeline: Pipeline,
+) -> None:
+    # Given a post with two images (one with the post's own alt text), and a thread
+    # whose second part has an image
+    account, credential = connect(pipeline, "did:plc:images")
+    first = _image(pipeline, account, sized(PNG, 3000), "A cat")
+    second = _image(pipeline, account, sized(JPEG, 4000), "stored alt")
+    media = [{"id": first}, {"id": second, "alt": "A second cat"}]
+    single = pipeline.post(account, credential, "two cats", media=media)
+    third = _image(pipeline, account, sized(PNG, 5000), "A dog")
+    parts = [{"text": "thread with a dog 1/2"}, {"text": "here 2/2", "media": [{"id": third}]}]
+    thread = pipeline.post(account, credential, None, parts=parts)
+    # When workers publish them
+    pipeline.start_worker(concurrency=2)
+    pipeline.start_beat()
+    posts = pipeline.wait_final([single, thread])
+    # Then the post was created once, embedding both blobs with their alt texts
+    assert posts[single].state == "done", posts[single].last_error_message
+    [record] = records(pipeline, "two cats")
+    assert _images(record) == [("A cat", 3000), ("A second cat", 4000)]
+    uploads = [c for c in pipeline.sandbox.calls if c.path.endswith("uploadBlob")]
+    assert len(uploads) == 3
+    # And the thread's second part carries its image and replies to the first
+    assert posts[thread].state == "done", posts[thread].last_error_message
+    [root] = records(pipeline, "thread with a dog 1/2")
+    [reply] = records(pipeline, "here 2/2")
+    assert "embed" not in root["value"] and _images(reply) == [("A dog", 5000)]
+    assert reply["value"]["reply"]["parent"] == _ref(root)

@@ -1,7 +1,8 @@
 """Connecting a Bluesky account over HTTP with a handle and an app password: publisher
 logs in at the sandbox's PDS itself (createSession), stores the session, the DID and the
 app password encrypted, and answers every failure with a JSON error, storing nothing.
-The app password never appears in an answer."""
+The app password never appears in an answer. A post's media are checked against
+Bluesky's limits when it is created."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from publisher.providers.bluesky_record import account_did
 from publisher.sandbox import Sandbox
 from tests.conftest import SQLITE_ONLY
 from tests.integration.test_api import client as client  # the API client fixture
+from tests.support.media_files import GIF, MP4, PNG, sized
 
 pytestmark = [pytest.mark.integration, SQLITE_ONLY]
 
@@ -137,3 +139,26 @@ def test_another_provider_takes_no_identifier(client: TestClient) -> None:
     body = {"provider": "x", "base_url": "https://api.x.com", "token": "t", "identifier": "a.b"}
     refused = client.post(f"/v1/accounts/{account}/credentials", json=body)
     assert (refused.status_code, refused.json()["field"]) == (422, "identifier"), refused.text
+
+
+@pytest.mark.parametrize(
+    ("files", "field"),
+    [
+        ([sized(PNG, 1_000_001)], "media[0]"),  # over 1,000,000 bytes
+        ([GIF], "media[0]"),  # would show as a still: refused
+        ([MP4], "media[0]"),  # video: not served yet
+        ([PNG] * 5, "media"),  # at most 4
+    ],
+)
+def test_media_beyond_blueskys_limits_are_refused_at_creation(
+    client: TestClient, pds: Sandbox, files: list[bytes], field: str
+) -> None:
+    created = _connect(client, pds.url, "alice.test").json()
+    ids = [client.post("/v1/media", files={"file": ("f", f)}).json()["id"] for f in files]
+    post = {"account_id": created["account_id"], "credential_id": created["id"], "text": "hi"}
+    refused = client.post("/v1/posts", json=post | {"media": [{"id": i} for i in ids]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"].startswith(field), refused.json()
+    image = client.post("/v1/media", files={"file": ("f", sized(PNG, 1_000_000))}).json()
+    accepted = client.post("/v1/posts", json=post | {"media": [{"id": image["id"]}] * 4})
+    assert accepted.status_code == 201, accepted.text
