@@ -162,3 +162,33 @@ def test_media_beyond_blueskys_limits_are_refused_at_creation(
     image = client.post("/v1/media", files={"file": ("f", sized(PNG, 1_000_000))}).json()
     accepted = client.post("/v1/posts", json=post | {"media": [{"id": image["id"]}] * 4})
     assert accepted.status_code == 201, accepted.text
+
+
+def test_a_new_app_password_logs_in_again_and_replaces_the_session(
+    client: TestClient, pds: Sandbox, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    # Given a connected account whose session publisher holds
+    created = _connect(client, pds.url, "alice.test").json()
+    with sessions() as session:
+        before = session.get(Credential, created["id"])
+        assert before is not None
+        old_token = before.token_encrypted
+    url = f"/v1/credentials/{created['id']}/token"
+    # When the main app sends a wrong new app password, nothing changes
+    pds.invalid_tokens.add("wron-gpas-swor-d123")
+    refused = client.put(url, json={"token": "wron-gpas-swor-d123"})
+    assert (refused.status_code, refused.json()["field"]) == (422, "token"), refused.text
+    # And when it sends a good one, publisher logs in again with the kept handle
+    new_password = "newp-assw-ord0-4567"
+    replaced = client.put(url, json={"token": new_password})
+    assert replaced.status_code == 200, replaced.text
+    assert new_password not in replaced.text and replaced.json()["did"] == created["did"]
+    box = token_box(settings)
+    with sessions() as session:
+        row = session.get(Credential, created["id"])
+        assert row is not None and row.app_password_encrypted is not None
+        assert row.token_encrypted != old_token
+        assert box.decrypt(row.app_password_encrypted) == new_password
+        assert account_did(box.decrypt(row.token_encrypted)) == created["did"]
+    logins = [c.status for c in pds.calls if c.path.endswith("createSession")]
+    assert logins == [200, 401, 200]

@@ -128,6 +128,8 @@ class TokenIn(OAuthIn):
 
     token: str = Field(min_length=1, max_length=10_000)
     reapprove: bool = False  # also re-approve posts cancelled as unauthorized (recent ones)
+    # bluesky: token is a new app password; the login's handle or DID (default: the kept one)
+    identifier: str | None = Field(default=None, min_length=1, max_length=DID_LENGTH)
 
 
 class AccountOut(BaseModel):

@@ -118,15 +118,18 @@ def replace_token(
     oauth_fields: oauth.OAuthFields = oauth.NONE,
     *,
     allow_private: bool = True,
+    login: logins.AppLogin | None = None,
 ) -> Credential:
     """Store a new token set and clear the credential's invalid mark: the refresh token
     and expiry become those given (none given: cleared); the token endpoint and client
-    keep their values unless given."""
+    keep their values unless given; ``login`` (Bluesky) replaces the kept login."""
     credential = get_credential(session, credential_id)
     check_token(token)
     oauth.apply(
         credential, box, oauth_fields, now, allow_private=allow_private, replace_tokens=True
     )
+    if login is not None:
+        logins.apply(credential, box, login)
     credential.token_encrypted = box.encrypt(token)
     credential.invalid_since = None
     credential.last_verified_at = None
