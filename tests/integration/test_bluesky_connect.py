@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.core import service
 from publisher.core.models import Credential
 from publisher.core.settings import Settings
-from publisher.core.tokens import token_box
+from publisher.core.tokens import TokenBox, token_box
+from publisher.ops import watchdog
 from publisher.providers.bluesky_record import account_did
 from publisher.sandbox import Sandbox
 from tests.conftest import SQLITE_ONLY
@@ -192,3 +195,24 @@ def test_a_new_app_password_logs_in_again_and_replaces_the_session(
         assert account_did(box.decrypt(row.token_encrypted)) == created["did"]
     logins = [c.status for c in pds.calls if c.path.endswith("createSession")]
     assert logins == [200, 401, 200]
+
+
+def test_the_app_password_is_rotated_and_watched_like_a_token(
+    client: TestClient, pds: Sandbox, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    # Given a connected account whose secrets are under the old key
+    credential = _connect(client, pds.url, "alice.test").json()["id"]
+    old, new = settings.secret_keys[0], Fernet.generate_key().decode()
+    # Then a key that cannot read its app password makes it undecryptable
+    with sessions.begin() as session:
+        row = session.get(Credential, credential)
+        assert row is not None and row.app_password_encrypted is not None
+        row.app_password_encrypted = TokenBox((new,)).encrypt(PASSWORD)
+        assert watchdog._undecryptable(session, TokenBox((old,))) == [credential]
+    # And rotating the keys moves it to the new key with the others
+    with sessions.begin() as session:
+        assert service.rotate_tokens(session, TokenBox((old, new))) == 1
+        row = session.get(Credential, credential)
+        assert row is not None and row.app_password_encrypted is not None
+        assert TokenBox((old,)).decrypt(row.app_password_encrypted) == PASSWORD
+        assert watchdog._undecryptable(session, TokenBox((old,))) == []
