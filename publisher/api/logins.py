@@ -22,7 +22,7 @@ from publisher.api.context import Context
 from publisher.api.schemas import CredentialIn, TokenIn
 from publisher.api.schemas.accounts import OAuthIn
 from publisher.core import db, redact, service
-from publisher.core.service.checks import check_url
+from publisher.core.service.checks import check_token, check_url
 from publisher.core.service.logins import LOGIN_PROVIDERS, AppLogin, check_identifier
 from publisher.core.service.oauth import OAuthFields
 from publisher.engine.app_login import LoginResult, Throttled, log_in
@@ -52,6 +52,7 @@ def new_token_set(ctx: Context, account_id: int, body: CredentialIn) -> TokenSet
         return TokenSet(body.token, body.oauth())
     identifier = check_identifier(body.provider, body.identifier)
     _refuse_token_fields(body.provider, body)
+    check_token(body.token)  # the app password, before it is sent anywhere
     with db.transaction(ctx.sessions) as session:
         service.get_account(session, account_id)  # a 404 before any call
     base_url = check_url(body.base_url, ctx.settings.allow_private_urls)
@@ -69,6 +70,7 @@ def token_set(ctx: Context, credential_id: int, body: TokenIn) -> TokenSet:
         return TokenSet(body.token, body.oauth())
     identifier = check_identifier(provider, body.identifier or kept)
     _refuse_token_fields(provider, body)
+    check_token(body.token)
     return _log_in(ctx, base_url, identifier, body.token)
 
 

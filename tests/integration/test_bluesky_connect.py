@@ -37,9 +37,9 @@ def pds() -> Iterator[Sandbox]:
         yield running
 
 
-def _connect(client: TestClient, base_url: str, handle: str, **extra: Any) -> Any:
+def _connect(client: TestClient, pds_url: str, handle: str, **extra: Any) -> Any:
     account = client.post("/v1/accounts", json={"name": "acme"}).json()["id"]
-    body = {"provider": "bluesky", "base_url": base_url, "identifier": handle}
+    body = {"provider": "bluesky", "base_url": pds_url, "identifier": handle}
     return client.post(
         f"/v1/accounts/{account}/credentials", json=body | {"token": PASSWORD} | extra
     )
@@ -127,6 +127,8 @@ def test_an_unreachable_pds_is_a_502_and_stores_nothing(
     [
         ({"refresh_token": "r"}, "refresh_token"),  # publisher logs in itself
         ({"identifier": None}, "identifier"),  # a Bluesky login needs one
+        ({"token": "pass word"}, "token"),  # not sent: no header-safe password has spaces
+        ({"base_url": "http://169.254.169.254"}, "base_url"),  # a metadata address
     ],
 )
 def test_fields_that_do_not_fit_a_login_are_refused(
