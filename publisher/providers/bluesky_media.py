@@ -6,8 +6,13 @@ embed on the post record.
   200 answers ``{"blob": {"$type": "blob", "ref": {"$link": <cid>}, "mimeType", "size"}}``
   (https://docs.bsky.app/docs/api/com-atproto-repo-upload-blob,
   https://atproto.com/guides/images-and-video). The blob is ready at once: no polling.
-  A blob no record names is deleted after a while ("eg, minutes"), so a repeated upload
-  is harmless; restrictions (type, size) are checked when a record names it.
+  A blob no record names stays in temporary storage, never shown, so a repeated upload
+  (after an ambiguous one) is harmless; restrictions (type, size) are checked when a
+  record names it. A PDS may delete an unreferenced blob after a while
+  (https://atproto.com/specs/blob; the reference PDS does not yet,
+  bluesky-social/atproto#2051): a create long after its uploads (a post held for hours)
+  may then be refused ``InvalidRequest`` "Could not find blob", which cancels the post
+  naming the refusal; it is never published without its images.
 - **The step's external id** carries the whole blob ref the record needs:
   ``"{cid} {mimeType} {size}"`` (none holds a space), so the create can be built from the
   confirmed steps alone, after a crash as well.
