@@ -59,6 +59,21 @@ class SessionUnreadable(PublisherError):
     """The Bluesky access token does not name its account (no ``sub`` DID in its JWT)."""
 
 
+class ProviderUnavailable(PublisherError):
+    """The provider could not be reached or gave no usable answer; nothing was stored."""
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    """The provider is rate limiting these calls; nothing was stored: try again later.
+
+    ``retry_after``: seconds until the provider takes calls again, when it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
 class BlobMissing(NotFound):
     """The stored media file is missing from the blob store."""
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import requests
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core.settings import Settings
 from publisher.core.tokens import TokenBox
+from publisher.engine.exchange import new_session
+
+# Calls the API makes itself (a Bluesky login at connect) are rare: a small pool.
+HTTP_PER_HOST = 4
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +28,7 @@ class Context:
     box: TokenBox
     clock: Callable[[], datetime]
     on_approved: Callable[[int, datetime], None] | None = None  # enqueue soon-due posts
+    http: requests.Session = field(default_factory=lambda: new_session(HTTP_PER_HOST))
 
     @property
     def reapprove_window(self) -> timedelta:

@@ -7,6 +7,7 @@ logged with its traceback and answered with a plain JSON 500 (never a stack trac
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from publisher.errors import Conflict, InvalidInput, NotFound, PublisherError
+from publisher.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ProviderRateLimited,
+    ProviderUnavailable,
+    PublisherError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +30,10 @@ STATUS: tuple[tuple[type[PublisherError], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (InvalidInput, 422, "invalid"),
     (Conflict, 409, "conflict"),
+    # A call publisher makes for the caller (Bluesky's login at connect) met trouble at
+    # the provider: nothing was stored; a rate limit says when to try again.
+    (ProviderRateLimited, 429, "provider_rate_limited"),
+    (ProviderUnavailable, 502, "provider_unavailable"),
 )
 
 
@@ -35,13 +47,17 @@ def _publisher_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PublisherError)
     for kind, status, code in STATUS:
         if isinstance(exc, kind):
-            return error_body(
+            response = error_body(
                 status,
                 code,
                 exc.message,
                 field=exc.details.get("field"),
                 state=exc.details.get("state"),
             )
+            wait = exc.details.get("retry_after")
+            if isinstance(wait, int | float):
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return response
     log.error("unmapped publisher error: %s", exc.message)
     return error_body(500, "internal", "internal error")
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from publisher.api import logins
 from publisher.api.context import context
 from publisher.api.schemas import (
     AccountIn,
@@ -65,7 +66,8 @@ def update_account(request: Request, account_id: ObjectId, body: AccountPatch) -
 @router.post("/accounts/{account_id}/credentials", status_code=201, tags=["credentials"])
 def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -> CredentialOut:
     ctx = context(request)
-    secrets = redact.Redactor([body.token, *body.secrets()])
+    given = logins.new_token_set(ctx, account_id, body)  # Bluesky: publisher logs in itself
+    secrets = redact.Redactor([body.token, given.token, *body.secrets()])
     with redact.activated(secrets), db.transaction(ctx.sessions) as session:
         credential = service.add_credential(
             session,
@@ -73,13 +75,14 @@ def add_credential(request: Request, account_id: ObjectId, body: CredentialIn) -
             account_id,
             body.provider,
             body.base_url,
-            body.token,
+            given.token,
             backoff=body.backoff,
             retry_base=body.retry_base,
             max_in_flight=body.max_in_flight,
             max_text_length=body.max_text_length,
             allow_private=ctx.settings.allow_private_urls,
-            oauth_fields=body.oauth(),
+            oauth_fields=given.oauth,
+            login=given.login,
             now=ctx.clock(),
         )
         return CredentialOut.of(credential)
@@ -111,17 +114,19 @@ def get_credential(request: Request, credential_id: ObjectId) -> CredentialOut:
 @router.put("/credentials/{credential_id}/token", tags=["credentials"])
 def replace_token(request: Request, credential_id: ObjectId, body: TokenIn) -> CredentialOut:
     ctx = context(request)
+    given = logins.token_set(ctx, credential_id, body)  # Bluesky: a new login
     now = ctx.clock()
-    secrets = redact.Redactor([body.token, *body.secrets()])
+    secrets = redact.Redactor([body.token, given.token, *body.secrets()])
     with redact.activated(secrets), db.transaction(ctx.sessions) as session:
         credential = service.replace_token(
             session,
             ctx.box,
             credential_id,
-            body.token,
+            given.token,
             now,
-            body.oauth(),
+            given.oauth,
             allow_private=ctx.settings.allow_private_urls,
+            login=given.login,
         )
         reapproved = []
         if body.reapprove:

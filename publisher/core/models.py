@@ -96,6 +96,10 @@ class Account(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+# The longest DID (https://atproto.com/specs/did: at most 2 KB); a handle is at most 253.
+DID_LENGTH = 2048
+
+
 class Credential(Base):
     __tablename__ = "credentials"
 
@@ -130,6 +134,12 @@ class Credential(Base):
     # the earliest time the sweep tries again after a failed refresh.
     refresh_owner: Mapped[str | None] = mapped_column(String(200), default=None)
     refresh_until: Mapped[datetime | None] = mapped_column(default=None)
+    # A login (Bluesky: createSession with a handle or DID and an app password): the
+    # identifier, the password (Fernet, like the token) to log in again when the refresh
+    # token is refused, and the account's DID as the login answered it.
+    identifier: Mapped[str | None] = mapped_column(String(DID_LENGTH), default=None)
+    app_password_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    did: Mapped[str | None] = mapped_column(String(DID_LENGTH), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, or_, select, update
 
 from publisher.core import notifications, redact
 from publisher.core.models import CREDENTIALS
+from publisher.engine import app_login
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.exchange import perform
 from publisher.engine.telemetry import metrics
@@ -77,6 +78,7 @@ class RefreshLease:
     refresh_token_encrypted: str
     client_id: str | None
     client_secret_encrypted: str | None
+    login: tuple[str, str, str] | None = None  # base_url, identifier, app password encrypted
 
 
 _ROW = select(
@@ -90,6 +92,9 @@ _ROW = select(
     CREDENTIALS.c.client_secret_encrypted,
     CREDENTIALS.c.expires_at,
     CREDENTIALS.c.invalid_since,
+    CREDENTIALS.c.base_url,
+    CREDENTIALS.c.identifier,
+    CREDENTIALS.c.app_password_encrypted,
 )
 
 
@@ -163,16 +168,27 @@ def _take(
         row.refresh_token_encrypted,
         row.client_id,
         row.client_secret_encrypted,
+        _kept_login(row.base_url, row.identifier, row.app_password_encrypted),
     )
+
+
+def _kept_login(
+    base_url: str, identifier: str | None, password_encrypted: str | None
+) -> tuple[str, str, str] | None:
+    if identifier is None or password_encrypted is None:
+        return None
+    return base_url, identifier, password_encrypted
 
 
 @dataclass(frozen=True)
 class _Prepared:
     grant: oauth2.Grant
     refresher: oauth2.Refresher
+    login: app_login.StoredLogin | None = None  # log in again if the grant is refused
 
     def secrets(self) -> list[str]:
-        return [s for s in (self.grant.refresh_token, self.grant.client_secret) if s]
+        password = self.login.password if self.login else None
+        return [s for s in (self.grant.refresh_token, self.grant.client_secret, password) if s]
 
 
 def _secrets(deps: Dependencies, lease: RefreshLease) -> _Prepared:
@@ -183,12 +199,17 @@ def _secrets(deps: Dependencies, lease: RefreshLease) -> _Prepared:
         client_id=lease.client_id,
         client_secret=deps.box.decrypt(secret) if secret else None,
     )
-    return _Prepared(grant, REFRESHERS.get(lease.provider, oauth2.OAUTH2))
+    login = None
+    if lease.login is not None:
+        base_url, identifier, password = lease.login
+        login = app_login.StoredLogin(base_url, identifier, deps.box.decrypt(password))
+    return _Prepared(grant, REFRESHERS.get(lease.provider, oauth2.OAUTH2), login)
 
 
 def _call(deps: Dependencies, secrets: _Prepared) -> oauth2.Result:
     """One call to the token endpoint, bounded like a publish (deadline, size, the
-    destination rules), read into a value."""
+    destination rules), read into a value. A refused grant with a kept login (Bluesky's
+    app password) logs in again, once, before it counts as refused (``app_login``)."""
     call = secrets.refresher.prepare(secrets.grant)
     deadline = time.monotonic() + sum(deps.timeout)
     exchange = perform(deps.http, call, deps.timeout, deadline, deps.settings.allow_private_urls)
@@ -196,7 +217,13 @@ def _call(deps: Dependencies, secrets: _Prepared) -> oauth2.Result:
         reason = exchange.error if exchange.forbidden else "an oversized answer"
         return oauth2.Transient(f"token endpoint: {reason}")
     body: Any = exchange.json()
-    return secrets.refresher.read(exchange.status, body, exchange.error)
+    result = secrets.refresher.read(exchange.status, body, exchange.error)
+    if isinstance(result, oauth2.Rejected) and secrets.login is not None:
+        private = deps.settings.allow_private_urls
+        return app_login.after_refused(
+            deps.http, secrets.login, result, deps.timeout, allow_private=private
+        )
+    return result
 
 
 def _store(

@@ -73,8 +73,8 @@ def _oldest_due(session: Session, now: datetime) -> float | None:
 
 
 def _undecryptable(session: Session, box: TokenBox) -> list[int]:
-    """Ids of the credentials whose token (or refresh token, or client secret) no
-    configured key decrypts."""
+    """Ids of the credentials whose token (or refresh token, client secret or app
+    password) no configured key decrypts."""
     found = []
     for credential_id, *stored in session.execute(
         select(
@@ -82,6 +82,7 @@ def _undecryptable(session: Session, box: TokenBox) -> list[int]:
             Credential.token_encrypted,
             Credential.refresh_token_encrypted,
             Credential.client_secret_encrypted,
+            Credential.app_password_encrypted,
         ).order_by(Credential.id)
     ):
         try:

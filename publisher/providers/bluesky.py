@@ -30,9 +30,9 @@ What the AT Protocol documents, and what publisher does with it:
   ``RateLimit-Reset`` (epoch seconds) and ``RateLimit-Policy``; writes are counted in
   points per account (5,000 an hour, 35,000 a day; a create costs 3)
   (https://docs.bsky.app/docs/advanced-guides/rate-limits). ``engine.backoff`` reads them.
-- **Media**: images go by ``com.atproto.repo.uploadBlob`` then an ``app.bsky.embed.images``
-  embed (up to 4, each at most 1,000,000 bytes, lexicons/app/bsky/embed/images.json).
-  Not wired yet: the media rule takes none, so a post with media is refused at creation.
+- **Media**: images go by ``com.atproto.repo.uploadBlob`` (a step of their own, before
+  the part) then an ``app.bsky.embed.images`` embed with their alt texts (up to 4, each
+  at most 1,000,000 bytes): ``bluesky_media``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
+from publisher.providers.bluesky_media import MEDIA_RULE, UPLOADER, images_embed
 from publisher.providers.bluesky_record import (
     POST_COLLECTION,
     PartRef,
@@ -62,15 +63,12 @@ from publisher.providers.bluesky_record import (
     link_facets,
     record_key,
 )
-from publisher.providers.media_rule import NO_MEDIA, MediaRule
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.graphemes import grapheme_rule
 from publisher.providers.text.rule import TextRule
 
 # "maxGraphemes": 300 on the post's text (lexicons/app/bsky/feed/post.json).
 MAX_GRAPHEMES = 300
-
-# No uploader yet (uploadBlob is the next step): a post with media is refused when it is
-# created rather than published without its images.
 
 # An error page can be large; the message only needs its start.
 MAX_MESSAGE = 500
@@ -109,8 +107,8 @@ class BlueskyProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # no key; the derived rkey and a lookup
     can_lookup: bool = True  # getRecord by the derived key
-    media_rule: MediaRule = NO_MEDIA
-    uploader: MediaUploader | None = None
+    media_rule: MediaRule = MEDIA_RULE  # four images, 1,000,000 bytes each
+    uploader: MediaUploader | None = UPLOADER  # uploadBlob, one step per image
     threads: bool = True  # a part replies to the one before (reply refs root/parent)
 
     @property
@@ -198,6 +196,9 @@ def post_record(request: PublishRequest, now: datetime) -> dict[str, Any]:
     facets = link_facets(request.text)
     if facets:
         record["facets"] = facets
+    embed = images_embed(request.media_ids, request.media)
+    if embed is not None:
+        record["embed"] = embed
     previous = PartRef.decode(request.reply_to) if request.reply_to else None
     if previous is not None:
         record["reply"] = {"root": previous.root.as_json(), "parent": previous.ref.as_json()}

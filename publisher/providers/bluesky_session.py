@@ -23,6 +23,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from publisher.providers.base import PreparedCall
@@ -116,5 +117,28 @@ def _issued(status: int, body: Any) -> Result:
 
 
 SESSION = SessionRefresher()
-# ``createSession`` answers as ``refreshSession`` does (``SESSION.read`` reads both): a
-# 401 ``AuthenticationRequired`` is a wrong identifier or app password, for good.
+
+
+@dataclass(frozen=True)
+class Login:
+    """``createSession`` issued a session: the tokens, and the account's DID."""
+
+    session: Refreshed
+    did: str
+
+
+def read_login(
+    status: int | None, body: Any, error: str | None = None
+) -> Login | Rejected | Transient:
+    """``createSession``'s answer: ``Login``, or why not. It answers as ``refreshSession``
+    does (``accessJwt``, ``refreshJwt``, ``handle``, ``did``), so the refusals are read
+    alike: 401 ``AuthenticationRequired`` is a wrong identifier or app password and
+    ``AccountTakedown`` a suspended account, both ``Rejected``; 429 and 5xx ``Transient``
+    (https://docs.bsky.app/docs/api/com-atproto-server-create-session)."""
+    result = SESSION.read(status, body, error)
+    if not isinstance(result, Refreshed):
+        return result
+    did = body.get("did") if isinstance(body, Mapping) else None
+    if not (isinstance(did, str) and did.startswith("did:") and visible_ascii(did)):
+        return Transient(f"HTTP {status} from the PDS without the account's did")
+    return Login(session=result, did=did)

@@ -1,5 +1,6 @@
 """The sandbox's Bluesky PDS: ``createRecord`` and ``getRecord`` of ``app.bsky.feed.post``,
-``createSession`` and ``refreshSession``.
+``createSession``, ``refreshSession`` and ``uploadBlob`` (blobs and the images embed's
+checks: ``bluesky_media``).
 
 A session is a JWT whose ``sub`` claim is the account's DID (read, not verified); past its
 ``exp`` every call answers 400 ``ExpiredToken``, as a PDS does for an expired access JWT.
@@ -22,11 +23,12 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import regex
 
+from publisher.sandbox import bluesky_media
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, json_response
@@ -36,6 +38,7 @@ CREATE = "/xrpc/com.atproto.repo.createRecord"
 GET = "/xrpc/com.atproto.repo.getRecord"
 REFRESH = "/xrpc/com.atproto.server.refreshSession"
 CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
+UPLOAD_BLOB = "/xrpc/com.atproto.repo.uploadBlob"
 REFRESH_SCOPE = "com.atproto.refresh"  # a refresh JWT's scope: good for refreshSession only
 ACCESS_LIFETIME = 7200  # seconds an access JWT the sandbox issues lives
 COLLECTION = "app.bsky.feed.post"
@@ -57,6 +60,9 @@ ERROR_NAMES: Mapping[int, str] = {
 }
 INVALID = f"Invalid {COLLECTION} record"
 WRITE_POINTS_PER_HOUR = 5_000  # what RateLimit-Limit reports (the hourly write budget)
+# Handles that make createSession refuse: a suspended account, a login rate limit.
+TAKEDOWN_PREFIX = "takedown."
+THROTTLED_PREFIX = "throttled."
 
 
 class BlueskyDialect:
@@ -110,11 +116,19 @@ def refresh_session(state: State, request: Request, params: Mapping[str, str]) -
 
 def create_session(state: State, request: Request, params: Mapping[str, str]) -> Response:
     """A session for any identifier (a DID, else a DID derived from the handle) unless
-    its app password was made invalid (``Sandbox.invalid_tokens``)."""
+    its app password was made invalid (``Sandbox.invalid_tokens``). A handle under
+    ``takedown.`` is a suspended account (400 ``AccountTakedown``); one under
+    ``throttled.`` meets a login rate limit (429 with ``RateLimit-*`` headers)."""
     fields = request.fields()
     identifier, password = str(fields.get("identifier") or ""), fields.get("password")
     if not identifier or not isinstance(password, str) or password in state.invalid_tokens:
         return DIALECT.error(401, "Invalid identifier or password")
+    if identifier.startswith(TAKEDOWN_PREFIX):
+        body = {"error": "AccountTakedown", "message": "Account has been taken down"}
+        return json_response(400, body)
+    if identifier.startswith(THROTTLED_PREFIX):
+        until = datetime.now(UTC) + timedelta(seconds=state.faults.throttle_seconds)
+        return DIALECT.error(429, "Rate Limit Exceeded", DIALECT.rate_limit_headers(until))
     if identifier.startswith("did:"):
         return _session(identifier)
     return _session("did:plc:" + hashlib.sha256(identifier.encode()).hexdigest()[:24])
@@ -138,6 +152,17 @@ def mint_jwt(claims: Mapping[str, Any]) -> str:
     return f"{part({'alg': 'none'})}.{part({**claims, 'jti': secrets.token_hex(8)})}.sandbox"
 
 
+def upload_blob(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """The request's bytes kept as a blob of the session's account (``bluesky_media``)."""
+    did = session_did(state, request)
+    if isinstance(did, Response):
+        return did
+    ref = bluesky_media.store_blob(state, did, request.body, request.header("Content-Type") or "")
+    if ref is None:
+        return DIALECT.error(400, "a blob needs a body and its Content-Type")
+    return json_response(200, {"blob": ref})
+
+
 def create_record(state: State, request: Request, params: Mapping[str, str]) -> Response:
     did = session_did(state, request)
     if isinstance(did, Response):
@@ -149,7 +174,8 @@ def create_record(state: State, request: Request, params: Mapping[str, str]) -> 
     rkey = str(fields.get("rkey") or "") or minted_tid()  # the PDS mints one when none is given
 
     def create() -> Response:
-        refused = _refusal(did, fields, record, text, rkey)
+        media, refused = bluesky_media.embedded(state, did, record)
+        refused = _refusal(did, fields, record, text, rkey) or refused
         if refused is not None:
             return DIALECT.error(400, refused)
         uri = f"at://{did}/{COLLECTION}/{rkey}"
@@ -161,6 +187,7 @@ def create_record(state: State, request: Request, params: Mapping[str, str]) -> 
             text=text,
             key=rkey,
             build=lambda _id, _at: {"uri": uri, "cid": cid, "value": record},
+            media=media,
         )
         if outcome == "replayed" and state.is_strict(KIND):
             return DIALECT.error(500, "Internal Server Error")  # the key exists
@@ -256,4 +283,5 @@ ROUTES: list[Route] = [
     route("GET", GET, get_record),
     route("POST", REFRESH, refresh_session),
     route("POST", CREATE_SESSION, create_session),
+    route("POST", UPLOAD_BLOB, upload_blob),
 ]

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from publisher.api.app import create_app
+from publisher.core import blobs, service
 from publisher.core.models import Credential
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
 from publisher.sandbox.bluesky import REFRESH_SCOPE, mint_jwt
+from tests.support.media_files import JPEG, PNG, sized
 from tests.support.pipeline import Pipeline, running_pipeline
 from tests.unit.test_bluesky import jwt
 
@@ -196,3 +200,88 @@ def test_an_expired_session_is_refreshed_and_the_post_published(pipeline: Pipeli
     assert len(records(pipeline, post.text)) == 1
     refreshes = [c for c in pipeline.sandbox.calls if c.path.endswith("refreshSession")]
     assert [c.status for c in refreshes] == [200]
+
+
+@pytest.mark.parametrize("password_revoked", [False, True])
+def test_a_revoked_refresh_jwt_logs_in_again_once(
+    pipeline: Pipeline, password_revoked: bool
+) -> None:
+    # Given an account connected over HTTP with its handle and app password
+    password = "relo-ginp-assw-ord1"
+    account = pipeline.account()
+    with TestClient(create_app(pipeline.settings, sessions=pipeline.sessions)) as client:
+        body = {"provider": "bluesky", "base_url": pipeline.sandbox.url}
+        body |= {"identifier": "relogin.test", "token": password}
+        created = client.post(f"/v1/accounts/{account}/credentials", json=body)
+    assert created.status_code == 201, created.text
+    credential = created.json()["id"]
+    # And the PDS has since revoked its refresh JWT (and its access JWT has expired)
+    with pipeline.sessions.begin() as session:
+        row = session.get(Credential, credential)
+        assert row is not None and row.refresh_token_encrypted and row.did
+        pipeline.sandbox.invalid_tokens.add(pipeline.box.decrypt(row.refresh_token_encrypted))
+        row.token_encrypted = pipeline.box.encrypt(session_token(row.did, lifetime=-60))
+    if password_revoked:  # the app password deleted at Bluesky as well
+        pipeline.sandbox.invalid_tokens.add(password)
+    post_id = pipeline.post(account, credential, "after logging in again")
+    # When a worker publishes it: ExpiredToken, refreshSession refused, createSession
+    pipeline.start_worker(concurrency=1)
+    pipeline.start_beat()
+    post = pipeline.wait_final([post_id])[post_id]
+    calls = [(c.path.rsplit(".", 1)[-1], c.status) for c in pipeline.sandbox.calls]
+    logins = [status for path, status in calls if path == "createSession"]
+    # Then it logged in once more: published once, or (password gone) cancelled
+    if password_revoked:
+        assert (post.state, post.cancel_reason) == ("cancelled", "unauthorized")
+        assert logins == [200, 401] and not records(pipeline, post.text)
+        with pipeline.sessions() as session:
+            stored = session.get(Credential, credential)
+            assert stored is not None and stored.invalid_since is not None
+        return
+    assert (post.state, post.attempts) == ("done", 1), (post.last_error_message, calls)
+    assert logins == [200, 200] and len(records(pipeline, post.text)) == 1
+    assert [s for p, s in calls if p == "refreshSession"] == [401]
+
+
+def _image(pipeline: Pipeline, account: int, content: bytes, alt: str) -> int:
+    store = blobs.from_settings(pipeline.settings)  # the workers' store: same data dir
+    with pipeline.sessions.begin() as session:
+        return service.create_from_upload(session, store, content, "f.png", alt, account).id
+
+
+def _images(record: dict[str, Any]) -> list[tuple[str, int]]:
+    """Each embedded image's alt text and size, in order."""
+    embed = record["value"]["embed"]
+    assert embed["$type"] == "app.bsky.embed.images"
+    return [(image["alt"], image["image"]["size"]) for image in embed["images"]]
+
+
+def test_images_are_uploaded_as_blobs_and_embedded_with_their_alt_texts(
+    pipeline: Pipeline,
+) -> None:
+    # Given a post with two images (one with the post's own alt text), and a thread
+    # whose second part has an image
+    account, credential = connect(pipeline, "did:plc:images")
+    first = _image(pipeline, account, sized(PNG, 3000), "A cat")
+    second = _image(pipeline, account, sized(JPEG, 4000), "stored alt")
+    media = [{"id": first}, {"id": second, "alt": "A second cat"}]
+    single = pipeline.post(account, credential, "two cats", media=media)
+    third = _image(pipeline, account, sized(PNG, 5000), "A dog")
+    parts = [{"text": "thread with a dog 1/2"}, {"text": "here 2/2", "media": [{"id": third}]}]
+    thread = pipeline.post(account, credential, None, parts=parts)
+    # When workers publish them
+    pipeline.start_worker(concurrency=2)
+    pipeline.start_beat()
+    posts = pipeline.wait_final([single, thread])
+    # Then the post was created once, embedding both blobs with their alt texts
+    assert posts[single].state == "done", posts[single].last_error_message
+    [record] = records(pipeline, "two cats")
+    assert _images(record) == [("A cat", 3000), ("A second cat", 4000)]
+    uploads = [c for c in pipeline.sandbox.calls if c.path.endswith("uploadBlob")]
+    assert len(uploads) == 3
+    # And the thread's second part carries its image and replies to the first
+    assert posts[thread].state == "done", posts[thread].last_error_message
+    [root] = records(pipeline, "thread with a dog 1/2")
+    [reply] = records(pipeline, "here 2/2")
+    assert "embed" not in root["value"] and _images(reply) == [("A dog", 5000)]
+    assert reply["value"]["reply"]["parent"] == _ref(root)

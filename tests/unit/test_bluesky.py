@@ -33,6 +33,7 @@ from publisher.providers.bluesky_record import (
     tid,
 )
 from publisher.providers.bluesky_session import SESSION, expires_in
+from publisher.providers.media_rule import Kind
 from publisher.providers.oauth2 import Grant, Refreshed, Rejected, Transient
 
 BLUESKY = BlueskyProvider()
@@ -258,7 +259,9 @@ def test_registered_with_its_rules() -> None:
     provider = get_provider("bluesky")
     assert provider.idempotency_window is None and provider.can_lookup
     assert provider.text_rule.limit == 300 and provider.text_rule.counted == "graphemes"
-    assert provider.media_rule.refusal([None]) is not None  # no media until uploadBlob
+    assert provider.media_rule.kinds == {Kind.IMAGE} and provider.uploader is not None
+    assert provider.media_rule.refusal([Kind.IMAGE] * 4) is None
+    assert provider.media_rule.refusal([Kind.IMAGE] * 5) is not None
 
 
 # --- the session refresher ---------------------------------------------------------------

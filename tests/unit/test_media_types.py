@@ -6,10 +6,11 @@ import pytest
 
 from publisher.core.media_types import filename_for, sniff
 from publisher.providers import PROVIDERS
+from publisher.providers.bluesky_media import MEDIA_RULE as BLUESKY_MEDIA
 from publisher.providers.discord_media import MEDIA_RULE as DISCORD_MEDIA
 from publisher.providers.facebook_media import MEDIA_RULE as FACEBOOK_MEDIA
 from publisher.providers.linkedin_media import MEDIA_RULE as LINKEDIN_MEDIA
-from publisher.providers.media_rule import MASTODON, NO_MEDIA, WEBHOOK, Kind, MediaRule, X
+from publisher.providers.media_rule import MASTODON, WEBHOOK, Kind, MediaRule, X
 from publisher.providers.telegram_media import MEDIA_RULE as TELEGRAM_MEDIA
 from tests.support.media_files import GIF, JPEG, MOV, MP4, PNG, WEBP
 
@@ -97,7 +98,7 @@ def test_every_provider_has_a_media_rule() -> None:
         "mastodon": MASTODON,
         "x": X,
         "webhook": WEBHOOK,
-        "bluesky": NO_MEDIA,  # until uploadBlob is wired
+        "bluesky": BLUESKY_MEDIA,
         "linkedin": LINKEDIN_MEDIA,
         "telegram": TELEGRAM_MEDIA,
         "discord": DISCORD_MEDIA,

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from publisher.api.schemas.common import BackoffName, Billing, ProviderName, Strict
 from publisher.core.models import (
+    DID_LENGTH,
     Account,
     Credential,
 )
@@ -98,6 +99,14 @@ class CredentialIn(OAuthIn):
     max_in_flight: int | None = Field(default=None, ge=1, le=MAX_IN_FLIGHT, strict=True)
     # the longest text as the network counts it; None: the provider's default
     max_text_length: int | None = Field(default=None, ge=1, le=MAX_TEXT_LIMIT, strict=True)
+    identifier: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=DID_LENGTH,
+        description="bluesky: the account's handle or DID; token is then an app password, "
+        "and publisher logs in itself (README, Bluesky)",
+        examples=["alice.bsky.social"],
+    )
 
 
 class CredentialPatch(Strict):
@@ -119,6 +128,8 @@ class TokenIn(OAuthIn):
 
     token: str = Field(min_length=1, max_length=10_000)
     reapprove: bool = False  # also re-approve posts cancelled as unauthorized (recent ones)
+    # bluesky: token is a new app password; the login's handle or DID (default: the kept one)
+    identifier: str | None = Field(default=None, min_length=1, max_length=DID_LENGTH)
 
 
 class AccountOut(BaseModel):
@@ -163,6 +174,8 @@ class CredentialOut(BaseModel):
     last_error: str | None  # the last refresh's failure (cleared by a success)
     token_url: str | None
     client_id: str | None
+    identifier: str | None  # the login's handle or DID (Bluesky); its password never shown
+    did: str | None  # the account the login is for (Bluesky)
 
     @classmethod
     def of(cls, row: Credential) -> CredentialOut:
@@ -187,4 +200,6 @@ class CredentialOut(BaseModel):
             last_error=row.last_error,
             token_url=row.token_url,
             client_id=row.client_id,
+            identifier=row.identifier,
+            did=row.did,
         )

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.core.models import Backoff, Credential, utcnow
-from publisher.core.service import oauth
+from publisher.core.service import logins, oauth
 from publisher.core.service.accounts import get_account
 from publisher.core.service.checks import (
     check_max_in_flight,
@@ -38,6 +38,7 @@ def add_credential(
     max_text_length: int | None = None,
     allow_private: bool = True,
     oauth_fields: oauth.OAuthFields = oauth.NONE,
+    login: logins.AppLogin | None = None,
     now: datetime | None = None,
 ) -> Credential:
     """A credential for ``account_id``. ``max_in_flight``: calls in flight at once on it
@@ -46,7 +47,9 @@ def add_credential(
     ``base_url`` is refused when it points at a link-local or cloud-metadata address, or
     (``allow_private`` false: pass ``settings.allow_private_urls``) at a loopback or
     private one; the engine checks the resolved address again at every call. A provider
-    whose ``base_url`` names a destination (``ChecksDestination``) checks its form too."""
+    whose ``base_url`` names a destination (``ChecksDestination``) checks its form too.
+    ``login``: the app password and DID of the login that issued ``token`` (Bluesky),
+    kept to log in again."""
     get_account(session, account_id)
     found = get_provider(provider)
     check_token(token)
@@ -79,6 +82,8 @@ def add_credential(
         allow_private=allow_private,
         replace_tokens=True,
     )
+    if login is not None:
+        logins.apply(credential, box, login)
     session.add(credential)
     session.flush()
     return credential
@@ -120,15 +125,18 @@ def replace_token(
     oauth_fields: oauth.OAuthFields = oauth.NONE,
     *,
     allow_private: bool = True,
+    login: logins.AppLogin | None = None,
 ) -> Credential:
     """Store a new token set and clear the credential's invalid mark: the refresh token
     and expiry become those given (none given: cleared); the token endpoint and client
-    keep their values unless given."""
+    keep their values unless given; ``login`` (Bluesky) replaces the kept login."""
     credential = get_credential(session, credential_id)
     check_token(token)
     oauth.apply(
         credential, box, oauth_fields, now, allow_private=allow_private, replace_tokens=True
     )
+    if login is not None:
+        logins.apply(credential, box, login)
     credential.token_encrypted = box.encrypt(token)
     credential.invalid_since = None
     credential.last_verified_at = None
@@ -150,5 +158,7 @@ def rotate_tokens(session: Session, box: TokenBox) -> int:
             credential.refresh_token_encrypted = box.rotate(credential.refresh_token_encrypted)
         if credential.client_secret_encrypted is not None:
             credential.client_secret_encrypted = box.rotate(credential.client_secret_encrypted)
+        if credential.app_password_encrypted is not None:
+            credential.app_password_encrypted = box.rotate(credential.app_password_encrypted)
     session.flush()
     return len(credentials)
