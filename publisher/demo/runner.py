@@ -1,8 +1,8 @@
 """``publisher demo``: the whole pipeline against the local sandbox, faults included.
 
 Runs ``publisher run`` as a child process on a fresh data directory, with the sandbox
-(in this process) standing in for Mastodon, X, a webhook receiver, LinkedIn, a Facebook
-Page, a Telegram channel, a Discord webhook, Sentry and the main app's notification
+(in this process) standing in for Mastodon, X, a webhook receiver, Bluesky, LinkedIn, a
+Facebook Page, a Telegram channel, a Discord webhook, Sentry and the main app's notification
 endpoint. Over the HTTP API it creates three accounts and a
 deterministic mix of posts (plain ones, transient faults, refusals, a revoked token, an
 unpaid bill, a post that exhausts its attempts), shows progress live, then checks every
@@ -44,7 +44,7 @@ POLL_INTERVAL = 0.5  # s between two looks at the posts: live enough, cheap for 
 FINISH_GRACE = 90.0  # s after the spread for retries, backoff and give-ups to settle
 SETTLE_TIMEOUT = 10.0  # s: notification deliveries and Sentry events trail the posts
 STOP_TIMEOUT = 45.0  # s: the supervisor's own stop takes up to 15 s (children) + 15 s (Redis)
-HTTP_TIMEOUT = 10.0  # s per API request
+HTTP_TIMEOUT = 30.0  # s per API request: a busy laptop's SQLite can hold a write for seconds
 PAGE_LIMIT = 500  # the API's largest page
 SLOW_SECONDS = 3.0  # a `slow` create answers after this, past PUBLISHER_HTTP_TIMEOUT
 # Engine settings that make retries, backoff and give-ups happen in seconds, not hours.
@@ -74,7 +74,10 @@ class Api:
         self.http = requests.Session()
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(method, self.url + path, timeout=HTTP_TIMEOUT, **kwargs)
+        try:
+            response = self.http.request(method, self.url + path, timeout=HTTP_TIMEOUT, **kwargs)
+        except requests.RequestException as error:
+            raise DemoError(f"{method} {path}: no answer from the API ({error})") from None
         if response.status_code >= 400:
             raise DemoError(f"{method} {path}: HTTP {response.status_code}: {response.text[:300]}")
         return response.json()
@@ -196,6 +199,8 @@ def create_accounts(api: Api, sandbox: Sandbox) -> tuple[dict[str, int], dict[An
         if name in REVOKED:
             sandbox.invalid_tokens.add(token)
         body = {"provider": provider, "base_url": _base_url(sandbox, provider), "token": token}
+        if provider == "bluesky":  # an app password: publisher logs in (createSession)
+            body["identifier"] = f"{name.lower()}.bsky.social"
         path = f"/v1/accounts/{accounts[name]}/credentials"
         credentials[name, provider] = api.call("POST", path, json=body)["id"]
     return accounts, credentials

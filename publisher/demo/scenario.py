@@ -9,7 +9,7 @@ from publisher.demo.view import DONE, UNCONFIRMED
 
 ACCOUNTS = {"Acme": "active", "Globex": "active", "Initech": "past_due"}
 # The networks Acme publishes to (each a stand-in of the sandbox), in the plain posts' order.
-NETWORKS = ("mastodon", "x", "webhook", "linkedin", "facebook", "telegram", "discord")
+NETWORKS = ("mastodon", "x", "webhook", "bluesky", "linkedin", "facebook", "telegram", "discord")
 CREDENTIALS: tuple[tuple[str, str], ...] = (
     *(("Acme", provider) for provider in NETWORKS),
     ("Globex", "mastodon"),
@@ -69,7 +69,6 @@ SPECIALS = (
     Case("a thread of 3 on X", provider="x", parts=3),
     Case("two images with alt text on Mastodon", images=2),
     Case("an image on X", provider="x", images=1),
-    Case("revoked token", account="Globex", expected="cancelled:unauthorized"),
     Case(
         "LinkedIn: slow answer, found by lookup: lands once", provider="linkedin", faults="slow,ok"
     ),
@@ -83,6 +82,12 @@ SPECIALS = (
     Case("a thread of 3 on Telegram", provider="telegram", parts=3),
     Case("Discord: 429 then ok", provider="discord", faults="429,ok"),
     Case("an image on LinkedIn", provider="linkedin", images=1),
+    Case(
+        "Bluesky: slow answer, read back by its record key: once",
+        provider="bluesky",
+        faults="slow,ok",
+    ),
+    Case("two images with alt text on Bluesky", provider="bluesky", images=2),
 )
 
 
