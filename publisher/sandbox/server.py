@@ -28,6 +28,7 @@ from publisher.sandbox import (
     mastodon,
     mastodon_media,
     telegram,
+    threads,
     webhooks,
     x,
     x_media,
@@ -49,6 +50,7 @@ ROUTES: Sequence[Route] = (
     *telegram.ROUTES,
     *discord.ROUTES,
     *facebook.ROUTES,
+    *threads.ROUTES,
     *capture.ROUTES,
 )
 # An idle keep-alive connection is dropped after this long, so a long demo run does not
