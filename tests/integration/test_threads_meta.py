@@ -199,6 +199,8 @@ def test_a_worker_killed_between_container_and_publish_resumes_with_the_same_con
         wait_for(lambda: "p0.c" in _steps(pipeline, post_id), 60)
         # When the worker is killed with the container confirmed, not yet published
         pipeline.kill("doomed", signal.SIGKILL)
+        assert "p0" not in _steps(pipeline, post_id)
+        sandbox.state.containers.processing_polls = 0  # a new container would be ready
         sandbox.state.containers.set_status("FINISHED", text)
         # Then another worker publishes that same container, once
         pipeline.start_worker("rescuer", concurrency=1)
