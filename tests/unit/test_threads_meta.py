@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from publisher.engine.container_steps import Next, after
+from publisher.engine.steps import Confirmed, Kind, Part, Step, is_done, sequence
 from publisher.errors import LookupFailed
 from publisher.providers import PROVIDERS
 from publisher.providers.base import (
@@ -122,6 +123,27 @@ def test_what_a_containers_state_leads_to(
     state: ContainerState, ambiguous: bool, then: Next
 ) -> None:
     assert after(state, ambiguous) is then
+
+
+def test_each_part_is_contained_then_checked_then_created() -> None:
+    steps = sequence([Part("a"), Part("b")], uploads=False, contains=True)
+    assert [(s.kind, s.key) for s in steps] == [
+        (Kind.CONTAIN, "p0.c"),
+        (Kind.PROCESS, "p0.c"),
+        (Kind.CREATE, "p0"),
+        (Kind.CONTAIN, "p1.c"),
+        (Kind.PROCESS, "p1.c"),
+        (Kind.CREATE, "p1"),
+    ]
+    assert [s.kind for s in sequence([Part("a")], uploads=False)] == [Kind.CREATE]
+
+
+def test_a_containers_status_is_asked_at_every_attempt_until_its_part_is_created() -> None:
+    contain, check = Step(Kind.CONTAIN, 0), Step(Kind.PROCESS, 0)
+    made = {"p0.c": Confirmed("c1", ready=True)}
+    assert not is_done(contain, {}) and is_done(contain, made)
+    assert not is_done(check, made)  # ready once is not ready now: it may have expired
+    assert is_done(check, {**made, "p0": Confirmed("m1")})
 
 
 def graph_error(code: int, subcode: int | None = None) -> dict[str, Any]:
