@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from publisher.core.models import PostStep
+from publisher.core.models import Post, PostStep
 from publisher.sandbox import Sandbox
+from publisher.sandbox.threads_containers import Container
 from tests.conftest import SQLITE_ONLY
 from tests.support.pipeline import Pipeline, running_pipeline, wait_for
 
@@ -59,14 +60,20 @@ def _steps(pipeline: Pipeline, post_id: int) -> dict[str, str]:
         return {row.key: row.external_id for row in rows}
 
 
-def test_a_post_is_a_container_published_once(pipeline: Pipeline) -> None:
-    # Given an approved post due now
-    post_id = _post(pipeline, "hello threads", token="tok-canary")
+def _published_once(pipeline: Pipeline, post_id: int) -> tuple[Post, Container]:
+    """The post, done, and its one container: published once, as the post's media id."""
     post = pipeline.wait_final([post_id])[post_id]
-    # Then one container was made, checked and published: one post, its media id ours
     assert post.state == "done", post.last_error_message
     [container] = pipeline.sandbox.state.containers.made_for(post.text)
     assert pipeline.sandbox.ids_for(post.text) == [post.external_id] == [container.media_id]
+    return post, container
+
+
+def test_a_post_is_a_container_published_once(pipeline: Pipeline) -> None:
+    # Given an approved post due now
+    post_id = _post(pipeline, "hello threads", token="tok-canary")
+    # Then one container was made, checked and published: one post, its media id ours
+    post, container = _published_once(pipeline, post_id)
     assert _steps(pipeline, post_id) == {"p0.c": container.id, "p0": post.external_id}
     calls = [(c.method, c.step, c.category) for c in pipeline.calls(post_id)]
     assert calls == [
@@ -98,11 +105,8 @@ def test_an_ambiguous_publish_that_landed_is_found_never_published_again(
 ) -> None:
     # Given a publish that makes the post and then hides the answer
     post_id = _post(pipeline, f"[[fault:{fault}]] landed")
-    post = pipeline.wait_final([post_id])[post_id]
     # Then the container says PUBLISHED, and the post is found among the user's posts
-    assert post.state == "done", post.last_error_message
-    [container] = pipeline.sandbox.state.containers.made_for(post.text)
-    assert pipeline.sandbox.ids_for(post.text) == [post.external_id] == [container.media_id]
+    _published_once(pipeline, post_id)
     categories = [c.category for c in pipeline.calls(post_id)]
     assert "reconciled" in categories, categories
     assert [c.step for c in pipeline.calls(post_id) if c.method == "POST"] == ["p0.c", "p0"]
@@ -114,11 +118,8 @@ def test_an_ambiguous_publish_that_did_not_land_publishes_the_same_container(
 ) -> None:
     # Given a publish refused before anything was made, in a way the client cannot tell
     post_id = _post(pipeline, f"[[fault:{fault}]] missed")
-    post = pipeline.wait_final([post_id])[post_id]
     # Then the container says FINISHED and the same container is published: one post
-    assert post.state == "done", post.last_error_message
-    [container] = pipeline.sandbox.state.containers.made_for(post.text)
-    assert pipeline.sandbox.ids_for(post.text) == [post.external_id] == [container.media_id]
+    _, container = _published_once(pipeline, post_id)
     publishes = [c for c in pipeline.calls(post_id) if c.step == "p0" and c.method == "POST"]
     assert len(publishes) == 2
     assert all(c.url.endswith(f"creation_id={container.id}") for c in publishes)
