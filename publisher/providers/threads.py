@@ -31,10 +31,9 @@ Limits: text at most 500 characters, emoji counted as their UTF-8 bytes
 (https://developers.facebook.com/docs/threads/posts/ "Limitations"). Media: none yet
 (Threads fetches ``image_url``/``video_url`` from a public server, and a file uploaded to
 publisher is served behind its API key), so a post with media is refused at creation.
-Refresh: long-lived tokens last 60 days and are renewed with ``GET /refresh_access_token?
-grant_type=th_refresh_token`` (https://developers.facebook.com/docs/threads/get-started/
-long-lived-tokens), not an OAuth 2.0 refresh grant; not wired yet, so a Threads
-credential takes no ``refresh_token``.
+Refresh: a long-lived token (60 days) is renewed with itself, ``GET /refresh_access_token?
+grant_type=th_refresh_token`` (``threads_refresh``): a credential keeps it as its token and
+its refresh token.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ posts, under any version prefix (``/v1.0/me/threads``); ``/me`` is the token's u
 - ``GET /{container-id}?fields=status,error_message`` answers its status (one poll).
 - ``GET /me/threads?since=&limit=&after=`` lists the user's posts newest first
   (``id``, ``text``, ``timestamp``), ``paging.cursors.after`` while more remain.
+- ``GET /refresh_access_token?grant_type=th_refresh_token&access_token=`` answers a new
+  long-lived token for a valid one (the old one stays valid, as at Meta until it
+  expires); an invalid one gets Graph's 190. Posts are kept per token, so a refreshed
+  token sees only the posts made with it.
 
 Errors are Graph's (``facebook.graph_error``). Sources:
 https://developers.facebook.com/docs/threads/posts/,
@@ -22,6 +26,7 @@ https://developers.facebook.com/documentation/threads/reference/publishing.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -35,6 +40,7 @@ POSTS = "/me/threads"  # the ledger's path for every version prefix
 PUBLISH = "/me/threads_publish"  # the fault plan's scope: publishing is the create
 INVALID = 100  # Graph's "invalid parameter"
 NOT_READY = 9007  # Graph's "media is not ready to be published"
+LONG_LIVED = 60 * 24 * 3600  # s: a long-lived Threads token lasts 60 days
 
 
 def _refused(state: State, request: Request) -> Response | None:
@@ -132,9 +138,22 @@ def user_posts(state: State, request: Request, params: Mapping[str, str]) -> Res
     return graph_listing(state, request, POSTS)
 
 
+def refresh_token(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """A new long-lived token for the valid one in ``access_token``."""
+    if request.query.get("grant_type") != "th_refresh_token":
+        return graph_error(400, INVALID, "(#100) grant_type must be th_refresh_token")
+    if not state.token_ok(request.query.get("access_token")):
+        return DIALECT.unauthorized()
+    issued = f"th-{secrets.token_urlsafe(12)}"
+    return json_response(
+        200, {"access_token": issued, "token_type": "bearer", "expires_in": LONG_LIVED}
+    )
+
+
 ROUTES: list[Route] = [
     route("POST", VERSION + POSTS, make_container),
     route("GET", VERSION + POSTS, user_posts),
     route("POST", VERSION + PUBLISH, publish),
     route("GET", VERSION + r"/(?P<container>\d+)", container_status),
+    route("GET", f"({VERSION})?/refresh_access_token", refresh_token),
 ]

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from publisher.core.models import Post, PostStep
+from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
 from publisher.sandbox.threads_containers import Container
 from tests.conftest import SQLITE_ONLY
@@ -181,6 +182,28 @@ def test_the_publishing_limit_holds_the_credential_then_publishes_once(pipeline:
     assert [c.category for c in publishes] == ["unavailable", "success"]
     assert (publishes[1].started_at - publishes[0].started_at).total_seconds() >= 1.5
     assert len(pipeline.sandbox.ids_for(post.text)) == 1
+
+
+def test_a_token_about_to_expire_is_refreshed_with_itself_before_publishing(
+    pipeline: Pipeline,
+) -> None:
+    # Given a long-lived token 20 s from its end (refreshed at the claim), kept as its own
+    # refresh token
+    account = pipeline.account()
+    token = f"tok-long-{account}"
+    fields = OAuthFields(
+        refresh_token=token,
+        expires_in=20,
+        token_url=pipeline.sandbox.url + "/refresh_access_token",
+    )
+    credential = pipeline.credential(account, "threads", token=token, oauth_fields=fields)
+    post_id = pipeline.post(account, credential, f"fresh {account}")
+    # Then it was refreshed first (the token itself sent), and the new token published
+    _, container = _published_once(pipeline, post_id)
+    refreshes = [c for c in pipeline.sandbox.calls if "refresh_access_token" in c.path]
+    assert [c.path.endswith(f"access_token={token}") for c in refreshes] == [True]
+    assert container.token is not None and container.token.startswith("th-")
+    assert token not in " ".join(c.url for c in pipeline.calls(post_id))
 
 
 @SQLITE_ONLY
