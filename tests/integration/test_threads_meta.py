@@ -126,6 +126,26 @@ def test_an_ambiguous_publish_that_did_not_land_publishes_the_same_container(
     assert all(c.url.endswith(f"creation_id={container.id}") for c in publishes)
 
 
+def test_a_published_container_whose_post_cannot_be_found_ends_unconfirmed(
+    pipeline: Pipeline,
+) -> None:
+    # Given a publish stored then hidden behind a 503, and the user's posts unreadable
+    account = pipeline.account()
+    token = f"tok-blind-{account}"
+    pipeline.sandbox.fail_lookups(None, status=503, token=token)
+    credential = pipeline.credential(account, "threads", token=token)
+    post_id = pipeline.post(account, credential, f"[[fault:503_after]] blind {account}")
+    # When the reconcile timeout (4 s here) passes
+    post = pipeline.wait_final([post_id], timeout=90)[post_id]
+    pipeline.sandbox.fail_lookups(0)
+    # Then it is a draft marked unconfirmed, published once, never again, and the user told
+    assert (post.state, post.last_error_category) == ("draft", "unconfirmed")
+    assert len(pipeline.sandbox.ids_for(post.text)) == 1
+    publishes = [c for c in pipeline.calls(post_id) if c.step == "p0" and c.method == "POST"]
+    assert len(publishes) == 1
+    assert [n.kind for n in pipeline.notifications(post_id)] == ["unconfirmed"]
+
+
 def test_an_expired_container_is_replaced_by_a_new_one(pipeline: Pipeline) -> None:
     # Given a container that expires at its first publish, which answers a 503
     post_id = _post(pipeline, "[[container:expires]] late")
