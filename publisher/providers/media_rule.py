@@ -27,13 +27,16 @@ class MediaRule:
 
     ``max_items``: attachments per post; ``max_bytes``: the largest file of each kind it
     takes (a kind missing is refused); ``max_alt``: the longest alt text, in characters
-    (code points); ``alone``: kinds that must be the only attachment of their post.
+    (code points); ``alone``: kinds that must be the only attachment of their post;
+    ``by_url``: the network fetches each file itself from a public URL, so only files
+    given to publisher by URL can go (an uploaded one is served behind publisher's key).
     """
 
     max_items: int
     max_bytes: Mapping[Kind, int]
     max_alt: int
     alone: frozenset[Kind] = frozenset()
+    by_url: bool = False
 
     @property
     def kinds(self) -> frozenset[Kind]:
@@ -99,3 +102,11 @@ NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
 # publisher's uploads are served behind its API key, so until the multipart upload exists
 # a post with media is refused at creation rather than published without them.
 FACEBOOK = NO_MEDIA
+
+# Threads (Meta): one image per post (part), fetched by Meta from its public ``image_url``
+# (https://developers.facebook.com/docs/threads/posts/); JPEG or PNG up to 8 MB ("Media
+# Specifications"); alt text as ``alt_text`` (https://developers.facebook.com/documentation/
+# threads/posts/accessibility: no limit stated, so X's 1,000 characters). Videos (polled
+# while Meta processes them) and carousels (a container per item, then one for the
+# carousel) are not served yet, nor files uploaded to publisher (``by_url``).
+THREADS = MediaRule(max_items=1, max_bytes={Kind.IMAGE: 8 * MB}, max_alt=1_000, by_url=True)

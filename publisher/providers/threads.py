@@ -28,9 +28,11 @@ the refusal's code for Threads: Graph's publishing-limit code is 9 (Instagram's 
 at ``GET /me/threads_publishing_limit?fields=quota_usage,config`` (not used yet).
 
 Limits: text at most 500 characters, emoji counted as their UTF-8 bytes
-(https://developers.facebook.com/docs/threads/posts/ "Limitations"). Media: none yet
-(Threads fetches ``image_url``/``video_url`` from a public server, and a file uploaded to
-publisher is served behind its API key), so a post with media is refused at creation.
+(https://developers.facebook.com/docs/threads/posts/ "Limitations"). Media: Threads
+fetches ``image_url``/``video_url`` from a public server itself, and a file uploaded to
+publisher is served behind its API key; so a part takes one image given to publisher by
+URL, passed on as ``image_url`` (``media_rule.THREADS``), and an uploaded file is refused
+at creation. Videos and carousels are not served yet.
 Refresh: a long-lived token (60 days) is renewed with itself, ``GET /refresh_access_token?
 grant_type=th_refresh_token`` (``threads_refresh``): a credential keeps it as its token and
 its refresh token.
@@ -57,7 +59,8 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.media_rule import NO_MEDIA, MediaRule
+from publisher.providers.media_rule import THREADS as THREADS_MEDIA
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text import emoji_sequences
 from publisher.providers.text.rule import TextRule
 
@@ -106,7 +109,7 @@ class ThreadsProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # no key: the container's status decides
     can_lookup: bool = True
-    media_rule: MediaRule = NO_MEDIA  # none yet (see the module docstring)
+    media_rule: MediaRule = THREADS_MEDIA  # one image per part, by its public URL
     uploader: MediaUploader | None = None
     threads: bool = True  # a later part replies to the one before (reply_to_id)
 

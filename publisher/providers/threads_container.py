@@ -46,8 +46,14 @@ STATES: Mapping[ContainerStatus, ContainerState] = {
 
 
 def prepare_container(request: PublishRequest) -> PreparedCall:
-    """``POST /me/threads`` making a text container (a reply for a later part)."""
+    """``POST /me/threads`` making the part a container (a reply for a later part): a
+    text, or an image by its public URL with its alt text (``media_rule.THREADS``)."""
     body: dict[str, Any] = {"media_type": "TEXT", "text": request.text}
+    if request.media:  # one image at most, given by URL (refused otherwise at creation)
+        image = request.media[0]
+        body |= {"media_type": "IMAGE", "image_url": image["url"]}
+        if image.get("alt"):
+            body["alt_text"] = image["alt"]
     if request.reply_to is not None:
         body["reply_to_id"] = request.reply_to
     return PreparedCall(

@@ -1,9 +1,12 @@
 """The sandbox's Threads (Meta): containers, publishing, container status and the user's
 posts, under any version prefix (``/v1.0/me/threads``); ``/me`` is the token's user.
 
-- ``POST /me/threads`` (``media_type=TEXT``, ``text``, ``reply_to_id``) makes a container
+- ``POST /me/threads`` (``media_type=TEXT`` with ``text``, or ``IMAGE`` with an
+  ``image_url`` and optional ``alt_text``; ``reply_to_id``) makes a container
   (``threads_containers``): ``IN_PROGRESS`` for ``State.containers.processing_polls``
-  status reads, then ``FINISHED``. A ``reply_to_id`` must name a post of the same user.
+  status reads, then ``FINISHED`` (``ERROR`` for an image whose URL names
+  ``threads_containers.BROKEN``, as if Meta could not fetch it). A ``reply_to_id`` must
+  name a post of the same user.
 - ``POST /me/threads_publish?creation_id=`` publishes a ``FINISHED`` container once: that
   is the create the fault markers (``faults``) act on, so an attempt can be made
   ambiguous (``reset_after``, ``503_after``, ``slow``...). A container already
@@ -34,6 +37,7 @@ from typing import Any
 from publisher.sandbox.facebook import DIALECT, VERSION, graph_error, graph_listing
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.state import Route, State, route
+from publisher.sandbox.threads_containers import Image
 from publisher.sandbox.wire import Request, Response, json_response
 
 POSTS = "/me/threads"  # the ledger's path for every version prefix
@@ -58,13 +62,39 @@ def make_container(state: State, request: Request, params: Mapping[str, str]) ->
         return refused
     token, fields = request.bearer(), request.fields()
     text, reply_to = fields.get("text"), fields.get("reply_to_id")
-    if fields.get("media_type") != "TEXT" or not isinstance(text, str) or not text.strip():
-        return graph_error(400, INVALID, "(#100) media_type TEXT needs a text")
+    problem = _container_problem(fields)
+    if problem is not None:
+        return graph_error(400, INVALID, f"(#100) {problem}")
     if reply_to is not None and state.ledger.find(POSTS, token, str(reply_to)) is None:
         return _no_object(str(reply_to))
     container_id = state.ledger.next_id()
-    state.containers.make(container_id, token, text, None if reply_to is None else str(reply_to))
+    state.containers.make(
+        container_id,
+        token,
+        str(text or ""),
+        None if reply_to is None else str(reply_to),
+        image=_image(fields),
+    )
     return json_response(200, {"id": container_id})
+
+
+def _container_problem(fields: Mapping[str, Any]) -> str | None:
+    """Why a container request is refused (Graph's code 100), or None."""
+    text, kind = fields.get("text"), fields.get("media_type")
+    if kind == "TEXT":
+        return None if isinstance(text, str) and text.strip() else "media_type TEXT needs a text"
+    if kind == "IMAGE":
+        url = fields.get("image_url")
+        ok = isinstance(url, str) and url.startswith(("http://", "https://"))
+        return None if ok else "media_type IMAGE needs an image_url on a public server"
+    return f"media_type {kind!r} is not served by the sandbox"
+
+
+def _image(fields: Mapping[str, Any]) -> Image | None:
+    if fields.get("media_type") != "IMAGE":
+        return None
+    alt = fields.get("alt_text")
+    return Image(str(fields["image_url"]), alt if isinstance(alt, str) else None)
 
 
 def publish(state: State, request: Request, params: Mapping[str, str]) -> Response:
@@ -129,7 +159,7 @@ def container_status(state: State, request: Request, params: Mapping[str, str]) 
     assert container is not None
     answer = {"id": container_id, "status": container.status}
     if container.status == "ERROR":
-        answer["error_message"] = "UNKNOWN"
+        answer["error_message"] = "FAILED_DOWNLOADING_IMAGE"
     return json_response(200, answer)
 
 

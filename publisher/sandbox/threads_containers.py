@@ -17,6 +17,14 @@ from dataclasses import dataclass
 # A text carrying this marker gets its first container expired at its first publish,
 # which answers 503 (a gateway error: the client cannot tell whether it landed).
 EXPIRES = "[[container:expires]]"
+# An image whose URL contains this cannot be fetched: its container fails (ERROR).
+BROKEN = "broken"
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str  # the image_url Meta would fetch
+    alt: str | None  # its alt_text
 
 
 @dataclass
@@ -29,6 +37,7 @@ class Container:
     polls_left: int = 0  # status reads before it is FINISHED
     media_id: str | None = None  # the post, once PUBLISHED
     expires_on_publish: bool = False  # the ``EXPIRES`` marker's first container
+    image: Image | None = None  # an IMAGE container's picture
 
 
 class Containers:
@@ -37,18 +46,29 @@ class Containers:
         self._made: dict[str, Container] = {}
         self.processing_polls = 0  # status reads a new container stays IN_PROGRESS for
 
-    def make(self, container_id: str, token: str | None, text: str, reply_to: str | None) -> None:
+    def make(
+        self,
+        container_id: str,
+        token: str | None,
+        text: str,
+        reply_to: str | None,
+        image: Image | None = None,
+    ) -> None:
         with self._lock:
             first = not any(c.text == text and c.token == token for c in self._made.values())
             polls = self.processing_polls
+            status = "IN_PROGRESS" if polls else "FINISHED"
+            if image is not None and BROKEN in image.url:
+                status, polls = "ERROR", 0
             self._made[container_id] = Container(
                 container_id,
                 token,
                 text,
                 reply_to,
-                status="IN_PROGRESS" if polls else "FINISHED",
+                status=status,
                 polls_left=polls,
                 expires_on_publish=first and EXPIRES in text,
+                image=image,
             )
 
     def get(self, container_id: str, token: str | None) -> Container | None:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from publisher.core import service
 from publisher.core.models import Post, PostStep
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
-from publisher.sandbox.threads_containers import Container
+from publisher.sandbox.threads_containers import Container, Image
 from tests.conftest import SQLITE_ONLY
 from tests.support.pipeline import Pipeline, running_pipeline, wait_for
 
@@ -83,6 +84,31 @@ def test_a_post_is_a_container_published_once(pipeline: Pipeline) -> None:
         ("POST", "p0", "success"),
     ]
     assert all("canary" not in c.url for c in pipeline.calls(post_id))
+
+
+def _image_post(pipeline: Pipeline, text: str, url: str) -> int:
+    account, credential = _credential(pipeline, "tok-image")
+    with pipeline.sessions.begin() as session:
+        media = service.create_from_url(session, url, "a cat", account, allow_private=True)
+    return pipeline.post(account, credential, f"{text} {account}", media=[{"id": media.id}])
+
+
+def test_an_image_given_by_url_is_passed_to_meta_as_its_image_url(pipeline: Pipeline) -> None:
+    post_id = _image_post(pipeline, "look", "https://cdn.example/cat.jpg")
+    _, container = _published_once(pipeline, post_id)
+    assert container.image == Image("https://cdn.example/cat.jpg", "a cat")
+
+
+def test_an_image_meta_cannot_fetch_refuses_the_post_naming_why(pipeline: Pipeline) -> None:
+    # Given an image whose container Meta reports ERROR (it could not fetch the file)
+    post_id = _image_post(pipeline, "nope", "https://cdn.example/broken.jpg")
+    post = pipeline.wait_final([post_id])[post_id]
+    # Then the post is refused with Meta's reason, nothing published, one container made
+    assert (post.state, post.cancel_reason) == ("cancelled", "forbidden"), post.last_error_message
+    assert "FAILED_DOWNLOADING_IMAGE" in (post.last_error_message or "")
+    assert pipeline.sandbox.ids_for(post.text) == []
+    assert len(pipeline.sandbox.state.containers.made_for(post.text)) == 1
+    assert [n.kind for n in pipeline.notifications(post_id)] == ["forbidden"]
 
 
 def test_a_thread_publishes_each_part_as_a_reply_to_the_one_before(pipeline: Pipeline) -> None:

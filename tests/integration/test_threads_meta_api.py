@@ -1,6 +1,7 @@
 """Threads (Meta) over HTTP: a credential is taken (its token never answered), a text
-over 500 characters (emoji counted as their UTF-8 bytes) and any media are refused at
-creation with a 422 naming the problem, and a thread of parts is accepted."""
+over 500 characters (emoji counted as their UTF-8 bytes), an uploaded file (Meta fetches
+media by public URL) and a second image are refused at creation with a 422 naming the
+problem; an image given by URL and a thread of parts are accepted."""
 
 from __future__ import annotations
 
@@ -50,14 +51,26 @@ def test_text_over_500_is_refused_counting_emoji_as_their_bytes(
     assert client.post("/v1/posts", json=post | {"text": text[:-1]}).status_code == 201
 
 
-def test_media_are_refused_at_creation(client: TestClient, post: dict[str, int]) -> None:
+def test_an_uploaded_file_is_refused_a_file_given_by_url_is_taken(
+    client: TestClient, post: dict[str, int]
+) -> None:
+    # Meta fetches each image from a public URL; publisher serves uploads behind its key
     upload = client.post("/v1/media", files={"file": ("cat.png", PNG)})
     assert upload.status_code == 201, upload.text
-    refused = client.post(
-        "/v1/posts", json=post | {"text": "look", "media": [{"id": upload.json()["id"]}]}
-    )
+    body = post | {"text": "look", "media": [{"id": upload.json()["id"]}]}
+    refused = client.post("/v1/posts", json=body)
     assert refused.status_code == 422
-    assert refused.json()["field"].startswith("media")
+    assert refused.json()["field"] == "media[0].id"
+    assert "public URL" in refused.json()["message"]
+    linked = [
+        client.post("/v1/media", json={"url": f"https://cdn.example/{n}.jpg"}).json()["id"]
+        for n in (1, 2)
+    ]
+    body = post | {"text": "look", "media": [{"id": linked[0]}]}
+    assert client.post("/v1/posts", json=body).status_code == 201
+    # one image per post: a carousel is not served
+    two = client.post("/v1/posts", json=body | {"media": [{"id": m} for m in linked]})
+    assert two.status_code == 422 and two.json()["field"] == "media"
 
 
 def test_a_thread_of_parts_is_accepted(client: TestClient, post: dict[str, int]) -> None:

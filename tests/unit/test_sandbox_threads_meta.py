@@ -29,7 +29,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
 
 def contain(http: requests.Session, sandbox: Sandbox, text: str, **extra: str) -> str:
-    body = {"media_type": "TEXT", "text": text, **extra}
+    body = {"media_type": "TEXT", "text": text} | extra
     answer = http.post(f"{sandbox.url}{ROOT}/me/threads", json=body, headers=TOKEN, timeout=5)
     assert answer.status_code == 200, answer.text
     return str(answer.json()["id"])
@@ -126,3 +126,22 @@ def test_the_expiry_marker_expires_the_first_container_at_its_first_publish(
     assert status(http, sandbox, first)["status"] == "EXPIRED"
     assert publish(http, sandbox, contain(http, sandbox, text)).status_code == 200
     assert sandbox.creates_by_text() == {text: 1}
+
+
+def test_an_image_container_keeps_its_url_and_a_broken_one_fails(
+    http: requests.Session, sandbox: Sandbox
+) -> None:
+    url = "https://cdn.example/cat.jpg"
+    fine = contain(http, sandbox, "pic", media_type="IMAGE", image_url=url, alt_text="a cat")
+    [made] = sandbox.state.containers.made_for("pic")
+    assert made.image is not None and (made.image.url, made.image.alt) == (url, "a cat")
+    assert publish(http, sandbox, fine).status_code == 200
+    broken = contain(
+        http, sandbox, "bad", media_type="IMAGE", image_url="https://cdn.example/broken.jpg"
+    )
+    assert status(http, sandbox, broken) == {
+        "id": broken,
+        "status": "ERROR",
+        "error_message": "FAILED_DOWNLOADING_IMAGE",
+    }
+    assert publish(http, sandbox, broken).status_code == 400

@@ -5,6 +5,7 @@ per entry), the lookup and the text rule; pure logic (``get_json`` is a small fa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,17 @@ def test_container_request_is_a_text_container_replying_to_the_part_before() -> 
     assert first.headers == {"Authorization": "Bearer tok"}
     assert first.json == {"media_type": "TEXT", "text": "Hi"}
     assert later.json == {"media_type": "TEXT", "text": "Hi", "reply_to_id": "17"}
+
+
+def test_an_image_container_carries_its_public_url_and_alt_text() -> None:
+    image = {"id": 3, "type": None, "alt": "a cat", "url": "https://cdn.example/cat.jpg"}
+    call = THREADS.prepare_container(replace(request(), media=[image]))
+    assert call.json == {
+        "media_type": "IMAGE",
+        "text": "Hi",
+        "image_url": "https://cdn.example/cat.jpg",
+        "alt_text": "a cat",
+    }
 
 
 def test_publish_and_status_requests_name_the_container() -> None:
