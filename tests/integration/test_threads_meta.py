@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,6 @@ from publisher.core.models import Post, PostStep
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
 from publisher.sandbox.threads_containers import Container, Image
-from tests.conftest import SQLITE_ONLY
 from tests.support.pipeline import Pipeline, running_pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -172,18 +172,6 @@ def test_a_published_container_whose_post_cannot_be_found_ends_unconfirmed(
     assert [n.kind for n in pipeline.notifications(post_id)] == ["unconfirmed"]
 
 
-def test_an_expired_container_is_replaced_by_a_new_one(pipeline: Pipeline) -> None:
-    # Given a container that expires at its first publish, which answers a 503
-    post_id = _post(pipeline, "[[container:expires]] late")
-    post = pipeline.wait_final([post_id])[post_id]
-    # Then a second container was made and published: one post, from the new container
-    assert post.state == "done", post.last_error_message
-    first, second = pipeline.sandbox.state.containers.made_for(post.text)
-    assert (first.status, first.media_id) == ("EXPIRED", None)
-    assert pipeline.sandbox.ids_for(post.text) == [post.external_id] == [second.media_id]
-    assert _steps(pipeline, post_id)["p0.c"] == second.id
-
-
 @pytest.mark.parametrize(
     ("code", "reason", "notice"),
     [
@@ -252,14 +240,37 @@ def test_a_token_about_to_expire_is_refreshed_with_itself_before_publishing(
     assert token not in " ".join(c.url for c in pipeline.calls(post_id))
 
 
-@SQLITE_ONLY
-def test_a_worker_killed_between_container_and_publish_resumes_with_the_same_container(
-    tmp_path: Path, database_url: str
-) -> None:
+@contextmanager
+def _own_pipeline(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
+    """A pipeline of the test's own on either database (the subject is a ``post_steps``
+    row: kept, or dropped), its processes started by the test."""
     with (
         Sandbox(strict=["threads"]) as sandbox,
         running_pipeline(tmp_path, database_url, sandbox) as pipeline,
     ):
+        yield pipeline
+
+
+def test_an_expired_container_is_replaced_by_a_new_one(tmp_path: Path, database_url: str) -> None:
+    with _own_pipeline(tmp_path, database_url) as pipeline:
+        pipeline.start_worker(concurrency=1)
+        pipeline.start_beat()
+        # Given a container that expires at its first publish, which answers a 503
+        post_id = _post(pipeline, "[[container:expires]] late")
+        post = pipeline.wait_final([post_id])[post_id]
+        # Then a second container was made and published: one post, from the new one
+        assert post.state == "done", post.last_error_message
+        first, second = pipeline.sandbox.state.containers.made_for(post.text)
+        assert (first.status, first.media_id) == ("EXPIRED", None)
+        assert pipeline.sandbox.ids_for(post.text) == [post.external_id] == [second.media_id]
+        assert _steps(pipeline, post_id)["p0.c"] == second.id
+
+
+def test_a_worker_killed_between_container_and_publish_resumes_with_the_same_container(
+    tmp_path: Path, database_url: str
+) -> None:
+    with _own_pipeline(tmp_path, database_url) as pipeline:
+        sandbox = pipeline.sandbox
         # Given containers that stay IN_PROGRESS, and a worker polling one
         sandbox.state.containers.processing_polls = 10_000
         post_id = _post(pipeline, "crash between")
