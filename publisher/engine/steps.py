@@ -3,8 +3,10 @@
 Pure. A post with parts (a thread) or media is published step by step: for each part, in
 order, each of its media files is uploaded (then described, then waited on while the
 provider processes it, where the provider needs that), then the part is created as a
-reply to the part before. Each confirmed step is stored (``progress``) under its key, so a
-later attempt starts at the first step not yet confirmed and never repeats one.
+reply to the part before (first made a container, whose status is asked right before,
+where the provider publishes from one: ``container_steps``). Each confirmed step is
+stored (``progress``) under its key, so a later attempt starts at the first step not yet
+confirmed and never repeats one.
 """
 
 from __future__ import annotations
