@@ -1,8 +1,9 @@
 """``publisher demo``: the whole pipeline against the local sandbox, faults included.
 
 Runs ``publisher run`` as a child process on a fresh data directory, with the sandbox
-(in this process) standing in for Mastodon, X, a webhook receiver, Sentry and the main
-app's notification endpoint. Over the HTTP API it creates three accounts and a
+(in this process) standing in for Mastodon, X, a webhook receiver, LinkedIn, a Facebook
+Page, a Telegram channel, a Discord webhook, Sentry and the main app's notification
+endpoint. Over the HTTP API it creates three accounts and a
 deterministic mix of posts (plain ones, transient faults, refusals, a revoked token, an
 unpaid bill, a post that exhausts its attempts), shows progress live, then checks every
 post against the state the scenario expects and that the provider saw no duplicate.
@@ -168,8 +169,19 @@ class Seeded:
     expected: dict[int, Case]  # post id -> its case
 
 
+# Where each network's stand-in listens, under the sandbox's root: a webhook's path, a
+# LinkedIn author, Graph's versioned root, a Telegram chat, a Discord webhook.
+PATHS = {
+    "webhook": "/hooks/demo",
+    "linkedin": "#urn:li:organization:1001",
+    "facebook": "/v24.0",
+    "telegram": "/@demo",
+    "discord": "/api/webhooks/1001",
+}
+
+
 def _base_url(sandbox: Sandbox, provider: str) -> str:
-    return sandbox.url + "/hooks/demo" if provider == "webhook" else sandbox.url
+    return sandbox.url + PATHS.get(provider, "")
 
 
 def create_accounts(api: Api, sandbox: Sandbox) -> tuple[dict[str, int], dict[Any, int]]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher.demo.view import DONE
+from publisher.demo.view import DONE, UNCONFIRMED
 
 ACCOUNTS = {"Acme": "active", "Globex": "active", "Initech": "past_due"}
+# The networks Acme publishes to (each a stand-in of the sandbox), in the plain posts' order.
+NETWORKS = ("mastodon", "x", "webhook", "linkedin", "facebook", "telegram", "discord")
 CREDENTIALS: tuple[tuple[str, str], ...] = (
-    *(("Acme", provider) for provider in ("mastodon", "x", "webhook")),
+    *(("Acme", provider) for provider in NETWORKS),
     ("Globex", "mastodon"),
     ("Initech", "mastodon"),
 )
@@ -47,7 +49,7 @@ class Case:
         return "x_code" in self.faults or "malformed" in self.faults or "gave_up" in self.expected
 
 
-PLAIN = tuple(Case(f"plain {p}", provider=p) for p in ("mastodon", "x", "webhook"))
+PLAIN = tuple(Case(f"plain {p}", provider=p) for p in NETWORKS)
 # Most interesting first: a small --posts still covers the main guarantees.
 SPECIALS = (
     Case("slow answer: times out, yet lands once", faults="slow,ok"),
@@ -68,6 +70,19 @@ SPECIALS = (
     Case("two images with alt text on Mastodon", images=2),
     Case("an image on X", provider="x", images=1),
     Case("revoked token", account="Globex", expected="cancelled:unauthorized"),
+    Case(
+        "LinkedIn: slow answer, found by lookup: lands once", provider="linkedin", faults="slow,ok"
+    ),
+    Case(
+        "Telegram: slow answer: unconfirmed, never sent twice",
+        provider="telegram",
+        faults="slow,ok",
+        expected=f"draft:{UNCONFIRMED}",
+    ),
+    Case("Facebook: 503 then ok", provider="facebook", faults="503,ok"),
+    Case("a thread of 3 on Telegram", provider="telegram", parts=3),
+    Case("Discord: 429 then ok", provider="discord", faults="429,ok"),
+    Case("an image on LinkedIn", provider="linkedin", images=1),
 )
 
 

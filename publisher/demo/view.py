@@ -78,6 +78,7 @@ class LiveView:
 
 
 DONE = "done"
+UNCONFIRMED = "unconfirmed"  # a network that cannot be read back could not tell
 
 
 def outcome(post: Mapping[str, Any]) -> str | None:
@@ -87,6 +88,8 @@ def outcome(post: Mapping[str, Any]) -> str | None:
         return DONE
     if post["state"] == "cancelled":
         return f"cancelled:{post['cancel_reason']}"
+    if post["state"] == "draft" and (post.get("last_error") or {}).get("category") == UNCONFIRMED:
+        return f"draft:{UNCONFIRMED}"
     if post["state"] == "draft" and post["attempts"] > 0:
         return "draft:gave_up"
     return None
@@ -102,6 +105,8 @@ class Report:
     after_retries: int = 0
     cancelled: Counter[str] = field(default_factory=Counter)
     drafts: int = 0
+    unconfirmed: int = 0
+    networks: Counter[str] = field(default_factory=Counter)  # creates at each network
     unfinished: int = 0
     notifications: Counter[str] = field(default_factory=Counter)
     delivered: int = 0
@@ -133,6 +138,7 @@ class Report:
         report.delivered = sum(bool(n["delivered_at"]) for n in notes)
         report.sentry_events.update(_sentry_kind(e) for e in sandbox.sentry_events)
         report.creates = len(sandbox.creates)
+        report.networks.update(create.kind for create in sandbox.creates)
         report.duplicates = [
             f"{d.kind} {d.field} {d.value!r} created {d.count} times" for d in sandbox.duplicates()
         ]
@@ -147,6 +153,8 @@ class Report:
             self.retried_post = self.retried_post or post["id"]
         elif final is not None and final.startswith("cancelled:"):
             self.cancelled[post["cancel_reason"]] += 1
+        elif final == f"draft:{UNCONFIRMED}":
+            self.unconfirmed += 1
         elif final is not None:
             self.drafts += 1
 
@@ -192,12 +200,14 @@ def summary(report: Report, keep_running: bool) -> list[str]:
         f"  cancelled                  {sum(report.cancelled.values())}"
         f"  ({_tally(report.cancelled)})",
         f"  returned to draft          {report.drafts}  (gave up after the last attempt)",
+        f"  unconfirmed, not resent    {report.unconfirmed}"
+        "  (an ambiguous attempt a network cannot be asked about)",
         *([f"  NOT FINISHED in time       {report.unfinished}"] if report.unfinished else []),
         f"  notifications written      {sum(report.notifications.values())}"
         f"  ({_tally(report.notifications)}); delivered to the app: {report.delivered}",
         f"  Sentry events captured     {sum(report.sentry_events.values())}"
         f"  ({_tally(report.sentry_events)})",
-        f"  posts created at provider  {report.creates}",
+        f"  posts created at provider  {report.creates}  ({_tally(report.networks)})",
         f"  duplicates at provider     {len(report.duplicates)}",
         *_where(report, keep_running),
         "",

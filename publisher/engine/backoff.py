@@ -2,9 +2,10 @@
 
 A pure policy: ``delay`` turns (policy, failed attempt number) into seconds, and
 ``earliest_from_headers`` reads the provider's own "not before" hints (``Retry-After``,
-X's ``x-rate-limit-reset``, Mastodon's ``X-RateLimit-Reset``), capped so that one bad
-header cannot park a credential for years. The classifier takes the later of the two;
-nothing here sleeps, reads a clock or touches the database.
+X's ``x-rate-limit-reset``, Mastodon's ``X-RateLimit-Reset``, Graph's usage headers in
+``usage_headers``), capped so that one bad header cannot park a credential for years.
+The classifier takes the later of the two; nothing here sleeps, reads a clock or
+touches the database.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from publisher.core.models import Backoff
+from publisher.engine import usage_headers
 
 # 2**63 seconds is far past any cap; bounding the exponent keeps the float math finite.
 MAX_EXPONENT = 63
@@ -77,12 +79,13 @@ def earliest_from_headers(
     """The earliest time the provider will accept a retry, from its response headers.
 
     Reads ``Retry-After`` (delta seconds or HTTP-date), X's ``x-rate-limit-reset`` and
-    Mastodon's ``X-RateLimit-Reset`` (epoch seconds or ISO 8601, told apart by shape),
-    matching header names case-insensitively. A reset header is ignored when its
-    ``...-remaining`` companion says requests are left, since both providers send it on
-    every response. Returns the latest of the times found, in UTC, never later than
-    ``now + cap`` seconds and never earlier than ``now``; None when none is present or
-    parseable. Never raises on junk values. ``now`` must be aware.
+    Mastodon's ``X-RateLimit-Reset`` (epoch seconds or ISO 8601, told apart by shape) and
+    Graph's usage headers (``usage_headers``), matching header names case-insensitively.
+    A reset header is ignored when its ``...-remaining`` companion says requests are
+    left, since both providers send it on every response. Returns the latest of the
+    times found, in UTC, never later than ``now + cap`` seconds and never earlier than
+    ``now``; None when none is present or parseable. Never raises on junk values.
+    ``now`` must be aware.
     """
     lowered = {str(name).lower(): value for name, value in headers.items()}
     found = [_retry_after(lowered.get("retry-after"), now)]
@@ -90,6 +93,23 @@ def earliest_from_headers(
         _rate_limit_reset(lowered.get(reset), lowered.get(remaining))
         for reset, remaining in _RESET_HEADERS
     ]
+    found.append(usage_headers.not_before(lowered, now.astimezone(UTC)))
+    return _capped(found, now, cap)
+
+
+def near_limit_from_headers(
+    headers: Mapping[str, str], now: datetime, cap: float = HEADER_CAP
+) -> datetime | None:
+    """After a success: the time the provider's usage headers say to slow down until
+    (Graph's usage near 100%, ``usage_headers``), capped as ``earliest_from_headers``;
+    None while usage leaves room. The reset headers are not read here: X and Mastodon
+    send one on every answer, and their next call's 429 holds the credential anyway."""
+    lowered = {str(name).lower(): value for name, value in headers.items()}
+    return _capped([usage_headers.not_before(lowered, now.astimezone(UTC))], now, cap)
+
+
+def _capped(found: list[datetime | None], now: datetime, cap: float) -> datetime | None:
+    """The latest of ``found``, between ``now`` and ``now + cap`` seconds (UTC)."""
     times = [moment for moment in found if moment is not None]
     if not times:
         return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from publisher.engine.backoff import HEADER_CAP, earliest_from_headers
+from publisher.engine.backoff import HEADER_CAP, earliest_from_headers, near_limit_from_headers
 from publisher.engine.exchange import Exchange
 from publisher.providers.base import (
     Category,
@@ -38,14 +38,29 @@ class Outcome:
     published: Published | None = None
     not_before: datetime | None = None  # the provider's own earliest retry time
     ambiguous: bool = False  # the provider may have created the post anyway
-    rate_limited: bool = False  # a 429 / rate-limit code: hold the credential's other posts
+    # A 429 / rate-limit code, or a success whose usage headers say the quota is nearly
+    # spent: hold the credential's other posts (until ``not_before``)
+    rate_limited: bool = False
 
 
 RATE_LIMIT_STATUS = 429
 SERVER_ERROR = 500  # and up: the request reached the provider, which may have acted on it
 
 
-def _success(provider: Provider, exchange: Exchange, request: PublishRequest | None) -> Outcome:
+def spent_until(exchange: Exchange, now: datetime, cap: float = HEADER_CAP) -> datetime | None:
+    """When a successful answer's usage headers say the quota is (nearly) spent (Graph's
+    usage near 100%): the time to hold the credential until; None while room is left."""
+    until = near_limit_from_headers(exchange.headers, now, cap)
+    return until if until is not None and until > now else None
+
+
+def _success(
+    provider: Provider,
+    exchange: Exchange,
+    request: PublishRequest | None,
+    now: datetime,
+    cap: float,
+) -> Outcome:
     assert exchange.status is not None
     try:
         if isinstance(provider, ReadsCreatedHeaders):  # the id is in a header (LinkedIn)
@@ -64,7 +79,10 @@ def _success(provider: Provider, exchange: Exchange, request: PublishRequest | N
             f"HTTP {exchange.status} with an unreadable body",
             ambiguous=True,
         )
-    return Outcome(Category.SUCCESS, published=published)
+    until = spent_until(exchange, now, cap)
+    return Outcome(
+        Category.SUCCESS, published=published, not_before=until, rate_limited=until is not None
+    )
 
 
 def _not_before(
@@ -96,7 +114,7 @@ def classify(
             Category.UNCLASSIFIED, f"HTTP {status} with an oversized answer", ambiguous=True
         )
     if 200 <= status < 300:
-        return _success(provider, exchange, request)
+        return _success(provider, exchange, request, now, header_cap)
     error = provider.parse_error(status, exchange.json())
     message = error.message.replace("\x00", "")[:MESSAGE_LIMIT] or f"HTTP {status}"
     category = match_rule(provider.error_table, status, error)

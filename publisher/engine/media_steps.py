@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from publisher.engine import call_log, plan, refresh_when
-from publisher.engine.classify import Outcome, classify
+from publisher.engine.classify import Outcome, classify, spent_until
 from publisher.engine.exchange import Exchange
 from publisher.engine.finish import Result, finish
 from publisher.engine.plan import Action, Plan
@@ -179,7 +179,9 @@ def _read(state: Run, exchange: Exchange, parse: Parse) -> tuple[Uploaded | None
     if answer.failed is not None:
         why = f"the provider could not process it: {answer.failed}"
         return answer, Outcome(Category.FORBIDDEN, why)
-    return answer, Outcome(Category.SUCCESS)
+    deps = state.deps
+    until = spent_until(exchange, deps.clock(), deps.settings.retry_after_max)
+    return answer, Outcome(Category.SUCCESS, not_before=until, rate_limited=until is not None)
 
 
 def log_only(state: Run, got: Answered) -> None:

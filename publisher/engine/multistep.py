@@ -16,6 +16,8 @@ later from that step, a refusal cancels the post with parts 1..k listed as publi
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from publisher.engine import container_steps, media_steps, plan, progress, reconcile, refresh_when
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.dependencies import Dependencies
@@ -58,12 +60,27 @@ def run(job: Job, deps: Dependencies, cleared: Cleared, parts: list[Part]) -> Re
     for step in sequence(parts, uploads, describes, contains):
         if is_done(step, state.done):
             continue
+        if state.held_until is not None:  # the last answer said the quota is spent
+            return finish(deps, state.job, _held(state, state.held_until), None)
         ended = _do(state, step, uploader)
         if ended is not None:
             return ended
     first = state.done["p0"]
-    done = Plan(Action.SUCCEED, published=Published(first.external_id, first.external_url))
+    published = Published(first.external_id, first.external_url)
+    done = Plan(Action.SUCCEED, published=published, hold_credential_until=state.held_until)
     return finish(deps, state.job, done, None)
+
+
+def _held(state: Run, until: datetime) -> Plan:
+    """Hand the post back until the provider's quota returns (the attempt refunded; the
+    steps confirmed so far are kept), holding the credential's other posts as well."""
+    return Plan(
+        Action.RELEASE,
+        reason="the provider's rate limit is spent; resuming after it resets",
+        next_run_at=until,
+        ambiguous=state.job.ambiguous,
+        hold_credential_until=until,
+    )
 
 
 def _do(state: Run, step: Step, uploader: MediaUploader | None) -> Result | None:

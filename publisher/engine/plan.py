@@ -246,7 +246,8 @@ def after_call(
     """What to do after the provider answered (or did not) with ``outcome``."""
     match outcome.category:
         case Category.SUCCESS:
-            return Plan(Action.SUCCEED, published=outcome.published)
+            spent = outcome.not_before if outcome.rate_limited else None
+            return Plan(Action.SUCCEED, published=outcome.published, hold_credential_until=spent)
         case Category.DUPLICATE if job.ambiguous:
             # An earlier attempt timed out but did land: this is our own post.
             return Plan(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from publisher.core import redact
 from publisher.engine import call_log, progress
@@ -47,6 +48,8 @@ class Run:
     get_json: GetJson
     done: dict[str, Confirmed] = field(default_factory=dict)
     waits: dict[str, float] = field(default_factory=dict)  # a poll's "ask again in" (s)
+    # A confirmed step's answer said the credential's quota is spent: hold it until then
+    held_until: datetime | None = None
 
     @property
     def provider(self) -> Provider:
@@ -94,12 +97,18 @@ def confirm(
             progress.record(connection, job, step.key, confirmed, now)
     if call is not None:
         metrics.observe_call(job, call[2], call[1])
+        _note_spent(state, call[2])
     if step.kind is Kind.PROCESS:
         confirmed = replace(state.done[step.key], ready=True)
     state.done[step.key] = confirmed
     if step.kind is Kind.CREATE:  # the part an earlier attempt left in doubt is settled
         state.job = replace(job, ambiguous=False)
     return None
+
+
+def _note_spent(state: Run, outcome: Outcome) -> None:
+    if outcome.rate_limited and outcome.not_before is not None:
+        state.held_until = max(state.held_until or outcome.not_before, outcome.not_before)
 
 
 def stop(

@@ -21,21 +21,25 @@ with a ``forbidden`` notification and lets the user re-approve; 506 is "duplicat
 (a success after an ambiguous attempt, found by the lookup).
 
 Rate limits: Graph answers no ``Retry-After``; it reports usage as JSON in
-``X-App-Usage``/``X-Page-Usage``/``X-Business-Use-Case-Usage`` (the last with
-``estimated_time_to_regain_access``, in minutes;
+``X-App-Usage``/``X-Page-Usage``/``X-Business-Use-Case-Usage`` (percentages, and
+``estimated_time_to_regain_access`` in minutes;
 https://developers.facebook.com/docs/graph-api/overview/rate-limiting). The engine reads
-only ``Retry-After`` and reset headers today, so a throttling code backs off by the
-credential's backoff; honouring ``estimated_time_to_regain_access`` needs a provider hook
-in ``engine.backoff`` (left for the next session).
+them with the other providers' rate-limit headers (``engine.usage_headers``): a throttled
+answer waits the time Graph estimates, and a success near 100% holds the credential.
 
 No idempotency key exists. After an ambiguous attempt, ``lookup`` reads the Page's own
-posts since the first attempt (``GET /me/posts?fields=id,message,created_time&since=``,
-following ``paging.cursors.after``) and takes those whose ``message`` is exactly ours.
+posts since the first attempt (``GET /me/posts?fields=id,message,created_time,attachments
+&since=``, following ``paging.cursors.after``) and takes those whose ``message`` is
+exactly ours (Graph leaves ``message`` out of a post without text). A post with photos
+must also attach our first photo (its id in ``attachments``' ``target``, or a
+``subattachments`` target for several: https://developers.facebook.com/docs/graph-api/
+reference/story-attachment): an unpublished photo belongs to one post at most,
+so that match is exact; a post with our text whose attachments cannot be read makes the
+lookup fail (it cannot tell), which waits and ends ``unconfirmed``, never re-sends.
 
 Limits: text up to 63,206 characters (Facebook's composer limit; the Graph reference
-states none), counted in code points. Media: none yet (``/{page-id}/photos`` takes a
-public ``url``, but an uploaded file's URL is publisher's own, behind its API key; a
-multipart upload is the next step), so a post with media is refused at creation.
+states none), counted in code points. Photos: ``facebook_media`` (uploaded unpublished
+first, by steps, then attached to the post).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.media_rule import FACEBOOK as FACEBOOK_MEDIA
+from publisher.providers.facebook_media import MEDIA_RULE, UPLOADER
 from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule, code_point_rule
 
@@ -71,6 +75,8 @@ MAX_TEXT = 63_206
 CLOCK_SKEW = timedelta(minutes=5)
 LOOKUP_LIMIT = 100  # the page size Graph allows for a Page's posts
 LOOKUP_PAGES = 5  # pages read before giving up (posts since the first attempt)
+# What a lookup reads of each post: the photo ids a post attaches settle a photo post.
+LOOKUP_FIELDS = "id,message,created_time,attachments{target,subattachments{target}}"
 
 # The codes Graph documents as "200-299: API Permission (multiple values)", named as one.
 PERMISSION_RANGE = range(200, 300)
@@ -119,8 +125,8 @@ class FacebookProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # Graph honours no idempotency key
     can_lookup: bool = True
-    media_rule: MediaRule = FACEBOOK_MEDIA  # none yet (see the module docstring)
-    uploader: MediaUploader | None = None
+    media_rule: MediaRule = MEDIA_RULE  # still images, uploaded unpublished first
+    uploader: MediaUploader | None = UPLOADER
     threads: bool = False  # a Page post has no replies of its own; parts are refused
 
     @property
@@ -129,8 +135,11 @@ class FacebookProvider:
         return RULE
 
     def prepare(self, request: PublishRequest) -> PreparedCall:
-        """``POST /me/feed`` with ``message`` and the allowed options; no idempotency key."""
+        """``POST /me/feed`` with ``message``, the allowed options and the uploaded photos
+        (``attached_media``, in order); no idempotency key."""
         body = rest.with_options({"message": request.text}, request.options, ALLOWED_OPTIONS)
+        if request.media_ids:
+            body["attached_media"] = [{"media_fbid": media_id} for media_id in request.media_ids]
         return PreparedCall(
             method="POST",
             url=f"{rest.root(request.base_url)}/me/feed",
@@ -159,21 +168,23 @@ class FacebookProvider:
     def lookup(
         self, get_json: GetJson, request: PublishRequest, since: datetime
     ) -> list[Published]:
-        """The Page's posts whose ``message`` is exactly the post's text, created at or
-        after ``since`` less ``CLOCK_SKEW``, oldest first.
+        """The Page's posts whose ``message`` is exactly the post's text (and that attach
+        its first photo, when it has photos), created at or after ``since`` less
+        ``CLOCK_SKEW``, oldest first.
 
-        Raises ``LookupFailed`` on a failed call, a page of the wrong shape, or more than
-        ``LOOKUP_PAGES`` pages since then (it cannot tell).
+        Raises ``LookupFailed`` on a failed call, a page of the wrong shape, a post with
+        our text whose attachments cannot be read, or more than ``LOOKUP_PAGES`` pages
+        since then (it cannot tell).
         """
         earliest = since - CLOCK_SKEW
         url = (
-            f"{rest.root(request.base_url)}/me/posts?fields=id,message,created_time"
+            f"{rest.root(request.base_url)}/me/posts?fields={LOOKUP_FIELDS}"
             f"&limit={LOOKUP_LIMIT}&since={int(earliest.timestamp())}"
         )
         headers = rest.bearer(request.token)
 
         def ours(post: Mapping[str, Any]) -> Published | None:
-            return _published(post) if _matches(post, request.text, earliest) else None
+            return _published(post) if _matches(post, request, earliest) else None
 
         return read_back(get_json, url, headers, ours)
 
@@ -229,11 +240,45 @@ def graph_page(answer: Any) -> tuple[list[Mapping[str, Any]], str | None]:
     return posts, after
 
 
-def _matches(post: Mapping[str, Any], text: str, earliest: datetime) -> bool:
+def _matches(post: Mapping[str, Any], request: PublishRequest, earliest: datetime) -> bool:
     created = rest.parse_time(post.get("created_time"))
     if created is not None and created < earliest:
         return False
-    return post.get("message") == text
+    if post.get("message", "") != request.text:
+        return False
+    if not request.media_ids:
+        return True
+    photos = attached_photos(post)
+    if photos is None:
+        raise LookupFailed("a post with this text shows no readable attachments")
+    return request.media_ids[0] in photos
+
+
+def attached_photos(post: Mapping[str, Any]) -> set[str] | None:
+    """The ids of what ``post`` attaches (``attachments.data[].target.id`` and their
+    ``subattachments``' targets); None when it lists no attachments to read."""
+    attachments = post.get("attachments")
+    data = attachments.get("data") if isinstance(attachments, Mapping) else None
+    if not isinstance(data, list) or not data:
+        return None
+    found: set[str] = set()
+    for item in _items(data):
+        found |= _targets(item)
+        nested = item.get("subattachments")
+        inner = nested.get("data") if isinstance(nested, Mapping) else None
+        for sub in _items(inner if isinstance(inner, list) else []):
+            found |= _targets(sub)
+    return found or None
+
+
+def _items(data: list[Any]) -> list[Mapping[str, Any]]:
+    return [item for item in data if isinstance(item, Mapping)]
+
+
+def _targets(item: Mapping[str, Any]) -> set[str]:
+    target = item.get("target")
+    found = target.get("id") if isinstance(target, Mapping) else None
+    return {str(found)} if isinstance(found, str | int) and not isinstance(found, bool) else set()
 
 
 def _published(post: Mapping[str, Any]) -> Published | None:

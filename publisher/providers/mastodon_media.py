@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from urllib3 import encode_multipart_formdata
-
 from publisher.providers import rest
 from publisher.providers.base import MediaFile, PreparedCall, Uploaded
 
@@ -48,13 +46,7 @@ class MastodonUploader:
         fields: dict[str, Any] = {"file": (file.filename, file.content, file.content_type)}
         if file.alt:
             fields["description"] = file.alt
-        body, content_type = encode_multipart_formdata(fields)
-        return PreparedCall(
-            method="POST",
-            url=f"{rest.root(base_url)}{UPLOAD_PATH}",
-            headers={**rest.bearer(token), "Content-Type": content_type},
-            data=body,
-        )
+        return rest.multipart(f"{rest.root(base_url)}{UPLOAD_PATH}", token, fields)
 
     def parse_upload(self, status: int, body: Any) -> Uploaded | None:
         """The attachment's id and whether it is ready (200 with a ``url``) or still

@@ -97,12 +97,6 @@ WEBHOOK = MediaRule(
 # is refused when the post is created, naming the limit of 0 items.
 NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
 
-# Facebook Pages: no media yet. ``/{page-id}/photos`` takes an image by public ``url`` or
-# a multipart upload (https://developers.facebook.com/docs/graph-api/reference/page/photos);
-# publisher's uploads are served behind its API key, so until the multipart upload exists
-# a post with media is refused at creation rather than published without them.
-FACEBOOK = NO_MEDIA
-
 # Threads (Meta): one image per post (part), fetched by Meta from its public ``image_url``
 # (https://developers.facebook.com/docs/threads/posts/); JPEG or PNG up to 8 MB ("Media
 # Specifications"); alt text as ``alt_text`` (https://developers.facebook.com/documentation/

@@ -1,11 +1,15 @@
-"""What the JSON REST providers (Mastodon, X) share: bearer auth, the API root, and
-reading the timestamps they send."""
+"""What the JSON REST providers (Mastodon, X) share: bearer auth, the API root, a
+multipart upload, and reading the timestamps they send."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from urllib3 import encode_multipart_formdata
+
+from publisher.providers.base import PreparedCall
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -14,6 +18,14 @@ def bearer(token: str) -> dict[str, str]:
 
 def root(base_url: str) -> str:
     return base_url.rstrip("/")
+
+
+def multipart(url: str, token: str, fields: Mapping[str, Any]) -> PreparedCall:
+    """A ``POST`` of ``fields`` as ``multipart/form-data`` (a file is a ``(filename,
+    bytes, content type)`` tuple), with the bearer token in its header."""
+    body, content_type = encode_multipart_formdata(dict(fields))
+    headers = {**bearer(token), "Content-Type": content_type}
+    return PreparedCall(method="POST", url=url, headers=headers, data=body)
 
 
 def with_options(

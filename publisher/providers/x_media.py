@@ -30,8 +30,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from urllib3 import encode_multipart_formdata
-
 from publisher.providers import rest
 from publisher.providers.base import MediaFile, PreparedCall, Uploaded
 from publisher.providers.media_rule import Kind
@@ -63,7 +61,7 @@ class XUploader:
         or video starts a chunked upload (``prepare_initialize``)."""
         if chunked(file):
             return prepare_initialize(base_url, token, file)
-        return _multipart(
+        return rest.multipart(
             f"{rest.root(base_url)}{UPLOAD_PATH}",
             token,
             {
@@ -150,7 +148,7 @@ def prepare_appends(
     for index, start in enumerate(range(0, len(file.content), CHUNK_BYTES)):
         chunk = file.content[start : start + CHUNK_BYTES]
         media = (file.filename, chunk, "application/octet-stream")
-        yield _multipart(url, token, {"media": media, "segment_index": str(index)})
+        yield rest.multipart(url, token, {"media": media, "segment_index": str(index)})
 
 
 def prepare_finalize(base_url: str, token: str, media_id: str) -> PreparedCall:
@@ -161,12 +159,6 @@ def prepare_finalize(base_url: str, token: str, media_id: str) -> PreparedCall:
         url=f"{rest.root(base_url)}{UPLOAD_PATH}/{quote(media_id, safe='')}/finalize",
         headers=rest.bearer(token),
     )
-
-
-def _multipart(url: str, token: str, fields: Mapping[str, Any]) -> PreparedCall:
-    body, content_type = encode_multipart_formdata(dict(fields))
-    headers = {**rest.bearer(token), "Content-Type": content_type}
-    return PreparedCall(method="POST", url=url, headers=headers, data=body)
 
 
 def _processing(media_id: str, info: Any) -> Uploaded:

@@ -7,6 +7,11 @@ retry its first try landed. Strict, every create creates: a client must find its
 post by reading the Page's posts (``GET /me/posts?since=&limit=&after=``, newest first,
 ``paging.cursors.after`` and ``paging.next`` while more remain).
 
+Photos: ``facebook_photos`` (``POST /me/photos`` unpublished, then ``attached_media`` on
+the feed post; a post with photos may have no message). Every answer to a create reports
+the Page's business-use-case usage (``X-Business-Use-Case-Usage``): ``State.graph_usage``
+(1% unless a test sets it), or NN% for a create under a ``graph_usage:NN`` fault marker.
+
 Errors are Graph's ``{"error": {"message", "type", "code", "fbtrace_id"}}``; an invalid
 token answers code 190 (subcode 463, expired), 400. Graph sends no ``Retry-After``: a
 throttled answer reports usage in ``X-App-Usage`` (``faults.graph_refusal``). Sources:
@@ -21,7 +26,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from publisher.sandbox.faults import with_faults
+from publisher.sandbox import facebook_photos
+from publisher.sandbox.faults import business_usage, with_faults
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, json_response
 
@@ -75,14 +81,21 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
         return refused
     token = request.bearer()
     fields = request.fields()
-    message = fields.get("message")
-    if not isinstance(message, str) or not message.strip():
+    message = fields.get("message", "")
+    has_photos = bool(fields.get("attached_media"))
+    if not isinstance(message, str) or not (message.strip() or has_photos):
         return graph_error(400, 100, "(#100) Invalid parameter: message is empty")
 
     def create() -> Response:
+        photos, refused = facebook_photos.attached(state, token, fields)
+        if refused is not None:
+            return graph_error(400, facebook_photos.INVALID_PARAMETER, refused)
+
         def build(post_id: str, at: datetime) -> dict[str, Any]:
             created = at.strftime("%Y-%m-%dT%H:%M:%S+0000")
-            return {"id": f"{PAGE_ID}_{post_id}", "message": message, "created_time": created}
+            post = {"id": f"{PAGE_ID}_{post_id}", "created_time": created}
+            text = {"message": message} if message else {}  # Graph leaves out no text
+            return {**post, **text, **facebook_photos.attachments(photos)}
 
         outcome, post = state.ledger.create(
             kind="facebook",
@@ -93,10 +106,11 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
             build=build,
             honour_key=False,
             unique_text=not state.is_strict("facebook"),
+            media=photos,
         )
         if outcome == "duplicate":
             return graph_error(400, DUPLICATE, "Duplicate status message")
-        return json_response(200, {"id": post["id"]})
+        return json_response(200, {"id": post["id"]}, business_usage(state.graph_usage))
 
     return with_faults(
         state.faults,
@@ -146,7 +160,19 @@ def graph_listing(state: State, request: Request, path: str) -> Response:
     return json_response(200, page)
 
 
+def upload_photo(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """``POST /me/photos`` (``facebook_photos.upload``), in Graph's words."""
+    refused = _authorize(state, request)
+    if refused is not None:
+        return refused
+    stored = facebook_photos.upload(state, request)
+    if isinstance(stored, tuple):
+        return graph_error(400, *stored)
+    return json_response(200, {"id": stored.id}, business_usage(state.graph_usage))
+
+
 ROUTES: list[Route] = [
     route("POST", VERSION + FEED, create_post),
+    route("POST", VERSION + "/me/photos", upload_photo),
     route("GET", VERSION + "/me/posts", page_posts),
 ]

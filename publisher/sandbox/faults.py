@@ -15,12 +15,14 @@ gateway in front of a provider that did the work would. Each provider renders er
 own ``Dialect``. The ``echo_*`` faults play a careless provider that repeats the caller's
 ``Authorization`` header (raw, base64- and URL-encoded): in an error body (``echo_auth``),
 in a redirect (``echo_redirect``) and in a status line no client can parse, which ends up
-in the client's exception message (``echo_status``).
+in the client's exception message (``echo_status``). ``graph_usage:NN`` creates and
+answers as usual, reporting Graph's business-use-case usage at NN% (``business_usage``).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import random
 import re
 import threading
@@ -91,8 +93,17 @@ NAMES = (
     *AFTER_STORE,
     "x_code:NNN",
     "graph_code:NNN",
+    "graph_usage:NN",
 )
-CODED = ("x_code", "graph_code")  # faults named "<kind>:<number>"
+CODED = ("x_code", "graph_code", "graph_usage")  # faults named "<kind>:<number>"
+# Faults that create as "ok" does and only add to the answer's headers.
+REPORTING = ("graph_usage",)
+# How long a throttled Page waits, as Graph estimates it (estimated_time_to_regain_access,
+# minutes): short for tests, yet longer than the minute a client may pause on usage near
+# 100% alone, so a test tells Graph's estimate apart from that pause.
+REGAIN_MINUTES = 2
+GRAPH_THROTTLE_APP = (4, 17)  # app and user limits: X-App-Usage at 100%
+GRAPH_THROTTLE_PAGE = (32, 613, 80001)  # a Page token's limits: X-Business-Use-Case-Usage
 # The random mix: failures a correct client must survive without a duplicate.
 DEFAULT_MIX = ("503", "500", "429", "reset", "slow", "malformed")
 # The chaos soak's mix against strict providers: refusals before the store (nothing
@@ -114,12 +125,12 @@ STRICT_MIX = (
 @dataclass(frozen=True)
 class Fault:
     name: str
-    code: int | None = None  # for x_code and graph_code
+    code: int | None = None  # for x_code, graph_code and graph_usage
 
     @property
     def before_create(self) -> bool:
         """Answers instead of creating (False: the create runs first)."""
-        return self.name != "ok" and self.name not in AFTER_STORE
+        return self.name not in ("ok", *AFTER_STORE, *REPORTING)
 
 
 OK = Fault("ok")
@@ -241,13 +252,30 @@ def refusal(
 
 
 def graph_refusal(code: int) -> Response:
-    """Graph's answer for error ``code``: no Retry-After (Graph sends none); a throttling
-    code reports the app's usage at 100% in ``X-App-Usage``, as Graph does."""
+    """Graph's answer for error ``code``: no Retry-After (Graph sends none); an app or
+    user throttling code reports the app's usage at 100% in ``X-App-Usage``, a Page's
+    reports its business-use-case usage at 100% with ``REGAIN_MINUTES`` to wait."""
     status, message = GRAPH_CODES.get(code, (400, f"Sandbox error code {code}."))
     error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Sbx"}
-    usage = '{"call_count":100,"total_cputime":10,"total_time":10}'
-    headers = {"X-App-Usage": usage} if code in (4, 32) else {}
+    headers: dict[str, str] = {}
+    if code in GRAPH_THROTTLE_APP:
+        headers = {"X-App-Usage": '{"call_count":100,"total_cputime":10,"total_time":10}'}
+    elif code in GRAPH_THROTTLE_PAGE:
+        headers = business_usage(100, REGAIN_MINUTES)
     return json_response(status, {"error": error}, headers)
+
+
+def business_usage(call_count: int, regain_minutes: int = 0) -> dict[str, str]:
+    """Graph's ``X-Business-Use-Case-Usage`` for the sandbox's Page (id 1000): its
+    calls at ``call_count``% of the limit, ``regain_minutes`` until calls pass again."""
+    usage = {
+        "type": "pages",
+        "call_count": call_count,
+        "total_cputime": 1,
+        "total_time": 1,
+        "estimated_time_to_regain_access": regain_minutes,
+    }
+    return {"X-Business-Use-Case-Usage": json.dumps({"1000": [usage]})}
 
 
 def alter(fault: Fault, response: Response, slow_seconds: float, dialect: Dialect) -> Response:
@@ -257,6 +285,8 @@ def alter(fault: Fault, response: Response, slow_seconds: float, dialect: Dialec
         return Response(response.status, b"{not json", {"Content-Type": "application/json"})
     if fault.name == "slow":
         return replace(response, delay=slow_seconds)
+    if fault.name == "graph_usage":
+        return replace(response, headers={**response.headers, **business_usage(fault.code or 0)})
     if fault.name == "reset_after":
         return Response(0, reset=True)
     if fault.name in AFTER_STATUS:

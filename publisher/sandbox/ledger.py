@@ -44,7 +44,7 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class CreateRecord:
-    kind: str  # "mastodon", "x" or "webhook"
+    kind: str  # the network: "mastodon", "x", "webhook", "linkedin", ... (state.KINDS)
     token: str | None
     text: str
     idempotency_key: str | None

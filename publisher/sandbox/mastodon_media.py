@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from publisher.sandbox.mastodon import DIALECT
-from publisher.sandbox.media import MediaRecord, digest, mastodon_attachment
+from publisher.sandbox.media import mastodon_attachment, uploaded
 from publisher.sandbox.multipart import form
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, json_response
@@ -39,18 +39,9 @@ def upload(state: State, request: Request, params: Mapping[str, str]) -> Respons
             422, f"Validation failed: Description is too long (maximum is {MAX_DESCRIPTION})"
         )
     polls = state.media_processing_polls
+    media_id = state.ledger.next_id()
     record = state.media.add(
-        MediaRecord(
-            kind="mastodon",
-            token=token,
-            id=state.ledger.next_id(),
-            filename=file.filename,
-            content_type=file.content_type,
-            size=len(file.content),
-            sha256=digest(file.content),
-            description=description,
-            polls_left=polls,
-        )
+        uploaded("mastodon", token, media_id, file, description, polls_left=polls)
     )
     return json_response(202 if polls else 200, mastodon_attachment(record, request.base_url))
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from publisher.sandbox.multipart import Part
+
 
 @dataclass(frozen=True)
 class MediaRecord:
@@ -40,6 +42,23 @@ class MediaRecord:
 
 def digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def uploaded(
+    kind: str, token: str | None, media_id: str, file: Part, description: str | None, **extra: Any
+) -> MediaRecord:
+    """The record of ``file`` (a multipart part) uploaded whole as ``media_id``."""
+    return MediaRecord(
+        kind=kind,
+        token=token,
+        id=media_id,
+        filename=file.filename,
+        content_type=file.content_type,
+        size=len(file.content),
+        sha256=digest(file.content),
+        description=description,
+        **extra,
+    )
 
 
 def mastodon_attachment(record: MediaRecord, base_url: str) -> dict[str, Any]:

@@ -95,6 +95,8 @@ class State:
     notify_status: int = 200  # what POST /notify answers (set it to test a failing channel)
     # How many status polls an uploaded video (X: GIF or video) stays "processing" for.
     media_processing_polls: int = 0
+    # The Page's usage (%) every Facebook answer reports (``graph_usage:NN`` overrides it).
+    graph_usage: int = 1
     media: MediaLibrary = field(default_factory=MediaLibrary)  # uploads (sandbox.media)
     invalid_tokens: set[str] = field(default_factory=set)
     ledger: Ledger = field(default_factory=Ledger)

@@ -6,6 +6,7 @@ running.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -65,6 +66,9 @@ def test_demo_publishes_everything_as_planned_and_cleans_up(tmp_path: Path) -> N
     assert "published, first try" in output and "published after retries" in output
     assert "cancelled" in output and "returned to draft          1" in output
     assert "duplicates at provider     0" in output
+    # ... published on at least four networks ("posts created at provider  N  (discord 1, ...)")
+    [tally] = re.findall(r"posts created at provider +\d+ +\((.*)\)", output)
+    assert len(tally.split(", ")) >= 4, tally
     assert "OK: every post reached its expected state" in output
     assert "\x1b[" not in output  # no cursor movement when the output is a pipe
     # And it worked in its own directory only, and left no process behind

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -15,23 +17,29 @@ from tests.support.pipeline import Pipeline, running_pipeline
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """One pipeline for the module (SQLite: the subject is the provider, not the
-    database), two worker processes racing for every post."""
-    workdir = tmp_path_factory.mktemp("facebook")
+@contextmanager
+def facebook_pipeline(workdir: Path, **overrides: str) -> Iterator[Pipeline]:
+    """A pipeline on SQLite (the subject is the provider, not the database) against a
+    strict Facebook stand-in, two worker processes racing for every post."""
     with (
         Sandbox(slow_seconds=2.0, strict=["facebook"]) as sandbox,
         running_pipeline(
-            workdir,
-            f"sqlite:///{workdir / 'publisher.db'}",
-            sandbox,
-            PUBLISHER_RECONCILE_TIMEOUT="4",
+            workdir, f"sqlite:///{workdir / 'publisher.db'}", sandbox, **overrides
         ) as running,
     ):
         running.start_worker("worker", concurrency=2)
         running.start_worker("worker2", concurrency=2)
         running.start_beat()
+        yield running
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """One pipeline for the module; Graph's usage headers hold a throttled credential at
+    most 2 s here (test_facebook_photos checks the full wait)."""
+    workdir = tmp_path_factory.mktemp("facebook")
+    overrides = {"PUBLISHER_RECONCILE_TIMEOUT": "4", "PUBLISHER_RETRY_AFTER_MAX": "2"}
+    with facebook_pipeline(workdir, **overrides) as running:
         yield running
 
 

@@ -6,8 +6,17 @@ import pytest
 
 from publisher.core.media_types import filename_for, sniff
 from publisher.providers import PROVIDERS
+from publisher.providers.facebook_media import MEDIA_RULE as FACEBOOK_MEDIA
 from publisher.providers.linkedin_media import MEDIA_RULE as LINKEDIN_MEDIA
-from publisher.providers.media_rule import MASTODON, NO_MEDIA, WEBHOOK, Kind, MediaRule, X
+from publisher.providers.media_rule import (
+    MASTODON,
+    NO_MEDIA,
+    THREADS,
+    WEBHOOK,
+    Kind,
+    MediaRule,
+    X,
+)
 from tests.support.media_files import GIF, JPEG, MOV, MP4, PNG, WEBP
 
 
@@ -98,7 +107,8 @@ def test_every_provider_has_a_media_rule() -> None:
         "linkedin": LINKEDIN_MEDIA,
         "telegram": NO_MEDIA,
         "discord": NO_MEDIA,
-        "facebook": NO_MEDIA,
+        "facebook": FACEBOOK_MEDIA,
+        "threads": THREADS,  # one image by URL (Meta fetches it)
     }
     assert X.max_alt == 1_000
     assert MASTODON.max_alt == 1_500
