@@ -16,9 +16,18 @@ later from that step, a refusal cancels the post with parts 1..k listed as publi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from publisher.engine import container_steps, media_steps, plan, progress, reconcile, refresh_when
+from publisher.engine import (
+    container_steps,
+    media_files,
+    media_steps,
+    plan,
+    progress,
+    reconcile,
+    refresh_when,
+)
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.finish import Result, finish
@@ -38,6 +47,7 @@ from publisher.engine.steps import (
     sequence,
 )
 from publisher.providers.base import (
+    CarriesFiles,
     Category,
     MakesContainers,
     MediaUploader,
@@ -159,6 +169,11 @@ def _create(state: Run, step: Step) -> Result | None:
             return confirm(state, step, None, Confirmed.of(before.published))
         if before is not None:
             return finish(deps, job, named(state, step, before), None)
+    if isinstance(provider, CarriesFiles) and state.parts[step.part].media:
+        files = media_files.load(state, step)  # the create carries them: read them now
+        if isinstance(files, Result):
+            return files
+        request = replace(request, files=files)
     sent = send(state, step, provider.prepare(request))
     if isinstance(sent, Result):
         return sent

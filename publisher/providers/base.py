@@ -59,6 +59,9 @@ class PublishRequest:
     media: Sequence[Mapping[str, Any]] = ()
     part: int = 0  # 0-based place in the thread
     parts: int = 1  # how many parts the post has
+    # The part's files themselves, for a provider whose create carries them
+    # (``CarriesFiles``); loaded by the engine just before the call, in ``media``'s order.
+    files: Sequence[MediaFile] = ()
     container_id: str | None = None  # the part's confirmed container (``MakesContainers``)
 
 
@@ -272,6 +275,28 @@ class ReadsCreatedHeaders(Protocol):
         request: PublishRequest | None = None,
     ) -> Published | None:
         """The created post's id and URL from a 2xx answer's headers (and body), or None."""
+        ...
+
+
+@runtime_checkable
+class CarriesFiles(Protocol):
+    """A provider whose create request carries the media files themselves (multipart:
+    Telegram's ``sendPhoto``/``sendMediaGroup``, Discord's Execute Webhook) instead of
+    naming uploads (``uploader``) or URLs: the engine fills ``PublishRequest.files``."""
+
+    carries_files: bool
+
+
+@runtime_checkable
+class ChecksDestination(Protocol):
+    """A provider whose ``base_url`` names more than a server (Telegram's chat, Discord's
+    webhook): checked when the credential is created, so a wrong one is a 422 then
+    rather than a refusal at the first publish."""
+
+    def destination_problem(self, base_url: str, allow_private: bool) -> str | None:
+        """Why ``base_url`` cannot be this provider's destination, or None;
+        ``allow_private``: a local server (a self-hosted Bot API, the sandbox) may be
+        plain http on any host."""
         ...
 
 

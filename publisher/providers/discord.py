@@ -33,18 +33,25 @@ https://discord.com/developers/docs/topics/opcodes-and-status-codes#json):
   ``GET /webhooks/{id}/{token}/messages/{message.id}``, which needs the id the lost
   answer carried: a lookup cannot tell, so an ambiguous attempt is never sent again
   blind; the post returns to draft as ``unconfirmed`` (``engine.plan.before_call``).
-- Media (``files[n]`` multipart attachments, up to 10) are not served yet: a post with
-  media is refused at creation.
+- Media go in the same request, as ``multipart/form-data`` with ``payload_json`` and
+  ``files[n]``, each file's alt text as its attachment's ``description``
+  (``discord_media``): the engine hands the files over (``base.CarriesFiles``).
+- The credential's ``base_url`` is checked when it is created (``destination_problem``):
+  ``https://discord.com/api/webhooks/{id}`` (or ``discordapp.com``, ``ptb.``/``canary.``,
+  an ``/api/v{n}/`` path), a numeric webhook id and nothing after it: the token that
+  follows the id in the URL Discord shows belongs in ``token``, encrypted.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from publisher.errors import LookupFailed
-from publisher.providers import rest
+from publisher.providers import discord_media, rest
 from publisher.providers.base import (
     Category,
     ErrorRule,
@@ -55,7 +62,7 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.media_rule import NO_MEDIA, MediaRule
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule, utf16_rule
 
 # A message's ``content``: "up to 2000 characters".
@@ -63,6 +70,11 @@ TEXT_LIMIT = 2000
 
 # An HTML error page (Cloudflare's ban page) can be large; the message only needs its start.
 MAX_MESSAGE = 500
+
+# Discord's API hosts (stable, public test build, canary), and a webhook's path: the id
+# (a snowflake) and nothing after it.
+HOSTS = frozenset({"discord.com", "ptb.discord.com", "canary.discord.com", "discordapp.com"})
+WEBHOOK_PATH = re.compile(r"/api(/v[0-9]+)?/webhooks/[0-9]+/?")
 
 # First matching row wins: Discord's JSON codes, then statuses. 401/403 and a deleted
 # webhook stop the credential at once: each further one counts towards an IP ban.
@@ -90,19 +102,34 @@ class DiscordProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # Execute Webhook takes no key
     can_lookup: bool = False  # a message can only be read by the id the answer carried
-    media_rule: MediaRule = NO_MEDIA  # media are not served yet
-    uploader: MediaUploader | None = None
+    media_rule: MediaRule = discord_media.MEDIA_RULE
+    uploader: MediaUploader | None = None  # files travel in the create (carries_files)
+    carries_files: bool = True
     threads: bool = True  # parts follow each other in the channel, in order
 
+    def destination_problem(self, base_url: str, allow_private: bool) -> str | None:
+        """Why ``base_url`` is not a webhook's URL without its token, or None; a local
+        stand-in (``allow_private``) may sit on any host, over http."""
+        parts = urlsplit(base_url)
+        example = "e.g. https://discord.com/api/webhooks/123456789012345678"
+        if not WEBHOOK_PATH.fullmatch(parts.path):
+            return f"must be the webhook's URL without its token, {example}"
+        if allow_private:
+            return None
+        if parts.scheme != "https" or (parts.hostname or "") not in HOSTS:
+            return f"must be a webhook on discord.com over https, {example}"
+        return None
+
     def prepare(self, request: PublishRequest) -> PreparedCall:
-        """``POST {base_url}/{token}?wait=true`` with the text as ``content``; mentions
-        are not parsed (``allowed_mentions``), so a post's text never pings anyone."""
-        return PreparedCall(
-            method="POST",
-            url=f"{rest.root(request.base_url)}/{request.token}?wait=true",
-            headers={"Content-Type": "application/json"},
-            json={"content": request.text, "allowed_mentions": {"parse": []}},
-        )
+        """``POST {base_url}/{token}?wait=true`` with the text as ``content`` (and the
+        files as attachments, ``discord_media``); mentions are not parsed
+        (``allowed_mentions``), so a post's text never pings anyone."""
+        url = f"{rest.root(request.base_url)}/{request.token}?wait=true"
+        payload = {"content": request.text, "allowed_mentions": {"parse": []}}
+        if not request.files:
+            return PreparedCall("POST", url, {"Content-Type": "application/json"}, json=payload)
+        body, content_type = discord_media.multipart(payload, request.files)
+        return PreparedCall("POST", url, {"Content-Type": content_type}, data=body)
 
     def parse_success(
         self, status: int, body: Any, request: PublishRequest | None = None

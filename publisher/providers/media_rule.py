@@ -28,6 +28,8 @@ class MediaRule:
     ``max_items``: attachments per post; ``max_bytes``: the largest file of each kind it
     takes (a kind missing is refused); ``max_alt``: the longest alt text, in characters
     (code points); ``alone``: kinds that must be the only attachment of their post;
+    ``max_caption``: the longest text a post with media may have, measured by the
+    provider's text rule (Telegram's caption; None: the text rule's limit applies).
     ``by_url``: the network fetches each file itself from a public URL, so only files
     given to publisher by URL can go (an uploaded one is served behind publisher's key).
     """
@@ -36,6 +38,7 @@ class MediaRule:
     max_bytes: Mapping[Kind, int]
     max_alt: int
     alone: frozenset[Kind] = frozenset()
+    max_caption: int | None = None
     by_url: bool = False
 
     @property
@@ -93,7 +96,7 @@ WEBHOOK = MediaRule(
     max_alt=1_500,
 )
 
-# A network whose media publisher does not serve yet (Telegram, Discord): any attachment
+# A network whose media publisher does not serve yet: any attachment
 # is refused when the post is created, naming the limit of 0 items.
 NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
 

@@ -30,18 +30,27 @@ What the documentation says (https://core.telegram.org/bots/api):
   cannot tell: after an ambiguous attempt (a timeout, a 5xx) the engine does not send
   again; the post returns to draft as ``unconfirmed`` with a notification
   (``engine.plan.before_call`` when ``can_lookup`` is False and there is no window).
-- Media (``sendPhoto``, ``sendMediaGroup``: up to 10 items, photos 10 MB, captions 1024
-  characters) are not served yet: a post with media is refused at creation.
+- Media go in the request that sends the message (``sendPhoto``, ``sendVideo``,
+  ``sendAnimation``, ``sendMediaGroup``; ``telegram_media``): the engine hands the files
+  over (``base.CarriesFiles``). An album answers an array of messages; the post's id is
+  the first message's (a later part of a thread replies to it). An ambiguous album is
+  ``unconfirmed`` like any other attempt: nothing can read it back.
+- The credential's ``base_url`` is checked when it is created (``destination_problem``):
+  https (http only where private addresses are allowed), a chat at the end that is an
+  ``@username`` (4-32 letters, digits, underscores; #chat: "@channelusername") or a
+  numeric id, and no bot token in it (the token belongs in ``token``, encrypted).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from publisher.errors import LookupFailed
+from publisher.providers import telegram_media
 from publisher.providers.base import (
     Category,
     ErrorRule,
@@ -52,7 +61,7 @@ from publisher.providers.base import (
     Published,
     PublishRequest,
 )
-from publisher.providers.media_rule import NO_MEDIA, MediaRule
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text.rule import TextRule, utf16_rule
 
 # sendMessage's "1-4096 characters after entities parsing". Telegram counts message
@@ -76,6 +85,7 @@ ERROR_TABLE: Sequence[ErrorRule] = (
     ErrorRule(Category.UNAUTHORIZED, status=403),  # kicked, not a member, not an admin
     ErrorRule(Category.UNAUTHORIZED, status=400, text="chat not found"),  # wrong chat
     ErrorRule(Category.FORBIDDEN, status=400),  # this message: too long, reply gone, ...
+    ErrorRule(Category.FORBIDDEN, status=413),  # a file over the upload limit
     ErrorRule(Category.UNAVAILABLE, status=429),  # flood control: parameters.retry_after
     ErrorRule(Category.UNAVAILABLE, status=500),
     ErrorRule(Category.UNAVAILABLE, status=502),
@@ -85,6 +95,13 @@ ERROR_TABLE: Sequence[ErrorRule] = (
 
 
 RULE = utf16_rule(TEXT_LIMIT)
+
+# A chat as a credential's last path segment: a public ``@username`` (letters, digits and
+# underscores; 5-32 when chosen, 4 for the collectible ones sold on Fragment) or a
+# numeric id (a channel's is negative, -100...).
+CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20}")
+# A bot token (``123456:ABC...``), or a ``bot<token>`` path segment, pasted into base_url.
+TOKEN_IN_URL = re.compile(r"(^|/)(bot)?[0-9]+:[A-Za-z0-9_-]+")
 
 
 def split_base_url(base_url: str) -> tuple[str, str]:
@@ -114,14 +131,35 @@ class TelegramProvider:
     error_table: Sequence[ErrorRule] = ERROR_TABLE
     idempotency_window: timedelta | None = None  # the Bot API has no idempotency key
     can_lookup: bool = False  # a bot cannot read a channel back
-    media_rule: MediaRule = NO_MEDIA  # media are not served yet
-    uploader: MediaUploader | None = None
+    media_rule: MediaRule = telegram_media.MEDIA_RULE
+    uploader: MediaUploader | None = None  # files travel in the create (carries_files)
+    carries_files: bool = True
     threads: bool = True  # a part replies to the part before (reply_parameters)
 
+    def destination_problem(self, base_url: str, allow_private: bool) -> str | None:
+        """Why ``base_url`` is not a Bot API server followed by a chat, or None."""
+        parts = urlsplit(base_url)
+        if parts.scheme != "https" and not allow_private:
+            return "must be an https URL (the Bot API server)"
+        if TOKEN_IN_URL.search(parts.path):
+            return "must not contain the bot token: give it as token"
+        chat = split_base_url(base_url)[1]
+        if not CHAT.fullmatch(chat):
+            return (
+                "must end with the chat: an @username (4-32 letters, digits or underscores)"
+                " or a numeric chat id, e.g. https://api.telegram.org/@mychannel"
+            )
+        return None
+
     def prepare(self, request: PublishRequest) -> PreparedCall:
-        """``POST {server}/bot<token>/sendMessage`` with the chat and the text; a thread's
-        later part replies to the part before it."""
+        """``POST {server}/bot<token>/sendMessage`` with the chat and the text; with
+        files, the method that carries them (``telegram_media``). A thread's later part
+        replies to the part before it."""
         server, chat = split_base_url(request.base_url)
+        if request.files:
+            return telegram_media.prepare(
+                server, request.token, chat, request.text, request.files, request.reply_to
+            )
         body: dict[str, Any] = {"chat_id": chat, "text": request.text}
         if request.reply_to is not None:
             body["reply_parameters"] = {"message_id": int(request.reply_to)}
@@ -135,10 +173,13 @@ class TelegramProvider:
     def parse_success(
         self, status: int, body: Any, request: PublishRequest | None = None
     ) -> Published | None:
-        """``result.message_id`` and its t.me link when ``ok`` is true; None otherwise."""
+        """``result.message_id`` (an album's: its first message's) and its t.me link
+        when ``ok`` is true; None otherwise."""
         if not 200 <= status < 300 or not isinstance(body, Mapping) or body.get("ok") is not True:
             return None
         result = body.get("result")
+        if isinstance(result, list):  # sendMediaGroup: the messages sent, in order
+            result = result[0] if result else None
         message_id = result.get("message_id") if isinstance(result, Mapping) else None
         if not isinstance(message_id, int) or isinstance(message_id, bool):
             return None

@@ -12,6 +12,9 @@ A few webhook ids play the webhook-level failures: ``404`` (10015 Unknown Webhoo
 deleted) and ``403`` (50013 Missing Permissions); a token in the sandbox's invalid set is
 50027 Invalid Webhook Token (401). Fault markers (``faults.py``) work as elsewhere.
 
+A multipart body (``payload_json`` and ``files[n]``) carries attachments, each kept with
+its sha256 and description on the create's ``media`` (``sandbox.discord_media``).
+
 Execute Webhook has no idempotency key, so as with Telegram strict and helpful are alike
 (every create creates) and the kind is not one of ``state.KINDS``.
 """
@@ -22,6 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from publisher.sandbox import discord_media
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.state import Route, State, route
 from publisher.sandbox.wire import Request, Response, json_response
@@ -71,15 +75,16 @@ def execute(state: State, request: Request, params: Mapping[str, str]) -> Respon
     if webhook in WEBHOOK_FAILURES:
         status, code, message = WEBHOOK_FAILURES[webhook]
         return json_response(status, {"message": message, "code": code})
-    fields = request.fields()
-    text = str(fields.get("content") or "")
+    sent = discord_media.read(request)  # JSON, or payload_json and files[n]
+    text = str(sent.fields.get("content") or "")
     wait = request.query.get("wait", "false").lower() == "true"
     path = f"/api/webhooks/{webhook}"
 
     def create() -> Response:
-        refused = _refusal(text)
+        refused = _refusal(text, bool(sent.files)) or discord_media.refusal(sent)
         if refused is not None:
             return refused if wait else Response(204, b"")  # dropped without a word
+        media = discord_media.records(state, token, sent)
 
         def build(post_id: str, at: datetime) -> dict[str, Any]:
             return {
@@ -89,18 +94,19 @@ def execute(state: State, request: Request, params: Mapping[str, str]) -> Respon
                 "webhook_id": webhook,
                 "content": text,
                 "timestamp": at.isoformat(),
+                "attachments": [discord_media.attachment(m, request.base_url) for m in media],
             }
 
         _, payload = state.ledger.create(
-            kind="discord", path=path, token=token, text=text, key=None, build=build
+            kind="discord", path=path, token=token, text=text, key=None, build=build, media=media
         )
         return json_response(200, payload) if wait else Response(204, b"")
 
     return with_faults(state.faults, state.slow_seconds, DIALECT, path, text, None, create)
 
 
-def _refusal(text: str) -> Response | None:
-    if not text.strip():
+def _refusal(text: str, files: bool = False) -> Response | None:
+    if not text.strip() and not files:  # a message of files alone is fine
         return json_response(400, {"message": "Cannot send an empty message", "code": 50006})
     if len(text.encode("utf-16-le")) // 2 > MAX_CHARS:
         errors = {"content": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH"}]}}

@@ -47,7 +47,9 @@ def digest(content: bytes) -> str:
 def uploaded(
     kind: str, token: str | None, media_id: str, file: Part, description: str | None, **extra: Any
 ) -> MediaRecord:
-    """The record of ``file`` (a multipart part) uploaded whole as ``media_id``."""
+    """The record of ``file`` (a multipart part) uploaded whole as ``media_id``, or carried
+    by the create request itself (Telegram, Discord): its size and sha256, so tests can
+    tell its bytes arrived intact."""
     return MediaRecord(
         kind=kind,
         token=token,

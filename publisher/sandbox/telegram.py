@@ -103,12 +103,24 @@ def _refusal(
         return failure(*CHAT_FAILURES[chat])
     if not text.strip():
         return failure(400, "Bad Request: message text is empty")
-    if len(text.encode("utf-16-le")) // 2 > MAX_CHARS:
+    if utf16_length(text) > MAX_CHARS:
         return failure(400, "Bad Request: message is too long")
-    if reply is not None:
-        replied = reply.get("message_id") if isinstance(reply, dict) else None
-        if state.ledger.find(path, token, str(replied)) is None:
-            return failure(400, "Bad Request: message to be replied not found")
+    return reply_refusal(state, token, path, reply)
+
+
+def utf16_length(text: str) -> int:
+    """``text``'s length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def reply_refusal(state: State, token: str, path: str, reply: object) -> Response | None:
+    """A 400 when ``reply`` (``reply_parameters``) names no message this bot sent to the
+    chat at ``path``; None when it does, or there is no reply."""
+    if reply is None:
+        return None
+    replied = reply.get("message_id") if isinstance(reply, dict) else None
+    if state.ledger.find(path, token, str(replied)) is None:
+        return failure(400, "Bad Request: message to be replied not found")
     return None
 
 

@@ -3,7 +3,12 @@ HTTP API in process."""
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -38,3 +43,21 @@ def api(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestCli
     app = create_app(settings, sessions=sessions)
     with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A static file server (a media host) over ``tmp_path / "files"``."""
+    root = tmp_path / "files"
+    root.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=root))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()

@@ -5,13 +5,9 @@ the post before anything is created."""
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,24 +30,6 @@ def sandbox() -> Iterator[Sandbox]:
 def pipeline(tmp_path: Path, database_url: str, sandbox: Sandbox) -> Iterator[Pipeline]:
     with running_pipeline(tmp_path, database_url, sandbox) as running:
         yield running
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A static file server (a media host) over ``tmp_path / "files"``."""
-    root = tmp_path / "files"
-    root.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=root))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
-    server.server_close()
 
 
 def _upload(pipeline: Pipeline, account: int, content: bytes, alt: str) -> int:

@@ -1,5 +1,6 @@
-"""Discord (pure): the request (always ``wait=true``), the answers, one row per
-error-table entry, the body's ``retry_after``, the text limit, and no lookup."""
+"""Discord (pure): the request (always ``wait=true``; files as attachments), the answers,
+one row per error-table entry, the body's ``retry_after``, the text and media limits, and no
+lookup."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ from publisher.engine.classify import classify
 from publisher.engine.exchange import Exchange
 from publisher.errors import LookupFailed
 from publisher.providers import get_provider
-from publisher.providers.base import Category, PreparedCall, Published, PublishRequest, match_rule
+from publisher.providers.base import (
+    Category,
+    MediaFile,
+    PreparedCall,
+    Published,
+    PublishRequest,
+    match_rule,
+)
 from publisher.providers.discord import ERROR_TABLE, TEXT_LIMIT, DiscordProvider
+from publisher.providers.media_rule import Kind
+from publisher.sandbox.multipart import parse
 
 DISCORD = DiscordProvider()
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -112,5 +122,32 @@ def test_no_lookup_and_no_key_so_an_ambiguous_attempt_is_never_resent() -> None:
         DISCORD.lookup(lambda url, headers: None, request(), NOW)
 
 
-def test_media_are_refused() -> None:
-    assert DISCORD.media_rule.refusal([None]) is not None
+def test_files_are_attachments_with_their_alt_text_as_description() -> None:
+    files = [
+        MediaFile(b"\x89PNG-one", "image/png", "cat.png", "image", "A cat"),
+        MediaFile(b"GIF89a-two", "image/gif", "dance.gif", "gif", None),
+    ]
+    call = DISCORD.prepare(request(files=files))
+    assert (call.url, call.json) == (f"{BASE}/tok-en?wait=true", None)
+    sent = parse(call.headers["Content-Type"], call.data or b"")
+    assert json.loads(sent["payload_json"].text) == {
+        "content": "Hello",
+        "allowed_mentions": {"parse": []},
+        "attachments": [
+            {"id": 0, "filename": "cat.png", "description": "A cat"},
+            {"id": 1, "filename": "dance.gif"},
+        ],
+    }
+    assert (sent["files[0]"].content, sent["files[0]"].content_type) == (
+        b"\x89PNG-one",
+        "image/png",
+    )
+    assert (sent["files[1]"].filename, sent["files[1]"].content) == ("dance.gif", b"GIF89a-two")
+
+
+def test_media_rule_as_documented() -> None:
+    rule = DISCORD.media_rule
+    assert (rule.max_items, rule.max_alt, rule.max_caption) == (10, 1024, None)
+    assert set(rule.max_bytes.values()) == {10 * 1024 * 1024}
+    assert rule.refusal([Kind.IMAGE] * 11) is not None
+    assert rule.refusal([Kind.VIDEO, Kind.GIF, Kind.IMAGE]) is None

@@ -6,6 +6,7 @@ import pytest
 
 from publisher.core.media_types import filename_for, sniff
 from publisher.providers import PROVIDERS
+from publisher.providers.discord_media import MEDIA_RULE as DISCORD_MEDIA
 from publisher.providers.facebook_media import MEDIA_RULE as FACEBOOK_MEDIA
 from publisher.providers.linkedin_media import MEDIA_RULE as LINKEDIN_MEDIA
 from publisher.providers.media_rule import (
@@ -17,6 +18,7 @@ from publisher.providers.media_rule import (
     MediaRule,
     X,
 )
+from publisher.providers.telegram_media import MEDIA_RULE as TELEGRAM_MEDIA
 from tests.support.media_files import GIF, JPEG, MOV, MP4, PNG, WEBP
 
 
@@ -105,8 +107,8 @@ def test_every_provider_has_a_media_rule() -> None:
         "webhook": WEBHOOK,
         "bluesky": NO_MEDIA,  # until uploadBlob is wired
         "linkedin": LINKEDIN_MEDIA,
-        "telegram": NO_MEDIA,
-        "discord": NO_MEDIA,
+        "telegram": TELEGRAM_MEDIA,
+        "discord": DISCORD_MEDIA,
         "facebook": FACEBOOK_MEDIA,
         "threads": THREADS,  # one image by URL (Meta fetches it)
     }

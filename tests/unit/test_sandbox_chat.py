@@ -3,6 +3,7 @@ provider prepares, sent to the stand-in, and its answer classified."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import requests
 
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.exchange import Exchange
-from publisher.providers.base import Category, Provider, PublishRequest
+from publisher.providers.base import Category, MediaFile, Provider, PublishRequest
 from publisher.providers.discord import DiscordProvider
 from publisher.providers.telegram import TelegramProvider
 from publisher.sandbox import Sandbox
@@ -48,7 +49,11 @@ def call(provider: Provider, base_url: str, text: str, **kw: object) -> Outcome:
     )
     prepared = provider.prepare(request)
     answer = requests.post(
-        prepared.url, json=prepared.json, headers=dict(prepared.headers), timeout=5
+        prepared.url,
+        json=prepared.json,
+        data=prepared.data,
+        headers=dict(prepared.headers),
+        timeout=5,
     )
     exchange = Exchange(
         prepared, None, status=answer.status_code, headers=dict(answer.headers), body=answer.content
@@ -100,6 +105,45 @@ def test_a_gateway_error_after_the_store_is_ambiguous(sandbox: Sandbox) -> None:
     assert sandbox.create_count(text="landed [[fault:502_after]]") == 1
 
 
+def png(content: bytes = b"\x89PNG-cat", alt: str | None = "A cat") -> MediaFile:
+    return MediaFile(content, "image/png", "cat.png", "image", alt)
+
+
+def test_a_photo_is_sent_with_its_caption_and_bytes(sandbox: Sandbox) -> None:
+    outcome = send(sandbox, "look", files=[png()])
+    assert outcome.category is Category.SUCCESS and outcome.published is not None
+    (record,) = sandbox.creates
+    assert (record.id, record.text) == (outcome.published.external_id, "look")
+    assert [m.sha256 for m in record.media] == [hashlib.sha256(b"\x89PNG-cat").hexdigest()]
+    assert [c.path.rpartition("/")[2] for c in sandbox.calls] == ["sendPhoto"]
+
+
+def test_an_album_is_one_post_named_by_its_first_message(sandbox: Sandbox) -> None:
+    files = [png(b"\x89PNG-1"), MediaFile(b"mp4-2", "video/mp4", "v.mp4", "video", None)]
+    outcome = send(sandbox, "album", files=files)
+    assert outcome.category is Category.SUCCESS and outcome.published is not None
+    (record,) = sandbox.creates
+    assert record.id == outcome.published.external_id
+    assert [m.size for m in record.media] == [6, 5]
+    reply = send(sandbox, "after", reply_to=record.id, part=1, parts=2)
+    assert reply.category is Category.SUCCESS  # a later part replies to the album
+
+
+@pytest.mark.parametrize(
+    ("text", "files"),
+    [
+        ("x" * 1025, [png()]),  # a caption over 1,024 characters
+        ("empty", [png(b"")]),  # an empty file
+        ("eleven", [png()] * 11),  # an album of more than ten
+    ],
+)
+def test_telegram_refuses_what_the_bot_api_refuses(
+    sandbox: Sandbox, text: str, files: list[MediaFile]
+) -> None:
+    assert send(sandbox, text, files=files).category is Category.FORBIDDEN
+    assert sandbox.creates == []
+
+
 # Discord
 
 
@@ -121,6 +165,29 @@ def test_webhook_level_failures_stop_the_credential(
 
 def test_an_invalid_message_is_refused(sandbox: Sandbox) -> None:
     assert hook(sandbox, "x" * 2001).category is Category.FORBIDDEN
+
+
+def test_files_are_attached_with_their_descriptions(sandbox: Sandbox) -> None:
+    files = [png(b"\x89PNG-1", "One"), png(b"\x89PNG-22", None)]
+    outcome = hook(sandbox, "two files", files=files)
+    assert outcome.category is Category.SUCCESS and outcome.published is not None
+    (record,) = sandbox.creates
+    assert [(m.size, m.description) for m in record.media] == [(6, "One"), (7, None)]
+    assert [a["description"] for a in record.payload["attachments"][:1]] == ["One"]
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        [png()] * 11,  # more than ten attachments
+        [png(b"\x89PNG" + b"\x00" * (10 * 1024 * 1024))],  # over 10 MiB: 413
+        [png(b"")],  # an empty file
+        [png(alt="x" * 1025)],  # a description over 1,024 characters
+    ],
+)
+def test_discord_refuses_what_discord_refuses(sandbox: Sandbox, files: list[MediaFile]) -> None:
+    assert hook(sandbox, "refused", files=files).category is Category.FORBIDDEN
+    assert sandbox.creates == []
 
 
 def test_a_webhook_rate_limit_waits_and_holds(sandbox: Sandbox) -> None:

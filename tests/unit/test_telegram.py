@@ -1,5 +1,6 @@
-"""Telegram (pure): the request, the answers, one row per error-table entry, the body's
-``retry_after``, the text limit, and no lookup."""
+"""Telegram (pure): the request (with files: by method, or an album), the answers, one
+row per error-table entry, the body's ``retry_after``, the text and media limits, and no
+lookup."""
 
 from __future__ import annotations
 
@@ -13,8 +14,17 @@ from publisher.engine.classify import classify
 from publisher.engine.exchange import Exchange
 from publisher.errors import LookupFailed
 from publisher.providers import get_provider
-from publisher.providers.base import Category, PreparedCall, Published, PublishRequest, match_rule
+from publisher.providers.base import (
+    Category,
+    MediaFile,
+    PreparedCall,
+    Published,
+    PublishRequest,
+    match_rule,
+)
+from publisher.providers.media_rule import Kind
 from publisher.providers.telegram import ERROR_TABLE, TEXT_LIMIT, TelegramProvider
+from publisher.sandbox.multipart import Part, parse
 
 TELEGRAM = TelegramProvider()
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -89,6 +99,7 @@ ERROR_ROWS = [
     (403, failure(403, "Forbidden: bot was kicked from the channel chat"), Category.UNAUTHORIZED),
     (400, failure(400, "Bad Request: chat not found"), Category.UNAUTHORIZED),
     (400, failure(400, "Bad Request: message is too long"), Category.FORBIDDEN),
+    (413, failure(413, "Request Entity Too Large"), Category.FORBIDDEN),
     (429, failure(429, "Too Many Requests: retry after 5", retry_after=5), Category.UNAVAILABLE),
     (500, failure(500, "Internal Server Error"), Category.UNAVAILABLE),
     (502, "<html>Bad Gateway</html>", Category.UNAVAILABLE),
@@ -149,5 +160,59 @@ def test_no_lookup_and_no_key_so_an_ambiguous_attempt_is_never_resent() -> None:
         TELEGRAM.lookup(lambda url, headers: None, request(), NOW)
 
 
-def test_media_are_refused() -> None:
-    assert TELEGRAM.media_rule.refusal([None]) is not None
+def photo(
+    content: bytes = b"\x89PNG-one", kind: str = "image", alt: str | None = "a cat"
+) -> MediaFile:
+    types = {"image": "image/png", "video": "video/mp4", "gif": "image/gif"}
+    return MediaFile(content, types[kind], f"f.{kind}", kind, alt)
+
+
+def form(call: PreparedCall) -> dict[str, Part]:
+    return parse(call.headers["Content-Type"], call.data or b"")
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "field"),
+    [
+        ("image", "sendPhoto", "photo"),
+        ("video", "sendVideo", "video"),
+        ("gif", "sendAnimation", "animation"),
+    ],
+)
+def test_one_file_goes_by_its_own_method_with_the_text_as_caption(
+    kind: str, method: str, field: str
+) -> None:
+    call = TELEGRAM.prepare(request(files=[photo(kind=kind)], reply_to="41"))
+    assert call.url == f"https://api.telegram.org/bot{TOKEN}/{method}"
+    sent = form(call)
+    assert (sent["chat_id"].text, sent["caption"].text) == ("@news", "Hello")
+    assert sent[field].content == b"\x89PNG-one" and sent[field].filename == f"f.{kind}"
+    assert json.loads(sent["reply_parameters"].text) == {"message_id": 41}
+    assert "a cat" not in (call.data or b"").decode("latin-1")  # Telegram has no alt text
+
+
+def test_several_files_are_an_album_captioned_on_its_first_item() -> None:
+    files = [photo(b"one"), photo(b"two", "video")]
+    call = TELEGRAM.prepare(request(files=files))
+    assert call.url.endswith("/sendMediaGroup")
+    sent = form(call)
+    assert json.loads(sent["media"].text) == [
+        {"type": "photo", "media": "attach://file0", "caption": "Hello"},
+        {"type": "video", "media": "attach://file1"},
+    ]
+    assert (sent["file0"].content, sent["file1"].content) == (b"one", b"two")
+
+
+def test_an_albums_id_is_its_first_messages() -> None:
+    body = {"ok": True, "result": [{"message_id": 7}, {"message_id": 8}]}
+    assert TELEGRAM.parse_success(200, body, request()) == Published("7", "https://t.me/news/7")
+    assert TELEGRAM.parse_success(200, {"ok": True, "result": []}, request()) is None
+
+
+def test_media_rule_as_documented() -> None:
+    rule = TELEGRAM.media_rule
+    assert (rule.max_items, rule.max_caption) == (10, 1024)
+    assert rule.max_bytes == {Kind.IMAGE: 10_000_000, Kind.GIF: 50_000_000, Kind.VIDEO: 50_000_000}
+    assert rule.refusal([Kind.GIF, Kind.IMAGE]) is not None  # an animation cannot join an album
+    assert rule.refusal([Kind.IMAGE, Kind.VIDEO]) is None
+    assert rule.refusal([Kind.IMAGE] * 11) is not None

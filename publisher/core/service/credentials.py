@@ -21,6 +21,7 @@ from publisher.core.service.checks import (
 from publisher.core.tokens import TokenBox
 from publisher.errors import InvalidInput
 from publisher.providers import get_provider
+from publisher.providers.base import ChecksDestination
 
 
 def add_credential(
@@ -44,10 +45,16 @@ def add_credential(
     its posts may have as the network counts it (None: the provider's default).
     ``base_url`` is refused when it points at a link-local or cloud-metadata address, or
     (``allow_private`` false: pass ``settings.allow_private_urls``) at a loopback or
-    private one; the engine checks the resolved address again at every call."""
+    private one; the engine checks the resolved address again at every call. A provider
+    whose ``base_url`` names a destination (``ChecksDestination``) checks its form too."""
     get_account(session, account_id)
-    get_provider(provider)
+    found = get_provider(provider)
     check_token(token)
+    base_url = check_url(base_url, allow_private)
+    if isinstance(found, ChecksDestination):  # a chat or webhook, not just a server
+        problem = found.destination_problem(base_url, allow_private)
+        if problem is not None:
+            raise InvalidInput("base_url", problem)
     if backoff is not None and backoff not in Backoff.__members__.values():
         raise InvalidInput("backoff", f"must be one of: {', '.join(b.value for b in Backoff)}")
     if retry_base is not None and retry_base < 0:
@@ -57,7 +64,7 @@ def add_credential(
     credential = Credential(
         account_id=account_id,
         provider=provider,
-        base_url=check_url(base_url, allow_private),
+        base_url=base_url,
         token_encrypted=box.encrypt(token),
         backoff=backoff or Backoff.EXPONENTIAL.value,
         retry_base=retry_base,

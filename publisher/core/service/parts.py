@@ -47,6 +47,7 @@ def content(
     if not media:
         return checked, None
     items = _media(session, credential, account_id, media, "media")
+    _check_caption(credential, checked, options, "text")
     return checked, [{"text": checked, "media": items}]
 
 
@@ -75,6 +76,8 @@ def _thread(
             raise InvalidInput(f"{field}.text", exc.message) from None
         refs = part.get("media") or []
         items = _media(session, credential, account_id, refs, f"{field}.media") if refs else []
+        if items:
+            _check_caption(credential, checked, options, f"{field}.text")
         stored.append({"text": checked, "media": items})
     return str(stored[0]["text"]), stored
 
@@ -88,6 +91,26 @@ def _media(
 
     storable(field, list(refs))
     return check_for_post(session, account_id, credential.provider, refs, field)
+
+
+def _check_caption(
+    credential: Credential, text: str, options: Mapping[str, Any], field: str
+) -> None:
+    """Refuse a text over the provider's limit for a post with media (Telegram's
+    caption, ``MediaRule.max_caption``), measured as its text rule measures; a
+    credential's own text limit, when set, stands in for it as for any text."""
+    provider = get_provider(credential.provider)
+    allowed = credential.max_text_length or provider.media_rule.max_caption
+    if allowed is None:
+        return
+    rule = provider.text_rule
+    length = rule.measure(text, options)
+    if length > allowed:
+        raise InvalidInput(
+            field,
+            f"is {length} {rule.counted}; {credential.provider} allows {allowed} with media"
+            " (a caption)",
+        )
 
 
 def fingerprint(
