@@ -49,19 +49,19 @@ def upload(state: Run, step: Step, uploader: MediaUploader) -> Result | None:
         decided = plan.after_call(job, loaded, deps.clock(), deps.retry_policy)
         return finish(deps, job, named(state, step, decided), None)
     base, token = job.base_url, state.cleared.token
-    got = _answer(state, step, uploader.prepare_upload(base, token, loaded), uploader.parse_upload)
+    got = answer(state, step, uploader.prepare_upload(base, token, loaded), uploader.parse_upload)
     if isinstance(got, Result):
         return got
     media_id, pending = got.answer.media_id, None
     for call in uploader.continue_upload(base, token, loaded, media_id):  # chunks, then end
         if pending is not None:
-            chunk = _answer(state, step, pending, lambda status, body: Uploaded(media_id, False))
+            chunk = answer(state, step, pending, lambda status, body: Uploaded(media_id, False))
             if isinstance(chunk, Result):
                 return chunk
-            _log_only(state, chunk)
+            log_only(state, chunk)
         pending = call
     if pending is not None:
-        got = _answer(state, step, pending, uploader.parse_upload)
+        got = answer(state, step, pending, uploader.parse_upload)
         if isinstance(got, Result):
             return got
     return _settle(state, step, got, record=True)
@@ -76,7 +76,7 @@ def describe(state: Run, step: Step, uploader: MediaUploader) -> Result | None:
     def parse(status: int, body: object) -> Uploaded | None:
         return Uploaded(media_id, ready=True)  # any 2xx: described
 
-    return _media_call(state, step, call, parse, record=True)
+    return media_call(state, step, call, parse, record=True)
 
 
 def process(state: Run, step: Step, uploader: MediaUploader) -> Result | None:
@@ -90,7 +90,7 @@ def process(state: Run, step: Step, uploader: MediaUploader) -> Result | None:
         def parse(status: int, body: object) -> Uploaded | None:
             return uploader.parse_poll(status, body, media_id)
 
-        ended = _media_call(state, step, call, parse, record=False)
+        ended = media_call(state, step, call, parse, record=False)
         if ended is not None or is_done(step, state.done):
             return ended
         wait = state.waits.pop(step.key, None) or DEFAULT_POLL_WAIT
@@ -121,18 +121,18 @@ class Answered:
     answer: Uploaded
 
 
-def _media_call(
+def media_call(
     state: Run, step: Step, call: PreparedCall, parse: Parse, record: bool
 ) -> Result | None:
     """Send one description or poll and act on its answer: None to go on (the step
     confirmed, or still processing: ``state.waits`` says how long to wait)."""
-    got = _answer(state, step, call, parse)
+    got = answer(state, step, call, parse)
     if isinstance(got, Result):
         return got
     return _settle(state, step, got, record)
 
 
-def _answer(state: Run, step: Step, call: PreparedCall, parse: Parse) -> Answered | Result:
+def answer(state: Run, step: Step, call: PreparedCall, parse: Parse) -> Answered | Result:
     """Send a media call: its answer, or the attempt's end (a failure, a lost lease)."""
     sent = send(state, step, call)
     if isinstance(sent, Result):
@@ -154,7 +154,7 @@ def _settle(state: Run, step: Step, got: Answered, record: bool) -> Result | Non
     if record or answer.ready:
         call = (got.call_id, got.exchange, got.outcome)
         return confirm(state, step, call, Confirmed(answer.media_id, ready=answer.ready))
-    _log_only(state, got)
+    log_only(state, got)
     if answer.wait is not None:
         state.waits[step.key] = answer.wait
     return None
@@ -184,7 +184,7 @@ def _read(state: Run, exchange: Exchange, parse: Parse) -> tuple[Uploaded | None
     return answer, Outcome(Category.SUCCESS, not_before=until, rate_limited=until is not None)
 
 
-def _log_only(state: Run, got: Answered) -> None:
+def log_only(state: Run, got: Answered) -> None:
     """Finish the call's log row; nothing is confirmed yet."""
     deps = state.deps
     metrics.observe_call(state.job, got.outcome, got.exchange)

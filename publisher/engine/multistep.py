@@ -19,7 +19,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from publisher.engine import media_files, media_steps, plan, progress, reconcile, refresh_when
+from publisher.engine import (
+    container_steps,
+    media_files,
+    media_steps,
+    plan,
+    progress,
+    reconcile,
+    refresh_when,
+)
 from publisher.engine.classify import Outcome, classify
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.finish import Result, finish
@@ -41,6 +49,7 @@ from publisher.engine.steps import (
 from publisher.providers.base import (
     CarriesFiles,
     Category,
+    MakesContainers,
     MediaUploader,
     Published,
     PublishRequest,
@@ -56,7 +65,9 @@ def run(job: Job, deps: Dependencies, cleared: Cleared, parts: list[Part]) -> Re
         state.done = progress.load(connection, job.post_id)
     uploader = cleared.provider.uploader
     uploads = uploader is not None
-    for step in sequence(parts, uploads, uploader.describes if uploader else lambda kind: False):
+    describes = uploader.describes if uploader else lambda kind: False
+    contains = isinstance(cleared.provider, MakesContainers)
+    for step in sequence(parts, uploads, describes, contains):
         if is_done(step, state.done):
             continue
         if state.held_until is not None:  # the last answer said the quota is spent
@@ -85,6 +96,8 @@ def _held(state: Run, until: datetime) -> Plan:
 def _do(state: Run, step: Step, uploader: MediaUploader | None) -> Result | None:
     if step.kind is Kind.CREATE:
         return _create(state, step)
+    if step.media is None:  # the part's container: made, then checked before the publish
+        return container_steps.do(state, step, _request(state, step))
     assert uploader is not None
     if step.kind is Kind.UPLOAD:
         return media_steps.upload(state, step, uploader)
@@ -110,7 +123,14 @@ def _request(state: Run, step: Step) -> PublishRequest:
         media=_described(part) if uploads else _by_reference(state, part),
         part=step.part,
         parts=len(state.parts),
+        container_id=_container(state, step.part),
     )
+
+
+def _container(state: Run, part: int) -> str | None:
+    """The part's confirmed container id (``MakesContainers``), if it has one."""
+    found = state.done.get(f"p{part}.c")
+    return found.external_id if found is not None else None
 
 
 def _described(part: Part) -> list[dict[str, object]]:

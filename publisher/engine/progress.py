@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.core.db import Executor, is_postgresql
@@ -27,6 +27,9 @@ _READY = (
     # Not "post_id": an UPDATE reserves its columns' names for its own parameters.
     .where(POST_STEPS.c.post_id == bindparam("b_post_id"), POST_STEPS.c.key == bindparam("step"))
     .values(ready=True)
+)
+_FORGET = delete(POST_STEPS).where(
+    POST_STEPS.c.post_id == bindparam("b_post_id"), POST_STEPS.c.key == bindparam("step")
 )
 
 
@@ -55,3 +58,9 @@ def record(executor: Executor, job: Job, key: str, confirmed: Confirmed, now: da
 def mark_ready(executor: Executor, post_id: int, key: str) -> None:
     """The provider finished processing the upload stored under ``key``."""
     executor.execute(_READY, {"b_post_id": post_id, "step": key})
+
+
+def forget(executor: Executor, post_id: int, key: str) -> None:
+    """Drop ``key``'s confirmation: what it names is dead at the provider and published
+    nothing (an expired or failed container), so the step is to be done again."""
+    executor.execute(_FORGET, {"b_post_id": post_id, "step": key})

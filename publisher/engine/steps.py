@@ -3,8 +3,10 @@
 Pure. A post with parts (a thread) or media is published step by step: for each part, in
 order, each of its media files is uploaded (then described, then waited on while the
 provider processes it, where the provider needs that), then the part is created as a
-reply to the part before. Each confirmed step is stored (``progress``) under its key, so a
-later attempt starts at the first step not yet confirmed and never repeats one.
+reply to the part before (first made a container, whose status is asked right before,
+where the provider publishes from one: ``container_steps``). Each confirmed step is
+stored (``progress``) under its key, so a later attempt starts at the first step not yet
+confirmed and never repeats one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from publisher.providers.base import Published
 class Kind(enum.StrEnum):
     UPLOAD = "upload"  # send one media file to the provider
     DESCRIBE = "describe"  # set its alt text, where the upload cannot carry it
-    PROCESS = "process"  # wait until the provider has processed it
+    PROCESS = "process"  # wait until the provider has processed it (or the part's container)
+    CONTAIN = "contain"  # make the part's container, where the provider publishes one
     CREATE = "create"  # create one part, a reply to the part before
 
 
@@ -37,14 +40,17 @@ class Part:
 class Step:
     kind: Kind
     part: int  # 0-based
-    media: int | None = None  # 0-based, within the part; None for a create
+    media: int | None = None  # 0-based, within the part; None for a create or a container
 
     @property
     def key(self) -> str:
         """The key its confirmation is stored under: "p2" (part 3 created), "p0.m1" (part
-        1's second file uploaded; processing marks that same row ready), "p0.m1.alt"."""
+        1's second file uploaded; processing marks that same row ready), "p0.m1.alt",
+        "p0.c" (part 1's container made; its status check marks it ready)."""
         if self.kind is Kind.CREATE:
             return f"p{self.part}"
+        if self.media is None:
+            return f"p{self.part}.c"
         if self.kind is Kind.DESCRIBE:
             return f"p{self.part}.m{self.media}.alt"
         return f"p{self.part}.m{self.media}"
@@ -78,11 +84,15 @@ def parts_of(text: str, parts: Sequence[Mapping[str, Any]] | None) -> list[Part]
 
 
 def sequence(
-    parts: Sequence[Part], uploads: bool, describes: Callable[[str], bool] = lambda kind: False
+    parts: Sequence[Part],
+    uploads: bool,
+    describes: Callable[[str], bool] = lambda kind: False,
+    contains: bool = False,
 ) -> list[Step]:
     """Every step, in order. ``uploads``: the provider takes media by upload (else the
     create carries them); ``describes(kind)``: a file of that kind gets its alt text by a
-    request of its own."""
+    request of its own; ``contains``: each part is made a container first, whose status is
+    checked right before the part is created (``container_steps``)."""
     steps: list[Step] = []
     for index, part in enumerate(parts):
         for m, item in enumerate(part.media if uploads else ()):
@@ -91,6 +101,8 @@ def sequence(
             if item.get("alt") and (kind is None or describes(str(kind))):
                 steps.append(Step(Kind.DESCRIBE, index, m))
             steps.append(Step(Kind.PROCESS, index, m))
+        if contains:
+            steps += [Step(Kind.CONTAIN, index), Step(Kind.PROCESS, index)]
         steps.append(Step(Kind.CREATE, index))
     return steps
 
@@ -99,6 +111,8 @@ def is_done(step: Step, done: Mapping[str, Confirmed]) -> bool:
     found = done.get(step.key)
     if found is None:
         return False
+    if step.kind is Kind.PROCESS and step.media is None:  # a container: asked at every
+        return f"p{step.part}" in done  # attempt until its part is created
     return found.ready if step.kind is Kind.PROCESS else True
 
 

@@ -34,7 +34,14 @@ from publisher.engine.steps import parts_of
 from publisher.engine.telemetry import metrics, sentry
 from publisher.errors import TokenError
 from publisher.providers import get_provider
-from publisher.providers.base import Category, GetJson, PreparedCall, Provider, PublishRequest
+from publisher.providers.base import (
+    Category,
+    GetJson,
+    MakesContainers,
+    PreparedCall,
+    Provider,
+    PublishRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +133,8 @@ def _prepare(
         return slot
     try:
         provider = get_provider(job.provider)
-        if job.parts is not None:  # a thread, or media: its steps log their own calls
+        # A thread, media, or a provider publishing from containers: its steps log their calls.
+        if job.parts is not None or isinstance(provider, MakesContainers):
             return Cleared(provider, token, redact.Redactor([token]), slot)
         request = _request(job, token)
         call = provider.prepare(request)

@@ -17,6 +17,7 @@ from publisher.providers.facebook import FacebookProvider
 from publisher.providers.linkedin import LinkedInProvider
 from publisher.providers.mastodon import MastodonProvider
 from publisher.providers.telegram import TelegramProvider
+from publisher.providers.threads import ThreadsProvider
 from publisher.providers.webhook import WebhookProvider
 from publisher.providers.x import XProvider
 
@@ -30,6 +31,7 @@ PROVIDERS: Mapping[str, Provider] = MappingProxyType(
             LinkedInProvider(),
             MastodonProvider(),
             TelegramProvider(),
+            ThreadsProvider(),
             WebhookProvider(),
             XProvider(),
         )

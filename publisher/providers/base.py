@@ -62,6 +62,7 @@ class PublishRequest:
     # The part's files themselves, for a provider whose create carries them
     # (``CarriesFiles``); loaded by the engine just before the call, in ``media``'s order.
     files: Sequence[MediaFile] = ()
+    container_id: str | None = None  # the part's confirmed container (``MakesContainers``)
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,50 @@ class Provider(Protocol):
         Empty means the provider says there is none. Raises ``errors.LookupFailed``
         when it cannot tell (a failed call, an unreadable answer, no way to look).
         """
+        ...
+
+
+class ContainerState(enum.StrEnum):
+    """Where a container (``MakesContainers``) stands at the provider."""
+
+    PROCESSING = "processing"  # not ready yet: ask again later
+    READY = "ready"  # ready and not published: publishing it is safe
+    PUBLISHED = "published"  # published: the post exists
+    FAILED = "failed"  # processing or publishing failed: nothing was published
+    EXPIRED = "expired"  # never published in time: nothing was published
+
+
+@dataclass(frozen=True)
+class Contained:
+    """A container's state as the provider reports it."""
+
+    container_id: str
+    state: ContainerState
+    error: str | None = None  # why a FAILED container failed, as the provider says
+
+
+@runtime_checkable
+class MakesContainers(Protocol):
+    """A provider that publishes each part in two steps (Meta Threads): a container is made
+    first (nothing visible), then published; the container's state tells whether a
+    publish whose answer was lost landed. The engine then puts a container step before
+    each part's create (``engine.container_steps``) and passes the confirmed container in
+    ``PublishRequest.container_id`` to ``prepare``. Every method is pure."""
+
+    def prepare_container(self, request: PublishRequest) -> PreparedCall:
+        """The request making ``request``'s part a container."""
+        ...
+
+    def parse_container(self, status: int, body: Any) -> str | None:
+        """The container id from a 2xx answer to ``prepare_container``; None if absent."""
+        ...
+
+    def prepare_status(self, base_url: str, token: str, container_id: str) -> PreparedCall:
+        """The request asking the container's state."""
+        ...
+
+    def parse_status(self, status: int, body: Any) -> Contained | None:
+        """The container's state from a 2xx answer; None when unreadable."""
         ...
 
 

@@ -44,9 +44,10 @@ first, by steps, then attached to the post).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from publisher.errors import LookupFailed
 from publisher.providers import rest
@@ -181,21 +182,31 @@ class FacebookProvider:
             f"&limit={LOOKUP_LIMIT}&since={int(earliest.timestamp())}"
         )
         headers = rest.bearer(request.token)
-        found: list[Published] = []
-        page_url = url
-        for _ in range(LOOKUP_PAGES):
-            posts, after = _page(get_json(page_url, headers))
-            found += [
-                published
-                for post in posts
-                if _matches(post, request, earliest)
-                for published in [_published(post)]
-                if published is not None
-            ]
-            if after is None:
-                return found[::-1]  # Graph lists newest first
-            page_url = f"{url}&after={after}"
-        raise LookupFailed(f"more than {LOOKUP_PAGES} pages of posts since the first attempt")
+
+        def ours(post: Mapping[str, Any]) -> Published | None:
+            return _published(post) if _matches(post, request, earliest) else None
+
+        return read_back(get_json, url, headers, ours)
+
+
+def read_back(
+    get_json: GetJson,
+    url: str,
+    headers: Mapping[str, str],
+    ours: Callable[[Mapping[str, Any]], Published | None],
+) -> list[Published]:
+    """Every post ``ours`` names on the Graph list at ``url`` (newest first, followed by
+    its ``after`` cursor), oldest first. Raises ``LookupFailed`` on a failed call, a page
+    of the wrong shape, or more than ``LOOKUP_PAGES`` pages (it cannot tell)."""
+    found: list[Published] = []
+    page_url = url
+    for _ in range(LOOKUP_PAGES):
+        posts, after = graph_page(get_json(page_url, headers))
+        found += [published for post in posts if (published := ours(post)) is not None]
+        if after is None:
+            return found[::-1]  # Graph lists newest first
+        page_url = f"{url}&after={quote(after, safe='')}"
+    raise LookupFailed(f"more than {LOOKUP_PAGES} pages of posts since the first attempt")
 
 
 def error_codes(error: Mapping[str, Any]) -> tuple[int | str, ...]:
@@ -213,10 +224,11 @@ def error_codes(error: Mapping[str, Any]) -> tuple[int | str, ...]:
     return tuple(codes)
 
 
-def _page(answer: Any) -> tuple[list[Mapping[str, Any]], str | None]:
-    """A page's posts and its ``after`` cursor when ``paging.next`` says more exist."""
+def graph_page(answer: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+    """A Graph list page's posts and its ``after`` cursor when ``paging.next`` says more
+    exist (Facebook's Page posts, Threads' user posts)."""
     if not isinstance(answer, Mapping) or not isinstance(answer.get("data"), list):
-        raise LookupFailed("the Page's posts are not a JSON object with a data list")
+        raise LookupFailed("the posts are not a JSON object with a data list")
     posts = [post for post in answer["data"] if isinstance(post, Mapping)]
     paging = answer.get("paging")
     if not isinstance(paging, Mapping) or not paging.get("next"):
@@ -224,7 +236,7 @@ def _page(answer: Any) -> tuple[list[Mapping[str, Any]], str | None]:
     cursors = paging.get("cursors")
     after = cursors.get("after") if isinstance(cursors, Mapping) else None
     if not isinstance(after, str) or not after:
-        raise LookupFailed("the Page's posts say more exist but give no cursor")
+        raise LookupFailed("the posts say more exist but give no cursor")
     return posts, after
 
 

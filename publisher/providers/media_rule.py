@@ -30,6 +30,8 @@ class MediaRule:
     (code points); ``alone``: kinds that must be the only attachment of their post;
     ``max_caption``: the longest text a post with media may have, measured by the
     provider's text rule (Telegram's caption; None: the text rule's limit applies).
+    ``by_url``: the network fetches each file itself from a public URL, so only files
+    given to publisher by URL can go (an uploaded one is served behind publisher's key).
     """
 
     max_items: int
@@ -37,6 +39,7 @@ class MediaRule:
     max_alt: int
     alone: frozenset[Kind] = frozenset()
     max_caption: int | None = None
+    by_url: bool = False
 
     @property
     def kinds(self) -> frozenset[Kind]:
@@ -96,3 +99,11 @@ WEBHOOK = MediaRule(
 # A network whose media publisher does not serve yet: any attachment
 # is refused when the post is created, naming the limit of 0 items.
 NO_MEDIA = MediaRule(max_items=0, max_bytes={}, max_alt=0)
+
+# Threads (Meta): one image per post (part), fetched by Meta from its public ``image_url``
+# (https://developers.facebook.com/docs/threads/posts/); JPEG or PNG up to 8 MB ("Media
+# Specifications"); alt text as ``alt_text`` (https://developers.facebook.com/documentation/
+# threads/posts/accessibility: no limit stated, so X's 1,000 characters). Videos (polled
+# while Meta processes them) and carousels (a container per item, then one for the
+# carousel) are not served yet, nor files uploaded to publisher (``by_url``).
+THREADS = MediaRule(max_items=1, max_bytes={Kind.IMAGE: 8 * MB}, max_alt=1_000, by_url=True)

@@ -186,6 +186,8 @@ OAUTH2 = OAuth2Refresher()  # each provider's refresher: ``providers.refreshers`
 DEFAULT_TOKEN_URLS: Mapping[str, str] = {
     # https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens
     "linkedin": "https://www.linkedin.com/oauth/v2/accessToken",
+    # https://developers.facebook.com/docs/threads/get-started/long-lived-tokens
+    "threads": "https://graph.threads.net/refresh_access_token",
 }
 
 

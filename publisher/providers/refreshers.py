@@ -2,7 +2,7 @@
 
 One not listed cannot refresh (its credential is refused a refresh_token). OAuth 2.0
 networks share ``oauth2.OAUTH2``; Bluesky renews its session with its own call
-(``bluesky_session``).
+(``bluesky_session``), Threads its long-lived token with itself (``threads_refresh``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from publisher.providers.bluesky_session import SESSION
 from publisher.providers.oauth2 import OAUTH2, Refresher
+from publisher.providers.threads_refresh import REFRESH as THREADS_REFRESH
 
 REFRESHERS: Mapping[str, Refresher] = {
     "x": OAUTH2,
@@ -18,7 +19,8 @@ REFRESHERS: Mapping[str, Refresher] = {
     "webhook": OAUTH2,
     "linkedin": OAUTH2,  # on www.linkedin.com (oauth2.DEFAULT_TOKEN_URLS)
     "bluesky": SESSION,
+    "threads": THREADS_REFRESH,  # a long-lived token refreshes itself (threads_refresh)
 }
 
 # Providers whose refresh names no client (a Bluesky session is the account's own).
-CLIENTLESS = frozenset({"bluesky"})
+CLIENTLESS = frozenset({"bluesky", "threads"})

@@ -1,99 +1,85 @@
-"""Threads (Meta): the two-step publish, as requests and answers. Not registered yet: the
-multi-step runner cannot drive the container step (see "Seam" below).
+"""Threads (Meta): a post is a container published in a second step.
 
-A post is published in two steps (https://developers.facebook.com/docs/threads/posts/):
-1. ``POST /{threads-user-id}/threads`` with ``media_type=TEXT`` (``IMAGE``/``VIDEO`` take
-   an ``image_url``/``video_url`` on a public server), ``text`` and, for a thread's later
-   part, ``reply_to_id``: answers ``{"id": <container id>}``. Nothing is visible yet.
-2. ``POST /{threads-user-id}/threads_publish?creation_id=<container id>``: answers
-   ``{"id": <media id>}``, the post.
-``me`` stands for the token's user in both paths. A container not published within 24 h
-expires. ``GET /{container-id}?fields=status,error_message`` tells ``IN_PROGRESS``,
-``FINISHED`` (ready, not published), ``PUBLISHED``, ``ERROR`` (with an ``error_message``
-such as ``FAILED_PROCESSING_VIDEO``) or ``EXPIRED``; Meta advises polling once a minute for
-at most 5 minutes (https://developers.facebook.com/docs/threads/troubleshooting).
+1. ``POST /me/threads`` makes the part a container (``threads_container``; nothing is
+   visible yet), confirmed by the engine the moment Meta answers;
+2. ``POST /me/threads_publish?creation_id=<container id>`` publishes it and answers
+   ``{"id": <media id>}``, the post (https://developers.facebook.com/docs/threads/posts/).
+A thread's later part is a container with ``reply_to_id`` = the part before's media id
+(https://developers.facebook.com/docs/threads/retrieve-and-manage-replies/create-replies).
+The credential's ``base_url`` is the versioned root (``https://graph.threads.net/v1.0``)
+and its token a Threads user access token, sent as ``Authorization: Bearer`` (never in a
+query string, which would land in logs); ``/me`` is the token's user.
 
-Exactly once: the container id is the reconciliation handle. Once a part's container id is
-stored (a confirmed step), every later publish of that part sends the same
-``creation_id``, and a container publishes at most once. After an ambiguous publish, the
-container's status decides (``after_ambiguous_publish``): ``PUBLISHED`` means the post
-exists (its media id is then read from ``GET /me/threads?fields=id,text,timestamp``, the
-user's posts, matched by text since the first attempt); ``FINISHED`` means it does not,
-so publishing the same container again is safe; ``IN_PROGRESS`` means wait; ``ERROR`` and
-``EXPIRED`` mean the container is dead and a new one must be made (nothing was published).
+Exactly once: the container is the reconciliation handle (``engine.container_steps``).
+Every attempt at a part that has a container asks its status first: ``FINISHED`` means
+not published, so publishing the same container is safe (and a container publishes at
+most once); ``PUBLISHED`` means the post exists, found by ``lookup`` in the user's posts
+(``GET /me/threads?fields=id,text,timestamp``, newest first, since the first attempt,
+the exact text); ``IN_PROGRESS`` means wait; ``EXPIRED``/``ERROR`` after our publish mean
+nothing was published, and a new container is made. No idempotency key exists.
+
+Errors use the Graph format, so the Facebook table applies (``facebook.ERROR_TABLE``:
+190 token, 10/200-299 permission, 1/2 transient, 4/17/32/613 throttling). Publishing is
+limited to 250 posts per profile per 24 hours, enforced on ``threads_publish``
+(https://developers.facebook.com/docs/threads/overview, "Posts"); Meta does not document
+the refusal's code for Threads: Graph's publishing-limit code is 9 (Instagram's subcode
+2207042 "maximum number of posts published"), read here as "hold the credential
+``PUBLISHING_LIMIT_WAIT``, then try again", never a retry storm. The usage can be read
+at ``GET /me/threads_publishing_limit?fields=quota_usage,config`` (not used yet).
 
 Limits: text at most 500 characters, emoji counted as their UTF-8 bytes
-(https://developers.facebook.com/docs/threads/posts/ "Limitations"); 250 published posts
-per 24 hours per profile, read at ``GET /me/threads_publishing_limit?fields=quota_usage,
-config`` (https://developers.facebook.com/docs/threads/troubleshooting). Errors use the
-Graph format (``{"error": {"code", "error_subcode", "message"}}``), so the Facebook error
-table applies (``facebook.error_codes``).
-
-Seam (the smallest change to ``engine.steps``/``multistep``): a provider may declare a
-``container`` (a Protocol like ``MediaUploader``: ``prepare_container(request)``,
-``parse_container``, ``prepare_status``, ``parse_status``). ``steps.sequence`` then puts,
-for each part, a ``CONTAIN`` step (key ``p{n}.c``, confirmed with the container id, ready
-when its status is ``FINISHED``: the same confirm-then-poll rows media processing uses)
-before that part's ``CREATE``; ``multistep._request`` passes the confirmed container id to
-``prepare`` (a new ``PublishRequest.container_id``), and ``lookup`` reads it to ask the
-container's status first. A dead container (``ERROR``/``EXPIRED``) deletes its ``p{n}.c``
-row so the next attempt makes a new one.
+(https://developers.facebook.com/docs/threads/posts/ "Limitations"). Media: Threads
+fetches ``image_url``/``video_url`` from a public server itself, and a file uploaded to
+publisher is served behind its API key; so a part takes one image given to publisher by
+URL, passed on as ``image_url`` (``media_rule.THREADS``), and an uploaded file is refused
+at creation. Videos and carousels are not served yet.
+Refresh: a long-lived token (60 days) is renewed with itself, ``GET /refresh_access_token?
+grant_type=th_refresh_token`` (``threads_refresh``): a credential keeps it as its token and
+its refresh token.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import regex
 
-from publisher.providers import rest
-from publisher.providers.base import PreparedCall, PublishRequest
+from publisher.providers import facebook, rest, threads_container
+from publisher.providers.base import (
+    Category,
+    Contained,
+    ErrorRule,
+    GetJson,
+    MediaUploader,
+    PreparedCall,
+    ProviderError,
+    Published,
+    PublishRequest,
+)
+from publisher.providers.media_rule import THREADS as THREADS_MEDIA
+from publisher.providers.media_rule import MediaRule
 from publisher.providers.text import emoji_sequences
 from publisher.providers.text.rule import TextRule
 
 MAX_TEXT = 500  # characters, emoji counted as their UTF-8 bytes
 DAILY_POSTS = 250  # published posts per profile per 24 hours (threads_publishing_limit)
-CONTAINER_LIFETIME_HOURS = 24  # an unpublished container expires after this long
+PUBLISHING_LIMIT = 9  # Graph's "publishing limit reached" code (see the module docstring)
+# How long a profile at its publishing limit is left alone: the 24-hour window is moving,
+# so a slot frees when the oldest of the 250 turns a day old; an hour asks again soon
+# without hammering a refusing endpoint (capped by PUBLISHER_RETRY_AFTER_MAX).
+PUBLISHING_LIMIT_WAIT = timedelta(hours=1)
+CLOCK_SKEW = timedelta(minutes=5)  # Meta's timestamps may run behind our ``since``
+LOOKUP_LIMIT = 100  # posts per page read back (``facebook.read_back`` reads 5 at most)
 _GRAPHEME = regex.compile(r"\X")  # an extended grapheme cluster (UAX #29)
 
-
-class ContainerStatus(enum.StrEnum):
-    IN_PROGRESS = "IN_PROGRESS"  # still processing: wait, then ask again
-    FINISHED = "FINISHED"  # ready and not published: publishing it is safe
-    PUBLISHED = "PUBLISHED"  # published: the post exists
-    ERROR = "ERROR"  # failed for good: nothing published, make a new container
-    EXPIRED = "EXPIRED"  # not published within 24 h: nothing published, make a new one
-
-
-class Next(enum.StrEnum):
-    """What an attempt does after an ambiguous publish, from the container's status."""
-
-    FOUND = "found"  # the post exists: find its media id, confirm the part
-    PUBLISH_AGAIN = "publish_again"  # not published: send threads_publish again, same id
-    WAIT = "wait"  # still processing: retry later, no attempt used
-    NEW_CONTAINER = "new_container"  # the container is dead: make another, then publish
-
-
-AFTER_AMBIGUOUS: Mapping[ContainerStatus, Next] = {
-    ContainerStatus.PUBLISHED: Next.FOUND,
-    ContainerStatus.FINISHED: Next.PUBLISH_AGAIN,
-    ContainerStatus.IN_PROGRESS: Next.WAIT,
-    ContainerStatus.ERROR: Next.NEW_CONTAINER,
-    ContainerStatus.EXPIRED: Next.NEW_CONTAINER,
-}
-
-
-@dataclass(frozen=True)
-class Container:
-    """A container's status as Threads reports it."""
-
-    id: str
-    status: ContainerStatus
-    error: str | None = None  # error_message of an ERROR container
+# First matching row wins: the publishing limit, then Graph's table.
+ERROR_TABLE: Sequence[ErrorRule] = (
+    ErrorRule(Category.UNAVAILABLE, code=PUBLISHING_LIMIT),  # 250 posts in 24 h: hold
+    *facebook.ERROR_TABLE,
+)
 
 
 def measure(text: str, options: Mapping[str, Any]) -> int:
@@ -107,21 +93,8 @@ def measure(text: str, options: Mapping[str, Any]) -> int:
 RULE = TextRule(measure=measure, limit=MAX_TEXT, counted="characters (emoji as UTF-8 bytes)")
 
 
-def prepare_container(request: PublishRequest) -> PreparedCall:
-    """Step 1: ``POST /me/threads`` making a text container (a reply for a later part)."""
-    body: dict[str, Any] = {"media_type": "TEXT", "text": request.text}
-    if request.reply_to is not None:
-        body["reply_to_id"] = request.reply_to
-    return PreparedCall(
-        method="POST",
-        url=f"{rest.root(request.base_url)}/me/threads",
-        headers=rest.bearer(request.token),
-        json=body,
-    )
-
-
 def prepare_publish(base_url: str, token: str, container_id: str) -> PreparedCall:
-    """Step 2: ``POST /me/threads_publish?creation_id=`` publishing the container."""
+    """``POST /me/threads_publish?creation_id=`` publishing the container."""
     return PreparedCall(
         method="POST",
         url=f"{rest.root(base_url)}/me/threads_publish?creation_id={quote(container_id, safe='')}",
@@ -129,36 +102,80 @@ def prepare_publish(base_url: str, token: str, container_id: str) -> PreparedCal
     )
 
 
-def prepare_status(base_url: str, token: str, container_id: str) -> PreparedCall:
-    """``GET /{container-id}?fields=status,error_message``."""
-    return PreparedCall(
-        method="GET",
-        url=f"{rest.root(base_url)}/{quote(container_id, safe='')}?fields=status,error_message",
-        headers=rest.bearer(token),
-    )
+class ThreadsProvider:
+    """Publishes to one Threads profile; stateless, safe to share between threads."""
+
+    name: str = "threads"
+    error_table: Sequence[ErrorRule] = ERROR_TABLE
+    idempotency_window: timedelta | None = None  # no key: the container's status decides
+    can_lookup: bool = True
+    media_rule: MediaRule = THREADS_MEDIA  # one image per part, by its public URL
+    uploader: MediaUploader | None = None
+    threads: bool = True  # a later part replies to the one before (reply_to_id)
+
+    @property
+    def text_rule(self) -> TextRule:
+        """500 characters, emoji as their UTF-8 bytes."""
+        return RULE
+
+    def prepare(self, request: PublishRequest) -> PreparedCall:
+        """Publish the part's confirmed container (the engine makes it first)."""
+        assert request.container_id is not None, "threads publishes a container"
+        return prepare_publish(request.base_url, request.token, request.container_id)
+
+    def prepare_container(self, request: PublishRequest) -> PreparedCall:
+        return threads_container.prepare_container(request)
+
+    def parse_container(self, status: int, body: Any) -> str | None:
+        return threads_container.parse_id(status, body)
+
+    def prepare_status(self, base_url: str, token: str, container_id: str) -> PreparedCall:
+        return threads_container.prepare_status(base_url, token, container_id)
+
+    def parse_status(self, status: int, body: Any) -> Contained | None:
+        return threads_container.parse_status(status, body)
+
+    def parse_success(
+        self, status: int, body: Any, request: PublishRequest | None = None
+    ) -> Published | None:
+        """The media id of the published post; None without one. (Its permalink needs a
+        call of its own: not read.)"""
+        media_id = threads_container.parse_id(status, body)
+        return None if media_id is None else Published(media_id)
+
+    def parse_error(self, status: int, body: Any) -> ProviderError:
+        """Graph's error (``facebook``); the publishing limit asks to wait
+        ``PUBLISHING_LIMIT_WAIT``."""
+        error = facebook.FacebookProvider().parse_error(status, body)
+        if PUBLISHING_LIMIT not in error.codes:
+            return error
+        return ProviderError(
+            error.message, error.codes, retry_after=PUBLISHING_LIMIT_WAIT.total_seconds()
+        )
+
+    def lookup(
+        self, get_json: GetJson, request: PublishRequest, since: datetime
+    ) -> list[Published]:
+        """The user's posts whose ``text`` is exactly the part's, at or after ``since``
+        less ``CLOCK_SKEW``, oldest first (``facebook.read_back``: ``LookupFailed`` when
+        it cannot tell)."""
+        earliest = since - CLOCK_SKEW
+        url = (
+            f"{rest.root(request.base_url)}/me/threads?fields=id,text,timestamp"
+            f"&limit={LOOKUP_LIMIT}&since={int(earliest.timestamp())}"
+        )
+        headers = rest.bearer(request.token)
+
+        def ours(post: Mapping[str, Any]) -> Published | None:
+            return Published(str(post["id"])) if _matches(post, request, earliest) else None
+
+        return facebook.read_back(get_json, url, headers, ours)
 
 
-def parse_id(status: int, body: Any) -> str | None:
-    """The ``id`` of a 2xx answer (a container's, or the published post's), else None."""
-    if not 200 <= status < 300 or not isinstance(body, Mapping):
-        return None
-    found = body.get("id")
-    return str(found) if isinstance(found, str | int) and found != "" else None
-
-
-def parse_status(status: int, body: Any) -> Container | None:
-    """The container's status from a 2xx answer; None when unreadable."""
-    container_id = parse_id(status, body)
-    if container_id is None:
-        return None
-    try:
-        state = ContainerStatus(body.get("status"))
-    except ValueError:
-        return None
-    error = body.get("error_message")
-    return Container(container_id, state, error if isinstance(error, str) else None)
-
-
-def after_ambiguous_publish(container: Container) -> Next:
-    """What to do about a part whose publish may have landed, from its container."""
-    return AFTER_AMBIGUOUS[container.status]
+def _matches(post: Mapping[str, Any], request: PublishRequest, earliest: datetime) -> bool:
+    if not post.get("id"):
+        return False
+    created = rest.parse_time(post.get("timestamp"))
+    if created is not None and created < earliest:
+        return False
+    return post.get("text") == request.text

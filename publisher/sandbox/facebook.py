@@ -125,8 +125,14 @@ def create_post(state: State, request: Request, params: Mapping[str, str]) -> Re
 
 
 def page_posts(state: State, request: Request, params: Mapping[str, str]) -> Response:
-    """The Page's posts newest first, ``limit`` at a time from the ``after`` cursor (an
-    offset), those created before ``since`` (epoch seconds) left out."""
+    """The Page's posts (``graph_listing``)."""
+    return graph_listing(state, request, FEED)
+
+
+def graph_listing(state: State, request: Request, path: str) -> Response:
+    """The posts the token made at ``path``, newest first, ``limit`` at a time from the
+    ``after`` cursor (an offset), those created before ``since`` (epoch seconds) left out
+    (Facebook's Page posts, Threads' user posts)."""
     failed = state.lookup_failure(request, DIALECT)
     if failed is not None:
         return failed
@@ -141,7 +147,7 @@ def page_posts(state: State, request: Request, params: Mapping[str, str]) -> Res
         return graph_error(400, 100, "(#100) Invalid parameter")
     posts = [
         record.payload
-        for record in state.ledger.created_by(FEED, request.bearer())
+        for record in state.ledger.created_by(path, request.bearer())
         if record.at >= datetime.fromtimestamp(since, UTC)
     ]
     page: dict[str, Any] = {"data": posts[start : start + limit]}

@@ -29,6 +29,7 @@ from publisher.sandbox import (
     mastodon_media,
     telegram,
     telegram_media,
+    threads,
     webhooks,
     x,
     x_media,
@@ -51,6 +52,7 @@ ROUTES: Sequence[Route] = (
     *telegram_media.ROUTES,
     *discord.ROUTES,
     *facebook.ROUTES,
+    *threads.ROUTES,
     *capture.ROUTES,
 )
 # An idle keep-alive connection is dropped after this long, so a long demo run does not

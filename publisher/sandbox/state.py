@@ -18,12 +18,13 @@ from publisher.sandbox.lookup_faults import LookupFaults, failure
 from publisher.sandbox.media import MediaLibrary
 from publisher.sandbox.oauth import TokenServer
 from publisher.sandbox.quota import Quota
+from publisher.sandbox.threads_containers import Containers
 from publisher.sandbox.wire import Request, Response
 
 T = TypeVar("T")
 
 # The provider kinds the sandbox stands in for; each can be helpful or strict on its own.
-KINDS = ("mastodon", "x", "webhook", "linkedin", "bluesky", "facebook")
+KINDS = ("mastodon", "x", "webhook", "linkedin", "bluesky", "facebook", "threads")
 
 
 def strict_kinds(strict: bool | str | Iterable[str]) -> frozenset[str]:
@@ -107,6 +108,7 @@ class State:
     sentry_check_ins: Inbox[dict[str, Any]] = field(default_factory=Inbox)  # Sentry Crons
     notifications: Inbox[Notification] = field(default_factory=Inbox)
     oauth: TokenServer = field(default_factory=TokenServer)  # X's OAuth 2.0 tokens
+    containers: Containers = field(default_factory=Containers)  # Threads' containers
 
     def token_ok(self, token: str | None) -> bool:
         return token is not None and token not in self.invalid_tokens and self.oauth.accepts(token)
@@ -134,6 +136,7 @@ class State:
         self.notifications.clear()
         self.oauth.clear()
         self.media.clear()
+        self.containers.clear()
 
 
 Handler = Callable[[State, Request, Mapping[str, str]], Response]

@@ -154,6 +154,7 @@ class Pipeline:
             "webhook": self.sandbox.url + "/hooks/main",
             "bluesky": self.sandbox.url,
             "facebook": self.sandbox.url + "/v24.0",  # Graph's versioned root
+            "threads": self.sandbox.url + "/v1.0",  # graph.threads.net's versioned root
         }[provider]
         with self.sessions.begin() as session:
             return service.add_credential(

@@ -10,7 +10,14 @@ from publisher.providers.bluesky_media import MEDIA_RULE as BLUESKY_MEDIA
 from publisher.providers.discord_media import MEDIA_RULE as DISCORD_MEDIA
 from publisher.providers.facebook_media import MEDIA_RULE as FACEBOOK_MEDIA
 from publisher.providers.linkedin_media import MEDIA_RULE as LINKEDIN_MEDIA
-from publisher.providers.media_rule import MASTODON, WEBHOOK, Kind, MediaRule, X
+from publisher.providers.media_rule import (
+    MASTODON,
+    THREADS,
+    WEBHOOK,
+    Kind,
+    MediaRule,
+    X,
+)
 from publisher.providers.telegram_media import MEDIA_RULE as TELEGRAM_MEDIA
 from tests.support.media_files import GIF, JPEG, MOV, MP4, PNG, WEBP
 
@@ -103,6 +110,7 @@ def test_every_provider_has_a_media_rule() -> None:
         "telegram": TELEGRAM_MEDIA,
         "discord": DISCORD_MEDIA,
         "facebook": FACEBOOK_MEDIA,
+        "threads": THREADS,  # one image by URL (Meta fetches it)
     }
     assert X.max_alt == 1_000
     assert MASTODON.max_alt == 1_500

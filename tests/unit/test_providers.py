@@ -162,6 +162,7 @@ def test_registry_holds_every_provider() -> None:
         "linkedin",
         "mastodon",
         "telegram",
+        "threads",
         "webhook",
         "x",
     ]

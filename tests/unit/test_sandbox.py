@@ -30,8 +30,9 @@ from publisher.sandbox.x_text import render
 # The kinds whose create is a plain POST with an optional Idempotency-Key. Bluesky's is
 # createRecord under a record key, which names one record in either mode: its sandbox
 # has its own tests (tests/unit/test_bluesky_sandbox.py).
-# Bluesky and Facebook test their stand-ins in their own files (a chosen record key, no key).
-KEYED = [kind for kind in KINDS if kind not in ("bluesky", "facebook")]
+# Bluesky, Facebook and Threads test their stand-ins in their own files (a chosen record
+# key, no key, a container).
+KEYED = [kind for kind in KINDS if kind not in ("bluesky", "facebook", "threads")]
 
 ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TOKEN = {"Authorization": "Bearer good-token"}

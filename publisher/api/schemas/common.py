@@ -8,7 +8,15 @@ from pydantic import BaseModel, ConfigDict
 
 Billing = Literal["active", "past_due", "suspended"]
 ProviderName = Literal[
-    "bluesky", "discord", "facebook", "linkedin", "mastodon", "telegram", "webhook", "x"
+    "bluesky",
+    "discord",
+    "facebook",
+    "linkedin",
+    "mastodon",
+    "telegram",
+    "threads",
+    "webhook",
+    "x",
 ]
 BackoffName = Literal["exponential", "linear", "constant"]
 

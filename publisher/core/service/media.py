@@ -174,6 +174,12 @@ def _check_item(
         raise InvalidInput(f"{field}.id", f"media {media_id} not found")
     if media.account_id is not None and media.account_id != account_id:
         raise InvalidInput(f"{field}.id", f"media {media_id} belongs to another account")
+    if rule.by_url and media.url is None:
+        raise InvalidInput(
+            f"{field}.id",
+            f"{provider_name} fetches media from a public URL; media {media_id} was uploaded "
+            "(give the file by URL instead)",
+        )
     given = item.get("alt")
     if given is not None and not isinstance(given, str):
         raise InvalidInput(f"{field}.alt", "must be a string")
