@@ -145,6 +145,7 @@ def _act(
 ) -> Result | None:
     job, deps = state.job, state.deps
     if then is Next.PUBLISH:  # the provider says this part is not out: publishing is safe
+        state.late_publish = job.ambiguous  # ... unless our lost publish lands meanwhile
         state.job = replace(job, ambiguous=False)
         return confirm(state, step, None, replace(state.done[step.key], ready=True))
     if then is Next.FIND:

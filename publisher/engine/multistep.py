@@ -127,6 +127,24 @@ def _request(state: Run, step: Step) -> PublishRequest:
     )
 
 
+def _settled(state: Run, request: PublishRequest, outcome: Outcome) -> Outcome:
+    """The outcome, after a lookup where an earlier attempt of ours may explain it: a
+    duplicate refusal after an ambiguous attempt (the post it names, or found), and a
+    refused publish of a container whose earlier publish lost its answer (that publish
+    may have landed after the container said ready; a container publishes once, so the
+    refusal may stand for our own post: found, it is ours)."""
+    job, deps = state.job, state.deps
+    if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
+        found = reconcile.look_up(state.provider, job, request, deps, state.get_json)
+        return Outcome(Category.DUPLICATE, outcome.message, published=found.found)
+    if outcome.category is Category.FORBIDDEN and state.late_publish:
+        found = reconcile.look_up(state.provider, job, request, deps, state.get_json)
+        if found.found is not None:
+            state.job = replace(job, ambiguous=True)  # it was ambiguous after all
+            return Outcome(Category.DUPLICATE, outcome.message, published=found.found)
+    return outcome
+
+
 def _container(state: Run, part: int) -> str | None:
     """The part's confirmed container id (``MakesContainers``), if it has one."""
     found = state.done.get(f"p{part}.c")
@@ -181,10 +199,8 @@ def _create(state: Run, step: Step) -> Result | None:
     outcome = classify(provider, exchange, deps.clock(), request, deps.settings.retry_after_max)
     if exchange.forbidden:  # the base URL now leads somewhere we never call
         outcome = Outcome(Category.FORBIDDEN, exchange.error)
-    if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
-        found = reconcile.look_up(provider, job, request, deps, state.get_json)
-        outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
-    decided = plan.after_call(job, outcome, deps.clock(), deps.retry_policy)
+    outcome = _settled(state, request, outcome)
+    decided = plan.after_call(state.job, outcome, deps.clock(), deps.retry_policy)
     decided = refresh_when.after_unauthorized(deps, job, outcome, decided)  # expired?
     if decided.action is Action.SUCCEED and decided.published is not None:
         return confirm(state, step, (call_id, exchange, outcome), Confirmed.of(decided.published))

@@ -50,6 +50,9 @@ class Run:
     waits: dict[str, float] = field(default_factory=dict)  # a poll's "ask again in" (s)
     # A confirmed step's answer said the credential's quota is spent: hold it until then
     held_until: datetime | None = None
+    # An earlier attempt's publish of a container may still land (its answer was lost),
+    # though the container said ready: a refusal of this attempt's publish is looked up
+    late_publish: bool = False
 
     @property
     def provider(self) -> Provider:

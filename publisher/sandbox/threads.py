@@ -37,7 +37,7 @@ from typing import Any
 from publisher.sandbox.facebook import DIALECT, VERSION, graph_error, graph_listing
 from publisher.sandbox.faults import with_faults
 from publisher.sandbox.state import Route, State, route
-from publisher.sandbox.threads_containers import Image
+from publisher.sandbox.threads_containers import Container, Image
 from publisher.sandbox.wire import Request, Response, json_response
 
 POSTS = "/me/threads"  # the ledger's path for every version prefix
@@ -110,23 +110,7 @@ def publish(state: State, request: Request, params: Mapping[str, str]) -> Respon
         return DIALECT.error(503, "Service Unavailable")
 
     def create() -> Response:
-        def post() -> str:
-            def build(media_id: str, at: datetime) -> dict[str, Any]:
-                stamp = at.strftime("%Y-%m-%dT%H:%M:%S+0000")
-                return {"id": media_id, "text": container.text, "timestamp": stamp}
-
-            _, made = state.ledger.create(
-                kind="threads",
-                path=POSTS,
-                token=token,
-                text=container.text,
-                key=None,
-                build=build,
-                honour_key=False,
-            )
-            return str(made["id"])
-
-        before = state.containers.publish(container_id, post)
+        before = state.containers.publish(container_id, lambda: _post(state, token, container))
         if before == "FINISHED":
             published = state.containers.get(container_id, token)
             assert published is not None
@@ -147,6 +131,25 @@ def publish(state: State, request: Request, params: Mapping[str, str]) -> Respon
     )
 
 
+def _post(state: State, token: str | None, container: Container) -> str:
+    """The post a published container makes; its media id."""
+
+    def build(media_id: str, at: datetime) -> dict[str, Any]:
+        stamp = at.strftime("%Y-%m-%dT%H:%M:%S+0000")
+        return {"id": media_id, "text": container.text, "timestamp": stamp}
+
+    _, made = state.ledger.create(
+        kind="threads",
+        path=POSTS,
+        token=token,
+        text=container.text,
+        key=None,
+        build=build,
+        honour_key=False,
+    )
+    return str(made["id"])
+
+
 def container_status(state: State, request: Request, params: Mapping[str, str]) -> Response:
     refused = _refused(state, request)
     if refused is not None:
@@ -160,6 +163,8 @@ def container_status(state: State, request: Request, params: Mapping[str, str]) 
     answer = {"id": container_id, "status": container.status}
     if container.status == "ERROR":
         answer["error_message"] = "FAILED_DOWNLOADING_IMAGE"
+    if state.containers.lands_late_now(container_id):  # FINISHED, published just after
+        state.containers.publish(container_id, lambda: _post(state, container.token, container))
     return json_response(200, answer)
 
 

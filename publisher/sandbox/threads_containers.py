@@ -17,6 +17,11 @@ from dataclasses import dataclass
 # A text carrying this marker gets its first container expired at its first publish,
 # which answers 503 (a gateway error: the client cannot tell whether it landed).
 EXPIRES = "[[container:expires]]"
+# A text carrying this marker has its container published by "an earlier request of the
+# client's that arrives late", right after the second status read that answers FINISHED:
+# the client, told FINISHED, publishes a container that is PUBLISHED by then.
+LANDS_LATE = "[[container:lands_late]]"
+LANDS_AT_READ = 2  # the FINISHED read after which the late request lands
 # An image whose URL contains this cannot be fetched: its container fails (ERROR).
 BROKEN = "broken"
 
@@ -38,6 +43,7 @@ class Container:
     media_id: str | None = None  # the post, once PUBLISHED
     expires_on_publish: bool = False  # the ``EXPIRES`` marker's first container
     image: Image | None = None  # an IMAGE container's picture
+    finished_reads: int = 0  # status reads that answered FINISHED
 
 
 class Containers:
@@ -87,6 +93,16 @@ class Containers:
                 found.polls_left -= 1
                 if found.polls_left <= 0:
                     found.status = "FINISHED"
+
+    def lands_late_now(self, container_id: str) -> bool:
+        """Count a status read that answered FINISHED; whether the ``LANDS_LATE`` marker's
+        late request lands now (after the ``LANDS_AT_READ``-th such read)."""
+        with self._lock:
+            found = self._made[container_id]
+            if found.status != "FINISHED":
+                return False
+            found.finished_reads += 1
+            return LANDS_LATE in found.text and found.finished_reads == LANDS_AT_READ
 
     def expire_now(self, container_id: str) -> bool:
         """Expire the container if its marker asks for it at this publish; whether it did."""

@@ -18,7 +18,7 @@ from publisher.core import service
 from publisher.core.models import Post, PostStep
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
-from publisher.sandbox.threads_containers import Container, Image
+from publisher.sandbox.threads_containers import LANDS_LATE, Container, Image
 from tests.support.pipeline import Pipeline, running_pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -150,6 +150,19 @@ def test_an_ambiguous_publish_that_did_not_land_publishes_the_same_container(
     publishes = [c for c in pipeline.calls(post_id) if c.step == "p0" and c.method == "POST"]
     assert len(publishes) == 2
     assert all(c.url.endswith(f"creation_id={container.id}") for c in publishes)
+
+
+def test_a_late_publish_that_lands_after_the_status_check_is_found_not_refused(
+    pipeline: Pipeline,
+) -> None:
+    # Given a publish lost to a 503, whose request lands late: right after the next
+    # attempt's status read said FINISHED, so that attempt's publish meets a container
+    # already PUBLISHED (the stand-in's LANDS_LATE marker) and is refused
+    post_id = _post(pipeline, f"[[fault:503]] {LANDS_LATE} late")
+    # Then the refusal is not believed: the post is found, done, never cancelled
+    _published_once(pipeline, post_id)
+    publishes = [c for c in pipeline.calls(post_id) if c.step == "p0" and c.method == "POST"]
+    assert len(publishes) == 2  # the lost one, and the refused one
 
 
 def test_a_published_container_whose_post_cannot_be_found_ends_unconfirmed(
