@@ -108,6 +108,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first, so that the parallel run (pytest-xdist) starts them at once.
+
+    A test's ``timeout`` mark is its author's bound on how long it runs: the chaos soak,
+    the wall-clock series and the pipeline modules raise the default. ``--dist loadgroup``
+    hands tests out in this order, one or two at a time, so a minutes-long test starts
+    early on a worker of its own instead of running alone at the end. The sort is stable:
+    within a bound, modules and their tests keep their order (and module fixtures).
+    """
+    default = float(config.getini("timeout") or 0)
+    items.sort(key=lambda item: -max(_timeout_mark(item), default))
+
+
+def _timeout_mark(item: pytest.Item) -> float:
+    """The seconds of the test's ``timeout`` mark; 0 without one."""
+    mark = item.get_closest_marker("timeout")
+    if mark is None:
+        return 0.0
+    seconds = mark.args[0] if mark.args else mark.kwargs.get("timeout", 0)
+    return float(seconds or 0)
+
+
 @pytest.fixture(scope="session")
 def postgres_binaries() -> Path:
     """The PostgreSQL programs' directory; skips the test without them (fails it in CI)."""
