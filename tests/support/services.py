@@ -323,6 +323,11 @@ class PostgresServer(_Server):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url_for(name)
 
+    def drop_database(self, name: str) -> None:
+        """Drops database ``name``, ending any connection still open on it."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
     @property
     def data_dir(self) -> Path:
         assert self.dir is not None, "postgres is not started"
