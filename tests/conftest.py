@@ -108,6 +108,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first, so that the parallel run (pytest-xdist) starts them at once.
+
+    A test's ``timeout`` mark is its author's bound on how long it runs: the chaos soak,
+    the wall-clock series and the pipeline modules raise the default. ``--dist loadgroup``
+    hands tests out in this order, one or two at a time, so a minutes-long test starts
+    early on a worker of its own instead of running alone at the end. The sort is stable:
+    within a bound, modules and their tests keep their order (and module fixtures).
+    """
+    default = float(config.getini("timeout") or 0)
+    items.sort(key=lambda item: -max(_timeout_mark(item), default))
+
+
+def _timeout_mark(item: pytest.Item) -> float:
+    """The seconds of the test's ``timeout`` mark; 0 without one."""
+    mark = item.get_closest_marker("timeout")
+    if mark is None:
+        return 0.0
+    seconds = mark.args[0] if mark.args else mark.kwargs.get("timeout", 0)
+    return float(seconds or 0)
+
+
 @pytest.fixture(scope="session")
 def postgres_binaries() -> Path:
     """The PostgreSQL programs' directory; skips the test without them (fails it in CI)."""
@@ -132,11 +154,19 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database; on PostgreSQL it is dropped after the test.
+
+    Each database is ~8 MB of files: kept, a worker's hundreds of them made removing the
+    cluster at the end of its session take longer than its last test's timeout.
+    """
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'publisher.db'}"
+        yield f"sqlite:///{tmp_path / 'publisher.db'}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database(f"test_{os.getpid()}_{next(_names)}")
+    name = f"test_{os.getpid()}_{next(_names)}"
+    yield server.create_database(name)
+    server.drop_database(name)
 
 
 @pytest.fixture

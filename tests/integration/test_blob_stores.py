@@ -54,7 +54,9 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str) -> None:
         if process.poll() is not None:
             raise RuntimeError(f"moto's server exited with {process.returncode}")
         try:
-            requests.get(url, timeout=1)
+            # Once connected, wait for the answer: on a busy machine (parallel workers) the
+            # first request, which loads moto's models, can take seconds.
+            requests.get(url, timeout=(1, max(deadline - time.monotonic(), 1)))
             return
         except requests.ConnectionError:
             time.sleep(0.05)  # polling for the port to open, not waiting for an outcome

@@ -159,10 +159,25 @@ EXAMPLES = [
 def test_hostile_examples_are_refused_by_name(
     api: str, method: str, path: str, body: dict[str, Any]
 ) -> None:
-    response = requests.request(
-        method, api + path, json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
-    )
+    headers = {"Authorization": f"Bearer {KEY}"}
+    if path.startswith("/v1/posts/1"):
+        # A draft of its own: the generated requests may have moved post 1 on (a cancelled
+        # post answers 409 before its body is read), depending on which ran first.
+        path = path.replace("/v1/posts/1", f"/v1/posts/{_new_draft(api, headers)}", 1)
+    response = requests.request(method, api + path, json=body, headers=headers, timeout=10)
     assert response.status_code == 422, response.text
     answer = response.json()
     assert answer["error"] == "invalid" and answer["field"] in body, answer
     assert "tok-fuzz-canary" not in response.text
+
+
+def _new_draft(api: str, headers: dict[str, str]) -> int:
+    """A draft post on a new account and credential, which no generated request touched."""
+    account = requests.post(api + "/v1/accounts", json={"name": "hostile"}, headers=headers)
+    account_id = account.json()["id"]
+    credential = requests.post(
+        f"{api}/v1/accounts/{account_id}/credentials", json=CREDENTIAL, headers=headers
+    )
+    draft = {**DRAFT, "account_id": account_id, "credential_id": credential.json()["id"]}
+    post_id: int = requests.post(api + POST, json=draft, headers=headers).json()["id"]
+    return post_id

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -43,13 +45,52 @@ PG_SETTINGS = {
     "max_connections": "200",  # Celery workers plus the test process
 }
 
+PORT_BLOCKS_START = 10000  # xdist workers' ports: above the well-known services ...
+PORT_BLOCK_SIZE = 2000  # ... and below the ephemeral range: 11 blocks; a run uses hundreds
+EPHEMERAL_PORTS_START = 32768  # Linux's default ip_local_port_range starts here
+# Each process walks its block from a random point, never handing out a port twice in a
+# row (a stopped server's port stays its own), and two runs side by side rarely meet.
+_port_turn = itertools.count(random.randrange(PORT_BLOCK_SIZE))
+
 _live: set[_Server] = set()
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 free right now (another process may still take it)."""
+    """A TCP port on 127.0.0.1 free right now (another process may still take it).
+
+    In a pytest-xdist worker the port comes from that worker's own block (``worker_ports``),
+    so workers never hand each other's servers the same port; elsewhere the kernel picks.
+    """
+    block = worker_ports()
+    if block is None:
+        return _bind_check(0)
+    for _ in range(len(block)):
+        port = block[next(_port_turn) % len(block)]
+        with contextlib.suppress(OSError):
+            return _bind_check(port)
+    raise RuntimeError(f"no free port left in {block}")
+
+
+def worker_ports(worker: str | None = None) -> range | None:
+    """The ports of pytest-xdist worker ``worker`` (default ``PYTEST_XDIST_WORKER``, e.g.
+    ``gw2``); None outside xdist.
+
+    The blocks lie below Linux's ephemeral range (32768 and up), where no outgoing
+    connection takes a port: not between its choice and the server binding it, nor while
+    a test keeps a server stopped to restart it on the same port.
+    """
+    name = worker if worker is not None else os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not name.startswith("gw") or not name[2:].isdigit():
+        return None
+    start = PORT_BLOCKS_START + int(name[2:]) * PORT_BLOCK_SIZE
+    if start + PORT_BLOCK_SIZE > EPHEMERAL_PORTS_START:
+        return None  # more workers than blocks: the kernel's choice, as outside xdist
+    return range(start, start + PORT_BLOCK_SIZE)
+
+
+def _bind_check(port: int) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
+        sock.bind((HOST, port))
         return int(sock.getsockname()[1])
 
 
@@ -281,6 +322,11 @@ class PostgresServer(_Server):
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drops database ``name``, ending any connection still open on it."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
     @property
     def data_dir(self) -> Path:
