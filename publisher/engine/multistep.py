@@ -23,6 +23,7 @@ from publisher.engine import (
     container_steps,
     media_files,
     media_steps,
+    mentions,
     plan,
     progress,
     reconcile,
@@ -53,6 +54,7 @@ from publisher.providers.base import (
     MediaUploader,
     Published,
     PublishRequest,
+    ResolvesMentions,
 )
 from publisher.providers.webhook_media import content_url
 
@@ -127,6 +129,21 @@ def _request(state: Run, step: Step) -> PublishRequest:
     )
 
 
+def _completed(state: Run, step: Step, request: PublishRequest) -> PublishRequest | Result:
+    """The request with what is read just before the call: the files a create carries
+    (``CarriesFiles``), the accounts its mentions name (``ResolvesMentions``); or the
+    attempt's end when a file cannot be had."""
+    provider = state.provider
+    if isinstance(provider, CarriesFiles) and state.parts[step.part].media:
+        files = media_files.load(state, step)
+        if isinstance(files, Result):
+            return files
+        request = replace(request, files=files)
+    if isinstance(provider, ResolvesMentions):
+        request = replace(request, mentions=mentions.resolve(state.get_json, provider, request))
+    return request
+
+
 def _settled(state: Run, request: PublishRequest, outcome: Outcome) -> Outcome:
     """The outcome, after a lookup where an earlier attempt of ours may explain it: a
     duplicate refusal after an ambiguous attempt (the post it names, or found), and a
@@ -187,11 +204,10 @@ def _create(state: Run, step: Step) -> Result | None:
             return confirm(state, step, None, Confirmed.of(before.published))
         if before is not None:
             return finish(deps, job, named(state, step, before), None)
-    if isinstance(provider, CarriesFiles) and state.parts[step.part].media:
-        files = media_files.load(state, step)  # the create carries them: read them now
-        if isinstance(files, Result):
-            return files
-        request = replace(request, files=files)
+    completed = _completed(state, step, request)
+    if isinstance(completed, Result):
+        return completed
+    request = completed
     sent = send(state, step, provider.prepare(request))
     if isinstance(sent, Result):
         return sent

@@ -41,6 +41,7 @@ from publisher.providers.base import (
     PreparedCall,
     Provider,
     PublishRequest,
+    ResolvesMentions,
 )
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,9 @@ def _prepare(
         return slot
     try:
         provider = get_provider(job.provider)
-        # A thread, media, or a provider publishing from containers: its steps log their calls.
-        if job.parts is not None or isinstance(provider, MakesContainers):
+        # A thread, media, a provider publishing from containers, or mentions to resolve
+        # before the create: its steps log their calls.
+        if job.parts is not None or _stepwise(provider, job.text):
             return Cleared(provider, token, redact.Redactor([token]), slot)
         request = _request(job, token)
         call = provider.prepare(request)
@@ -233,3 +235,11 @@ def _last_look(
         return Plan(Action.SUCCEED, published=found, reason=why)
     note = "an attempt's outcome is unknown: check the provider before approving it again"
     return replace(giving_up, message=f"{giving_up.message} ({note})")
+
+
+def _stepwise(provider: Provider, text: str) -> bool:
+    """Whether a one-part post still goes step by step: its provider publishes from
+    containers, or its text mentions accounts to resolve before the create."""
+    if isinstance(provider, MakesContainers):
+        return True
+    return isinstance(provider, ResolvesMentions) and bool(provider.mentioned(text))

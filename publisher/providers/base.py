@@ -63,6 +63,9 @@ class PublishRequest:
     # (``CarriesFiles``); loaded by the engine just before the call, in ``media``'s order.
     files: Sequence[MediaFile] = ()
     container_id: str | None = None  # the part's confirmed container (``MakesContainers``)
+    # The part's mentions the network knows, handle -> account id (``ResolvesMentions``);
+    # resolved by the engine just before the call
+    mentions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,26 @@ class CarriesFiles(Protocol):
     naming uploads (``uploader``) or URLs: the engine fills ``PublishRequest.files``."""
 
     carries_files: bool
+
+
+@runtime_checkable
+class ResolvesMentions(Protocol):
+    """A provider whose mentions name accounts by an id the text does not hold (Bluesky's
+    ``#mention`` facets carry a DID): the engine asks it for the text's handles, resolves
+    each with one GET just before the create (``resolve_url``, ``parse_resolved``) and
+    hands the ones found in ``PublishRequest.mentions``; the rest stay plain text."""
+
+    def mentioned(self, text: str) -> Sequence[str]:
+        """The handles ``text`` mentions, each once, in order."""
+        ...
+
+    def resolve_url(self, base_url: str, handle: str) -> str:
+        """The URL that resolves ``handle`` to the account's id."""
+        ...
+
+    def parse_resolved(self, body: Any) -> str | None:
+        """The account id in a resolve answer, or None when it names none."""
+        ...
 
 
 @runtime_checkable

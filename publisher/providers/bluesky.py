@@ -61,6 +61,8 @@ from publisher.providers.bluesky_record import (
     StrongRef,
     account_did,
     link_facets,
+    mention_facets,
+    mentioned_handles,
     record_key,
 )
 from publisher.providers.media_rule import MediaRule
@@ -132,6 +134,21 @@ class BlueskyProvider:
             },
         )
 
+    def mentioned(self, text: str) -> Sequence[str]:
+        """The handles ``text`` mentions (``ResolvesMentions``)."""
+        return mentioned_handles(text)
+
+    def resolve_url(self, base_url: str, handle: str) -> str:
+        """``com.atproto.identity.resolveHandle`` on the account's PDS
+        (lexicons/com/atproto/identity/resolveHandle.json: answers ``{"did"}``)."""
+        query = urlencode({"handle": handle})
+        return f"{rest.root(base_url)}/xrpc/com.atproto.identity.resolveHandle?{query}"
+
+    def parse_resolved(self, body: Any) -> str | None:
+        """The DID a resolveHandle answer names, or None."""
+        did = body.get("did") if isinstance(body, Mapping) else None
+        return did if isinstance(did, str) and did.startswith("did:") else None
+
     def parse_success(
         self, status: int, body: Any, request: PublishRequest | None = None
     ) -> Published | None:
@@ -193,7 +210,8 @@ def post_record(request: PublishRequest, now: datetime) -> dict[str, Any]:
         "text": request.text,
         "createdAt": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
     }
-    facets = link_facets(request.text)
+    facets = link_facets(request.text) + mention_facets(request.text, request.mentions)
+    facets.sort(key=lambda facet: facet["index"]["byteStart"])
     if facets:
         record["facets"] = facets
     embed = images_embed(request.media_ids, request.media)

@@ -16,6 +16,11 @@ Pure values and functions the Bluesky provider (``providers.bluesky``) builds it
 - **Facets**: a link in the text is an ``app.bsky.richtext.facet`` with a ``#link``
   feature whose ``index`` counts UTF-8 *bytes* (``byteStart`` inclusive, ``byteEnd``
   exclusive), https://docs.bsky.app/docs/advanced-guides/post-richtext.
+- **Mentions**: ``@handle`` is an ``app.bsky.richtext.facet`` with a ``#mention`` feature
+  naming the account's DID, indexed in UTF-8 bytes like a link; the handle is resolved by
+  ``com.atproto.identity.resolveHandle`` (https://docs.bsky.app/docs/advanced-guides/
+  post-richtext "Mentions": a handle that does not resolve stays plain text). The
+  handle syntax is https://atproto.com/specs/handle.
 - **Thread refs**: a reply names its thread's ``root`` and its ``parent``, each a strong
   ref ``{uri, cid}`` (lexicons/app/bsky/feed/post.json ``#replyRef``,
   lexicons/com/atproto/repo/strongRef.json in https://github.com/bluesky-social/atproto).
@@ -31,6 +36,7 @@ import binascii
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,11 +54,20 @@ CLOCK_ID_BITS = 10  # the TID's low bits (https://atproto.com/specs/tid)
 
 POST_COLLECTION = "app.bsky.feed.post"
 LINK_FEATURE = "app.bsky.richtext.facet#link"
+MENTION_FEATURE = "app.bsky.richtext.facet#mention"
+MAX_MENTIONS = 10  # handles resolved per part: each is a call before the create
 
 # A link as people write it: http(s) up to the next space; trailing punctuation that
 # usually ends the sentence is not part of it.
 _LINK = re.compile(r"https?://[^\s<>\"]+")
 _TRAILING = ".,;:!?)]}'\""
+# A mention: "@" and a handle (dot-separated labels of letters, digits and inner hyphens,
+# the last starting with a letter: https://atproto.com/specs/handle), at the start of the
+# text or after a character that cannot be part of a word or an address.
+_MENTION = re.compile(
+    r"(?:^|(?<=[^\w@.]))(@((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+"
+    r"[a-zA-Z](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?))"
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,35 @@ def link_facets(text: str) -> list[dict[str, Any]]:
             {
                 "index": {"byteStart": start, "byteEnd": start + len(url.encode())},
                 "features": [{"$type": LINK_FEATURE, "uri": url}],
+            }
+        )
+    return facets
+
+
+def mentioned_handles(text: str) -> list[str]:
+    """The handles ``text`` mentions (lower-cased, each once, in order; ``MAX_MENTIONS``
+    at most)."""
+    handles: list[str] = []
+    for match in _MENTION.finditer(text):
+        handle = match.group(2).lower()
+        if handle not in handles:
+            handles.append(handle)
+    return handles[:MAX_MENTIONS]
+
+
+def mention_facets(text: str, dids: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One ``#mention`` facet per mention of a handle in ``dids`` (handle -> DID), over
+    the "@handle" in UTF-8 bytes; other mentions stay plain text."""
+    facets = []
+    for match in _MENTION.finditer(text):
+        did = dids.get(match.group(2).lower())
+        if did is None:
+            continue
+        start = len(text[: match.start(1)].encode())
+        facets.append(
+            {
+                "index": {"byteStart": start, "byteEnd": start + len(match.group(1).encode())},
+                "features": [{"$type": MENTION_FEATURE, "did": did}],
             }
         )
     return facets

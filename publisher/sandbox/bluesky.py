@@ -39,6 +39,8 @@ GET = "/xrpc/com.atproto.repo.getRecord"
 REFRESH = "/xrpc/com.atproto.server.refreshSession"
 CREATE_SESSION = "/xrpc/com.atproto.server.createSession"
 UPLOAD_BLOB = "/xrpc/com.atproto.repo.uploadBlob"
+RESOLVE_HANDLE = "/xrpc/com.atproto.identity.resolveHandle"
+UNKNOWN_HANDLE = "unknown."  # a handle under this resolves to no account
 REFRESH_SCOPE = "com.atproto.refresh"  # a refresh JWT's scope: good for refreshSession only
 ACCESS_LIFETIME = 7200  # seconds an access JWT the sandbox issues lives
 COLLECTION = "app.bsky.feed.post"
@@ -131,7 +133,21 @@ def create_session(state: State, request: Request, params: Mapping[str, str]) ->
         return DIALECT.error(429, "Rate Limit Exceeded", DIALECT.rate_limit_headers(until))
     if identifier.startswith("did:"):
         return _session(identifier)
-    return _session("did:plc:" + hashlib.sha256(identifier.encode()).hexdigest()[:24])
+    return _session(handle_did(identifier))
+
+
+def handle_did(handle: str) -> str:
+    """The sandbox's DID for ``handle``: the same one every time."""
+    return "did:plc:" + hashlib.sha256(handle.lower().encode()).hexdigest()[:24]
+
+
+def resolve_handle(state: State, request: Request, params: Mapping[str, str]) -> Response:
+    """``{"did"}`` for any handle but one under ``unknown.`` (400, as a PDS answers a
+    handle that names no account)."""
+    handle = request.query.get("handle", "")
+    if not handle or handle.startswith(UNKNOWN_HANDLE):
+        return DIALECT.error(400, "Unable to resolve handle")
+    return json_response(200, {"did": handle_did(handle)})
 
 
 def _session(did: str) -> Response:
@@ -284,4 +300,5 @@ ROUTES: list[Route] = [
     route("POST", REFRESH, refresh_session),
     route("POST", CREATE_SESSION, create_session),
     route("POST", UPLOAD_BLOB, upload_blob),
+    route("GET", RESOLVE_HANDLE, resolve_handle),
 ]

@@ -21,7 +21,8 @@ from publisher.core import blobs, service
 from publisher.core.models import Credential
 from publisher.core.service.oauth import OAuthFields
 from publisher.sandbox import Sandbox
-from publisher.sandbox.bluesky import REFRESH_SCOPE, mint_jwt
+from publisher.sandbox.bluesky import REFRESH_SCOPE, handle_did, mint_jwt
+from tests.conftest import SQLITE_ONLY
 from tests.support.media_files import JPEG, PNG, sized
 from tests.support.pipeline import Pipeline, running_pipeline
 from tests.unit.test_bluesky import jwt
@@ -90,6 +91,38 @@ def test_posts_and_threads_are_created_once_with_links_and_reply_refs(pipeline: 
     assert "reply" not in root["value"]
     assert second["value"]["reply"] == {"root": _ref(root), "parent": _ref(root)}
     assert third["value"]["reply"] == {"root": _ref(root), "parent": _ref(second)}
+
+
+@SQLITE_ONLY
+def test_mentions_become_facets_naming_the_resolved_did(pipeline: Pipeline) -> None:
+    # Given a post mentioning a known account (after an emoji, so bytes and characters
+    # differ), an account the PDS cannot resolve, and a link; and a post naming no one
+    account, credential = connect(pipeline, "did:plc:mentions")
+    text = "🦋 hi @Alice.example.com, not @unknown.nobody.test: https://example.com/a"
+    mentioning = pipeline.post(account, credential, text)
+    plain = pipeline.post(account, credential, "no one to name here")
+    # When workers publish them
+    pipeline.start_worker(concurrency=2)
+    pipeline.start_beat()
+    posts = pipeline.wait_final([mentioning, plain])
+    # Then the known handle is a mention facet over "@Alice.example.com" naming its DID,
+    # the unknown one stays plain text, and the link keeps its facet, in byte order
+    assert posts[mentioning].state == "done", posts[mentioning].last_error_message
+    [record] = records(pipeline, text)
+    facets = record["value"]["facets"]
+    spans = [text.encode()[f["index"]["byteStart"] : f["index"]["byteEnd"]] for f in facets]
+    assert spans == [b"@Alice.example.com", b"https://example.com/a"]
+    assert facets[0]["features"] == [
+        {"$type": "app.bsky.richtext.facet#mention", "did": handle_did("alice.example.com")}
+    ]
+    # And the two handles were resolved before the create, once each; the plain post
+    # (the one-step path) asked for none
+    resolves = [c.path for c in pipeline.sandbox.calls if "resolveHandle" in c.path]
+    assert sorted(resolves) == [
+        "/xrpc/com.atproto.identity.resolveHandle?handle=alice.example.com",
+        "/xrpc/com.atproto.identity.resolveHandle?handle=unknown.nobody.test",
+    ]
+    assert posts[plain].state == "done"
 
 
 def _ref(record: dict[str, Any]) -> dict[str, str]:

@@ -29,6 +29,8 @@ from publisher.providers.bluesky_record import (
     StrongRef,
     account_did,
     link_facets,
+    mention_facets,
+    mentioned_handles,
     record_key,
     tid,
 )
@@ -86,6 +88,43 @@ def test_record_key_sorts_before_keys_minted_now() -> None:
 
 
 # --- facets ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "handles"),
+    [
+        ("@alice.test hi", ["alice.test"]),  # at the start
+        ("hi (@Bob.Example.com).", ["bob.example.com"]),  # in brackets, any case, once
+        ("mail me@x.com or @x", []),  # an address, and a name without a domain
+        ("@a.test @b.test @a.test", ["a.test", "b.test"]),  # each once, in order
+        ("@-bad.test @bad-.test @x.1ab", []),  # a label's ends; the last starts with a letter
+    ],
+)
+def test_mentioned_handles_follow_the_handle_syntax(text: str, handles: list[str]) -> None:
+    assert mentioned_handles(text) == handles
+
+
+def test_mention_facets_count_utf8_bytes_and_skip_unresolved_handles() -> None:
+    text = "🦋 @Alice.test and @ghost.test"
+    [facet] = mention_facets(text, {"alice.test": "did:plc:alice"})
+    span = slice(facet["index"]["byteStart"], facet["index"]["byteEnd"])
+    assert text.encode()[span] == b"@Alice.test"
+    assert facet["features"] == [
+        {"$type": "app.bsky.richtext.facet#mention", "did": "did:plc:alice"}
+    ]
+
+
+def test_a_record_carries_link_and_mention_facets_in_byte_order() -> None:
+    text = "see https://example.com/x with @alice.test"
+    record = post_record(request(text, mentions={"alice.test": "did:plc:a"}), datetime.now(UTC))
+    kinds = [facet["features"][0]["$type"].rsplit("#", 1)[1] for facet in record["facets"]]
+    assert kinds == ["link", "mention"]
+    provider = BlueskyProvider()
+    assert provider.parse_resolved({"did": "did:plc:a"}) == "did:plc:a"
+    assert provider.parse_resolved({"did": "alice"}) is None
+    assert provider.resolve_url("https://pds.test/", "alice.test") == (
+        "https://pds.test/xrpc/com.atproto.identity.resolveHandle?handle=alice.test"
+    )
 
 
 def test_link_facets_count_utf8_bytes() -> None:
