@@ -19,8 +19,10 @@ What the AT Protocol documents, and what publisher does with it:
 - **Threads**: a later part's record carries ``reply: {root, parent}``, each a strong ref
   ``{uri, cid}`` (lexicons/app/bsky/feed/post.json ``#replyRef``).
 - **Text**: at most 300 graphemes and 3,000 bytes (``text`` in
-  lexicons/app/bsky/feed/post.json); links become facets with UTF-8 byte offsets
-  (https://docs.bsky.app/docs/advanced-guides/post-richtext).
+  lexicons/app/bsky/feed/post.json); links and mentions become facets with UTF-8 byte
+  offsets (https://docs.bsky.app/docs/advanced-guides/post-richtext); a mention's handle
+  is resolved to its DID just before the create (``ResolvesMentions``:
+  ``com.atproto.identity.resolveHandle``), and one that names no account stays plain.
 - **Errors** (https://atproto.com/specs/xrpc#error-responses): a JSON body
   ``{"error": name, "message": text}``; the name is the code the table matches.
   ``ExpiredToken`` (400) and ``InvalidToken`` mean the access JWT must be refreshed
