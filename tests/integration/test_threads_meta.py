@@ -290,7 +290,12 @@ def test_a_worker_killed_between_container_and_publish_resumes_with_the_same_con
         pipeline.start_worker("doomed", concurrency=1)
         pipeline.start_beat()
         text = pipeline.get(post_id).text
-        wait_for(lambda: "p0.c" in _steps(pipeline, post_id), 60)
+        # (a fresh worker and beat on a loaded machine: as long as a post's wait_final)
+        wait_for(
+            lambda: "p0.c" in _steps(pipeline, post_id),
+            120,
+            lambda: f"{pipeline.get(post_id).state}\n{pipeline.log('doomed')[-3000:]}",
+        )
         # When the worker is killed with the container confirmed, not yet published
         pipeline.kill("doomed", signal.SIGKILL)
         assert "p0" not in _steps(pipeline, post_id)
