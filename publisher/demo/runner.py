@@ -302,7 +302,12 @@ def run(args: argparse.Namespace, port: int, data_dir: Path) -> int:
         flush=True,
     )
     started = time.monotonic()
-    with Sandbox(slow_seconds=SLOW_SECONDS) as sandbox, Pipeline(data_dir, port, sandbox) as pipe:
+    with (
+        # strict: every create creates (keys ignored, repeats accepted), so "no duplicate"
+        # is publisher's doing, not the stand-in's
+        Sandbox(slow_seconds=SLOW_SECONDS, strict=True) as sandbox,
+        Pipeline(data_dir, port, sandbox) as pipe,
+    ):
         api = Api(pipe.url)
         print(f"  starting the pipeline (Redis, API on {pipe.url}, workers, beat)...", flush=True)
         pipe.wait_ready(api)
