@@ -151,9 +151,7 @@ def _settled(state: Run, request: PublishRequest, outcome: Outcome) -> Outcome:
     may have landed after the container said ready; a container publishes once, so the
     refusal may stand for our own post: found, it is ours)."""
     job, deps = state.job, state.deps
-    if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
-        found = reconcile.look_up(state.provider, job, request, deps, state.get_json)
-        return Outcome(Category.DUPLICATE, outcome.message, published=found.found)
+    outcome = reconcile.named_duplicate(state.provider, job, request, deps, state.get_json, outcome)
     if outcome.category is Category.FORBIDDEN and state.late_publish:
         found = reconcile.look_up(state.provider, job, request, deps, state.get_json)
         if found.found is not None:

@@ -18,11 +18,12 @@ from sqlalchemy import select
 from publisher.core.db import transaction
 from publisher.core.models import Post, PostStep
 from publisher.engine import call_log
+from publisher.engine.classify import Outcome
 from publisher.engine.dependencies import Dependencies
 from publisher.engine.lock import Job
 from publisher.engine.plan import Reconciled, ResendRules
 from publisher.errors import LookupFailed
-from publisher.providers.base import GetJson, Provider, Published, PublishRequest
+from publisher.providers.base import Category, GetJson, Provider, Published, PublishRequest
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,24 @@ def resend_rules(provider: Provider, deps: Dependencies) -> ResendRules:
     """What makes calling ``provider`` again safe after an ambiguous attempt."""
     timeout = timedelta(seconds=deps.settings.reconcile_timeout)
     return ResendRules(provider.idempotency_window, provider.can_lookup, timeout)
+
+
+def named_duplicate(
+    provider: Provider,
+    job: Job,
+    request: PublishRequest,
+    deps: Dependencies,
+    get_json: GetJson,
+    outcome: Outcome,
+) -> Outcome:
+    """A duplicate refusal after an ambiguous attempt that names no post, with the post a
+    lookup finds (ours: the earlier attempt landed); any other outcome as it came."""
+    if outcome.category is not Category.DUPLICATE or not job.ambiguous:
+        return outcome
+    if outcome.published is not None:
+        return outcome
+    found = look_up(provider, job, request, deps, get_json)
+    return Outcome(Category.DUPLICATE, outcome.message, published=found.found)
 
 
 def look_up(

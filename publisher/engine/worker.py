@@ -207,9 +207,7 @@ def _call(job: Job, deps: Dependencies, ready: Ready) -> Result:
     outcome = classify(provider, exchange, now, request, deps.settings.retry_after_max)
     if exchange.forbidden:  # the base URL now leads somewhere we never call: not retried
         outcome = Outcome(Category.FORBIDDEN, exchange.error)
-    if outcome.category is Category.DUPLICATE and job.ambiguous and outcome.published is None:
-        found = reconcile.look_up(provider, job, request, deps, get_json)
-        outcome = Outcome(Category.DUPLICATE, outcome.message, published=found.found)
+    outcome = reconcile.named_duplicate(provider, job, request, deps, get_json, outcome)
     decided = plan.after_call(job, outcome, now, deps.retry_policy)
     decided = refresh_when.after_unauthorized(deps, job, outcome, decided)  # expired?
     if decided.action is Action.GIVE_UP and decided.ambiguous:
