@@ -20,6 +20,7 @@ from publisher.core import control, service
 from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
+from publisher.errors import InvalidInput
 
 FULL, READONLY = "test-key", "read-key"  # the settings fixture's key, and one more
 SECRET_TOKEN = "mastodon-token-never-shown"
@@ -231,3 +232,28 @@ def test_the_counts_fragment_counts_unfinished_posts(
     fragment = dashboard.get("/dashboard/fragments/counts", headers={"HX-Request": "true"})
     assert re.search(r'data-state="draft">3<', fragment.text)
     assert 'hx-trigger="every 5s"' in fragment.text
+
+
+def test_without_any_key_loopback_logs_in_without_one(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    open_settings = dataclasses.replace(settings, api_keys=())
+    with TestClient(create_app(open_settings, sessions=sessions)) as client:
+        assert _login(client, "") == 303
+        assert "loopback" in client.get("/dashboard").text
+
+
+def test_the_audit_refuses_bad_rows(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        for who, action, posts, field in [
+            ("", "pause", 0, "who"),
+            ("k" * 65, "pause", 0, "who"),
+            ("key:x", "", 0, "action"),
+            ("key:x", "pause", -1, "posts"),
+        ]:
+            with pytest.raises(InvalidInput) as refused:
+                service.record_action(session, who, action, utcnow(), posts=posts)
+            assert refused.value.field == field
+        with pytest.raises(InvalidInput):
+            service.list_actions(session, limit=0)
+        assert service.list_actions(session) == []

@@ -26,13 +26,15 @@ from tests.support.browser import Console, chromium_or_skip, publisher_web, scre
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 FULL, READONLY = "test-key", "read-key"  # the settings fixture's key, and one more
-# Playwright's bound on each wait for the page (ms): generous on a loaded machine.
+# Playwright's bound on each wait for the page and each expect (ms): generous on a loaded
+# machine, and six times the counts' refresh interval.
 WAIT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     executable = chromium_or_skip()
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(executable), headless=True)
         yield launched
