@@ -196,8 +196,13 @@ def test_no_secret_is_rendered(dashboard: TestClient, sessions: sessionmaker[Ses
         control.set_credential_paused(session, cred.id, True, utcnow(), by="ops")
     assert _login(dashboard, FULL) == 303
     for path in ("/dashboard", "/dashboard/audit", "/dashboard/fragments/counts"):
-        body = dashboard.get(path).text
-        assert SECRET_TOKEN not in body and FULL not in body and READONLY not in body
+        answer = dashboard.get(path)
+        assert SECRET_TOKEN not in answer.text and FULL not in answer.text
+        assert READONLY not in answer.text
+        # No inline script may run, the page may not be framed, nothing is cached
+        assert "script-src 'self';" in answer.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in answer.headers["Content-Security-Policy"]
+        assert answer.headers["Cache-Control"] == "no-store"
 
 
 def test_the_audit_pages_newest_first(

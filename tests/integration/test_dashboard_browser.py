@@ -178,3 +178,16 @@ def test_logout_ends_the_session(page: Page) -> None:
     assert not [c for c in page.context.cookies() if c["name"] == "publisher_dashboard"]
     page.goto("/dashboard/audit")
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+
+
+@SQLITE_ONLY
+def test_the_overview_fits_a_phone(page: Page) -> None:
+    # Given a phone-sized window (a common 390 x 844 CSS-pixel screen)
+    page.set_viewport_size({"width": 390, "height": 844})
+    _log_in(page, FULL)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    # Then nothing scrolls sideways and the actions stay on screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for name in ("Log out", "Pause all publishing"):
+        box = page.get_by_role("button", name=name).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390
