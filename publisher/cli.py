@@ -152,9 +152,10 @@ def _celery(role: str) -> Handler:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from publisher.ops.supervisor import Supervisor
 
+    api = f"http://{settings.web_host}:{settings.web_port}"
     print(
-        f"publisher: data in {settings.data_dir}; API on "
-        f"http://{settings.web_host}:{settings.web_port}  (Ctrl-C stops everything)"
+        f"publisher: data in {settings.data_dir}; API on {api}, dashboard on {api}/dashboard"
+        "  (Ctrl-C stops everything)"
     )
     return Supervisor(settings, concurrency=args.concurrency).run()
 

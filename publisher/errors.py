@@ -47,6 +47,14 @@ class LostRace(Conflict):
     """Another process changed the post first."""
 
 
+class AccessDenied(PublisherError):
+    """This dashboard session may not do that."""
+
+
+class NotLoggedIn(AccessDenied):
+    """Log in to the dashboard first."""
+
+
 class TokenError(PublisherError):
     """A credential's token cannot be decrypted with the configured keys."""
 

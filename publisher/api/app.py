@@ -25,6 +25,7 @@ from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.engine.telemetry import metrics
+from publisher.web import mount as mount_dashboard
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
 
@@ -86,4 +87,5 @@ def create_app(
     app.include_router(routes.router, dependencies=[Depends(_authorize)])
     app.include_router(groups.router, dependencies=[Depends(_authorize)])
     app.include_router(media.router, dependencies=[Depends(_authorize)])
+    mount_dashboard(app, settings, sessions, clock)  # its own login: /dashboard/login
     return app

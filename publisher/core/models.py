@@ -359,6 +359,20 @@ class Media(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DashboardAction(Base):
+    """An action taken in the dashboard (the audit log): who (a key's fingerprint, never
+    the key), what, on how many posts, when."""
+
+    __tablename__ = "dashboard_actions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)  # newest first: keyset by id
+    who: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    posts: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)

@@ -143,6 +143,8 @@ class Settings:
     # The API's address as webhook receivers reach it (their media URLs point there);
     # None: http://web_host:web_port.
     public_url: str | None = None
+    # Keys that open the dashboard read-only (PUBLISHER_READONLY_API_KEYS): see, never act.
+    readonly_api_keys: tuple[str, ...] = ()
 
     @property
     def api_url(self) -> str:
@@ -225,6 +227,7 @@ class Settings:
                 env, "PUBLISHER_MEDIA_MAX_BYTES", DEFAULT_MEDIA_MAX_BYTES, minimum=1024
             ),
             public_url=env.get("PUBLISHER_PUBLIC_URL") or None,
+            readonly_api_keys=_list(env, "PUBLISHER_READONLY_API_KEYS"),
         )
         settings.check()
         return settings

@@ -8,6 +8,8 @@ configured key the embedded mode (SQLite) generates one into the data directory 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import time
 from pathlib import Path
@@ -77,10 +79,21 @@ def _generated_key(data_dir: Path) -> str:
     return key
 
 
+def _keys(settings: Settings) -> tuple[str, ...]:
+    """The configured keys, else (embedded SQLite only) the data directory's own key."""
+    if not settings.secret_keys and not settings.embedded_database:
+        raise ConfigError("PUBLISHER_SECRET_KEY is not set: required with this database")
+    return settings.secret_keys or (_generated_key(settings.data_dir),)
+
+
 def token_box(settings: Settings) -> TokenBox:
     """The box for ``settings``: its configured keys, else (embedded SQLite only) the data
     directory's own key."""
-    if not settings.secret_keys and not settings.embedded_database:
-        raise ConfigError("PUBLISHER_SECRET_KEY is not set: required with this database")
-    keys = settings.secret_keys or (_generated_key(settings.data_dir),)
-    return TokenBox(keys)
+    return TokenBox(_keys(settings))
+
+
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A secret for ``purpose`` (e.g. signing dashboard sessions), HMAC-SHA256 of the
+    purpose under the first key: one secret for operators to manage, a different key per
+    use, and rotating the first key ends whatever the old one signed."""
+    return hmac.new(_keys(settings)[0].encode(), purpose.encode(), hashlib.sha256).digest()

@@ -24,6 +24,7 @@ LAYERS: tuple[str, ...] = (
     "sandbox",  # stand-in providers for the demo and the tests
     "ops",
     "api",
+    "web",  # the dashboard, mounted by the api's app
     "engine",
     "core",
     "providers",

@@ -8,6 +8,7 @@ package re-exports them, so callers write ``service.create_post``.
 """
 
 from publisher.core.service.accounts import create_account, get_account, update_account
+from publisher.core.service.audit import list_actions, record_action
 from publisher.core.service.checks import MAX_IN_FLIGHT, MAX_TEXT_LIMIT
 from publisher.core.service.credentials import (
     add_credential,
@@ -26,6 +27,7 @@ from publisher.core.service.groups import (
     group_by_key,
     unapprove_group,
 )
+from publisher.core.service.health import Switch, switches_on, unfinished_counts
 from publisher.core.service.media import (
     check_for_post,
     create_from_upload,
@@ -56,6 +58,7 @@ __all__ = [
     "MAX_TEXT_LIMIT",
     "GroupView",
     "OAuthFields",
+    "Switch",
     "add_credential",
     "approve",
     "approve_group",
@@ -75,17 +78,21 @@ __all__ = [
     "get_post",
     "group_by_key",
     "history",
+    "list_actions",
     "list_calls",
     "list_notifications",
     "list_posts",
     "post_by_key",
     "reapprove_unauthorized",
+    "record_action",
     "reopen",
     "replace_token",
     "rotate_tokens",
     "steps",
+    "switches_on",
     "unapprove",
     "unapprove_group",
+    "unfinished_counts",
     "update_account",
     "update_credential",
 ]

@@ -1,0 +1,31 @@
+"""What every dashboard route needs, built once per app and passed explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.web.session import Sessions
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+@dataclass(frozen=True)
+class WebContext:
+    database: sessionmaker[Session]
+    cookies: Sessions
+    templates: Jinja2Templates
+    clock: Callable[[], datetime]
+
+
+def web_context(request: Request) -> WebContext:
+    found: WebContext = request.app.state.dashboard
+    return found
