@@ -45,7 +45,7 @@ class Window:
         """The ``span`` before ``now``, its end rounded up to a whole bucket (so the
         current bucket is the last one, partly filled)."""
         size = int(bucket.total_seconds())
-        end_epoch = -(-int(now.timestamp()) // size) * size + size
+        end_epoch = (int(now.timestamp()) // size + 1) * size
         end = datetime.fromtimestamp(end_epoch, now.tzinfo)
         return cls(end - span, end, bucket)
 
