@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from publisher.core.models import Credential, Post
@@ -25,6 +25,7 @@ MAX_PAGE_SIZE = 500  # bounds one page's query and render
 BULK_BATCH = 1_000  # ids per batch of a bulk action: one short transaction each
 SNIPPET = 200  # characters of a post's text a list row carries
 LIKE_ESCAPE = "\\"
+UNCONFIRMED = "unconfirmed"  # the category a post returned to draft unconfirmed carries
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,14 @@ def _escape_like(value: str) -> str:
     return value
 
 
-def _unconfirmed() -> ColumnElement[bool]:
-    return or_(Post.unconfirmed_since.is_not(None), Post.last_error_category == "unconfirmed")
+def _unconfirmed(wanted: bool) -> ColumnElement[bool]:
+    """Waiting on lookups, or returned to draft as unconfirmed (or neither: written
+    without NOT, which a NULL category would turn unknown and so exclude)."""
+    if wanted:
+        return or_(Post.unconfirmed_since.is_not(None), Post.last_error_category == UNCONFIRMED)
+    return and_(
+        Post.unconfirmed_since.is_(None), Post.last_error_category.is_distinct_from(UNCONFIRMED)
+    )
 
 
 def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
@@ -93,7 +100,7 @@ def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
     )
     terms += [column == value for column, value in equal if value is not None]
     if f.unconfirmed is not None:
-        terms.append(_unconfirmed() if f.unconfirmed else ~_unconfirmed())
+        terms.append(_unconfirmed(f.unconfirmed))
     if f.scheduled_from is not None:
         terms.append(Post.scheduled_at >= f.scheduled_from)
     if f.scheduled_to is not None:
