@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
@@ -97,9 +98,7 @@ def _load(engine: Engine, count: int) -> None:
             session.add(credential)
             session.flush()
             owners.append(seed.Owner(account.id, credential.id))
-    for index, owner in enumerate(owners):
-        share = count // len(owners) + (1 if index < count % len(owners) else 0)
-        seed.bulk_insert(engine, _late(seed.done_rows(owner, share, label=PROVIDERS[index])))
+    seed.bulk_insert(engine, _late(_interleaved(owners, count)))
     with engine.begin() as connection:
         for statement in HISTORY:
             connection.execute(text(statement))
@@ -107,6 +106,13 @@ def _load(engine: Engine, count: int) -> None:
         autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
         analyze = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
         autocommit.exec_driver_sql(analyze)
+
+
+def _interleaved(owners: list[seed.Owner], count: int) -> Iterator[tuple[Any, ...]]:
+    """``count`` finished posts, the networks' taking turns (as they publish in life)."""
+    share = -(-count // len(owners))
+    streams = [seed.done_rows(o, share, label=p) for o, p in zip(owners, PROVIDERS, strict=True)]
+    return islice((row for rows in zip(*streams, strict=True) for row in rows), count)
 
 
 def _late(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
