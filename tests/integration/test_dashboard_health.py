@@ -47,7 +47,14 @@ def _seed(session: Session) -> dict[str, int]:
     }
     post(session, x, state="approved", next_run_at=now + timedelta(hours=1))  # not due
     for owner in ("w1", "w1", "w2"):
-        post(session, mastodon, state="running", lease_owner=owner, next_run_at=now)
+        post(
+            session,
+            mastodon,
+            state="running",
+            lease_owner=owner,
+            lease_expires_at=now,
+            next_run_at=now,
+        )
     for _ in range(3):
         post(session, x, state="done")
     session.flush()

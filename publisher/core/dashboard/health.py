@@ -88,10 +88,17 @@ def queue_depth(broker: BrokerQueue | None) -> int | None:
 
 def workers_seen(session: Session) -> tuple[WorkerSeen, ...]:
     """The lease owners of running posts, busiest first (the expired ones included: the
-    sweep rescues them soon)."""
+    sweep rescues them soon). The lease-expiry term lets SQLite read the running posts'
+    partial index ``ix_posts_lease``; told by ANALYZE that most rows share a few states,
+    its planner would otherwise scan every finished post (353 ms beside a million, not
+    0.1 ms)."""
     rows = session.execute(
         select(Post.lease_owner, func.count())
-        .where(text(RUNNING_WHERE), Post.lease_owner.is_not(None))
+        .where(
+            text(RUNNING_WHERE),
+            Post.lease_expires_at.is_not(None),  # always true of a running post: see above
+            Post.lease_owner.is_not(None),
+        )
         .group_by(Post.lease_owner)
         .order_by(func.count().desc(), Post.lease_owner)
     )
