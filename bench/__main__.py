@@ -38,6 +38,7 @@ BENCHMARKS = {
     "memory": ("postgres",),
     "dbcost": DATABASES,
     "prune": DATABASES,
+    "dashboard": DATABASES,
 }
 
 

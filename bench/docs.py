@@ -31,6 +31,7 @@ ORDER = (
     "memory",
     "dbcost",
     "prune",
+    "dashboard",
 )
 # Issue 11's goals: (goal, result file, words every matching target's name contains).
 GOALS = (

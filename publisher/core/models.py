@@ -192,11 +192,16 @@ class Post(Base):
         Index("ux_posts_credential_external_id", "credential_id", "external_id", unique=True),
         # One post per occurrence of a series: the next occurrence is never created twice.
         Index("ux_posts_series_occurrence", "series_id", "occurrence", unique=True),
+        # The dashboard's lateness chart reads the posts published in a window.
+        Index("ix_posts_published_at", "published_at"),
+        # A credential's posts (the foreign key's lookups), by state and newest first: the
+        # dashboard counts and pages them from the index alone.
+        Index("ix_posts_credential_state", "credential_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"), index=True)
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id"))
     text: Mapped[str] = mapped_column(Text)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(20), default="draft")
@@ -269,6 +274,8 @@ class PostStep(Base):
 
 class PostEvent(Base):
     __tablename__ = "post_events"
+    # The dashboard's retries chart reads the events of a window.
+    __table_args__ = (Index("ix_post_events_at", "at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
@@ -282,6 +289,8 @@ class PostEvent(Base):
 
 class ApiCall(Base):
     __tablename__ = "api_calls"
+    # The dashboard's publishes and durations charts read the calls of a window.
+    __table_args__ = (Index("ix_api_calls_started_at", "started_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)

@@ -11,16 +11,14 @@ even while beat is down.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from publisher.core import control, db
-from publisher.core.models import Control, Credential, Post, UTCDateTime
+from publisher.core import control, db, liveness
+from publisher.core.models import Credential
 from publisher.core.settings import Settings, safe_url
-from publisher.core.states import DUE_STATES
 from publisher.core.tokens import TokenBox, token_box
 from publisher.errors import TokenError
 
@@ -55,21 +53,6 @@ class Health:
             f"{age(self.oldest_due_age) if self.oldest_due_age is not None else 'none'}"
             f"{'; publishing PAUSED by the operator' if self.paused else ''}"
         )
-
-
-def _db_now(session: Session) -> datetime:
-    return session.execute(select(func.now(type_=UTCDateTime()))).scalar_one()
-
-
-def _oldest_due(session: Session, now: datetime) -> float | None:
-    oldest = session.execute(
-        select(func.min(Post.next_run_at)).where(
-            Post.state.in_([s.value for s in DUE_STATES]), Post.next_run_at <= now
-        )
-    ).scalar_one_or_none()
-    if oldest is None:
-        return None
-    return max(0.0, (now - oldest).total_seconds())
 
 
 def _undecryptable(session: Session, box: TokenBox) -> list[int]:
@@ -112,10 +95,9 @@ def check(settings: Settings) -> Health:
     engine = db.make_engine(settings.database_url)
     try:
         with db.make_sessionmaker(engine)() as session:
-            now = _db_now(session)
-            beat = session.get(Control, control.HEARTBEAT)
-            heartbeat_age = None if beat is None else (now - beat.updated_at).total_seconds()
-            oldest = _oldest_due(session, now)
+            now = liveness.db_now(session)
+            heartbeat_age = liveness.heartbeat_age(session, now)
+            oldest = liveness.oldest_due_age(session, now)
             paused = control.is_paused(session)
             undecryptable = _undecryptable(session, token_box(settings))
     finally:

@@ -1,0 +1,164 @@
+"""The posts list (issue 14): filters that combine, keyset pagination, the count of
+matches, and every matching id in batches (for a bulk action on all that match).
+
+Pages walk ``posts.id`` downwards (newest first) from the last id of the previous page,
+so a page never repeats or skips a post when posts are created or change state between
+two pages, and page 1,000 costs what page 1 costs. Every filter is a ``WHERE`` term on
+``posts`` (the provider's through ``credentials``), so the count, the pages and the bulk
+ids always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from publisher.core.models import Credential, Post
+from publisher.errors import InvalidInput
+
+PAGE_SIZE = 50  # a screen of rows
+MAX_PAGE_SIZE = 500  # bounds one page's query and render
+BULK_BATCH = 1_000  # ids per batch of a bulk action: one short transaction each
+SNIPPET = 200  # characters of a post's text a list row carries
+LIKE_ESCAPE = "\\"
+UNCONFIRMED = "unconfirmed"  # the category a post returned to draft unconfirmed carries
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    """Every field narrows the match; None (or empty) leaves it open."""
+
+    states: frozenset[str] = frozenset()
+    provider: str | None = None
+    account_id: int | None = None
+    credential_id: int | None = None
+    error_category: str | None = None  # posts.last_error_category
+    cancel_reason: str | None = None
+    ambiguous: bool | None = None
+    unconfirmed: bool | None = None  # waiting on lookups, or returned to draft for it
+    scheduled_from: datetime | None = None  # scheduled_at >= this
+    scheduled_to: datetime | None = None  # scheduled_at < this
+    text: str | None = None  # a substring of the text, any case
+
+
+@dataclass(frozen=True)
+class PostRow:
+    id: int
+    state: str
+    provider: str
+    account_id: int
+    credential_id: int
+    scheduled_at: datetime | None
+    published_at: datetime | None
+    attempts: int
+    ambiguous: bool
+    last_error_category: str | None
+    cancel_reason: str | None
+    text: str  # the first SNIPPET characters
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: tuple[PostRow, ...]
+    next_before: int | None  # pass as ``before`` for the next page; None: the last page
+
+
+def _escape_like(value: str) -> str:
+    for char in (LIKE_ESCAPE, "%", "_"):
+        value = value.replace(char, LIKE_ESCAPE + char)
+    return value
+
+
+def _unconfirmed(wanted: bool) -> ColumnElement[bool]:
+    """Waiting on lookups, or returned to draft as unconfirmed (or neither: written
+    without NOT, which a NULL category would turn unknown and so exclude)."""
+    if wanted:
+        return or_(Post.unconfirmed_since.is_not(None), Post.last_error_category == UNCONFIRMED)
+    return and_(
+        Post.unconfirmed_since.is_(None), Post.last_error_category.is_distinct_from(UNCONFIRMED)
+    )
+
+
+def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
+    """The filter as ``WHERE`` terms on ``posts`` (all must hold)."""
+    terms: list[ColumnElement[bool]] = []
+    if f.states:
+        terms.append(Post.state.in_(sorted(f.states)))
+    if f.provider is not None:
+        ids = select(Credential.id).where(Credential.provider == f.provider)
+        terms.append(Post.credential_id.in_(ids.scalar_subquery()))
+    equal = (
+        (Post.account_id, f.account_id),
+        (Post.credential_id, f.credential_id),
+        (Post.last_error_category, f.error_category),
+        (Post.cancel_reason, f.cancel_reason),
+        (Post.ambiguous, f.ambiguous),
+    )
+    terms += [column == value for column, value in equal if value is not None]
+    if f.unconfirmed is not None:
+        terms.append(_unconfirmed(f.unconfirmed))
+    if f.scheduled_from is not None:
+        terms.append(Post.scheduled_at >= f.scheduled_from)
+    if f.scheduled_to is not None:
+        terms.append(Post.scheduled_at < f.scheduled_to)
+    if f.text:
+        pattern = f"%{_escape_like(f.text)}%"
+        terms.append(Post.text.ilike(pattern, escape=LIKE_ESCAPE))
+    return terms
+
+
+def count(session: Session, f: PostFilter) -> int:
+    """How many posts match (what a bulk action on the filter would touch)."""
+    query = select(func.count()).select_from(Post).where(*conditions(f))
+    return session.execute(query).scalar_one()
+
+
+def page(session: Session, f: PostFilter, before: int | None = None, size: int = PAGE_SIZE) -> Page:
+    """The ``size`` newest matching posts with an id below ``before`` (None: the newest)."""
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise InvalidInput("size", f"a page holds 1 to {MAX_PAGE_SIZE} posts")
+    query = (
+        select(
+            Post.id,
+            Post.state,
+            Credential.provider,
+            Post.account_id,
+            Post.credential_id,
+            Post.scheduled_at,
+            Post.published_at,
+            Post.attempts,
+            Post.ambiguous,
+            Post.last_error_category,
+            Post.cancel_reason,
+            func.substr(Post.text, 1, SNIPPET).label("text"),
+        )
+        .join(Credential, Credential.id == Post.credential_id)
+        .where(*conditions(f))
+        .order_by(Post.id.desc())
+        .limit(size + 1)
+    )
+    if before is not None:
+        query = query.where(Post.id < before)
+    found = [PostRow(**row._asdict()) for row in session.execute(query)]
+    rows = tuple(found[:size])
+    return Page(rows, rows[-1].id if len(found) > size else None)
+
+
+def all_ids(session: Session, f: PostFilter, batch: int = BULK_BATCH) -> Iterator[list[int]]:
+    """Every matching post's id, ascending, in lists of at most ``batch``. Each batch is
+    read afresh from after the last id, so posts acted on between batches are not seen
+    twice; a post that starts matching behind the walk is not picked up."""
+    after = 0
+    while True:
+        query = (
+            select(Post.id).where(*conditions(f), Post.id > after).order_by(Post.id).limit(batch)
+        )
+        ids = list(session.execute(query).scalars())
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
