@@ -35,6 +35,7 @@ class Trigger(enum.StrEnum):
     RESCUE = "rescue"  # the sweep recovers a post whose worker lost its lease
     CANCEL = "cancel"  # the user, or the engine with a reason
     REOPEN = "reopen"  # a cancelled post becomes a draft again
+    RETRY_NOW = "retry_now"  # an operator makes a waiting retry due now (its backoff cut)
 
 
 class Actor(enum.StrEnum):
@@ -67,6 +68,7 @@ TABLE: tuple[Edge, ...] = (
     Edge(Trigger.CANCEL, (S.DRAFT, S.APPROVED, S.RETRY), S.CANCELLED, (A.USER,)),
     Edge(Trigger.CANCEL, (S.RUNNING,), S.CANCELLED, (A.ENGINE,)),
     Edge(Trigger.REOPEN, (S.CANCELLED,), S.DRAFT, (A.USER,)),
+    Edge(Trigger.RETRY_NOW, (S.RETRY,), S.RETRY, (A.USER,)),
 )
 
 

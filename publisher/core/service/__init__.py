@@ -48,6 +48,7 @@ from publisher.core.service.posts import (
     post_by_key,
     reapprove_unauthorized,
     reopen,
+    retry_now,
     steps,
     unapprove,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "record_action",
     "reopen",
     "replace_token",
+    "retry_now",
     "rotate_tokens",
     "steps",
     "switches_on",

@@ -25,7 +25,7 @@ from publisher.core.service.checks import (
 from publisher.core.service.credentials import get_credential
 from publisher.core.service.parts import MediaRefs, content, fingerprint, stored_fingerprint
 from publisher.core.states import Actor, State, Trigger
-from publisher.errors import Conflict, InvalidInput, LostRace
+from publisher.errors import Conflict, IllegalTransition, InvalidInput, LostRace
 
 
 def create_post(
@@ -260,6 +260,31 @@ def reopen(session: Session, post_id: int, now: datetime) -> Post:
     return lifecycle.move(
         session, post_id, Trigger.REOPEN, Actor.USER, now, changes={"cancel_reason": None}
     )
+
+
+def retry_now(session: Session, post_id: int, now: datetime, reason: str = "retry now") -> Post:
+    """Publish as soon as possible what can be published again, through the state machine.
+
+    A post waiting out a backoff (``retry``) is due now, its attempts kept; a draft (given
+    up, unconfirmed, or never approved) is approved for now, with fresh attempts; a
+    cancelled post is reopened and approved for now. A post whose earlier attempt may have
+    landed stays ``ambiguous`` either way: its next attempt looks it up first. Any other
+    state raises ``IllegalTransition``: an approved post keeps its schedule, a running or
+    done one is not touched.
+    """
+    state = get_post(session, post_id).state
+    if state == State.RETRY.value:
+        changes = {"next_run_at": now, "enqueued_at": None}
+        return lifecycle.move(
+            session, post_id, Trigger.RETRY_NOW, Actor.USER, now, reason=reason, changes=changes
+        )
+    if state == State.CANCELLED.value:
+        lifecycle.move(session, post_id, Trigger.REOPEN, Actor.USER, now, reason=reason)
+    elif state != State.DRAFT.value:
+        raise IllegalTransition(
+            f"cannot retry a post in state {state!r}", state=state, trigger="retry_now"
+        )
+    return approve(session, post_id, now, now, reason=reason)
 
 
 def list_posts(
