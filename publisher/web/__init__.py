@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core.settings import Settings
-from publisher.web import audit, login, overview, render
+from publisher.web import audit, charts, credentials, login, overview, post_page, posts, render
 from publisher.web.context import STATIC, TEMPLATES, WebContext
 from publisher.web.session import Sessions
 
@@ -35,7 +35,8 @@ def mount(
     ``/dashboard/static``), kept out of the API's OpenAPI schema."""
     templates = Jinja2Templates(directory=TEMPLATES)
     app.state.dashboard = WebContext(database, Sessions(settings), templates, clock)
-    for part in (login.router, overview.router, audit.router):
+    parts = (login, overview, charts, posts, post_page, credentials, audit)
+    for part in (module.router for module in parts):
         app.include_router(part, prefix=PREFIX, include_in_schema=False)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="dashboard-static")
     render.install(app)

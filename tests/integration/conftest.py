@@ -1,5 +1,5 @@
-"""Fixtures shared by the integration tests: a real Redis to talk to directly, and the
-HTTP API in process."""
+"""Fixtures shared by the integration tests: a real Redis to talk to directly, the HTTP
+API in process, and the dashboard in a real ``publisher web`` and headless Chromium."""
 
 from __future__ import annotations
 
@@ -13,10 +13,20 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.api.app import create_app
 from publisher.core.settings import Settings
+from tests.support.browser import (
+    WAIT_MS,
+    Console,
+    chromium_or_skip,
+    dashboard_env,
+    publisher_web,
+    screenshot_path,
+)
 from tests.support.services import RedisServer
 
 AUTH = {"Authorization": "Bearer test-key"}  # PUBLISHER_API_KEYS of the settings fixture
@@ -61,3 +71,44 @@ def files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     yield f"http://127.0.0.1:{server.server_address[1]}", root
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium (never a downloaded one), one per module."""
+    executable = chromium_or_skip()
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(executable), headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def web(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[str]:
+    """A real ``publisher web`` on the test's (migrated) database, with both kinds of key;
+    a module that needs a pipeline behind it overrides this fixture."""
+    with publisher_web(dashboard_env(settings), tmp_path / "web.log") as url:
+        yield url
+
+
+@pytest.fixture
+def console() -> Console:
+    return Console()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, web: str, console: Console, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser context on ``web``; fails the test on any console error and saves
+    a screenshot of its last page."""
+    context = browser.new_context(base_url=web)
+    context.set_default_timeout(WAIT_MS)
+    opened = context.new_page()
+    opened.on("console", lambda message: console.message(message.type, message.text))
+    opened.on("pageerror", console.exception)
+    yield opened
+    opened.screenshot(path=screenshot_path(request.node.name), full_page=True)
+    context.close()
+    assert console.errors == [], f"the page logged errors: {console.errors}"

@@ -9,77 +9,18 @@ access rules, not the database); the whole tour runs on PostgreSQL too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from sqlalchemy import Engine
+from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import service
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from tests.conftest import SQLITE_ONLY
-from tests.support.browser import Console, chromium_or_skip, publisher_web, screenshot_path
+from tests.support.browser import FULL, READONLY, Console, log_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-FULL, READONLY = "test-key", "read-key"  # the settings fixture's key, and one more
-# Playwright's bound on each wait for the page and each expect (ms): generous on a loaded
-# machine, and six times the counts' refresh interval.
-WAIT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_or_skip()
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(executable), headless=True)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def web(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[str]:
-    """A real ``publisher web`` on the test's (migrated) database, with both kinds of key."""
-    env = {
-        "PUBLISHER_DATA_DIR": str(settings.data_dir),
-        "PUBLISHER_DATABASE_URL": settings.database_url,
-        "PUBLISHER_SECRET_KEY": ",".join(settings.secret_keys),
-        "PUBLISHER_API_KEYS": FULL,
-        "PUBLISHER_READONLY_API_KEYS": READONLY,
-    }
-    with publisher_web(env, tmp_path / "web.log") as url:
-        yield url
-
-
-@pytest.fixture
-def console() -> Console:
-    return Console()
-
-
-@pytest.fixture
-def page(
-    browser: Browser, web: str, console: Console, request: pytest.FixtureRequest
-) -> Iterator[Page]:
-    context = browser.new_context(base_url=web)
-    context.set_default_timeout(WAIT_MS)
-    opened = context.new_page()
-    opened.on("console", lambda message: console.message(message.type, message.text))
-    opened.on("pageerror", console.exception)
-    yield opened
-    opened.screenshot(path=screenshot_path(request.node.name), full_page=True)
-    context.close()
-    assert console.errors == [], f"the page logged errors: {console.errors}"
-
-
-def _log_in(page: Page, key: str) -> None:
-    page.goto("/dashboard")  # a stranger is sent to the login page
-    expect(page).to_have_url(re.compile(r"/dashboard/login$"))
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Log in").click()
 
 
 def _draft(sessions: sessionmaker[Session], settings: Settings) -> None:
@@ -95,7 +36,7 @@ def test_a_full_key_sees_the_overview_live_and_acts(
     page: Page, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     # Given an operator logged in with a full key
-    _log_in(page, FULL)
+    log_in(page, FULL)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     draft = page.locator('[data-state="draft"]')
     expect(draft).to_have_text("0")
@@ -117,7 +58,7 @@ def test_a_full_key_sees_the_overview_live_and_acts(
 
 @SQLITE_ONLY
 def test_the_keyboard_reaches_the_skip_link_first(page: Page) -> None:
-    _log_in(page, FULL)
+    log_in(page, FULL)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
@@ -128,7 +69,7 @@ def test_the_keyboard_reaches_the_skip_link_first(page: Page) -> None:
 @SQLITE_ONLY
 def test_a_wrong_key_is_refused(page: Page, console: Console) -> None:
     console.expected.add(401)
-    _log_in(page, "not-a-key")
+    log_in(page, "not-a-key")
     expect(page.get_by_role("alert")).to_have_text("Wrong key.")
     assert not [c for c in page.context.cookies() if c["name"] == "publisher_dashboard"]
     page.goto("/dashboard")
@@ -137,7 +78,7 @@ def test_a_wrong_key_is_refused(page: Page, console: Console) -> None:
 
 @SQLITE_ONLY
 def test_a_readonly_key_sees_the_overview_but_cannot_act(page: Page) -> None:
-    _log_in(page, READONLY)
+    log_in(page, READONLY)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_text("(read-only)")).to_be_visible()
     expect(page.get_by_role("button", name="Pause all publishing")).to_have_count(0)
@@ -154,7 +95,7 @@ def test_a_readonly_key_sees_the_overview_but_cannot_act(page: Page) -> None:
 @SQLITE_ONLY
 def test_a_post_without_its_csrf_token_is_refused(page: Page, console: Console) -> None:
     console.expected.add(403)
-    _log_in(page, FULL)
+    log_in(page, FULL)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     assert page.request.post("/dashboard/actions/pause", form={}).status == 403
     wrong = page.request.post("/dashboard/actions/pause", form={"csrf": "forged"})
@@ -171,7 +112,7 @@ def test_a_post_without_its_csrf_token_is_refused(page: Page, console: Console) 
 
 @SQLITE_ONLY
 def test_logout_ends_the_session(page: Page) -> None:
-    _log_in(page, FULL)
+    log_in(page, FULL)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
@@ -184,7 +125,7 @@ def test_logout_ends_the_session(page: Page) -> None:
 def test_the_overview_fits_a_phone(page: Page) -> None:
     # Given a phone-sized window (a common 390 x 844 CSS-pixel screen)
     page.set_viewport_size({"width": 390, "height": 844})
-    _log_in(page, FULL)
+    log_in(page, FULL)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     # Then nothing scrolls sideways and the actions stay on screen
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import Page, expect
 
+from publisher.core.settings import Settings
 from tests.support.pipeline import wait_for
 from tests.support.services import free_port
 
@@ -109,3 +111,28 @@ def screenshot_path(test_name: str) -> Path:
     """Where the screenshot of ``test_name`` goes (one file a test, replaced each run)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name) + ".png")
+
+
+FULL, READONLY = "test-key", "read-key"  # the settings fixture's key, and one more
+# Playwright's bound on each wait for the page and each expect (ms): generous on a loaded
+# machine, and six times the counts' refresh interval.
+WAIT_MS = 30_000
+
+
+def dashboard_env(settings: Settings) -> dict[str, str]:
+    """``publisher web``'s settings for the test's database, with both kinds of key."""
+    return {
+        "PUBLISHER_DATA_DIR": str(settings.data_dir),
+        "PUBLISHER_DATABASE_URL": settings.database_url,
+        "PUBLISHER_SECRET_KEY": ",".join(settings.secret_keys),
+        "PUBLISHER_API_KEYS": FULL,
+        "PUBLISHER_READONLY_API_KEYS": READONLY,
+    }
+
+
+def log_in(page: Page, key: str) -> None:
+    """Log in through the form, starting as a stranger sent to the login page."""
+    page.goto("/dashboard")
+    expect(page).to_have_url(re.compile(r"/dashboard/login$"))
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Log in").click()
