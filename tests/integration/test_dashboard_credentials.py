@@ -74,8 +74,8 @@ def _actions(sessions: sessionmaker[Session]) -> list[tuple[str, int, dict[str, 
 def test_pages_show_health_and_never_a_token(
     dashboard: TestClient, sessions: sessionmaker[Session], settings: Settings
 ) -> None:
-    # Given a credential with a known token, invalid since a refusal
-    credential_id = _credential(sessions, settings)
+    # Given a credential with a known token, invalid since a refusal cancelled 2 posts
+    credential_id = _credential(sessions, settings, posts=2)
     with sessions.begin() as session:
         row = session.get(Credential, credential_id)
         assert row is not None
