@@ -173,12 +173,13 @@ def test_an_account_and_unknown_ids(sessions: sessionmaker[Session]) -> None:
         assert account_row is not None
         account_row.paused, account_row.billing_status = True, "past_due"
         post(session, first, state="draft")
-        post(session, second, state="done")
-        post(session, second, state="done")
+        post(session, second, state="retry")
+        post(session, second, state="retry")
+        post(session, second, state="done")  # finished: not counted
     with sessions() as session:
         found = ch.account(session, owner.account_id, NOW)
         assert (found.paused, found.billing_status) == (True, "past_due")
-        assert found.posts == {"draft": 1, "done": 2}
+        assert found.posts == {"draft": 1, "retry": 2}
         assert [c.id for c in found.credentials.rows] == [first, second]
         with pytest.raises(NotFound, match="credential 999 not found"):
             ch.credential(session, 999, NOW)

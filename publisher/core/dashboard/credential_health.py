@@ -125,7 +125,7 @@ class AccountHealth:
     billing_status: str
     paused: bool
     max_lateness: float | None
-    posts: Mapping[str, int]  # by state
+    posts: Mapping[str, int]  # unfinished, by state
     credentials: CredentialPage
 
 
@@ -306,13 +306,16 @@ def credential(session: Session, credential_id: int, now: datetime) -> Credentia
 
 
 def account(session: Session, account_id: int, now: datetime) -> AccountHealth:
-    """One account: its switches, its posts by state (``ix_posts_account_state``) and the
-    first page of its credentials' health; ``NotFound`` naming the id when there is none."""
+    """One account: its switches, its unfinished posts by state (seeks in
+    ``ix_posts_account_state``: its finished millions are not counted) and the first page of
+    its credentials' health; ``NotFound`` naming the id when there is none."""
     row = session.get(Account, account_id)
     if row is None:
         raise NotFound(f"account {account_id} not found", field="account_id")
     counts = session.execute(
-        select(Post.state, func.count()).where(Post.account_id == account_id).group_by(Post.state)
+        select(Post.state, func.count())
+        .where(Post.account_id == account_id, Post.state.in_(UNFINISHED))
+        .group_by(Post.state)
     )
     return AccountHealth(
         id=row.id,
