@@ -27,14 +27,12 @@ TOKEN = "tok-postpage-7f3a9c2e51d4b806"  # the credential's token: never in a pa
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(strict=True) as running:
-        yield running
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, database_url: str, sandbox: Sandbox) -> Iterator[Pipeline]:
-    with running_pipeline(tmp_path, database_url, sandbox) as running:
+def pipeline(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
+    """Worker and beat publishing to a strict sandbox (a second create shows)."""
+    with (
+        Sandbox(strict=True) as sandbox,
+        running_pipeline(tmp_path, database_url, sandbox) as running,
+    ):
         running.start_worker(concurrency=2)
         running.start_beat()
         yield running
