@@ -4,74 +4,33 @@ in headless Chromium, then stopped with nothing left running."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import WAIT_MS, Console, screenshot_path
-from tests.support.services import free_port
+from tests.support.browser import Console, open_page
+from tests.support.demo import demo_kept_running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-ROOT = Path(__file__).resolve().parents[2]
-# The demo's own bound on its posts is 12 + 5 s of spread + its grace; this bounds a
-# loaded machine's start and settle, not an expected wait.
-SUMMARY_TIMEOUT = 240.0
-DASHBOARD_LINE = re.compile(r"the dashboard, with the demo's posts, is at (\S+/dashboard)")
-
-
-def _read_until(process: subprocess.Popen[str], pattern: re.Pattern[str]) -> tuple[str, str]:
-    """Lines of the demo's output until one matches; the match and everything read."""
-    seen: list[str] = []
-    assert process.stdout is not None
-    for line in process.stdout:
-        seen.append(line)
-        found = pattern.search(line)
-        if found:
-            return found.group(1), "".join(seen)
-    raise AssertionError("the demo ended without naming its dashboard:\n" + "".join(seen))
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A demo left running: its dashboard's URL and its output so far."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    argv = [sys.executable, "-m", "publisher.cli", "demo", "--posts", "12", "--spread", "5"]
-    argv += ["--port", str(free_port()), "--data-dir", str(tmp_path / "demo"), "--keep-running"]
-    process = subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env | {"PYTHONUNBUFFERED": "1"},
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield _read_until(process, DASHBOARD_LINE)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+    with demo_kept_running(tmp_path / "demo") as found:
+        yield found
     leftovers = subprocess.run(["pgrep", "-af", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""
 
 
 @pytest.fixture
 def page(browser: Browser, console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context()
-    context.set_default_timeout(WAIT_MS)
-    opened = context.new_page()
-    opened.on("console", lambda message: console.message(message.type, message.text))
-    opened.on("pageerror", console.exception)
-    yield opened
-    opened.screenshot(path=screenshot_path(request.node.name), full_page=True)
-    context.close()
+    with open_page(browser, console, request.node.name) as opened:
+        yield opened
     assert console.errors == [], f"the page logged errors: {console.errors}"
 
 
