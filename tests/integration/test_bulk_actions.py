@@ -18,6 +18,8 @@ from publisher.core.models import DashboardAction, Post, PostEvent, utcnow
 from publisher.core.service import bulk
 from publisher.core.service.bulk import BulkAction, Matching, Selection
 from publisher.core.states import Actor, Trigger
+from publisher.errors import LostRace
+from tests.conftest import SQLITE_ONLY
 from tests.support.dashboard_rows import credential, post
 
 pytestmark = pytest.mark.integration
@@ -113,6 +115,27 @@ def test_a_post_that_changed_state_meanwhile_is_skipped_and_counted(
     assert _states(sessions, ids) == ["cancelled", "running", "cancelled"]
     (row,) = _audit(sessions)
     assert (row.action, row.posts, row.detail["skipped"]) == ("bulk_cancel", 2, 1)
+
+
+@SQLITE_ONLY
+def test_a_post_refused_halfway_leaves_no_trace(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an action that moves a post, then is refused (a race lost after a first move)
+    ids = _posts(sessions, ("draft", "a"), ("draft", "b"))
+    real = bulk._ACTS[BulkAction.CANCEL]
+
+    def refused_after_moving(session: Session, post_id: int, now: datetime) -> object:
+        real(session, post_id, now)
+        if post_id == ids[0]:
+            raise LostRace("another process changed the post first")
+        return None
+
+    monkeypatch.setitem(bulk._ACTS, BulkAction.CANCEL, refused_after_moving)
+    outcome = bulk.apply(sessions, WHO, BulkAction.CANCEL, utcnow(), Selection(tuple(ids)))
+    # Then its move is undone (its savepoint), counted as skipped; the other is done
+    assert (outcome.done, outcome.skipped) == (1, 1)
+    assert _states(sessions, ids) == ["draft", "cancelled"]
 
 
 def test_the_audit_row_says_what_was_committed_when_cut_short(
