@@ -24,8 +24,8 @@ from tests.support.browser import (
     Console,
     chromium_or_skip,
     dashboard_env,
+    open_page,
     publisher_web,
-    screenshot_path,
 )
 from tests.support.services import RedisServer
 
@@ -103,12 +103,6 @@ def page(
 ) -> Iterator[Page]:
     """A fresh browser context on ``web``; fails the test on any console error and saves
     a screenshot of its last page."""
-    context = browser.new_context(base_url=web)
-    context.set_default_timeout(WAIT_MS)
-    opened = context.new_page()
-    opened.on("console", lambda message: console.message(message.type, message.text))
-    opened.on("pageerror", console.exception)
-    yield opened
-    opened.screenshot(path=screenshot_path(request.node.name), full_page=True)
-    context.close()
+    with open_page(browser, console, request.node.name, web) as opened:
+        yield opened
     assert console.errors == [], f"the page logged errors: {console.errors}"
