@@ -31,14 +31,15 @@ EDGES: Mapping[PostAction, tuple[Trigger, ...]] = {
 }
 
 
+def states_for(action: PostAction) -> frozenset[State]:
+    """Every state from which ``action`` may move a post (a user's edge behind it starts
+    there); the posts list's bulk actions count and filter with it too."""
+    return frozenset(s for trigger in EDGES[action] for s in states.sources(trigger, Actor.USER))
+
+
 def allowed_actions(state: str) -> tuple[PostAction, ...]:
     """The actions a post in ``state`` allows, in the order the page shows them; none for
     a state the machine does not know."""
     if state not in State.__members__.values():
         return ()
-    current = State(state)
-    return tuple(
-        action
-        for action, triggers in EDGES.items()
-        if any(current in states.sources(trigger, Actor.USER) for trigger in triggers)
-    )
+    return tuple(action for action in EDGES if State(state) in states_for(action))

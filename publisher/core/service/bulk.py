@@ -23,12 +23,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import db
-from publisher.core.dashboard import post_search
+from publisher.core.dashboard import post_actions, post_search
+from publisher.core.dashboard.post_actions import PostAction
 from publisher.core.dashboard.post_search import PostFilter
 from publisher.core.models import DashboardAction, Post
 from publisher.core.service.audit import record_action
 from publisher.core.service.posts import cancel, retry_now
-from publisher.core.states import Actor, Trigger, sources
 from publisher.errors import Conflict, InvalidInput, NotFound
 
 # Posts a batch: one short write transaction (on SQLite it holds the write lock, which the
@@ -59,17 +59,12 @@ _ACTS: Mapping[BulkAction, Callable[[Session, int, datetime], object]] = {
     BulkAction.RETRY_NOW: _retry,
     BulkAction.CANCEL: _cancel,
 }
-# The triggers each action may fire from a post's state (retry_now reopens a cancelled
-# post, then approves it; a waiting retry is made due now).
-_TRIGGERS: Mapping[BulkAction, tuple[Trigger, ...]] = {
-    BulkAction.RETRY_NOW: (Trigger.RETRY_NOW, Trigger.APPROVE, Trigger.REOPEN),
-    BulkAction.CANCEL: (Trigger.CANCEL,),
-}
 
 
 def applies_to(action: BulkAction) -> frozenset[str]:
-    """The states an operator may apply ``action`` to, read from the state machine."""
-    return frozenset(s.value for t in _TRIGGERS[action] for s in sources(t, Actor.USER))
+    """The states an operator may apply ``action`` to, read from the state machine (as a
+    post's page offers it: ``post_actions``)."""
+    return frozenset(s.value for s in post_actions.states_for(PostAction(action.value)))
 
 
 @dataclass(frozen=True)
