@@ -3,6 +3,7 @@ API in process, and the dashboard in a real ``publisher web`` and headless Chrom
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.api.app import create_app
 from publisher.core.settings import Settings
 from tests.support.browser import (
+    READONLY,
     WAIT_MS,
     Console,
     chromium_or_skip,
@@ -53,6 +55,15 @@ def api(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestCli
     app = create_app(settings, sessions=sessions)
     with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def dashboard(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The dashboard's app in process with a full and a read-only key; no session yet; a
+    server error answers 500 (not raised)."""
+    settings = dataclasses.replace(settings, readonly_api_keys=(READONLY,))
+    with TestClient(create_app(settings, sessions=sessions), raise_server_exceptions=False) as c:
+        yield c
 
 
 class _Quiet(SimpleHTTPRequestHandler):

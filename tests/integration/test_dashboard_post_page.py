@@ -4,10 +4,8 @@ a state that changed meanwhile) and its audited actions, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
 
@@ -16,14 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api.app import create_app
 from publisher.core.dashboard.post_actions import PostAction, allowed_actions
 from publisher.core.models import DashboardAction, Media, Notification, Post, PostStep
-from publisher.core.settings import Settings
 from publisher.core.states import State
 from publisher.errors import Conflict
 from publisher.web.post_page import ACTIONS
 from tests.conftest import SQLITE_ONLY
+from tests.support.dashboard_http import csrf_in, login_answer
 from tests.support.dashboard_rows import T0, call, credential, event, post
 
 FULL, READONLY = "test-key", "read-key"  # the settings fixture's key, and one more
@@ -31,27 +28,8 @@ S = timedelta(seconds=1)
 LONG_BODY = json.dumps({"statuses": [{"id": str(n), "content": "x" * 40} for n in range(40)]})
 
 
-@pytest.fixture
-def dashboard(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    settings = dataclasses.replace(settings, readonly_api_keys=(READONLY,))
-    with TestClient(create_app(settings, sessions=sessions), raise_server_exceptions=False) as c:
-        yield c
-
-
 def _log_in(client: TestClient, key: str) -> None:
-    form = client.get("/dashboard/login")
-    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
-    assert token, form.text
-    answer = client.post(
-        "/dashboard/login", data={"key": key, "login_token": token.group(1)}, follow_redirects=False
-    )
-    assert answer.status_code == 303
-
-
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
+    assert login_answer(client, key).status_code == 303
 
 
 def _in_state(sessions: sessionmaker[Session], state: str) -> int:
@@ -193,7 +171,7 @@ def test_an_action_on_an_unknown_post_or_an_unknown_action_is_404(
     dashboard: TestClient, sessions: sessionmaker[Session]
 ) -> None:
     p, html = _opened(dashboard, sessions, "retry")
-    csrf = _csrf(html)
+    csrf = csrf_in(html)
     assert (
         dashboard.post("/dashboard/posts/987654/actions/cancel", data={"csrf": csrf}).status_code
         == 404
@@ -223,7 +201,9 @@ def test_an_action_is_done_audited_and_said(
     assert f'action="/dashboard/posts/{p}/actions/{action}"' in html
     # When the operator presses it
     answer = dashboard.post(
-        f"/dashboard/posts/{p}/actions/{action}", data={"csrf": _csrf(html)}, follow_redirects=False
+        f"/dashboard/posts/{p}/actions/{action}",
+        data={"csrf": csrf_in(html)},
+        follow_redirects=False,
     )
     # Then back to the post's page, which says what was done; the post moved; audited
     assert (answer.status_code, answer.headers["location"]) == (
@@ -244,14 +224,14 @@ def test_a_state_changed_meanwhile_answers_409_and_writes_nothing(
     # When the post is published before the operator presses Cancel
     with sessions.begin() as session:
         session.execute(update(Post).where(Post.id == p).values(state="done"))
-    answer = dashboard.post(f"/dashboard/posts/{p}/actions/cancel", data={"csrf": _csrf(html)})
+    answer = dashboard.post(f"/dashboard/posts/{p}/actions/cancel", data={"csrf": csrf_in(html)})
     # Then a page says the state no longer allows it; nothing changed, nothing audited
     assert (
         answer.status_code == 409 and "cannot cancel a post in state &#39;done&#39;" in answer.text
     )
     htmx = dashboard.post(
         f"/dashboard/posts/{p}/actions/retry_now",
-        headers={"X-CSRF-Token": _csrf(html), "HX-Request": "true"},
+        headers={"X-CSRF-Token": csrf_in(html), "HX-Request": "true"},
     )
     assert htmx.status_code == 409 and htmx.json()["error"] == "conflict"
     _untouched(sessions, p, "done")
@@ -263,7 +243,7 @@ def test_a_readonly_key_sees_no_button_and_is_refused(
 ) -> None:
     p, html = _opened(dashboard, sessions, "retry", READONLY)
     assert "(read-only)" in html and "/actions/" not in html
-    answer = dashboard.post(f"/dashboard/posts/{p}/actions/cancel", data={"csrf": _csrf(html)})
+    answer = dashboard.post(f"/dashboard/posts/{p}/actions/cancel", data={"csrf": csrf_in(html)})
     assert answer.status_code == 403 and "read-only" in answer.text
     _untouched(sessions, p, "retry")
 

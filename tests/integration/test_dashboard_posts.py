@@ -7,41 +7,26 @@ test_dashboard_posts_browser.py.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api.app import create_app
 from publisher.core.models import DashboardAction, Post
-from publisher.core.settings import Settings
 from tests.conftest import SQLITE_ONLY
 from tests.support.browser import FULL, READONLY
+from tests.support.dashboard_http import csrf_in, login_answer
 from tests.support.dashboard_rows import credential, post
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def dashboard(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    settings = dataclasses.replace(settings, readonly_api_keys=(READONLY,))
-    with TestClient(create_app(settings, sessions=sessions), raise_server_exceptions=False) as c:
-        yield c
-
-
 def _log_in(client: TestClient, key: str) -> str:
     """Logs in with ``key`` through the login form; the session's CSRF token."""
-    form = client.get("/dashboard/login").text
-    token = re.search(r'name="login_token" value="([^"]+)"', form)
-    assert token, form
-    client.post("/dashboard/login", data={"key": key, "login_token": token.group(1)})
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/dashboard/posts").text)
-    assert found
-    return found.group(1)
+    login_answer(client, key)
+    return csrf_in(client.get("/dashboard/posts").text)
 
 
 def _seed(sessions: sessionmaker[Session]) -> dict[str, list[int]]:
