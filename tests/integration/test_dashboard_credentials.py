@@ -5,9 +5,6 @@ a re-approval needs its confirmed count, and no token ever appears in a page."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.api.app import create_app
 from publisher.core import control, service
 from publisher.core.models import Credential, DashboardAction, Post, utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
-from tests.integration.test_dashboard_access import FULL, READONLY, _login
+from tests.support.browser import FULL, READONLY
+from tests.support.dashboard_http import csrf_in, login_answer
 
 pytestmark = pytest.mark.integration
 
@@ -28,17 +25,12 @@ TOKEN = "tok-only-the-provider-may-see-9f3c"
 REFRESH = "refresh-never-shown-77aa"
 
 
-@pytest.fixture
-def dashboard(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    settings = dataclasses.replace(settings, readonly_api_keys=(READONLY,))
-    with TestClient(create_app(settings, sessions=sessions), raise_server_exceptions=False) as c:
-        yield c
+def _login(client: TestClient, key: str) -> int:
+    return login_answer(client, key).status_code
 
 
 def _csrf(client: TestClient, path: str = "/dashboard/credentials") -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
-    assert found
-    return found.group(1)
+    return csrf_in(client.get(path).text)
 
 
 def _credential(sessions: sessionmaker[Session], settings: Settings, posts: int = 0) -> int:
