@@ -34,7 +34,7 @@ def _filter(provider: str, problem: str) -> CredentialFilter:
 def _after(value: str) -> int | None:
     if not value:
         return None
-    if not value.isdigit() or int(value) > MAX_ID:
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
         raise InvalidInput("after", f"after {value!r}: the page's start is a credential's id")
     return int(value)
 

@@ -15,7 +15,7 @@ MAX_ID = 2**63 - 1  # the ids' column (BIGINT)
 
 def object_id(value: str, what: str) -> int:
     """``value`` as a row id, or ``NotFound`` naming it (a malformed id names no row)."""
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_ID:
         raise NotFound(f"{what} {value!r} not found: ids are whole numbers from 1")
     return int(value)
 

@@ -101,6 +101,7 @@ def test_pages_show_health_and_never_a_token(
     [
         ("/dashboard/credentials/999", 404, "credential 999 not found"),
         ("/dashboard/credentials/abc", 404, "credential 'abc' not found"),
+        ("/dashboard/credentials/²", 404, "credential '²' not found"),  # a digit to isdigit()
         ("/dashboard/credentials/99999999999999999999", 404, "not found"),
         ("/dashboard/credentials/999/reapprove", 404, "credential_id 999 not found"),
         ("/dashboard/accounts/999", 404, "account 999 not found"),
@@ -108,6 +109,7 @@ def test_pages_show_health_and_never_a_token(
         ("/dashboard/credentials?provider=myspace", 422, "unknown provider"),
         ("/dashboard/credentials?problem=sad", 422, "unknown problem"),
         ("/dashboard/credentials?after=x", 422, "after 'x'"),
+        ("/dashboard/credentials?after=²", 422, "after '²'"),
         ("/dashboard/credentials?after=99999999999999999999", 422, "page's start"),
     ],
 )
