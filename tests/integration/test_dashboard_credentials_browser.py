@@ -150,6 +150,11 @@ def test_a_credential_paused_from_its_page_holds_its_posts_until_resumed(
     page.get_by_role("button", name="Resume this credential").click()
     expect(page.locator("#paused")).to_have_text("no")
     _published_once(pipeline, posts)
+    # And its posts are a link away, on the posts list filtered to it
+    page.get_by_role("link", name="Its posts").click()
+    expect(page).to_have_url(re.compile(rf"/dashboard/posts\?credential={credential}$"))
+    for post_id in posts:
+        expect(page.locator(f'a[href="/dashboard/posts/{post_id}"]').first).to_be_visible()
 
 
 @SQLITE_ONLY
