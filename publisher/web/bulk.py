@@ -8,10 +8,9 @@ will touch and repeats the filter (``GET /dashboard/bulk/confirm``), the action 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
@@ -21,7 +20,8 @@ from publisher.core.service.bulk import BulkAction, Matching, Selection, Target
 from publisher.errors import AccessDenied, InvalidInput, NotFound
 from publisher.web import post_filter
 from publisher.web.access import CSRF_FIELD, Actor, Context, Viewer
-from publisher.web.post_filter import FILTER_FIELDS, MAX_ID, Fields
+from publisher.web.post_filter import FILTER_FIELDS, Fields
+from publisher.web.refusals import refused, row_id
 from publisher.web.render import page
 
 router = APIRouter(prefix="/bulk")
@@ -60,7 +60,7 @@ def confirm(request: Request, session: Viewer, ctx: Context) -> Response:
         accepted = (*FILTER_FIELDS, "do", "id")
         action, target, found = _read(Fields.of(request.query_params.multi_items(), accepted))
     except InvalidInput as exc:
-        return post_filter.refused(request, session, exc)
+        return refused(request, session, exc, post_filter.BACK)
     with ctx.database() as db:
         seen = bulk.preview(db, action, target)
     scope = SELECTION if isinstance(target, Selection) else MATCHING
@@ -85,7 +85,7 @@ async def apply(request: Request, session: Actor, ctx: Context) -> Response:
         accepted = (*FILTER_FIELDS, "do", "id", "upto", CSRF_FIELD)
         action, target, found = _read(Fields.of(form.multi_items(), accepted))
     except InvalidInput as exc:
-        return post_filter.refused(request, session, exc)
+        return refused(request, session, exc, post_filter.BACK)
     done = await run_in_threadpool(
         bulk.apply, ctx.database, session.who, action, ctx.clock(), target
     )
@@ -97,20 +97,19 @@ async def apply(request: Request, session: Actor, ctx: Context) -> Response:
 @router.get("/result/{audit_id}")
 def result(
     request: Request,
-    audit_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    audit_id: str,
     session: Viewer,
     ctx: Context,
 ) -> Response:
     try:
+        number = row_id(audit_id, "result")
         found = post_filter.parse(Fields.of(request.query_params.multi_items(), FILTER_FIELDS))
     except InvalidInput as exc:
-        return post_filter.refused(request, session, exc)
+        return refused(request, session, exc, post_filter.BACK)
     try:
         with ctx.database() as db:
-            outcome = bulk.recorded(db, audit_id)
+            outcome = bulk.recorded(db, number)
     except NotFound as exc:
-        return page(
-            request, "posts_invalid.html", {"message": exc.message}, session=session, status=404
-        )
+        return refused(request, session, exc, post_filter.BACK)
     values = {"outcome": outcome, "label": LABELS[outcome.action], "back": _back(found)}
     return page(request, "bulk_result.html", values, session=session)

@@ -24,11 +24,12 @@ from publisher.core.dashboard.credential_health import CredentialHealth
 from publisher.errors import Conflict, NotFound, PublisherError
 from publisher.providers import PROVIDERS
 from publisher.web.access import Actor, Context, Viewer
-from publisher.web.refusals import object_id, refused
+from publisher.web.refusals import refused, row_id
 from publisher.web.render import page
 from publisher.web.session import DashboardSession
 
 router = APIRouter()
+BACK = ("/dashboard/credentials", "the credentials")  # where a refusal's page leads
 
 CREDENTIALS = "/dashboard/credentials"
 
@@ -68,14 +69,14 @@ def _provider(name: str) -> str:
 
 CREDENTIAL = Switch(
     "credential",
-    lambda given: object_id(given, "credential"),
+    lambda given: row_id(given, "credential"),
     lambda db, target, on, now, who: control.set_credential_paused(db, target, on, now, by=who),
     lambda target: f"{CREDENTIALS}/{target}",
 )
 # The account's switch records no author (``accounts.paused`` is a flag): the audit does.
 ACCOUNT = Switch(
     "account",
-    lambda given: object_id(given, "account"),
+    lambda given: row_id(given, "account"),
     lambda db, target, on, _now, _who: service.update_account(db, target, paused=on),
     lambda target: f"/dashboard/accounts/{target}",
 )
@@ -103,7 +104,7 @@ def _flip(
             action = f"{'pause' if paused else 'resume'}_{switch.kind}"
             service.record_action(db, session.who, action, now, detail={switch.kind: target})
     except PublisherError as exc:
-        return refused(request, session, exc)
+        return refused(request, session, exc, BACK)
     return _done(switch.page(target))
 
 
@@ -172,10 +173,10 @@ def confirm_reapprove(
 ) -> Response:
     """The confirmation: how many posts the re-approval will move."""
     try:
-        wanted = object_id(credential_id, "credential")
+        wanted = row_id(credential_id, "credential")
         return _confirm(request, session, wanted, _count(ctx, wanted, ctx.clock()))
     except PublisherError as exc:
-        return refused(request, session, exc)
+        return refused(request, session, exc, BACK)
 
 
 @router.post("/credentials/{credential_id}/reapprove")
@@ -190,7 +191,7 @@ def reapprove(
     confirmed; otherwise nothing is written and the new count is asked for."""
     now = ctx.clock()
     try:
-        wanted = object_id(credential_id, "credential")
+        wanted = row_id(credential_id, "credential")
         if str(current := _count(ctx, wanted, now)) != count:
             return _confirm(request, session, wanted, current, status=409)
         with ctx.database.begin() as db:
@@ -199,7 +200,7 @@ def reapprove(
             detail = {"credential": wanted}
             service.record_action(db, session.who, "reapprove", now, posts=len(due), detail=detail)
     except PublisherError as exc:
-        return refused(request, session, exc)
+        return refused(request, session, exc, BACK)
     for post_id, next_run_at in due:  # after the commit, as the API does
         ctx.announce(post_id, next_run_at)
     return _done(f"{CREDENTIALS}/{wanted}")

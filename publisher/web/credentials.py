@@ -17,7 +17,7 @@ from publisher.errors import InvalidInput, PublisherError
 from publisher.providers import PROVIDERS
 from publisher.web import credential_actions
 from publisher.web.access import Context, Viewer
-from publisher.web.refusals import MAX_ID, object_id, refused
+from publisher.web.refusals import refused, row_id
 from publisher.web.render import page
 
 router = APIRouter()
@@ -34,9 +34,7 @@ def _filter(provider: str, problem: str) -> CredentialFilter:
 def _after(value: str) -> int | None:
     if not value:
         return None
-    if not value.isascii() or not value.isdigit() or int(value) > MAX_ID:
-        raise InvalidInput("after", f"after {value!r}: the page's start is a credential's id")
-    return int(value)
+    return row_id(value, "after")
 
 
 @router.get("/credentials")
@@ -55,7 +53,7 @@ def credentials(
             found = health.credentials(db, wanted, ctx.clock(), after=start)
             switches = health.provider_switches(db)
     except PublisherError as exc:
-        return refused(request, session, exc)
+        return refused(request, session, exc, credential_actions.BACK)
     values = {
         "page": found,
         "switches": switches,
@@ -70,11 +68,11 @@ def credentials(
 def credential(request: Request, session: Viewer, ctx: Context, credential_id: str) -> Response:
     now = ctx.clock()
     try:
-        wanted = object_id(credential_id, "credential")
+        wanted = row_id(credential_id, "credential")
         with ctx.database() as db:
             detail = health.credential(db, wanted, now)
     except PublisherError as exc:
-        return refused(request, session, exc)
+        return refused(request, session, exc, credential_actions.BACK)
     values = {
         "detail": detail,
         "c": detail.health,
@@ -86,9 +84,9 @@ def credential(request: Request, session: Viewer, ctx: Context, credential_id: s
 @router.get("/accounts/{account_id}")
 def account(request: Request, session: Viewer, ctx: Context, account_id: str) -> Response:
     try:
-        wanted = object_id(account_id, "account")
+        wanted = row_id(account_id, "account")
         with ctx.database() as db:
             found = health.account(db, wanted, ctx.clock())
     except PublisherError as exc:
-        return refused(request, session, exc)
+        return refused(request, session, exc, credential_actions.BACK)
     return page(request, "account.html", {"account": found}, session=session)

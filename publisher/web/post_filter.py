@@ -14,22 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
-
 from publisher.core.dashboard.post_search import PostFilter
 from publisher.core.states import State
 from publisher.errors import InvalidInput
 from publisher.providers import PROVIDERS
-from publisher.web.render import is_htmx, page
-from publisher.web.session import DashboardSession
+from publisher.web.refusals import row_id
 
 STATES = tuple(s.value for s in State)
 PROVIDER_NAMES = tuple(sorted(PROVIDERS))
 # A category or cancel reason is a short lower-case name (the columns hold 40 characters).
 NAME = re.compile(r"[a-z_]{1,40}")
 MAX_TEXT = 200  # characters of a text search: a phrase, not a document
-MAX_ID = 2**63 - 1  # the ids' column (BIGINT)
 YES_NO = {"yes": True, "no": False}
 FILTER_FIELDS = (
     "state",
@@ -77,11 +72,7 @@ class Fields:
 
     def numbers(self, name: str) -> tuple[int, ...]:
         """Every value of ``name`` as an id (a whole number from 1)."""
-        found = self.many(name)
-        for value in found:
-            if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-                raise InvalidInput(name, f"must be a whole number from 1, not {value!r}")
-        return tuple(int(value) for value in found)
+        return tuple(row_id(value, name) for value in self.many(name))
 
     def number(self, name: str) -> int | None:
         self.one(name)  # refuses a second value
@@ -185,10 +176,5 @@ def query(f: PostFilter) -> list[tuple[str, str]]:
     return pairs + [(name, _written(value)) for name, value in single if value is not None]
 
 
-def refused(request: Request, session: DashboardSession, exc: InvalidInput) -> Response:
-    """A bad filter or form answered: a 400 page naming the field (JSON for htmx)."""
-    if is_htmx(request):
-        body = {"error": "invalid_input", "field": exc.field, "message": exc.message}
-        return JSONResponse(body, status_code=400)
-    values = {"field": exc.field, "message": exc.message}
-    return page(request, "posts_invalid.html", values, session=session, status=400)
+# Where a refused filter's page leads back to.
+BACK = ("/dashboard/posts", "the posts")

@@ -16,23 +16,23 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from publisher.core import service
 from publisher.core.dashboard import post_parts, post_summary, timeline
 from publisher.core.dashboard.post_actions import PostAction, allowed_actions
 from publisher.core.models import Post
-from publisher.errors import Conflict, InvalidInput, NotFound, PublisherError
+from publisher.errors import Conflict, InvalidInput, NotFound
 from publisher.web import post_view
 from publisher.web.access import Actor, Context, Viewer
-from publisher.web.render import is_htmx, page
-from publisher.web.session import DashboardSession
+from publisher.web.refusals import refused, row_id
+from publisher.web.render import page
 
 router = APIRouter()
 
 PATH = "/dashboard/posts/{}"
-MAX_ID = 2**63 - 1  # BIGINT's largest: a larger number names no post and overflows a query
+BACK = ("/dashboard/posts", "the posts")  # where a refusal's page leads
 # States a post leaves by itself (the engine moves it): its page keeps itself up to date.
 MOVING = frozenset({"approved", "running", "retry"})
 # How often (s) a moving post's page asks whether anything changed: a publish shows within
@@ -55,20 +55,6 @@ DONE: Mapping[str, str] = {
     PostAction.CANCEL: "Cancelled: the post will not be published.",
     PostAction.REOPEN: "Reopened: the post is a draft again.",
 }
-# The refusals a post's routes answer, as (status, code, page title).
-PROBLEMS: tuple[tuple[type[PublisherError], int, str, str], ...] = (
-    (NotFound, 404, "not_found", "Not found"),
-    (InvalidInput, 422, "invalid", "Not a post"),
-    (Conflict, 409, "conflict", "Not done"),
-)
-
-
-def post_id_of(raw: str) -> int:
-    """The post id in a path; ``InvalidInput`` naming it if it cannot be one."""
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        shown = raw if len(raw) <= 40 else raw[:40] + "…"
-        raise InvalidInput("id", f"{shown!r} is not a post id (a whole number from 1)")
-    return int(raw)
 
 
 def action_of(raw: str) -> PostAction:
@@ -77,14 +63,6 @@ def action_of(raw: str) -> PostAction:
         names = ", ".join(a.value for a in PostAction)
         raise NotFound(f"no action {raw[:40]!r} on a post (there are: {names})")
     return PostAction(raw)
-
-
-def _problem(request: Request, session: DashboardSession, exc: PublisherError) -> Response:
-    status, code, title = next((s, c, t) for kind, s, c, t in PROBLEMS if isinstance(exc, kind))
-    if is_htmx(request):
-        return JSONResponse({"error": code, "message": exc.message}, status_code=status)
-    values = {"title": title, "message": exc.message}
-    return page(request, "post_problem.html", values, session=session, status=status)
 
 
 def _values(db: Session, post_id: int) -> dict[str, Any]:
@@ -114,7 +92,7 @@ def post_page(
     seen: str | None = None,
 ) -> Response:
     try:
-        number = post_id_of(post_id)
+        number = row_id(post_id, "post")
         with ctx.database() as db:  # rendered inside: the rows are read while loaded
             values = _values(db, number)
             if seen is not None and seen == values["fingerprint"]:
@@ -122,7 +100,7 @@ def post_page(
             values["message"] = DONE.get(did or "")
             return page(request, "post.html", values, session=session)
     except (NotFound, InvalidInput) as exc:
-        return _problem(request, session, exc)
+        return refused(request, session, exc, BACK)
 
 
 @router.post("/posts/{post_id}/actions/{action}")
@@ -130,12 +108,12 @@ def act(request: Request, session: Actor, ctx: Context, post_id: str, action: st
     """The action, then back to the post's page saying what was done; refused with a page
     (nothing written, nothing audited) when the post's state no longer allows it."""
     try:
-        number, chosen = post_id_of(post_id), action_of(action)
+        number, chosen = row_id(post_id, "post"), action_of(action)
         now = ctx.clock()
         with ctx.database.begin() as db:  # the action and its audit row: one transaction
             ACTIONS[chosen](db, number, now)
             detail = {"post": number}
             service.record_action(db, session.who, chosen.value, now, posts=1, detail=detail)
     except (NotFound, InvalidInput, Conflict) as exc:
-        return _problem(request, session, exc)
+        return refused(request, session, exc, BACK)
     return RedirectResponse(PATH.format(number) + f"?did={chosen.value}", status_code=303)

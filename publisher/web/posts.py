@@ -14,6 +14,7 @@ from publisher.errors import InvalidInput
 from publisher.web import bulk, post_filter
 from publisher.web.access import Context, Viewer
 from publisher.web.post_filter import FILTER_FIELDS, Fields
+from publisher.web.refusals import refused
 from publisher.web.render import page
 
 router = APIRouter()
@@ -29,7 +30,7 @@ def posts(request: Request, session: Viewer, ctx: Context) -> Response:
         found = post_filter.parse(fields)
         before = fields.number("before")
     except InvalidInput as exc:
-        return post_filter.refused(request, session, exc)
+        return refused(request, session, exc, post_filter.BACK)
     with ctx.database() as db:
         listed = post_search.page(db, found, before, PAGE)
         total = post_search.count(db, found)

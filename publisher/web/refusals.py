@@ -1,32 +1,56 @@
-"""A dashboard page's refusals as pages: an unknown or malformed id (404), an action the
-current state does not allow (409), bad input (422), each naming the problem; never a 500.
+"""The dashboard's refusals, one way for every page: an unknown row (404), an action the
+current state no longer allows (409), bad input (422, naming the field), each a page that
+says what is wrong and where to go back to, or JSON for htmx; never a 500. The statuses
+are the HTTP API's for the same errors (``api/errors.py``).
 """
 
 from __future__ import annotations
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 
-from publisher.errors import Conflict, NotFound, PublisherError
-from publisher.web.render import page
+from publisher.errors import Conflict, InvalidInput, NotFound, PublisherError
+from publisher.web.render import is_htmx, page
 from publisher.web.session import DashboardSession
 
-MAX_ID = 2**63 - 1  # the ids' column (BIGINT)
+MAX_ID = 2**63 - 1  # the ids' column (BIGINT): a larger number overflows a query
+SHOWN = 40  # characters of a refused value repeated in the message
+
+# (kind, status, code, page title); the first that matches answers.
+PROBLEMS: tuple[tuple[type[PublisherError], int, str, str], ...] = (
+    (NotFound, 404, "not_found", "Not found"),
+    (Conflict, 409, "conflict", "Not possible now"),
+    (InvalidInput, 422, "invalid", "Bad input"),
+)
+OTHER = (422, "invalid", "Bad input")
 
 
-def object_id(value: str, what: str) -> int:
-    """``value`` as a row id, or ``NotFound`` naming it (a malformed id names no row)."""
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-        raise NotFound(f"{what} {value!r} not found: ids are whole numbers from 1")
-    return int(value)
+def shown(raw: str) -> str:
+    """A refused value as the message repeats it: quoted, and cut if long."""
+    return repr(raw if len(raw) <= SHOWN else raw[:SHOWN] + "…")
 
 
-def refused(request: Request, session: DashboardSession, exc: PublisherError) -> Response:
-    """The page for a refusal: 404 for an unknown id, 409 for a conflict, else 422."""
-    if isinstance(exc, NotFound):
-        title, status = "Not found", 404
-    elif isinstance(exc, Conflict):
-        title, status = "Not possible now", 409
-    else:
-        title, status = "Bad input", 422
-    values = {"title": title, "message": exc.message}
+def row_id(raw: str, field: str) -> int:
+    """``raw`` (a path or query value) as a row id; ``InvalidInput`` naming ``field`` if it
+    cannot be one (``str.isdigit`` accepts "²", which ``int`` refuses: ASCII only)."""
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        raise InvalidInput(field, f"{shown(raw)} is not an id (a whole number from 1)")
+    return int(raw)
+
+
+def refused(
+    request: Request,
+    session: DashboardSession,
+    exc: PublisherError,
+    back: tuple[str, str] = ("/dashboard", "the overview"),
+) -> Response:
+    """The answer to ``exc``: its page (with a link ``back``: href, label), or JSON."""
+    status, code, title = next(
+        ((s, c, t) for kind, s, c, t in PROBLEMS if isinstance(exc, kind)), OTHER
+    )
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    if is_htmx(request):
+        body = {"error": code, "message": exc.message} | ({"field": field} if field else {})
+        return JSONResponse(body, status_code=status)
+    values = {"title": title, "message": exc.message, "field": field, "back": back}
     return page(request, "error.html", values, session=session, status=status)

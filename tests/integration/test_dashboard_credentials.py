@@ -100,17 +100,17 @@ def test_pages_show_health_and_never_a_token(
     ("path", "status", "named"),
     [
         ("/dashboard/credentials/999", 404, "credential 999 not found"),
-        ("/dashboard/credentials/abc", 404, "credential 'abc' not found"),
-        ("/dashboard/credentials/²", 404, "credential '²' not found"),  # a digit to isdigit()
-        ("/dashboard/credentials/99999999999999999999", 404, "not found"),
+        ("/dashboard/credentials/abc", 422, "'abc' is not an id"),
+        ("/dashboard/credentials/²", 422, "'²' is not an id"),  # a digit to isdigit()
+        ("/dashboard/credentials/99999999999999999999", 422, "is not an id"),
         ("/dashboard/credentials/999/reapprove", 404, "credential_id 999 not found"),
         ("/dashboard/accounts/999", 404, "account 999 not found"),
-        ("/dashboard/accounts/-1", 404, "account '-1' not found"),
+        ("/dashboard/accounts/-1", 422, "'-1' is not an id"),
         ("/dashboard/credentials?provider=myspace", 422, "unknown provider"),
         ("/dashboard/credentials?problem=sad", 422, "unknown problem"),
-        ("/dashboard/credentials?after=x", 422, "after 'x'"),
-        ("/dashboard/credentials?after=²", 422, "after '²'"),
-        ("/dashboard/credentials?after=99999999999999999999", 422, "page's start"),
+        ("/dashboard/credentials?after=x", 422, "'x' is not an id"),
+        ("/dashboard/credentials?after=²", 422, "'²' is not an id"),
+        ("/dashboard/credentials?after=99999999999999999999", 422, "is not an id"),
     ],
 )
 def test_unknown_ids_and_bad_filters_answer_a_page_naming_them(

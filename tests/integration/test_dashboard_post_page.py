@@ -149,11 +149,11 @@ def test_the_page_shows_where_a_post_stands_and_its_whole_history(
     ("path", "status", "named"),
     [
         ("/dashboard/posts/987654", 404, "post 987654 not found"),
-        ("/dashboard/posts/abc", 422, "'abc' is not a post id"),
-        ("/dashboard/posts/0", 422, "'0' is not a post id"),
-        ("/dashboard/posts/-3", 422, "'-3' is not a post id"),
-        ("/dashboard/posts/99999999999999999999", 422, "is not a post id"),
-        ("/dashboard/posts/%C2%B2", 422, "'²' is not a post id"),
+        ("/dashboard/posts/abc", 422, "'abc' is not an id"),
+        ("/dashboard/posts/0", 422, "'0' is not an id"),
+        ("/dashboard/posts/-3", 422, "'-3' is not an id"),
+        ("/dashboard/posts/99999999999999999999", 422, "is not an id"),
+        ("/dashboard/posts/%C2%B2", 422, "'²' is not an id"),
     ],
 )
 def test_an_unknown_or_malformed_id_answers_a_page_naming_it(

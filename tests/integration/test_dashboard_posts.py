@@ -1,5 +1,5 @@
 """The posts list and its bulk actions over HTTP (the app in process, ``TestClient``):
-filters read from the query string (a bad one is a 400 naming the field), pages, the
+filters read from the query string (a bad one is a 422 naming the field), pages, the
 confirmation's count, the action and its result; read-only keys and forms without their
 CSRF token change nothing. The browser drives the same pages in
 test_dashboard_posts_browser.py.
@@ -144,19 +144,19 @@ def test_pages_walk_back_by_id_carrying_the_filter(
         ("before=-1", "before"),
     ],
 )
-def test_a_bad_filter_is_a_400_naming_the_field(
+def test_a_bad_filter_is_a_422_naming_the_field(
     dashboard: TestClient, query: str, field: str
 ) -> None:
     _log_in(dashboard, FULL)
     answer = dashboard.get(f"/dashboard/posts?{query}")
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert f"<code>{field}</code>:" in answer.text
     assert "<script>" not in answer.text
     htmx = dashboard.get(f"/dashboard/posts?{query}", headers={"HX-Request": "true"})
-    assert htmx.status_code == 400 and htmx.json()["field"] == field
+    assert htmx.status_code == 422 and htmx.json()["field"] == field
     # The same filter in a bulk confirmation is refused the same way
     confirm = dashboard.get(f"/dashboard/bulk/confirm?do=cancel:matching&{query}")
-    assert confirm.status_code == 400 and f"<code>{field}</code>:" in confirm.text
+    assert confirm.status_code == 422 and f"<code>{field}</code>:" in confirm.text
 
 
 @SQLITE_ONLY
@@ -169,12 +169,12 @@ def test_a_bad_filter_is_a_400_naming_the_field(
         ("do=cancel:selection&id=x", "id"),
     ],
 )
-def test_a_bad_bulk_request_is_a_400_naming_the_field(
+def test_a_bad_bulk_request_is_a_422_naming_the_field(
     dashboard: TestClient, query: str, field: str
 ) -> None:
     _log_in(dashboard, FULL)
     answer = dashboard.get(f"/dashboard/bulk/confirm?{query}")
-    assert answer.status_code == 400 and f"<code>{field}</code>:" in answer.text
+    assert answer.status_code == 422 and f"<code>{field}</code>:" in answer.text
     assert dashboard.get("/dashboard/bulk/result/12345").status_code == 404
     assert dashboard.get("/dashboard/bulk/result/abc").status_code == 422
 

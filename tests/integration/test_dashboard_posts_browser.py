@@ -177,7 +177,7 @@ def test_the_list_fits_a_phone_and_a_bad_filter_names_its_field(
         found = page.get_by_role("button", name=name).bounding_box()
         assert found is not None and found["x"] + found["width"] <= 390
     # And a malformed filter answers a page naming the field
-    console.expected.add(400)
+    console.expected.add(422)
     page.goto("/dashboard/posts?state=draft&account=first")
-    expect(page.get_by_role("heading", name="Bad request")).to_be_visible()
-    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"^account: must be a whole"))
+    expect(page.get_by_role("heading", name="Bad input")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"^account: 'first' is not an id"))
