@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.web.probes import Probes
 from publisher.web.session import Sessions
 
 HERE = Path(__file__).parent
@@ -24,6 +25,7 @@ class WebContext:
     cookies: Sessions
     templates: Jinja2Templates
     clock: Callable[[], datetime]
+    probes: Probes = field(default_factory=Probes)  # the watchdog and the broker, given from above
 
 
 def web_context(request: Request) -> WebContext:
