@@ -3,8 +3,9 @@ and, per chart, series of one value per bucket, aligned with it.
 
 Counts are 0 where nothing happened; percentiles are None (a gap, not a zero) where no
 value fell in the bucket. The outcome categories the issue names are always present, in
-a fixed order (so a series keeps its colour and dash), then any other category the call
-log holds (in_flight, abandoned, ...).
+a fixed order (so a series keeps its colour and dash), an ambiguous attempt counted with
+its category (``unavailable_ambiguous`` is unavailable), then any other category the
+call log holds (in_flight, abandoned, reconciled, ...).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from publisher.core.states import Trigger
 
 OUTCOMES = ("success", "unavailable", "unauthorized", "forbidden", "unclassified")
 RETRIES = ((Trigger.DEFER.value, "retries"), (Trigger.GIVE_UP.value, "give-ups"))
+AMBIGUOUS = "_ambiguous"  # the call log's suffix for an attempt that may have created
 DIGITS = 3  # milliseconds and seconds to a thousandth: finer than any chart shows
 
 Value = float | None
@@ -57,9 +59,15 @@ def _counted(
     return found
 
 
+def outcome_of(category: str) -> str:
+    """The series a call-log category counts in: an outcome, ambiguous or not."""
+    base = category.removesuffix(AMBIGUOUS)
+    return base if base in OUTCOMES else category
+
+
 def outcomes(window: Window, counts: Iterable[Count]) -> Chart:
     """Provider calls per bucket by category: the five outcomes, then any other."""
-    found = _counted(window, counts, lambda c: c.key)
+    found = _counted(window, counts, lambda c: outcome_of(c.key))
     names = [*OUTCOMES, *sorted(set(found) - set(OUTCOMES))]
     series = tuple(Series(n, tuple(found.get(n) or [0] * window.buckets)) for n in names)
     return Chart("outcomes", "Provider calls by outcome", "calls", series)

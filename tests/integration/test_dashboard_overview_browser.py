@@ -6,8 +6,6 @@ every kill switch with who set it and when."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,7 +14,7 @@ from publisher.core import control, service
 from publisher.core.models import utcnow
 from tests.conftest import SQLITE_ONLY
 from tests.support.browser import FULL, log_in
-from tests.support.dashboard_pipeline import pipeline_with_beat, web_for
+from tests.support.dashboard_pipeline import pipeline_fixture, web_fixture  # noqa: F401
 from tests.support.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -24,18 +22,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 # the page refreshes every 5 s, beat's heartbeat is stale after 6 s; doubled for a
 # loaded machine.
 CHANGE_MS = 60_000
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
-    with pipeline_with_beat(tmp_path, database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def web(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
-    with web_for(pipeline, tmp_path / "web.log") as url:
-        yield url
 
 
 def test_the_overview_shows_a_healthy_pipeline_live_then_beat_stopped(

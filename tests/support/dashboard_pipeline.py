@@ -1,11 +1,17 @@
 """A real pipeline behind a real ``publisher web``: the dashboard's browser tests that
-need posts to go out (worker, beat, the sandbox) read the same database and Redis."""
+need posts to go out (worker, beat, the sandbox) read the same database and Redis.
+
+A test module takes both fixtures (``pipeline`` and ``web``) by importing
+``pipeline_fixture`` and ``web_fixture``: its ``web`` then overrides the shared one in
+tests/integration/conftest.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from publisher.sandbox import Sandbox
 from tests.support.browser import FULL, READONLY, publisher_web
@@ -38,4 +44,16 @@ def web_for(pipeline: Pipeline, log: Path) -> Iterator[str]:
     env = {k: v for k, v in pipeline.env.items() if k.startswith("PUBLISHER_")}
     env |= {"PUBLISHER_API_KEYS": FULL, "PUBLISHER_READONLY_API_KEYS": READONLY}
     with publisher_web(env, log) as url:
+        yield url
+
+
+@pytest.fixture(name="pipeline")
+def pipeline_fixture(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
+    with pipeline_with_beat(tmp_path, database_url) as running:
+        yield running
+
+
+@pytest.fixture(name="web")
+def web_fixture(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
+    with web_for(pipeline, tmp_path / "web.log") as url:
         yield url

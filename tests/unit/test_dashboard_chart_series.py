@@ -64,6 +64,8 @@ def _calls() -> list[Count]:
         Count(T0, "unavailable", "mastodon", 1),
         Count(T0, "success", "x", 1),
         Count(T0 + MINUTE, "abandoned", "x", 1),
+        Count(T0 + MINUTE, "unavailable_ambiguous", "x", 2),
+        Count(T0 + MINUTE, "duplicate_ambiguous", "x", 1),
         Count(T0 + 2 * MINUTE, "forbidden", "mastodon", 3),
     ]
 
@@ -72,18 +74,19 @@ def test_outcomes_always_name_the_five_categories_then_others() -> None:
     chart = chart_series.outcomes(WINDOW, _calls())
     assert chart.series == (
         Series("success", (3, 0, 0)),
-        Series("unavailable", (1, 0, 0)),
+        Series("unavailable", (1, 2, 0)),  # the ambiguous ones with the others
         Series("unauthorized", (0, 0, 0)),
         Series("forbidden", (0, 0, 3)),
         Series("unclassified", (0, 0, 0)),
         Series("abandoned", (0, 1, 0)),
+        Series("duplicate_ambiguous", (0, 1, 0)),  # not an outcome: as the log says
     )
     assert [s.label for s in chart_series.outcomes(WINDOW, []).series] == list(OUTCOMES)
 
 
 def test_providers_sum_every_category() -> None:
     chart = chart_series.providers(WINDOW, _calls())
-    assert chart.series == (Series("mastodon", (3, 0, 3)), Series("x", (1, 1, 0)))
+    assert chart.series == (Series("mastodon", (3, 0, 3)), Series("x", (1, 4, 0)))
 
 
 def test_retries_and_give_ups() -> None:

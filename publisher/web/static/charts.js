@@ -32,7 +32,7 @@
         stroke: COLOURS[i % COLOURS.length],
         dash: DASHES[i % DASHES.length],
         width: 2,
-        points: {show: true, size: 4},
+        points: {show: true, size: 6},
       }))),
     };
   }
