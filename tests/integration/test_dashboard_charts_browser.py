@@ -246,6 +246,11 @@ def test_the_window_choice_changes_the_data_and_a_publish_arrives_live(
         timeout=WAIT_MS,
     )
     assert page.evaluate("window.stillTheSamePage") is True
+    # And on a phone the charts shrink to their box: nothing scrolls sideways
+    page.set_viewport_size({"width": 390, "height": 844})
+    canvas = page.locator("#plot-outcomes canvas")
+    expect(canvas).to_have_js_property("clientWidth", 358)  # 390 less the page's padding
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def _one_post(pipeline: Pipeline, text: str, **extra: Any) -> int:

@@ -16,6 +16,7 @@
   const COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442"];
   const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 4], [12, 6]];
   const plots = new Map(); // chart key -> {labels, plot}
+  let latest = null; // the last data drawn: its window is every chart's x range
 
   function height() {
     return window.matchMedia("(max-width: 40rem)").matches ? 200 : 260;
@@ -25,14 +26,20 @@
     return {
       width: width,
       height: height(),
-      scales: {x: {time: true}, y: {range: (u, min, max) => [Math.min(0, min), Math.max(1, max)]}},
+      // From 0 (or below), with a tenth of headroom so the highest point is not cut.
+      scales: {x: {time: true, range: () => [latest.start, latest.end]}, y: {range: (u, min, max) => [Math.min(0, min), Math.max(1, max) * 1.1]}},
       axes: [{}, {label: chart.unit, size: 56}],
       series: [{label: "time"}].concat(chart.series.map((series, i) => ({
         label: series.label,
         stroke: COLOURS[i % COLOURS.length],
         dash: DASHES[i % DASHES.length],
         width: 2,
-        points: {show: true, size: 6},
+        // Points where a line cannot join them (percentiles have gaps); lines alone else.
+        points: {
+          show: series.values.some((value) => value === null),
+          size: 7,
+          fill: COLOURS[i % COLOURS.length],
+        },
       }))),
     };
   }
@@ -75,6 +82,7 @@
   }
 
   function draw(data) {
+    latest = data;
     data.charts.forEach((chart) => {
       const box = document.getElementById("plot-" + chart.key);
       const aligned = [data.x].concat(chart.series.map((series) => series.values));
