@@ -39,9 +39,13 @@ def _web(args: argparse.Namespace, settings: Settings) -> int:
 
     from publisher.api.app import create_app
     from publisher.engine.announce import announcer
-    from publisher.ops import tasks
+    from publisher.ops import dashboard_probes, tasks
 
-    app = create_app(settings, on_approved=announcer(settings, tasks.enqueue))
+    app = create_app(
+        settings,
+        on_approved=announcer(settings, tasks.enqueue),
+        probes=dashboard_probes.probes(settings),
+    )
     uvicorn.run(
         app,
         host=args.host or settings.web_host,

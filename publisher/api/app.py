@@ -26,6 +26,7 @@ from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.engine.telemetry import metrics
 from publisher.web import mount as mount_dashboard
+from publisher.web.probes import Probes
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", "testclient"})
 
@@ -58,6 +59,7 @@ def create_app(
     sessions: sessionmaker[Session] | None = None,
     clock: Callable[[], datetime] = utcnow,
     on_approved: Callable[[int, datetime], None] | None = None,
+    probes: Probes | None = None,
 ) -> FastAPI:
     if sessions is None:
         sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
@@ -88,5 +90,5 @@ def create_app(
     app.include_router(groups.router, dependencies=[Depends(_authorize)])
     app.include_router(media.router, dependencies=[Depends(_authorize)])
     # Its own login (/dashboard/login); what it approves is announced as the API's is.
-    mount_dashboard(app, settings, sessions, clock, app.state.context.announce)
+    mount_dashboard(app, settings, sessions, clock, app.state.context.announce, probes)
     return app

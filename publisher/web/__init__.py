@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.core.settings import Settings
 from publisher.web import audit, charts, credentials, login, overview, post_page, posts, render
 from publisher.web.context import STATIC, TEMPLATES, WebContext
+from publisher.web.probes import Probes
 from publisher.web.session import Sessions
 
 PREFIX = "/dashboard"
@@ -31,13 +32,18 @@ def mount(
     database: sessionmaker[Session],
     clock: Callable[[], datetime],
     announce: Callable[[int, datetime | None], None],
+    probes: Probes | None = None,
 ) -> None:
     """Serve the dashboard from ``app`` under ``/dashboard`` (static files under
-    ``/dashboard/static``), kept out of the API's OpenAPI schema; ``announce`` tells the
-    engine about a post an action approved (the API's own)."""
+    ``/dashboard/static``), kept out of the API's OpenAPI schema. ``announce`` tells the
+    engine about a post an action approved (the API's own); ``probes`` (the watchdog, the
+    broker's queue) come from the layer above; without them the overview shows those
+    facts as unknown."""
     templates = Jinja2Templates(directory=TEMPLATES)
     cookies = Sessions(settings)
-    app.state.dashboard = WebContext(database, cookies, templates, clock, settings, announce)
+    app.state.dashboard = WebContext(
+        database, cookies, templates, clock, settings, announce, probes or Probes()
+    )
     parts = (login, overview, charts, posts, post_page, credentials, audit)
     for part in (module.router for module in parts):
         app.include_router(part, prefix=PREFIX, include_in_schema=False)

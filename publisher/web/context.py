@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core.settings import Settings
+from publisher.web.probes import Probes
 from publisher.web.session import Sessions
 
 HERE = Path(__file__).parent
@@ -29,6 +30,7 @@ class WebContext:
     # The HTTP API's ``announce``: an approved post due soon is enqueued at once (best
     # effort; the sweep is the safety net), the same after an action here as after the API.
     announce: Callable[[int, datetime | None], None]
+    probes: Probes = field(default_factory=Probes)  # the watchdog and the broker, given from above
 
 
 def web_context(request: Request) -> WebContext:

@@ -1,41 +1,63 @@
-"""The overview: is publishing healthy? Unfinished posts by state (refreshed by htmx every
-few seconds) and every kill switch that is on, with who set it and when; the global kill
-switch's pause and resume, each recorded in the audit log.
+"""The overview: is publishing healthy? The last sweep and beat's verdict, the watchdog's
+verdict, every kill switch in force (who set it, when), the queue depth, the workers
+seen, the oldest due post, posts by state and posts late now, refreshed by htmx every few
+seconds (``core.dashboard.health``); and the global kill switch's pause and resume, each
+recorded in the audit log.
 """
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from publisher.core import control, service
+from publisher.core.dashboard import health
+from publisher.core.states import DUE_STATES, State
 from publisher.web.access import Actor, Context, Viewer
+from publisher.web.context import WebContext
 from publisher.web.render import page
 
 router = APIRouter()
 
-# How often (s) the counts refresh: fresh enough to watch a backlog drain, one cheap
-# indexed query per open page.
+# How often (s) the health refreshes: fresh enough to watch a backlog drain, a few cheap
+# indexed queries per open page.
 REFRESH_SECONDS = 5
+POSTS = "/dashboard/posts"
+
+
+def posts_link(states: tuple[State, ...]) -> str:
+    """The posts list filtered to ``states``."""
+    return POSTS + "?" + urlencode([("state", s.value) for s in states])
+
+
+def _values(ctx: WebContext) -> dict[str, Any]:
+    probes = ctx.probes
+    with ctx.database() as db:
+        found = health.health(db, watchdog=probes.watchdog(), broker=probes.broker)
+        paused = control.is_paused(db)
+    return {
+        "health": found,
+        "beat": health.beat_verdict(found, probes.beat_limit),
+        "counts": [(s.value, found.counts.get(s.value, 0), posts_link((s,))) for s in State],
+        "late_link": posts_link(DUE_STATES),
+        "late_after": int(health.LATE_AFTER.total_seconds()),
+        "paused": paused,
+        "refresh_seconds": REFRESH_SECONDS,
+    }
 
 
 @router.get("")
 def overview(request: Request, session: Viewer, ctx: Context) -> Response:
-    with ctx.database() as db:
-        values = {
-            "counts": service.unfinished_counts(db),
-            "switches": service.switches_on(db),
-            "paused": control.is_paused(db),
-            "refresh_seconds": REFRESH_SECONDS,
-        }
-    return page(request, "overview.html", values, session=session)
+    return page(request, "overview.html", _values(ctx), session=session)
 
 
-@router.get("/fragments/counts")
-def counts(request: Request, session: Viewer, ctx: Context) -> Response:
-    with ctx.database() as db:
-        values = {"counts": service.unfinished_counts(db), "refresh_seconds": REFRESH_SECONDS}
-    return page(request, "_counts.html", values, session=session)
+@router.get("/fragments/health")
+def live(request: Request, session: Viewer, ctx: Context) -> Response:
+    """The overview's live part, for htmx's refresh."""
+    return page(request, "_health.html", _values(ctx), session=session)
 
 
 @router.post("/actions/pause")

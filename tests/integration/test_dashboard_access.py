@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.api.app import create_app
 from publisher.core import control, service
+from publisher.core.dashboard.switches import switches_on
 from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
@@ -43,10 +44,10 @@ def _csrf(client: TestClient) -> str:
 
 
 def test_every_page_but_login_sends_a_stranger_to_login(dashboard: TestClient) -> None:
-    for path in ("/dashboard", "/dashboard/audit", "/dashboard/fragments/counts"):
+    for path in ("/dashboard", "/dashboard/audit", "/dashboard/fragments/health"):
         answer = dashboard.get(path, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (303, "/dashboard/login")
-    htmx = dashboard.get("/dashboard/fragments/counts", headers={"HX-Request": "true"})
+    htmx = dashboard.get("/dashboard/fragments/health", headers={"HX-Request": "true"})
     assert (htmx.status_code, htmx.headers["HX-Redirect"]) == (401, "/dashboard/login")
     assert dashboard.get("/dashboard/login").status_code == 200
 
@@ -95,7 +96,7 @@ def test_a_full_key_acts_and_the_action_is_audited(
         (row,) = service.list_actions(session)
         assert row.action == "pause" and row.who.startswith("key:")
         assert FULL not in row.who
-        assert service.switches_on(session)[0].by == row.who
+        assert switches_on(session)[0].by == row.who
     audit = dashboard.get("/dashboard/audit")
     assert row.who in audit.text and "pause" in audit.text
 
@@ -115,7 +116,7 @@ def test_a_readonly_key_sees_but_cannot_act(
     )
     assert htmx.status_code == 403 and htmx.json()["error"] == "forbidden"
     with sessions() as session:
-        assert service.switches_on(session) == [] and service.list_actions(session) == []
+        assert switches_on(session) == () and service.list_actions(session) == []
 
 
 @pytest.mark.parametrize("csrf", [None, "", "wrong"])
@@ -131,7 +132,7 @@ def test_a_post_without_its_csrf_token_is_refused(
     )
     assert htmx.status_code == 403 and "CSRF" in htmx.json()["message"]
     with sessions() as session:
-        assert service.switches_on(session) == []
+        assert switches_on(session) == ()
 
 
 def test_the_csrf_header_is_accepted_as_htmx_sends_it(dashboard: TestClient) -> None:
@@ -171,7 +172,7 @@ def test_no_secret_is_rendered(dashboard: TestClient, sessions: sessionmaker[Ses
         )
         control.set_credential_paused(session, cred.id, True, utcnow(), by="ops")
     assert _login(dashboard, FULL) == 303
-    for path in ("/dashboard", "/dashboard/audit", "/dashboard/fragments/counts"):
+    for path in ("/dashboard", "/dashboard/audit", "/dashboard/fragments/health"):
         answer = dashboard.get(path)
         assert SECRET_TOKEN not in answer.text and FULL not in answer.text
         assert READONLY not in answer.text
@@ -210,7 +211,7 @@ def test_the_counts_fragment_counts_unfinished_posts(
         for _ in range(3):
             service.create_post(session, account.id, cred.id, "hello")
     assert _login(dashboard, FULL) == 303
-    fragment = dashboard.get("/dashboard/fragments/counts", headers={"HX-Request": "true"})
+    fragment = dashboard.get("/dashboard/fragments/health", headers={"HX-Request": "true"})
     assert re.search(r'data-state="draft">3<', fragment.text)
     assert 'hx-trigger="every 5s"' in fragment.text
 

@@ -127,6 +127,7 @@ def test_the_overview_fits_a_phone(page: Page) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, FULL)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.wait_for_load_state()  # the page's own stylesheets applied, not only the DOM
     # Then nothing scrolls sideways and the actions stay on screen
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     for name in ("Log out", "Pause all publishing"):

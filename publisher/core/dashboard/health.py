@@ -145,3 +145,27 @@ def health(
         counts=counts_by_state(session),
         late_now=late_now(session, now, late_after),
     )
+
+
+@dataclass(frozen=True)
+class BeatVerdict:
+    """Is beat sweeping? ``ok`` None: cannot tell (no limit known)."""
+
+    ok: bool | None
+    text: str
+
+
+def beat_verdict(found: Health, limit: float | None) -> BeatVerdict:
+    """Beat judged as the watchdog judges it: its schedule entry present (when the
+    watchdog could ask Redis) and its last sweep younger than ``limit`` seconds."""
+    age = found.last_sweep_age
+    if found.watchdog is not None and found.watchdog.schedule_entry is False:
+        return BeatVerdict(False, "the sweep's schedule entry is missing: beat will not sweep")
+    if age is None:
+        return BeatVerdict(False, "no sweep has ever run: is beat running?")
+    if limit is None:
+        return BeatVerdict(None, f"last sweep {age:.0f} s ago (no limit known)")
+    if age > limit:
+        late = f"last sweep {age:.0f} s ago (limit {limit:.0f} s): is beat running?"
+        return BeatVerdict(False, late)
+    return BeatVerdict(True, f"sweeping (last sweep {age:.0f} s ago)")

@@ -27,7 +27,6 @@ from publisher.core.service.groups import (
     group_by_key,
     unapprove_group,
 )
-from publisher.core.service.health import Switch, switches_on, unfinished_counts
 from publisher.core.service.media import (
     check_for_post,
     create_from_upload,
@@ -60,7 +59,6 @@ __all__ = [
     "MAX_TEXT_LIMIT",
     "GroupView",
     "OAuthFields",
-    "Switch",
     "add_credential",
     "approve",
     "approve_group",
@@ -93,10 +91,8 @@ __all__ = [
     "retry_now",
     "rotate_tokens",
     "steps",
-    "switches_on",
     "unapprove",
     "unapprove_group",
-    "unfinished_counts",
     "update_account",
     "update_credential",
 ]
