@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from publisher.core.dashboard import text_search
 from publisher.core.models import Credential, Post
 from publisher.errors import InvalidInput
 
@@ -24,7 +25,6 @@ PAGE_SIZE = 50  # a screen of rows
 MAX_PAGE_SIZE = 500  # bounds one page's query and render
 BULK_BATCH = 1_000  # ids per batch of a bulk action: one short transaction each
 SNIPPET = 200  # characters of a post's text a list row carries
-LIKE_ESCAPE = "\\"
 UNCONFIRMED = "unconfirmed"  # the category a post returned to draft unconfirmed carries
 
 
@@ -67,12 +67,6 @@ class Page:
     next_before: int | None  # pass as ``before`` for the next page; None: the last page
 
 
-def _escape_like(value: str) -> str:
-    for char in (LIKE_ESCAPE, "%", "_"):
-        value = value.replace(char, LIKE_ESCAPE + char)
-    return value
-
-
 def _unconfirmed(wanted: bool) -> ColumnElement[bool]:
     """Waiting on lookups, or returned to draft as unconfirmed (or neither: written
     without NOT, which a NULL category would turn unknown and so exclude)."""
@@ -83,8 +77,9 @@ def _unconfirmed(wanted: bool) -> ColumnElement[bool]:
     )
 
 
-def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
-    """The filter as ``WHERE`` terms on ``posts`` (all must hold)."""
+def conditions(f: PostFilter, fts: bool = False) -> list[ColumnElement[bool]]:
+    """The filter as ``WHERE`` terms on ``posts`` (all must hold); ``fts``: the text is
+    searched through SQLite's FTS5 table (``text_search.indexed``), same answer, faster."""
     terms: list[ColumnElement[bool]] = []
     if f.states:
         terms.append(Post.state.in_(sorted(f.states)))
@@ -106,14 +101,18 @@ def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
     if f.scheduled_to is not None:
         terms.append(Post.scheduled_at < f.scheduled_to)
     if f.text:
-        pattern = f"%{_escape_like(f.text)}%"
-        terms.append(Post.text.ilike(pattern, escape=LIKE_ESCAPE))
+        terms.append(text_search.contains(f.text, fts))
     return terms
+
+
+def _where(session: Session, f: PostFilter) -> list[ColumnElement[bool]]:
+    """``conditions`` for this database (with the FTS5 table if it has one)."""
+    return conditions(f, bool(f.text) and text_search.indexed(session))
 
 
 def count(session: Session, f: PostFilter) -> int:
     """How many posts match (what a bulk action on the filter would touch)."""
-    query = select(func.count()).select_from(Post).where(*conditions(f))
+    query = select(func.count()).select_from(Post).where(*_where(session, f))
     return session.execute(query).scalar_one()
 
 
@@ -137,7 +136,7 @@ def page(session: Session, f: PostFilter, before: int | None = None, size: int =
             func.substr(Post.text, 1, SNIPPET).label("text"),
         )
         .join(Credential, Credential.id == Post.credential_id)
-        .where(*conditions(f))
+        .where(*_where(session, f))
         .order_by(Post.id.desc())
         .limit(size + 1)
     )
@@ -153,10 +152,9 @@ def all_ids(session: Session, f: PostFilter, batch: int = BULK_BATCH) -> Iterato
     read afresh from after the last id, so posts acted on between batches are not seen
     twice; a post that starts matching behind the walk is not picked up."""
     after = 0
+    where = _where(session, f)
     while True:
-        query = (
-            select(Post.id).where(*conditions(f), Post.id > after).order_by(Post.id).limit(batch)
-        )
+        query = select(Post.id).where(*where, Post.id > after).order_by(Post.id).limit(batch)
         ids = list(session.execute(query).scalars())
         if not ids:
             return
