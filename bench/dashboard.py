@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -164,11 +165,7 @@ def _queries(session: Session) -> dict[str, Callable[[], object]]:
         "count x done": lambda: post_search.count(session, one_network),
         "page 1 x done": lambda: post_search.page(session, one_network),
         "deep page x done": lambda: post_search.page(session, one_network, before=middle),
-        "text search": lambda: post_search.page(session, PostFilter(text="x 12345")),
-        "text search, no match": lambda: post_search.page(session, PostFilter(text="hello")),
-        "text search, common": lambda: post_search.page(session, PostFilter(text="mastodon 9")),
-        "text count, rare": lambda: post_search.count(session, PostFilter(text="x 12345")),
-        "text search, 2 chars": lambda: post_search.page(session, PostFilter(text="zz")),
+        **_text_searches(session),
         "timeline": lambda: timeline.timeline(session, middle),
     }
     for label, window in (("hour", hour), ("day", day), ("week/hour", week)):
@@ -178,6 +175,29 @@ def _queries(session: Session) -> dict[str, Callable[[], object]]:
             f"durations {label}": lambda w=window: charts.durations(session, w),
             f"retries {label}": lambda w=window: charts.retries(session, w),
         }
+    return found
+
+
+# Text searches (``seed.done_rows``' texts are "<network> <i>", i counting up with the id):
+# 11 posts; none; the 11,111 "mastodon 9..." among the oldest 40%; every 4th post;
+# and a query shorter than a trigram, which no index serves (a scan that finds nothing).
+TEXT_SEARCHES = {
+    "text search": "x 12345",
+    "text search, no match": "hello",
+    "text search, old posts": "mastodon 9",
+    "text search, every 4th post": "mastodon",
+    "text search, 2 chars": "zz",
+}
+TEXT_COUNTS = {"text count, rare": "x 12345", "text count, every 4th post": "mastodon"}
+
+
+def _text_searches(session: Session) -> dict[str, Callable[[], object]]:
+    found: dict[str, Callable[[], object]] = {
+        name: partial(post_search.page, session, PostFilter(text=query))
+        for name, query in TEXT_SEARCHES.items()
+    }
+    for name, query in TEXT_COUNTS.items():
+        found[name] = partial(post_search.count, session, PostFilter(text=query))
     return found
 
 
