@@ -142,8 +142,21 @@ def assert_exact(session: Session, rows: dict[int, str]) -> None:
         assert found(session, query) == want, query
         assert scanned(session, query) == want, query
         assert post_search.count(session, PostFilter(text=query)) == len(want), query
-        walked = [i for ids in post_search.all_ids(session, PostFilter(text=query)) for i in ids]
-        assert walked == sorted(want), query
+        assert paged(session, query) == want, query
+        walked = post_search.all_ids(session, PostFilter(text=query), batch=2)
+        assert [i for ids in walked for i in ids] == sorted(want), query
+
+
+def paged(session: Session, query: str) -> list[int]:
+    """Every match, two a page: each page goes on from the last one's last id."""
+    ids: list[int] = []
+    before = None
+    while True:
+        page = post_search.page(session, PostFilter(text=query), before=before, size=2)
+        ids += [row.id for row in page.rows]
+        if page.next_before is None:
+            return ids
+        before = page.next_before
 
 
 @pytest.fixture
@@ -236,6 +249,12 @@ def test_sqlite_search_reads_the_fts_table(
         query = select(Post.id).where(*where).order_by(Post.id.desc()).limit(51)
         plan = session.execute(text(f"EXPLAIN QUERY PLAN {literal(session, query)}")).all()
         assert any("VIRTUAL TABLE INDEX" in str(step) for step in plan), plan
+        # A page reads the matches in id order from the FTS5 table and stops at its end:
+        # no sort of every match first
+        where = post_search.conditions(PostFilter(text="hello"))
+        walk = text_search.walk(select(Post.id).where(*where).limit(51), "hello", 99, True)
+        plan = session.execute(text(f"EXPLAIN QUERY PLAN {literal(session, walk)}")).all()
+        assert "posts_fts VIRTUAL TABLE" in str(plan[0]) and "TEMP B-TREE" not in str(plan), plan
         # A query shorter than a trigram is scanned: FTS5 would find nothing
         short = post_search.conditions(PostFilter(text="lo"), fts=True)
         assert text_search.FTS_TABLE not in str(select(Post.id).where(*short))

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVarTuple
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from publisher.core.dashboard import text_search
@@ -26,6 +27,7 @@ MAX_PAGE_SIZE = 500  # bounds one page's query and render
 BULK_BATCH = 1_000  # ids per batch of a bulk action: one short transaction each
 SNIPPET = 200  # characters of a post's text a list row carries
 UNCONFIRMED = "unconfirmed"  # the category a post returned to draft unconfirmed carries
+_Row = TypeVarTuple("_Row")  # a query's columns, kept through the helpers
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,27 @@ def _where(session: Session, f: PostFilter) -> list[ColumnElement[bool]]:
     return conditions(f, bool(f.text) and text_search.indexed(session))
 
 
+def _driven(session: Session, f: PostFilter) -> bool:
+    """Whether a walk in id order reads the FTS5 table's matches in its own order."""
+    return f.text is not None and text_search.drives(session, f.text)
+
+
+def _in_id_order(
+    query: Select[*_Row], f: PostFilter, driven: bool, bound: int | None, newest_first: bool
+) -> Select[*_Row]:
+    """``query`` narrowed to ``f``, in id order from ``bound`` (exclusive). A text search
+    the FTS5 table serves walks its matches in order, so a page stops at its last row
+    instead of first collecting every match (a common word has hundreds of thousands)."""
+    if driven:
+        assert f.text is not None
+        query = text_search.walk(query.where(*conditions(f)), f.text, bound, newest_first)
+    else:
+        query = query.where(*conditions(f)).order_by(Post.id.desc() if newest_first else Post.id)
+    if bound is not None:
+        query = query.where(Post.id < bound if newest_first else Post.id > bound)
+    return query
+
+
 def count(session: Session, f: PostFilter) -> int:
     """How many posts match (what a bulk action on the filter would touch)."""
     query = select(func.count()).select_from(Post).where(*_where(session, f))
@@ -136,12 +159,9 @@ def page(session: Session, f: PostFilter, before: int | None = None, size: int =
             func.substr(Post.text, 1, SNIPPET).label("text"),
         )
         .join(Credential, Credential.id == Post.credential_id)
-        .where(*_where(session, f))
-        .order_by(Post.id.desc())
         .limit(size + 1)
     )
-    if before is not None:
-        query = query.where(Post.id < before)
+    query = _in_id_order(query, f, _driven(session, f), before, newest_first=True)
     found = [PostRow(**row._asdict()) for row in session.execute(query)]
     rows = tuple(found[:size])
     return Page(rows, rows[-1].id if len(found) > size else None)
@@ -152,9 +172,9 @@ def all_ids(session: Session, f: PostFilter, batch: int = BULK_BATCH) -> Iterato
     read afresh from after the last id, so posts acted on between batches are not seen
     twice; a post that starts matching behind the walk is not picked up."""
     after = 0
-    where = _where(session, f)
+    driven = _driven(session, f)
     while True:
-        query = select(Post.id).where(*where, Post.id > after).order_by(Post.id).limit(batch)
+        query = _in_id_order(select(Post.id).limit(batch), f, driven, after, newest_first=False)
         ids = list(session.execute(query).scalars())
         if not ids:
             return

@@ -15,7 +15,9 @@ index only decides how fast it comes:
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, column, literal_column, select, table, text
+from typing import TypeVarTuple
+
+from sqlalchemy import ColumnElement, Select, and_, column, literal_column, select, table, text
 from sqlalchemy.orm import Session
 
 from publisher.core.models import TEXT_SEARCH_TABLE, Post
@@ -23,6 +25,7 @@ from publisher.core.models import TEXT_SEARCH_TABLE, Post
 FTS_TABLE = TEXT_SEARCH_TABLE  # absent where the SQLite library lacks trigrams
 MIN_INDEXED = 3  # characters: FTS5's trigram tokenizer matches nothing shorter
 LIKE_ESCAPE = "\\"
+_Row = TypeVarTuple("_Row")  # a query's columns, kept through the helpers
 
 _fts = table(FTS_TABLE, column("rowid"))
 
@@ -49,11 +52,35 @@ def indexed(session: Session) -> bool:
     return session.execute(text(found), {"name": FTS_TABLE}).first() is not None
 
 
+def drives(session: Session, query: str) -> bool:
+    """Whether the FTS5 table can find ``query`` (``walk``): it is there, and the query
+    holds a trigram."""
+    return len(query) >= MIN_INDEXED and indexed(session)
+
+
 def contains(query: str, fts: bool) -> ColumnElement[bool]:
-    """Posts whose text holds ``query`` in any ASCII case; through the FTS5 table when
-    ``fts`` (``indexed``) and the query is long enough to have a trigram."""
+    """Posts whose text holds ``query`` in any ASCII case; narrowed through the FTS5
+    table when ``fts`` (``indexed``) and the query holds a trigram."""
     like = Post.text.ilike(f"%{escape_like(query)}%", escape=LIKE_ESCAPE)
     if not fts or len(query) < MIN_INDEXED:
         return like
-    match = literal_column(FTS_TABLE).op("MATCH")(fts_phrase(query))
-    return and_(Post.id.in_(select(_fts.c.rowid).where(match)), like)
+    return and_(Post.id.in_(select(_fts.c.rowid).where(_match(query))), like)
+
+
+def walk(
+    select_posts: Select[*_Row], query: str, bound: int | None, newest_first: bool
+) -> Select[*_Row]:
+    """``select_posts`` (a query on posts that already holds ``contains(query, False)``,
+    the term that decides) joined to the FTS5 matches of ``query`` and ordered by them,
+    from ``bound`` (exclusive) down (``newest_first``) or up. SQLite then reads the
+    matches in id order and stops with the statement's LIMIT, where an ``IN`` term
+    (``contains``) collects every match first (``drives`` says when it applies)."""
+    order = _fts.c.rowid.desc() if newest_first else _fts.c.rowid.asc()
+    walked = select_posts.join(_fts, _fts.c.rowid == Post.id).where(_match(query))
+    if bound is not None:  # the FTS5 table seeks to it, rather than skip up to it
+        walked = walked.where(_fts.c.rowid < bound if newest_first else _fts.c.rowid > bound)
+    return walked.order_by(order)
+
+
+def _match(query: str) -> ColumnElement[bool]:
+    return literal_column(FTS_TABLE).op("MATCH")(fts_phrase(query))
