@@ -261,6 +261,17 @@ def test_sqlite_search_reads_the_fts_table(
 
 
 @SQLITE_ONLY
+def test_a_nul_in_the_query_is_scanned_not_an_error(
+    sessions: sessionmaker[Session], rows: dict[int, str]
+) -> None:
+    # FTS5 would call the quoted string unterminated; the scan answers as it always did
+    with sessions() as session:
+        for query in ("hel\x00lo", "\x00hello"):
+            assert found(session, query) == scanned(session, query)
+            assert post_search.count(session, PostFilter(text=query)) == len(found(session, query))
+
+
+@SQLITE_ONLY
 def test_triggers_stand_at_head(engine: Engine) -> None:
     """A later migration that rebuilds posts (Alembic's batch mode) drops its triggers:
     this fails until it creates them again."""

@@ -55,14 +55,19 @@ def indexed(session: Session) -> bool:
 def drives(session: Session, query: str) -> bool:
     """Whether the FTS5 table can find ``query`` (``walk``): it is there, and the query
     holds a trigram."""
-    return len(query) >= MIN_INDEXED and indexed(session)
+    return _indexable(query) and indexed(session)
+
+
+def _indexable(query: str) -> bool:
+    """At least one trigram, and no NUL (FTS5 reads a string only up to one)."""
+    return len(query) >= MIN_INDEXED and "\x00" not in query
 
 
 def contains(query: str, fts: bool) -> ColumnElement[bool]:
     """Posts whose text holds ``query`` in any ASCII case; narrowed through the FTS5
     table when ``fts`` (``indexed``) and the query holds a trigram."""
     like = Post.text.ilike(f"%{escape_like(query)}%", escape=LIKE_ESCAPE)
-    if not fts or len(query) < MIN_INDEXED:
+    if not fts or not _indexable(query):
         return like
     return and_(Post.id.in_(select(_fts.c.rowid).where(_match(query))), like)
 
