@@ -87,5 +87,6 @@ def create_app(
     app.include_router(routes.router, dependencies=[Depends(_authorize)])
     app.include_router(groups.router, dependencies=[Depends(_authorize)])
     app.include_router(media.router, dependencies=[Depends(_authorize)])
-    mount_dashboard(app, settings, sessions, clock)  # its own login: /dashboard/login
+    # Its own login (/dashboard/login); what it approves is announced as the API's is.
+    mount_dashboard(app, settings, sessions, clock, app.state.context.announce)
     return app

@@ -287,7 +287,11 @@ def settle(api: Api, sandbox: Sandbox, seeded: Seeded) -> list[dict[str, Any]]:
 
 
 def hold(pipeline: Pipeline) -> None:
-    print(f"\nThe pipeline keeps running at {pipeline.url} (Ctrl-C stops it).", flush=True)
+    print(
+        f"\nThe pipeline keeps running (Ctrl-C stops it): the dashboard, with the demo's "
+        f"posts, is at {pipeline.url}/dashboard (no key is set: log in from this machine).",
+        flush=True,
+    )
     with contextlib.suppress(KeyboardInterrupt):
         while pipeline.alive():
             time.sleep(0.5)

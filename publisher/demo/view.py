@@ -219,10 +219,12 @@ def summary(report: Report, keep_running: bool) -> list[str]:
 def _where(report: Report, keep_running: bool) -> list[str]:
     lines = ["", "Where to look"]
     note = "" if keep_running else "  (stopped now; rerun with --keep-running to explore it)"
-    lines.append(f"  API                {report.api_url}/docs{note}")
+    lines.append(f"  dashboard          {report.api_url}/dashboard{note}")
+    lines.append(f"  API                {report.api_url}/docs")
     if report.retried_post is not None:
+        lines.append(f"  a retried post     {report.api_url}/dashboard/posts/{report.retried_post}")
         lines.append(
-            f"  a retried post     curl {report.api_url}/v1/posts/{report.retried_post}/calls"
+            f"                     curl {report.api_url}/v1/posts/{report.retried_post}/calls"
         )
     lines.append(f"  data directory     {report.data_dir}")
     lines.append(f"  pipeline log       {report.log_path}")

@@ -30,11 +30,14 @@ def mount(
     settings: Settings,
     database: sessionmaker[Session],
     clock: Callable[[], datetime],
+    announce: Callable[[int, datetime | None], None],
 ) -> None:
     """Serve the dashboard from ``app`` under ``/dashboard`` (static files under
-    ``/dashboard/static``), kept out of the API's OpenAPI schema."""
+    ``/dashboard/static``), kept out of the API's OpenAPI schema; ``announce`` tells the
+    engine about a post an action approved (the API's own)."""
     templates = Jinja2Templates(directory=TEMPLATES)
-    app.state.dashboard = WebContext(database, Sessions(settings), templates, clock)
+    cookies = Sessions(settings)
+    app.state.dashboard = WebContext(database, cookies, templates, clock, settings, announce)
     parts = (login, overview, charts, posts, post_page, credentials, audit)
     for part in (module.router for module in parts):
         app.include_router(part, prefix=PREFIX, include_in_schema=False)

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.core.settings import Settings
 from publisher.web.session import Sessions
 
 HERE = Path(__file__).parent
@@ -24,6 +25,10 @@ class WebContext:
     cookies: Sessions
     templates: Jinja2Templates
     clock: Callable[[], datetime]
+    settings: Settings
+    # The HTTP API's ``announce``: an approved post due soon is enqueued at once (best
+    # effort; the sweep is the safety net), the same after an action here as after the API.
+    announce: Callable[[int, datetime | None], None]
 
 
 def web_context(request: Request) -> WebContext:

@@ -3,6 +3,7 @@ API in process, and the dashboard in a real ``publisher web`` and headless Chrom
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Iterator
@@ -20,12 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from publisher.api.app import create_app
 from publisher.core.settings import Settings
 from tests.support.browser import (
+    READONLY,
     WAIT_MS,
     Console,
     chromium_or_skip,
     dashboard_env,
+    open_page,
     publisher_web,
-    screenshot_path,
 )
 from tests.support.services import RedisServer
 
@@ -53,6 +55,15 @@ def api(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestCli
     app = create_app(settings, sessions=sessions)
     with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def dashboard(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The dashboard's app in process with a full and a read-only key; no session yet; a
+    server error answers 500 (not raised)."""
+    settings = dataclasses.replace(settings, readonly_api_keys=(READONLY,))
+    with TestClient(create_app(settings, sessions=sessions), raise_server_exceptions=False) as c:
+        yield c
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -103,12 +114,6 @@ def page(
 ) -> Iterator[Page]:
     """A fresh browser context on ``web``; fails the test on any console error and saves
     a screenshot of its last page."""
-    context = browser.new_context(base_url=web)
-    context.set_default_timeout(WAIT_MS)
-    opened = context.new_page()
-    opened.on("console", lambda message: console.message(message.type, message.text))
-    opened.on("pageerror", console.exception)
-    yield opened
-    opened.screenshot(path=screenshot_path(request.node.name), full_page=True)
-    context.close()
+    with open_page(browser, console, request.node.name, web) as opened:
+        yield opened
     assert console.errors == [], f"the page logged errors: {console.errors}"

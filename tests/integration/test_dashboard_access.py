@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,34 +20,14 @@ from publisher.core.models import utcnow
 from publisher.core.settings import Settings
 from publisher.core.tokens import token_box
 from publisher.errors import InvalidInput
+from tests.support.dashboard_http import csrf_in, login_answer
 
 FULL, READONLY = "test-key", "read-key"  # the settings fixture's key, and one more
 SECRET_TOKEN = "mastodon-token-never-shown"
 
 
-@pytest.fixture
-def dashboard(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
-    """The app with a full and a read-only key; no session yet."""
-    settings = dataclasses.replace(settings, readonly_api_keys=(READONLY,))
-    app = create_app(settings, sessions=sessions)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-def _login_answer(client: TestClient, key: str) -> Response:
-    """The answer to a login with ``key`` through the login form, as a browser does it."""
-    form = client.get("/dashboard/login")
-    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
-    assert token, form.text
-    return client.post(
-        "/dashboard/login",
-        data={"key": key, "login_token": token.group(1)},
-        follow_redirects=False,
-    )
-
-
 def _login(client: TestClient, key: str) -> int:
-    return _login_answer(client, key).status_code
+    return login_answer(client, key).status_code
 
 
 def _session_cookie(answer: Response) -> str:
@@ -60,10 +39,7 @@ def _session_cookie(answer: Response) -> str:
 
 
 def _csrf(client: TestClient) -> str:
-    page = client.get("/dashboard")
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
+    return csrf_in(client.get("/dashboard").text)
 
 
 def test_every_page_but_login_sends_a_stranger_to_login(dashboard: TestClient) -> None:
@@ -91,7 +67,7 @@ def test_login_needs_its_form_token(dashboard: TestClient) -> None:
 
 
 def test_the_session_cookie_is_httponly_strict_and_names_no_key(dashboard: TestClient) -> None:
-    cookie = _session_cookie(_login_answer(dashboard, FULL))
+    cookie = _session_cookie(login_answer(dashboard, FULL))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
     assert "Secure" not in cookie  # plain http here; see the https test
     assert FULL not in cookie
@@ -102,7 +78,7 @@ def test_the_cookie_is_secure_over_https(
 ) -> None:
     app = create_app(settings, sessions=sessions)
     with TestClient(app, base_url="https://testserver") as client:
-        cookie = _session_cookie(_login_answer(client, FULL))
+        cookie = _session_cookie(login_answer(client, FULL))
     assert "Secure" in cookie
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from publisher.core.settings import Settings
 from tests.support.pipeline import wait_for
@@ -136,3 +136,21 @@ def log_in(page: Page, key: str) -> None:
     expect(page).to_have_url(re.compile(r"/dashboard/login$"))
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Log in").click()
+
+
+@contextmanager
+def open_page(
+    browser: Browser, console: Console, name: str, base_url: str | None = None
+) -> Iterator[Page]:
+    """A page in a fresh browser context (no cookies) whose console errors go to
+    ``console``; a screenshot of its last state is saved as ``name``'s artifact."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(WAIT_MS)
+    opened = context.new_page()
+    opened.on("console", lambda message: console.message(message.type, message.text))
+    opened.on("pageerror", console.exception)
+    try:
+        yield opened
+        opened.screenshot(path=screenshot_path(name), full_page=True)
+    finally:
+        context.close()

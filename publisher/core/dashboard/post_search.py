@@ -167,11 +167,12 @@ def page(session: Session, f: PostFilter, before: int | None = None, size: int =
     return Page(rows, rows[-1].id if len(found) > size else None)
 
 
-def all_ids(session: Session, f: PostFilter, batch: int = BULK_BATCH) -> Iterator[list[int]]:
-    """Every matching post's id, ascending, in lists of at most ``batch``. Each batch is
-    read afresh from after the last id, so posts acted on between batches are not seen
-    twice; a post that starts matching behind the walk is not picked up."""
-    after = 0
+def all_ids(
+    session: Session, f: PostFilter, batch: int = BULK_BATCH, after: int = 0
+) -> Iterator[list[int]]:
+    """Every matching post's id above ``after``, ascending, in lists of at most ``batch``.
+    Each batch is read afresh from after the last id, so posts acted on between batches
+    are not seen twice; a post that starts matching behind the walk is not picked up."""
     driven = _driven(session, f)
     while True:
         query = _in_id_order(select(Post.id).limit(batch), f, driven, after, newest_first=False)

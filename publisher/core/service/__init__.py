@@ -39,6 +39,7 @@ from publisher.core.service.oauth import OAuthFields
 from publisher.core.service.posts import (
     approve,
     cancel,
+    count_reapprovable,
     create_post,
     edit_post,
     get_post,
@@ -66,6 +67,7 @@ __all__ = [
     "cancel",
     "cancel_group",
     "check_for_post",
+    "count_reapprovable",
     "create_account",
     "create_from_upload",
     "create_from_url",

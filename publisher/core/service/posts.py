@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -339,15 +339,31 @@ def reapprove_unauthorized(
     """
     get_credential(session, credential_id)
     candidates = session.scalars(
-        select(Post).where(
-            Post.credential_id == credential_id,
-            Post.state == State.CANCELLED.value,
-            Post.cancel_reason == "unauthorized",
-            Post.scheduled_at >= now - window,
-        )
+        select(Post).where(*_reapprovable(credential_id, now, window))
     ).all()
     moved = []
     for post in candidates:
         lifecycle.move(session, post.id, Trigger.REOPEN, Actor.USER, now, reason="token replaced")
         moved.append(approve(session, post.id, now, reason="token replaced"))
     return moved
+
+
+def count_reapprovable(
+    session: Session, credential_id: int, now: datetime, window: timedelta
+) -> int:
+    """How many posts ``reapprove_unauthorized`` would move now (for its confirmation)."""
+    get_credential(session, credential_id)
+    where = _reapprovable(credential_id, now, window)
+    return session.execute(select(func.count()).select_from(Post).where(*where)).scalar_one()
+
+
+def _reapprovable(
+    credential_id: int, now: datetime, window: timedelta
+) -> tuple[ColumnElement[bool], ...]:
+    """The credential's posts cancelled as ``unauthorized`` whose time passed by < window."""
+    return (
+        Post.credential_id == credential_id,
+        Post.state == State.CANCELLED.value,
+        Post.cancel_reason == "unauthorized",
+        Post.scheduled_at >= now - window,
+    )
