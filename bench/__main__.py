@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=int, help="provider latency in ms, where it applies")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
+        "--seed", metavar="DIR", help="keep the seeded databases in DIR and reuse them (dashboard)"
+    )
+    parser.add_argument(
         "--allow-dirty", action="store_true", help="run on uncommitted changes (marked dirty)"
     )
     return parser

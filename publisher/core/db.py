@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.core.models import TEXT_SEARCH_TABLE
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # How long SQLite waits for another writer before it gives up (ms): long enough to ride
@@ -48,7 +50,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    _open_text_search(cursor)
     cursor.close()
+
+
+def _open_text_search(cursor: Any) -> None:
+    """Open the FTS5 table (migration 0014) now, outside any transaction.
+
+    A connection's first statement that touches it (a post's insert, through its trigger)
+    reads the table's config first, so its transaction holds a read snapshot before it
+    asks for the write lock: SQLite then answers "database is locked" at once instead of
+    waiting (a transaction that has read cannot wait for the lock). Opened here, that
+    read is over before any transaction begins."""
+    found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    if cursor.execute(found, (TEXT_SEARCH_TABLE,)).fetchone() is not None:
+        cursor.execute(f"SELECT 1 FROM {TEXT_SEARCH_TABLE} WHERE rowid = 0").fetchall()
 
 
 # The execution option that makes a SQLite transaction take the write lock at BEGIN.

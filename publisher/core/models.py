@@ -393,3 +393,17 @@ ACCOUNTS, CREDENTIALS, POSTS = _table(Account), _table(Credential), _table(Post)
 POST_EVENTS, API_CALLS = _table(PostEvent), _table(ApiCall)
 NOTIFICATIONS, CONTROL = _table(Notification), _table(Control)
 POST_STEPS, MEDIA = _table(PostStep), _table(Media)
+
+# Kept by migration 0014 outside this metadata (no model can declare them): SQLite's FTS5
+# table over posts.text (with its shadow tables, posts_fts_*) and PostgreSQL's trigram
+# index, both for the dashboard's text search (core/dashboard/text_search.py).
+TEXT_SEARCH_TABLE = "posts_fts"
+TEXT_SEARCH_INDEX = "ix_posts_text_trgm"
+
+
+def declared(name: str | None, type_: str, _parents: Any = None) -> bool:
+    """Whether schema object ``name`` is declared here, for Alembic's comparison of this
+    metadata with a database (``include_name``): all but the text search's."""
+    if type_ == "table" and name is not None:
+        return name != TEXT_SEARCH_TABLE and not name.startswith(TEXT_SEARCH_TABLE + "_")
+    return not (type_ == "index" and name == TEXT_SEARCH_INDEX)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVarTuple
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from publisher.core.dashboard import text_search
 from publisher.core.models import Credential, Post
 from publisher.errors import InvalidInput
 
@@ -24,8 +26,8 @@ PAGE_SIZE = 50  # a screen of rows
 MAX_PAGE_SIZE = 500  # bounds one page's query and render
 BULK_BATCH = 1_000  # ids per batch of a bulk action: one short transaction each
 SNIPPET = 200  # characters of a post's text a list row carries
-LIKE_ESCAPE = "\\"
 UNCONFIRMED = "unconfirmed"  # the category a post returned to draft unconfirmed carries
+_Row = TypeVarTuple("_Row")  # a query's columns, kept through the helpers
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,6 @@ class Page:
     next_before: int | None  # pass as ``before`` for the next page; None: the last page
 
 
-def _escape_like(value: str) -> str:
-    for char in (LIKE_ESCAPE, "%", "_"):
-        value = value.replace(char, LIKE_ESCAPE + char)
-    return value
-
-
 def _unconfirmed(wanted: bool) -> ColumnElement[bool]:
     """Waiting on lookups, or returned to draft as unconfirmed (or neither: written
     without NOT, which a NULL category would turn unknown and so exclude)."""
@@ -83,8 +79,9 @@ def _unconfirmed(wanted: bool) -> ColumnElement[bool]:
     )
 
 
-def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
-    """The filter as ``WHERE`` terms on ``posts`` (all must hold)."""
+def conditions(f: PostFilter, fts: bool = False) -> list[ColumnElement[bool]]:
+    """The filter as ``WHERE`` terms on ``posts`` (all must hold); ``fts``: the text is
+    searched through SQLite's FTS5 table (``text_search.indexed``), same answer, faster."""
     terms: list[ColumnElement[bool]] = []
     if f.states:
         terms.append(Post.state.in_(sorted(f.states)))
@@ -106,14 +103,39 @@ def conditions(f: PostFilter) -> list[ColumnElement[bool]]:
     if f.scheduled_to is not None:
         terms.append(Post.scheduled_at < f.scheduled_to)
     if f.text:
-        pattern = f"%{_escape_like(f.text)}%"
-        terms.append(Post.text.ilike(pattern, escape=LIKE_ESCAPE))
+        terms.append(text_search.contains(f.text, fts))
     return terms
+
+
+def _where(session: Session, f: PostFilter) -> list[ColumnElement[bool]]:
+    """``conditions`` for this database (with the FTS5 table if it has one)."""
+    return conditions(f, bool(f.text) and text_search.indexed(session))
+
+
+def _driven(session: Session, f: PostFilter) -> bool:
+    """Whether a walk in id order reads the FTS5 table's matches in its own order."""
+    return f.text is not None and text_search.drives(session, f.text)
+
+
+def _in_id_order(
+    query: Select[*_Row], f: PostFilter, driven: bool, bound: int | None, newest_first: bool
+) -> Select[*_Row]:
+    """``query`` narrowed to ``f``, in id order from ``bound`` (exclusive). A text search
+    the FTS5 table serves walks its matches in order, so a page stops at its last row
+    instead of first collecting every match (a common word has hundreds of thousands)."""
+    if driven:
+        assert f.text is not None
+        query = text_search.walk(query.where(*conditions(f)), f.text, bound, newest_first)
+    else:
+        query = query.where(*conditions(f)).order_by(Post.id.desc() if newest_first else Post.id)
+    if bound is not None:
+        query = query.where(Post.id < bound if newest_first else Post.id > bound)
+    return query
 
 
 def count(session: Session, f: PostFilter) -> int:
     """How many posts match (what a bulk action on the filter would touch)."""
-    query = select(func.count()).select_from(Post).where(*conditions(f))
+    query = select(func.count()).select_from(Post).where(*_where(session, f))
     return session.execute(query).scalar_one()
 
 
@@ -137,12 +159,9 @@ def page(session: Session, f: PostFilter, before: int | None = None, size: int =
             func.substr(Post.text, 1, SNIPPET).label("text"),
         )
         .join(Credential, Credential.id == Post.credential_id)
-        .where(*conditions(f))
-        .order_by(Post.id.desc())
         .limit(size + 1)
     )
-    if before is not None:
-        query = query.where(Post.id < before)
+    query = _in_id_order(query, f, _driven(session, f), before, newest_first=True)
     found = [PostRow(**row._asdict()) for row in session.execute(query)]
     rows = tuple(found[:size])
     return Page(rows, rows[-1].id if len(found) > size else None)
@@ -154,10 +173,9 @@ def all_ids(
     """Every matching post's id above ``after``, ascending, in lists of at most ``batch``.
     Each batch is read afresh from after the last id, so posts acted on between batches
     are not seen twice; a post that starts matching behind the walk is not picked up."""
+    driven = _driven(session, f)
     while True:
-        query = (
-            select(Post.id).where(*conditions(f), Post.id > after).order_by(Post.id).limit(batch)
-        )
+        query = _in_id_order(select(Post.id).limit(batch), f, driven, after, newest_first=False)
         ids = list(session.execute(query).scalars())
         if not ids:
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from publisher.core.models import Base
+from publisher.core.models import Base, declared
 
 config = context.config
 engine: Engine | None = config.attributes.get("engine")
@@ -21,6 +21,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=declared,  # autogenerate leaves migration 0014's text search alone
     )
     with context.begin_transaction():
         context.run_migrations()
