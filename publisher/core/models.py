@@ -326,7 +326,8 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), default=None)
+    # Indexed: a post's page lists its notifications.
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id"), default=None, index=True)
     kind: Mapped[str] = mapped_column(String(40))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
