@@ -23,6 +23,7 @@ from publisher.core import service
 from publisher.core.dashboard import post_parts, post_summary, timeline
 from publisher.core.dashboard.post_actions import PostAction, allowed_actions
 from publisher.core.models import Post
+from publisher.core.states import DUE_STATES
 from publisher.errors import Conflict, InvalidInput, NotFound
 from publisher.web import post_view
 from publisher.web.access import Actor, Context, Viewer
@@ -35,6 +36,8 @@ PATH = "/dashboard/posts/{}"
 BACK = ("/dashboard/posts", "the posts")  # where a refusal's page leads
 # States a post leaves by itself (the engine moves it): its page keeps itself up to date.
 MOVING = frozenset({"approved", "running", "retry"})
+# States the sweep picks up: an action that leaves a post in one is announced at once.
+DUE = frozenset(state.value for state in DUE_STATES)
 # How often (s) a moving post's page asks whether anything changed: a publish shows within
 # seconds, and an unchanged post costs one indexed read and a 204.
 LIVE_SECONDS = 3
@@ -111,9 +114,12 @@ def act(request: Request, session: Actor, ctx: Context, post_id: str, action: st
         number, chosen = row_id(post_id, "post"), action_of(action)
         now = ctx.clock()
         with ctx.database.begin() as db:  # the action and its audit row: one transaction
-            ACTIONS[chosen](db, number, now)
+            moved = ACTIONS[chosen](db, number, now)
+            due = moved.next_run_at if moved.state in DUE else None
             detail = {"post": number}
             service.record_action(db, session.who, chosen.value, now, posts=1, detail=detail)
     except (NotFound, InvalidInput, Conflict) as exc:
         return refused(request, session, exc, BACK)
+    if due is not None:  # after the commit, as the API announces an approval
+        ctx.announce(number, due)
     return RedirectResponse(PATH.format(number) + f"?did={chosen.value}", status_code=303)

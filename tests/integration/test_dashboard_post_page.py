@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.api.app import create_app
 from publisher.core.dashboard.post_actions import PostAction, allowed_actions
 from publisher.core.models import DashboardAction, Media, Notification, Post, PostStep
+from publisher.core.settings import Settings
 from publisher.core.states import State
 from publisher.errors import Conflict
 from publisher.web.post_page import ACTIONS
@@ -296,3 +298,32 @@ def test_a_moving_post_asks_again_and_hears_nothing_new_until_it_moves(
     # And a finished post's page does not poll
     done = _in_state(sessions, "done")
     assert "hx-trigger" not in dashboard.get(f"/dashboard/posts/{done}").text
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize(
+    ("state", "action", "announced"),
+    [
+        ("draft", "retry_now", True),
+        ("retry", "retry_now", True),
+        ("approved", "cancel", False),
+    ],
+)
+def test_a_post_made_due_is_announced_after_the_commit(
+    settings: Settings, sessions: sessionmaker[Session], state: str, action: str, announced: bool
+) -> None:
+    # Given the dashboard's app with the API's announcer (enqueue a soon-due post at once)
+    heard: list[tuple[int, bool]] = []
+
+    def announce(post_id: int, _due: object) -> None:
+        with sessions() as session:  # the move is committed by then
+            found = session.get(Post, post_id)
+            heard.append((post_id, found is not None and found.state in ("approved", "retry")))
+
+    app = create_app(settings, sessions=sessions, on_approved=announce)
+    with TestClient(app) as client:
+        p, html = _opened(client, sessions, state)
+        # When the operator acts from the post's page
+        client.post(f"/dashboard/posts/{p}/actions/{action}", data={"csrf": csrf_in(html)})
+    # Then a post left due is announced, once, after its move committed; a cancel is not
+    assert heard == ([(p, True)] if announced else [])
