@@ -32,8 +32,8 @@ def posts(request: Request, session: Viewer, ctx: Context) -> Response:
     except InvalidInput as exc:
         return refused(request, session, exc, post_filter.BACK)
     with ctx.database() as db:
-        listed = post_search.page(db, found, before, PAGE)
         total = post_search.count(db, found)
+        listed = post_search.page(db, found, before, PAGE, matches=total)
     pairs = post_filter.query(found)
     values = {
         "rows": listed.rows,

@@ -108,13 +108,16 @@ def _filters(seeded: list[Seeded]) -> list[PostFilter]:
     ]
 
 
+@pytest.mark.parametrize("counted", [False, True])  # the walk, or few matches sorted
 def test_filters_combine_and_count_what_they_list(
-    sessions: sessionmaker[Session], seeded: list[Seeded]
+    sessions: sessionmaker[Session], seeded: list[Seeded], counted: bool
 ) -> None:
     with sessions() as session:
         for f in _filters(seeded):
             expected = sorted((s.id for s in seeded if _matches(s, f)), reverse=True)
-            listed = post_search.page(session, f, size=post_search.MAX_PAGE_SIZE)
+            matches = len(expected) if counted else None
+            size = post_search.MAX_PAGE_SIZE
+            listed = post_search.page(session, f, size=size, matches=matches)
             assert [r.id for r in listed.rows] == expected, f
             assert post_search.count(session, f) == len(expected), f
             assert listed.next_before is None
@@ -140,8 +143,9 @@ def test_rows_carry_the_posts_fields(sessions: sessionmaker[Session], seeded: li
     assert row.scheduled_at == last.fields["scheduled_at"]
 
 
+@pytest.mark.parametrize("counted", [False, True])
 def test_pages_neither_skip_nor_repeat_while_posts_are_added(
-    sessions: sessionmaker[Session], seeded: list[Seeded]
+    sessions: sessionmaker[Session], seeded: list[Seeded], counted: bool
 ) -> None:
     f = PostFilter(provider="x")
     expected = sorted((s.id for s in seeded if _matches(s, f)), reverse=True)
@@ -149,7 +153,8 @@ def test_pages_neither_skip_nor_repeat_while_posts_are_added(
     before = None
     with sessions() as session:
         for number in itertools.count():
-            page = post_search.page(session, f, before=before, size=4)
+            matches = len(expected) if counted else None
+            page = post_search.page(session, f, before=before, size=4, matches=matches)
             seen += [r.id for r in page.rows]
             if number == 1:  # a new post between two pages lands before the first page
                 with sessions.begin() as writer:

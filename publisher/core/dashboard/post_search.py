@@ -26,6 +26,11 @@ PAGE_SIZE = 50  # a screen of rows
 MAX_PAGE_SIZE = 500  # bounds one page's query and render
 BULK_BATCH = 1_000  # ids per batch of a bulk action: one short transaction each
 SNIPPET = 200  # characters of a post's text a list row carries
+# Fewer matches than this are read through the filter's own index and sorted, rather than
+# found by walking every post newest first: a rare state of one network (none, say) made
+# SQLite read the whole table, 455 ms beside a million posts, for an empty page. More
+# matches are dense enough for the walk to fill a page within a few thousand rows.
+SORT_BELOW = 20_000
 UNCONFIRMED = "unconfirmed"  # the category a post returned to draft unconfirmed carries
 _Row = TypeVarTuple("_Row")  # a query's columns, kept through the helpers
 
@@ -118,16 +123,24 @@ def _driven(session: Session, f: PostFilter) -> bool:
 
 
 def _in_id_order(
-    query: Select[*_Row], f: PostFilter, driven: bool, bound: int | None, newest_first: bool
+    query: Select[*_Row],
+    f: PostFilter,
+    driven: bool,
+    bound: int | None,
+    newest_first: bool,
+    few: bool = False,
 ) -> Select[*_Row]:
     """``query`` narrowed to ``f``, in id order from ``bound`` (exclusive). A text search
     the FTS5 table serves walks its matches in order, so a page stops at its last row
-    instead of first collecting every match (a common word has hundreds of thousands)."""
+    instead of first collecting every match (a common word has hundreds of thousands).
+    ``few`` matches are sorted (``id + 0`` keeps the database from walking the primary key
+    for the order, so it reads them through the filter's index)."""
     if driven:
         assert f.text is not None
         query = text_search.walk(query.where(*conditions(f)), f.text, bound, newest_first)
     else:
-        query = query.where(*conditions(f)).order_by(Post.id.desc() if newest_first else Post.id)
+        key = Post.id + 0 if few else Post.id
+        query = query.where(*conditions(f)).order_by(key.desc() if newest_first else key)
     if bound is not None:
         query = query.where(Post.id < bound if newest_first else Post.id > bound)
     return query
@@ -139,8 +152,15 @@ def count(session: Session, f: PostFilter) -> int:
     return session.execute(query).scalar_one()
 
 
-def page(session: Session, f: PostFilter, before: int | None = None, size: int = PAGE_SIZE) -> Page:
-    """The ``size`` newest matching posts with an id below ``before`` (None: the newest)."""
+def page(
+    session: Session,
+    f: PostFilter,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
+    matches: int | None = None,
+) -> Page:
+    """The ``size`` newest matching posts with an id below ``before`` (None: the newest);
+    ``matches``, the filter's ``count`` if the caller has it, chooses how they are read."""
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise InvalidInput("size", f"a page holds 1 to {MAX_PAGE_SIZE} posts")
     query = (
@@ -161,7 +181,8 @@ def page(session: Session, f: PostFilter, before: int | None = None, size: int =
         .join(Credential, Credential.id == Post.credential_id)
         .limit(size + 1)
     )
-    query = _in_id_order(query, f, _driven(session, f), before, newest_first=True)
+    few = matches is not None and matches < SORT_BELOW
+    query = _in_id_order(query, f, _driven(session, f), before, newest_first=True, few=few)
     found = [PostRow(**row._asdict()) for row in session.execute(query)]
     rows = tuple(found[:size])
     return Page(rows, rows[-1].id if len(found) > size else None)
