@@ -38,18 +38,24 @@ def routes(sessions: sessionmaker[Session]) -> list[str]:
         middle = session.execute(select(func.max(Post.id))).scalar_one() // 2
         finished = session.execute(select(Post.id).where(Post.id >= middle).limit(1)).scalar()
         credential = session.execute(select(func.min(Credential.id))).scalar()
+        account = session.execute(select(func.min(Credential.account_id))).scalar()
     return [
         "/dashboard",
-        "/dashboard/fragments/counts",
+        "/dashboard/fragments/health",
         "/dashboard/audit",
+        "/dashboard/charts",
         "/dashboard/charts/data?window=1h",
         "/dashboard/charts/data?window=24h",
+        "/dashboard/charts/data?window=7d",
         "/dashboard/posts",
         "/dashboard/posts?state=cancelled&provider=mastodon",
+        "/dashboard/posts?state=done&provider=mastodon",
         "/dashboard/posts?text=hello",
+        "/dashboard/bulk/confirm?do=retry_now:matching&state=draft&provider=mastodon",
         f"/dashboard/posts/{finished}",
         "/dashboard/credentials",
         f"/dashboard/credentials/{credential}",
+        f"/dashboard/accounts/{account}",
     ]
 
 
