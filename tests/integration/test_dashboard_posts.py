@@ -131,6 +131,7 @@ def test_pages_walk_back_by_id_carrying_the_filter(
         ("provider=myspace", "provider"),
         ("provider=x&provider=mastodon", "provider"),
         ("account=abc", "account"),
+        ("account=%C2%B2", "account"),  # a digit to str.isdigit, not to int: a 500 before
         ("account=0", "account"),
         ("credential=99999999999999999999999", "credential"),
         ("category=Not%20A%20Name", "category"),
