@@ -7,9 +7,7 @@ and PostgreSQL; the page fixture fails a test on any console error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,42 +16,15 @@ from sqlalchemy import update
 
 from publisher.core import control, liveness
 from publisher.core.models import Credential, utcnow
-from publisher.sandbox import Sandbox
 from tests.conftest import SQLITE_ONLY
-from tests.support.browser import FULL, dashboard_env, log_in, publisher_web
-from tests.support.pipeline import Pipeline, running_pipeline, wait_for
+from tests.support.browser import FULL, log_in
+from tests.support.dashboard_pipeline import pipeline_fixture, web_fixture  # noqa: F401
+from tests.support.pipeline import Pipeline, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 # A loaded machine runs a post through worker and sandbox in seconds; this bounds it.
 PUBLISH_TIMEOUT = 90.0
-
-
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(strict=True) as running:
-        yield running
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, database_url: str, sandbox: Sandbox) -> Iterator[Pipeline]:
-    workdir = tmp_path / "pipeline"
-    workdir.mkdir()
-    with running_pipeline(workdir, database_url, sandbox) as running:
-        running.start_worker()
-        running.start_beat()
-        yield running
-
-
-@pytest.fixture
-def web(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
-    """``publisher web`` on the pipeline's database, secret key and Redis."""
-    env = dashboard_env(pipeline.settings) | {
-        "PUBLISHER_REDIS_URL": pipeline.env["PUBLISHER_REDIS_URL"],
-        "PUBLISHER_ALLOW_PRIVATE_URLS": "true",
-    }
-    with publisher_web(env, tmp_path / "web.log") as url:
-        yield url
 
 
 def _beat_time(pipeline: Pipeline) -> datetime | None:

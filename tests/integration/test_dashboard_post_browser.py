@@ -7,42 +7,21 @@ media shows its parts; no token ever reaches the page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from html import escape
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from publisher.core import blobs, redact, service
-from publisher.sandbox import Sandbox
 from tests.conftest import SQLITE_ONLY
-from tests.support.browser import FULL, dashboard_env, log_in, publisher_web
+from tests.support.browser import FULL, log_in
+from tests.support.dashboard_pipeline import pipeline_fixture, web_fixture  # noqa: F401
 from tests.support.media_files import PNG, sized
-from tests.support.pipeline import Pipeline, running_pipeline
+from tests.support.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 TOKEN = "tok-postpage-7f3a9c2e51d4b806"  # the credential's token: never in a page
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path, database_url: str) -> Iterator[Pipeline]:
-    """Worker and beat publishing to a strict sandbox (a second create shows)."""
-    with (
-        Sandbox(strict=True) as sandbox,
-        running_pipeline(tmp_path, database_url, sandbox) as running,
-    ):
-        running.start_worker(concurrency=2)
-        running.start_beat()
-        yield running
-
-
-@pytest.fixture
-def web(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
-    """``publisher web`` on the pipeline's database (overrides the conftest's)."""
-    with publisher_web(dashboard_env(pipeline.settings), tmp_path / "web.log") as url:
-        yield url
 
 
 def _mastodon(pipeline: Pipeline) -> tuple[int, int]:

@@ -14,17 +14,15 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from publisher.core.settings import Settings
-from publisher.sandbox import Sandbox
 from tests.conftest import SQLITE_ONLY
 from tests.support.browser import (
     FULL,
     Console,
-    dashboard_env,
     log_in,
-    publisher_web,
     screenshot_path,
 )
-from tests.support.pipeline import Pipeline, running_pipeline
+from tests.support.dashboard_pipeline import pipeline_with_beat, web_fixture  # noqa: F401
+from tests.support.pipeline import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -35,31 +33,14 @@ TRIES = 2  # attempts a failing post gets before it gives up back to draft
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    """Strict (every create creates, duplicates accepted); faults, when switched on with
-    ``fault_rate``, are 503s before anything is stored."""
-    with Sandbox(strict=True, fault_mix=("503",)) as running:
-        yield running
-
-
-@pytest.fixture
-def pipeline(settings: Settings, tmp_path: Path, sandbox: Sandbox) -> Iterator[Pipeline]:
-    """A worker and beat on the test's database, with the dashboard's secret key."""
-    workdir = tmp_path / "pipeline"
-    workdir.mkdir()
+def pipeline(settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
+    """Worker and beat on the test's database and secret key; the strict sandbox's
+    faults, when a test turns ``fault_rate`` up, are 503s before anything is stored."""
     key = ",".join(settings.secret_keys)
-    with running_pipeline(
-        workdir, settings.database_url, sandbox, PUBLISHER_SECRET_KEY=key
+    with pipeline_with_beat(
+        tmp_path, settings.database_url, fault_mix=("503",), PUBLISHER_SECRET_KEY=key
     ) as running:
-        running.start_worker(concurrency=4)
-        running.start_beat()
         yield running
-
-
-@pytest.fixture
-def web(settings: Settings, pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
-    with publisher_web(dashboard_env(settings), tmp_path / "web.log") as url:
-        yield url
 
 
 def _filter(page: Page, state: str, provider: str, text: str) -> None:
@@ -71,9 +52,8 @@ def _filter(page: Page, state: str, provider: str, text: str) -> None:
     page.get_by_role("button", name="Filter").click()
 
 
-def test_failed_posts_filtered_retried_in_bulk_go_out_once(
-    page: Page, pipeline: Pipeline, sandbox: Sandbox
-) -> None:
+def test_failed_posts_filtered_retried_in_bulk_go_out_once(page: Page, pipeline: Pipeline) -> None:
+    sandbox = pipeline.sandbox
     # Given two campaign posts published on mastodon
     account = pipeline.account()
     mastodon = pipeline.credential(account, "mastodon")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from publisher.sandbox import Sandbox
+from publisher.sandbox.faults import DEFAULT_MIX
 from tests.support.browser import FULL, READONLY, publisher_web
 from tests.support.pipeline import Pipeline, running_pipeline
 
@@ -24,12 +25,16 @@ SWEEP_INTERVAL = "2"
 
 
 @contextmanager
-def pipeline_with_beat(workdir: Path, database_url: str) -> Iterator[Pipeline]:
-    """A worker and beat (with its control worker) on a strict sandbox."""
+def pipeline_with_beat(
+    workdir: Path, database_url: str, fault_mix: tuple[str, ...] = DEFAULT_MIX, **overrides: str
+) -> Iterator[Pipeline]:
+    """A worker and beat (with its control worker) on a strict sandbox (every create
+    creates, repeats accepted: a second publish would show); ``fault_mix``: the faults the
+    sandbox draws when a test turns its ``fault_rate`` up; ``overrides``: more settings."""
     with (
-        Sandbox(strict=True) as sandbox,
+        Sandbox(strict=True, fault_mix=fault_mix) as sandbox,
         running_pipeline(
-            workdir, database_url, sandbox, PUBLISHER_SWEEP_INTERVAL=SWEEP_INTERVAL
+            workdir, database_url, sandbox, PUBLISHER_SWEEP_INTERVAL=SWEEP_INTERVAL, **overrides
         ) as pipeline,
     ):
         pipeline.start_worker(concurrency=4)
