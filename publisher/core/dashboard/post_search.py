@@ -134,7 +134,8 @@ def _in_id_order(
     the FTS5 table serves walks its matches in order, so a page stops at its last row
     instead of first collecting every match (a common word has hundreds of thousands).
     ``few`` matches are sorted (``id + 0`` keeps the database from walking the primary key
-    for the order, so it reads them through the filter's index)."""
+    for the order, so it reads them through the filter's index; asked for ids alone, that
+    index covers the query, which SQLite's planner then prefers to a scan)."""
     if driven:
         assert f.text is not None
         query = text_search.walk(query.where(*conditions(f)), f.text, bound, newest_first)
@@ -181,8 +182,12 @@ def page(
         .join(Credential, Credential.id == Post.credential_id)
         .limit(size + 1)
     )
-    few = matches is not None and matches < SORT_BELOW
-    query = _in_id_order(query, f, _driven(session, f), before, newest_first=True, few=few)
+    driven = _driven(session, f)
+    if not driven and matches is not None and matches < SORT_BELOW:
+        ids = _in_id_order(select(Post.id).limit(size + 1), f, False, before, True, few=True)
+        query = query.where(Post.id.in_(ids.scalar_subquery())).order_by(Post.id.desc())
+    else:
+        query = _in_id_order(query, f, driven, before, newest_first=True)
     found = [PostRow(**row._asdict()) for row in session.execute(query)]
     rows = tuple(found[:size])
     return Page(rows, rows[-1].id if len(found) > size else None)
