@@ -128,10 +128,10 @@ def preview(session: Session, action: BulkAction, target: Target) -> Preview:
     if isinstance(target, Selection):
         total = _count_selected(session, target.ids)
         return Preview(total, _count_selected(session, target.ids, applies_to(action)))
-    newest = post_search.page(session, target.filter, size=1).rows
+    total = post_search.count(session, target.filter)
+    newest = post_search.page(session, target.filter, size=1, matches=total).rows
     narrowed = _narrowed(target.filter, action)
     applicable = post_search.count(session, narrowed) if narrowed else 0
-    total = post_search.count(session, target.filter)
     return Preview(total, applicable, newest[0].id if newest else None)
 
 
