@@ -1,8 +1,9 @@
 """Charts over a chosen window (uPlot): the page, and the JSON its script fetches and
 fetches again every few seconds (``core.dashboard.charts`` shaped by ``chart_series``).
 
-A window the page does not offer is refused with 400 naming the ``window`` parameter:
-the page says so above its window menu, the JSON answer names it in its body.
+A window the page does not offer is refused with 422 naming the ``window`` parameter, as
+every bad input is (``refusals``): the page says so above its window menu, the JSON
+answer names it in its body.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def charts_page(request: Request, session: Viewer, name: WindowName = None) -> R
         choice = chart_windows.choose(name)
     except InvalidInput as refused:
         problem = {"problem": refused.message, "chosen": chart_windows.DEFAULT}
-        return page(request, "charts.html", values | problem, session=session, status=400)
+        return page(request, "charts.html", values | problem, session=session, status=422)
     return page(request, "charts.html", values | {"chosen": choice}, session=session)
 
 
@@ -54,7 +55,7 @@ def charts_data(session: Viewer, ctx: Context, name: WindowName = None) -> Respo
         choice = chart_windows.choose(name)
     except InvalidInput as refused:
         body = {"error": "invalid", "field": refused.field, "message": refused.message}
-        return JSONResponse(body, status_code=400, headers=SECURITY_HEADERS)
+        return JSONResponse(body, status_code=422, headers=SECURITY_HEADERS)
     window = choice.window(ctx.clock())
     with ctx.database() as db:
         found = chart_series.read(db, window)

@@ -1,5 +1,5 @@
 """The posts list's filter as form fields: read from a query string or a posted form into
-a ``PostFilter`` (a bad value is an ``InvalidInput`` naming its field, answered as a 400
+a ``PostFilter`` (a bad value is an ``InvalidInput`` naming its field, answered as a 422
 page), and written back as the query string of a link or the hidden fields of a form.
 
 An unknown field is refused rather than ignored: a misspelt filter would otherwise widen

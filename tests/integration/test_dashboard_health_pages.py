@@ -1,6 +1,6 @@
 """The overview and the charts over HTTP (no browser): what the overview shows when the
 watchdog is unhealthy and Redis does not answer (never a 500), the charts' window refused
-with 400 naming the parameter, and the charts' JSON equal to the rows behind it, on
+with 422 naming the parameter, and the charts' JSON equal to the rows behind it, on
 SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -89,13 +89,13 @@ def test_without_probes_the_overview_shows_unknowns(
 
 
 @pytest.mark.parametrize("name", ["2h", "forever", "1h;drop"])
-def test_a_window_not_offered_is_a_400_naming_it(dashboard: TestClient, name: str) -> None:
+def test_a_window_not_offered_is_a_422_naming_it(dashboard: TestClient, name: str) -> None:
     _log_in(dashboard)
     data = dashboard.get("/dashboard/charts/data", params={"window": name})
-    assert data.status_code == 400
+    assert data.status_code == 422
     assert data.json()["field"] == "window" and "1h, 6h, 24h, 3d, 7d" in data.json()["message"]
     shown = dashboard.get("/dashboard/charts", params={"window": name})
-    assert shown.status_code == 400 and "window must be one of" in shown.text
+    assert shown.status_code == 422 and "window must be one of" in shown.text
     assert "data-src" not in shown.text  # the script fetches nothing for it
 
 
