@@ -8,7 +8,6 @@ will touch and repeats the filter (``GET /dashboard/bulk/confirm``), the action 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -46,11 +45,6 @@ def _read(fields: Fields) -> tuple[BulkAction, Target, PostFilter]:
     return BulkAction(action), Matching(found, fields.number("upto")), found
 
 
-def _back(found: PostFilter) -> str:
-    query = urlencode(post_filter.query(found))
-    return "/dashboard/posts" + (f"?{query}" if query else "")
-
-
 @router.get("/confirm")
 def confirm(request: Request, session: Viewer, ctx: Context) -> Response:
     """How many posts the action will touch, the filter again, and the button that acts."""
@@ -72,7 +66,7 @@ def confirm(request: Request, session: Viewer, ctx: Context) -> Response:
         "applies_to": sorted(bulk.applies_to(action)),
         "pairs": post_filter.query(found),
         "ids": target.ids if isinstance(target, Selection) else (),
-        "back": _back(found),
+        "back": post_filter.link(found),
     }
     return page(request, "bulk_confirm.html", values, session=session)
 
@@ -89,8 +83,7 @@ async def apply(request: Request, session: Actor, ctx: Context) -> Response:
     done = await run_in_threadpool(
         bulk.apply, ctx.database, session.who, action, ctx.clock(), target
     )
-    query = urlencode(post_filter.query(found))
-    where = f"/dashboard/bulk/result/{done.audit_id}" + (f"?{query}" if query else "")
+    where = post_filter.link(found, f"/dashboard/bulk/result/{done.audit_id}")
     return RedirectResponse(where, status_code=303)
 
 
@@ -111,5 +104,5 @@ def result(
             outcome = bulk.recorded(db, number)
     except NotFound as exc:
         return refused(request, session, exc, post_filter.BACK)
-    values = {"outcome": outcome, "label": LABELS[outcome.action], "back": _back(found)}
+    values = {"outcome": outcome, "label": LABELS[outcome.action], "back": post_filter.link(found)}
     return page(request, "bulk_result.html", values, session=session)

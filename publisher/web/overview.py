@@ -8,14 +8,15 @@ recorded in the audit log.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from publisher.core import control, service
 from publisher.core.dashboard import health
+from publisher.core.dashboard.post_search import PostFilter
 from publisher.core.states import DUE_STATES, State
+from publisher.web import post_filter
 from publisher.web.access import Actor, Context, Viewer
 from publisher.web.context import WebContext
 from publisher.web.render import page
@@ -25,12 +26,11 @@ router = APIRouter()
 # How often (s) the health refreshes: fresh enough to watch a backlog drain, a few cheap
 # indexed queries per open page.
 REFRESH_SECONDS = 5
-POSTS = "/dashboard/posts"
 
 
 def posts_link(states: tuple[State, ...]) -> str:
     """The posts list filtered to ``states``."""
-    return POSTS + "?" + urlencode([("state", s.value) for s in states])
+    return post_filter.link(PostFilter(states=frozenset(s.value for s in states)))
 
 
 def _values(ctx: WebContext) -> dict[str, Any]:

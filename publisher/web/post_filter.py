@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from publisher.core.dashboard.post_search import PostFilter
 from publisher.core.states import State
@@ -177,4 +178,11 @@ def query(f: PostFilter) -> list[tuple[str, str]]:
 
 
 # Where a refused filter's page leads back to.
-BACK = ("/dashboard/posts", "the posts")
+POSTS = "/dashboard/posts"
+BACK = (POSTS, "the posts")
+
+
+def link(f: PostFilter, path: str = POSTS) -> str:
+    """``path`` carrying the filter ``f`` in its query string (none when ``f`` is open)."""
+    found = urlencode(query(f))
+    return path + (f"?{found}" if found else "")
