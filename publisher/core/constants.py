@@ -6,6 +6,17 @@ from __future__ import annotations
 # error, small enough that millions of rows stay cheap.
 CALL_LOG_BODY_LIMIT = 8_192
 
+# A call's category in the call log beyond the providers' own (``Category``): what the
+# engine writes while a call is out, when it ends without an answer, and after a lookup.
+IN_FLIGHT = "in_flight"
+ABANDONED = "abandoned"
+CRASHED = "crashed"  # the worker hit an unexpected error around the call
+RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt created
+NOT_FOUND = "reconcile_not_found"
+LOOKUP_FAILED = "reconcile_failed"
+# Appended to an attempt's category when it may have created the post (unavailable_ambiguous).
+AMBIGUOUS = "_ambiguous"
+
 # What replaces a secret in the call log, logs and Sentry events.
 REDACTED = "[redacted]"
 

@@ -15,7 +15,16 @@ from sqlalchemy import Engine, bindparam, insert, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core import redact
-from publisher.core.constants import CALL_LOG_BODY_LIMIT
+from publisher.core.constants import (
+    ABANDONED,
+    AMBIGUOUS,
+    CALL_LOG_BODY_LIMIT,
+    CRASHED,
+    IN_FLIGHT,
+    LOOKUP_FAILED,
+    NOT_FOUND,
+    RECONCILED,
+)
 from publisher.core.db import Executor, transaction
 from publisher.core.models import API_CALLS, ApiCall
 from publisher.engine.classify import Outcome
@@ -27,12 +36,6 @@ from publisher.providers.base import PreparedCall
 # is cut rather than failing the attempt's first write.
 URL_LIMIT: int = getattr(ApiCall.__table__.c.url.type, "length", None) or 2_000
 
-IN_FLIGHT = "in_flight"
-ABANDONED = "abandoned"
-CRASHED = "crashed"  # the worker hit an unexpected error around the call
-RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt created
-NOT_FOUND = "reconcile_not_found"
-LOOKUP_FAILED = "reconcile_failed"
 
 # Built once (the hot path's two writes): the columns come from the parameters' keys.
 _INSERT = insert(API_CALLS).returning(API_CALLS.c.id)
@@ -100,7 +103,7 @@ def finish(
         "response_headers": redact.headers(exchange.headers, secrets),
         "response_body": redact.body(exchange.body, secrets),
         "duration_ms": round(exchange.duration_ms, 3),
-        "category": outcome.category.value + ("_ambiguous" if outcome.ambiguous else ""),
+        "category": outcome.category.value + (AMBIGUOUS if outcome.ambiguous else ""),
         "error": redact.text(exchange.error, secrets) if exchange.error else None,
         "finished_at": now,
     }

@@ -17,15 +17,26 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from publisher.core.constants import AMBIGUOUS
 from publisher.core.dashboard import charts
 from publisher.core.dashboard.charts import Count
 from publisher.core.dashboard.percentiles import Percentiles
 from publisher.core.dashboard.window import Window
 from publisher.core.states import Trigger
+from publisher.providers.base import Category
 
-OUTCOMES = ("success", "unavailable", "unauthorized", "forbidden", "unclassified")
+# The outcome categories the charts always show (a duplicate is a success found late).
+OUTCOMES = tuple(
+    c.value
+    for c in (
+        Category.SUCCESS,
+        Category.UNAVAILABLE,
+        Category.UNAUTHORIZED,
+        Category.FORBIDDEN,
+        Category.UNCLASSIFIED,
+    )
+)
 RETRIES = ((Trigger.DEFER.value, "retries"), (Trigger.GIVE_UP.value, "give-ups"))
-AMBIGUOUS = "_ambiguous"  # the call log's suffix for an attempt that may have created
 DIGITS = 3  # milliseconds and seconds to a thousandth: finer than any chart shows
 
 Value = float | None

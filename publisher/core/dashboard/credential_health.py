@@ -21,10 +21,13 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from publisher.core import control
+from publisher.core.constants import IN_FLIGHT, NOT_FOUND, RECONCILED
 from publisher.core.dashboard.switches import Scope, switches_on
 from publisher.core.models import Account, ApiCall, Credential, Post
+from publisher.core.states import State
 from publisher.errors import InvalidInput, NotFound
 from publisher.providers import PROVIDERS
+from publisher.providers.base import Category
 
 # The recent error rate's window: long enough to mean something at a few posts an hour,
 # short enough to show a problem that started now (and one indexed range of api_calls).
@@ -34,9 +37,9 @@ ERROR_RATE_WINDOW = timedelta(hours=1)
 LAST_ERROR_LOOKBACK = timedelta(days=1)
 # Call-log categories that are not failures: the post was created (or found created), or a
 # lookup answered. "in_flight" is neither: a call not finished yet is not counted at all.
-FINE = ("success", "duplicate", "reconciled", "reconcile_not_found")
-IN_FLIGHT = "in_flight"
-UNFINISHED = ("draft", "approved", "running", "retry")  # what a list row counts
+FINE = (Category.SUCCESS.value, Category.DUPLICATE.value, RECONCILED, NOT_FOUND)
+# What a list row counts: the states a post can still leave.
+UNFINISHED = tuple(s.value for s in (State.DRAFT, State.APPROVED, State.RUNNING, State.RETRY))
 PAGE_SIZE = 50  # credentials a page: one screen of a laptop
 MAX_PAGE_SIZE = 500  # bounds one page's queries and render
 
