@@ -41,9 +41,11 @@ def oldest_due(session: Session, now: datetime) -> datetime | None:
     ).scalar_one_or_none()
 
 
+def waited(due_at: datetime | None, now: datetime) -> float | None:
+    """Seconds a post due at ``due_at`` has waited by ``now``; None: nothing is due."""
+    return None if due_at is None else max(0.0, (now - due_at).total_seconds())
+
+
 def oldest_due_age(session: Session, now: datetime) -> float | None:
     """Seconds the longest-waiting due post has waited; None: nothing is due."""
-    oldest = oldest_due(session, now)
-    if oldest is None:
-        return None
-    return max(0.0, (now - oldest).total_seconds())
+    return waited(oldest_due(session, now), now)

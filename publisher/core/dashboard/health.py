@@ -141,7 +141,7 @@ def health(
         queue_depth=queue_depth(broker),
         workers=workers_seen(session),
         oldest_due_at=oldest,
-        oldest_due_age=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+        oldest_due_age=liveness.waited(oldest, now),
         counts=counts_by_state(session),
         late_now=late_now(session, now, late_after),
     )
