@@ -14,6 +14,8 @@ CRASHED = "crashed"  # the worker hit an unexpected error around the call
 RECONCILED = "reconciled"  # a lookup found the post an ambiguous attempt created
 NOT_FOUND = "reconcile_not_found"
 LOOKUP_FAILED = "reconcile_failed"
+# The method a lookup's row carries (a reconciliation, not a call publisher chose to make).
+LOOKUP_METHOD = "LOOKUP"
 # Appended to an attempt's category when it may have created the post (unavailable_ambiguous).
 AMBIGUOUS = "_ambiguous"
 

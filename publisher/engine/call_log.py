@@ -22,6 +22,7 @@ from publisher.core.constants import (
     CRASHED,
     IN_FLIGHT,
     LOOKUP_FAILED,
+    LOOKUP_METHOD,
     NOT_FOUND,
     RECONCILED,
 )
@@ -133,7 +134,7 @@ def lookup(
                 post_id=job.post_id,
                 attempt=job.attempt,
                 provider=job.provider,
-                method="LOOKUP",
+                method=LOOKUP_METHOD,
                 url=redact.text(job.base_url, secrets)[:URL_LIMIT],
                 category=category,
                 error=None if error is None else redact.text(error, secrets),

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from publisher.core.constants import LOOKUP_METHOD
 from publisher.core.dashboard.timeline import Entry, Timeline
 from publisher.core.models import ApiCall
 
 # A request or response up to this many characters is shown open; a longer one (a media
 # upload's bytes, a page of statuses) is collapsed, opened on demand.
 SHORT_TEXT = 600
-LOOKUP_METHOD = "LOOKUP"  # the call log's method for a reconciliation (call_log.lookup)
 # Digits of the page's fingerprint: enough to tell two versions of one post's page apart.
 FINGERPRINT_DIGITS = 16
 
