@@ -21,6 +21,7 @@ from publisher.api.context import Context, context
 from publisher.api.routes import ObjectId
 from publisher.api.schemas import ApproveIn, MediaRef, PartIn, PostOut, Strict
 from publisher.core import db, service
+from publisher.core.models import MAX_ID
 from publisher.core.service.groups import GROUP_KEY_LIMIT
 
 router = APIRouter(prefix="/v1/post-groups", tags=["post groups"])
@@ -37,8 +38,8 @@ class OverrideIn(Strict):
 
 
 class GroupIn(Strict):
-    account_id: int = Field(ge=1, le=2**63 - 1)
-    credential_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+    account_id: int = Field(ge=1, le=MAX_ID)
+    credential_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         min_length=1, max_length=service.MAX_MEMBERS
     )
     # Shared by every member unless overridden; may be left out when every member has its own.

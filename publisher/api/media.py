@@ -23,12 +23,12 @@ from starlette.datastructures import UploadFile
 from publisher.api.context import Context, context
 from publisher.core import blobs, db, service
 from publisher.core.blobs import BlobStore
-from publisher.core.models import Media
+from publisher.core.models import MAX_ID, Media
 from publisher.core.settings import Settings
 from publisher.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1")
-ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 UPLOAD_PATH = "/v1/media"
 # What a multipart body adds around the file: boundaries, part headers, alt text (at most
 # 10,000 characters, 40 KB in UTF-8) and account id. The file's own bound is checked
@@ -53,7 +53,7 @@ class MediaUrlIn(BaseModel):
 
     url: str = Field(min_length=1, max_length=2000)
     alt: str | None = Field(default=None, max_length=10_000)
-    account_id: int | None = Field(default=None, ge=1, le=2**63 - 1, strict=True)
+    account_id: int | None = Field(default=None, ge=1, le=MAX_ID, strict=True)
 
 
 class MediaOut(BaseModel):

@@ -31,10 +31,10 @@ from publisher.api.schemas import (
     TokenIn,
 )
 from publisher.core import control, db, redact, series, service
-from publisher.core.models import Post
+from publisher.core.models import MAX_ID, Post
 
 router = APIRouter(prefix="/v1")
-ObjectId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("/accounts", status_code=201, tags=["accounts"])
@@ -198,8 +198,8 @@ def _post_out(session: Session, post: Post) -> PostOut:
 def list_posts(
     request: Request,
     state: str | None = None,
-    account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    account_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> PostPage:
     with db.transaction(context(request).sessions) as session:
@@ -279,8 +279,8 @@ def list_calls(request: Request, post_id: ObjectId) -> list[CallOut]:
 @router.get("/notifications", tags=["notifications"])
 def list_notifications(
     request: Request,
-    account_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    after_id: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    account_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> NotificationPage:
     with db.transaction(context(request).sessions) as session:

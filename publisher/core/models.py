@@ -32,6 +32,8 @@ from sqlalchemy.types import TypeDecorator
 
 # BIGINT keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id (BIGINT): a larger number names no row and overflows a query's parameter.
+MAX_ID = 2**63 - 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
+from publisher.core.models import MAX_ID
 from publisher.errors import Conflict, InvalidInput, NotFound, PublisherError
 from publisher.web.render import is_htmx, page
 from publisher.web.session import DashboardSession
 
-MAX_ID = 2**63 - 1  # the ids' column (BIGINT): a larger number overflows a query
 SHOWN = 40  # characters of a refused value repeated in the message
 
 # (kind, status, code, page title); the first that matches answers.

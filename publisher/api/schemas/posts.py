@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from publisher.api.schemas.common import Strict
 from publisher.core.models import (
+    MAX_ID,
     ApiCall,
     Post,
     PostEvent,
@@ -20,7 +21,7 @@ from publisher.core.models import (
 class MediaRef(Strict):
     """A media file uploaded with ``POST /v1/media``, attached to a post or a part."""
 
-    id: int = Field(ge=1, le=2**63 - 1)
+    id: int = Field(ge=1, le=MAX_ID)
     alt: str | None = Field(default=None, max_length=10_000)  # overrides the upload's alt
 
 
@@ -55,8 +56,8 @@ class PostIn(Strict):
         },
     )
 
-    account_id: int = Field(ge=1, le=2**63 - 1)
-    credential_id: int = Field(ge=1, le=2**63 - 1)
+    account_id: int = Field(ge=1, le=MAX_ID)
+    credential_id: int = Field(ge=1, le=MAX_ID)
     # The post's text; left out when ``parts`` is given.
     text: str | None = Field(default=None, max_length=100_000)
     media: list[MediaRef] | None = Field(default=None, max_length=100)
