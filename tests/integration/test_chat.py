@@ -29,6 +29,11 @@ from tests.support.pipeline import Pipeline, running_pipeline
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240), SQLITE_ONLY]
 
 PROVIDERS = ["telegram", "discord"]
+# The sandbox's "slow" answer comes after 3 s: a read timeout under it still cuts that one
+# off, while an album's upload keeps room on a loaded machine (the pipeline's default of
+# 1 s ran out once in a full parallel run, and Telegram cannot confirm: unconfirmed).
+SLOW_SECONDS = 3.0
+HTTP_TIMEOUT = 2.5
 # Where each provider's credential points: a chat, a webhook (its token is the credential's).
 DESTINATIONS = {"telegram": "/@news", "discord": "/api/webhooks/123"}
 # A destination that refuses every post for good: the bot was removed, the webhook's
@@ -41,13 +46,15 @@ TOO_LONG = {"telegram": 4097, "discord": 2001}
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(slow_seconds=3.0, strict=True) as running:
+    with Sandbox(slow_seconds=SLOW_SECONDS, strict=True) as running:
         yield running
 
 
 @pytest.fixture
 def pipeline(tmp_path: Path, database_url: str, sandbox: Sandbox) -> Iterator[Pipeline]:
-    with running_pipeline(tmp_path, database_url, sandbox) as running:
+    with running_pipeline(
+        tmp_path, database_url, sandbox, PUBLISHER_HTTP_TIMEOUT=str(HTTP_TIMEOUT)
+    ) as running:
         yield running
 
 
